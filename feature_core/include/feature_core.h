@@ -1,0 +1,187 @@
+/*
+ * feature_core.h — the one place a DWCP model feature is computed.
+ *
+ * Python (cffi, training) and Go (cgo, serving) call these same functions, so a
+ * feature has the same bits everywhere. Rules that make that hold (docs/feature-core.md):
+ * ISO C11 without FMA contraction or fast-math, only + - * / and sqrt, every reduction
+ * in one fixed order here, double inputs and float32 outputs rounded once.
+ *
+ * API conventions (after zstd and BLAKE3): every call returns an fc_status; buffers are
+ * owned by the caller and passed with explicit lengths; nothing is allocated and there
+ * is no global state, so every function is safe to call from any thread. An optional
+ * fc_error receives where the first bad input was found.
+ */
+#ifndef DWCP_FEATURE_CORE_H
+#define DWCP_FEATURE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define FC_API
+#elif defined(__GNUC__)
+#define FC_API __attribute__((visibility("default")))
+#else
+#define FC_API
+#endif
+
+/* ---- version ----------------------------------------------------------------- */
+
+#define FC_VERSION_MAJOR 1
+#define FC_VERSION_MINOR 0
+#define FC_VERSION_PATCH 0
+#define FC_VERSION_NUMBER (FC_VERSION_MAJOR * 10000 + FC_VERSION_MINOR * 100 + FC_VERSION_PATCH)
+#define FC_VERSION_STRING "1.0.0"
+
+/* Version of the library actually linked; compare with FC_VERSION_NUMBER to catch a
+ * binding built against another header. */
+FC_API unsigned fc_version_number(void);
+FC_API const char *fc_version_string(void);
+
+/* ---- status ------------------------------------------------------------------ */
+
+typedef enum fc_status {
+    FC_OK = 0,
+    FC_ERR_NULL_POINTER = 1,   /* a required pointer is NULL while its length is not 0 */
+    FC_ERR_UNKNOWN_SCHEMA = 2, /* schema id is not one of fc_schema_id */
+    FC_ERR_BAD_PARAMS = 3,     /* fc_params out of range (see fc_params) */
+    FC_ERR_LENGTH = 4,         /* input lengths disagree or are too short */
+    FC_ERR_OUTPUT_SIZE = 5,    /* output buffer smaller than required */
+    FC_ERR_MISSING = 6,        /* a value is NaN: a missing sample inside a window */
+    FC_ERR_INFINITE = 7,       /* a value is +Inf or -Inf */
+    FC_ERR_NEGATIVE = 8,       /* a value is below 0 on a channel that cannot be negative */
+    FC_ERR_TIME_ORDER = 9,     /* timestamps not strictly increasing */
+    FC_ERR_TIME_GAP = 10,      /* timestamps not exactly step_seconds apart */
+    FC_ERR_RANGE = 11,         /* a result does not fit float32 (check normalisation) */
+    FC_ERR_TIME_RANGE = 12     /* timestamp outside 1970-01-01 .. 9999-12-31 UTC */
+} fc_status;
+
+#define FC_STATUS_COUNT 13
+#define FC_TS_MAX 253402300799LL /* 9999-12-31T23:59:59Z; timestamps are 0 .. FC_TS_MAX */
+
+/* Stable upper-case name of a status ("FC_ERR_TIME_GAP"); "FC_ERR_UNKNOWN_STATUS" for
+ * values outside the enum. */
+FC_API const char *fc_status_name(fc_status status);
+/* One actionable sentence explaining the status and how to fix the input. */
+FC_API const char *fc_status_message(fc_status status);
+
+/* Where the first bad input was found: index is a sample index (a bin index for the
+ * output of fc_resample), channel a channel index, feature a feature index; -1 when not
+ * relevant. On error the output buffers hold unspecified values. */
+typedef struct fc_error {
+    fc_status status;
+    int64_t index;
+    int32_t channel;
+    int32_t feature;
+} fc_error;
+
+/* ---- schemas ----------------------------------------------------------------- */
+
+/* A schema is an ordered set of input channels plus the target series the statistical
+ * features are computed on (the sum of some channels, in channel order). Features per
+ * step: every channel, time_of_day, day_of_week, then the target's mean, std, min, max,
+ * slope and EWMA over the trailing stat_window samples (definitions: docs/feature-core.md). */
+typedef enum fc_schema_id {
+    /* Bitbrains VM demand: cpu_pct, mem_pct, disk_read_kbs, disk_write_kbs,
+     * net_rx_kbs, net_tx_kbs; target = net_rx_kbs + net_tx_kbs. */
+    FC_SCHEMA_VM = 1,
+    /* DWCP WAN link: bandwidth_mbps, latency_ms, packet_loss_ratio, jitter_ms;
+     * target = bandwidth_mbps. */
+    FC_SCHEMA_LINK = 2
+} fc_schema_id;
+
+#define FC_MAX_CHANNELS 8
+#define FC_MAX_FEATURES 16
+#define FC_TEMPORAL_FEATURES 2
+#define FC_STAT_FEATURES 6
+#define FC_MAX_LENGTH 100000 /* upper bound of seq_len, stat_window and fill_limit */
+
+/* 64-bit FNV-1a over "dwcp-fc/<major>;<schema name>;f32:<feature>;..." (docs). A model
+ * bundle records it; a mismatch means the features a model was trained on have changed. */
+#define FC_SCHEMA_HASH_VM 0x0af44209c575a0e3ULL
+#define FC_SCHEMA_HASH_LINK 0xe6c9aa07d34f4e13ULL
+
+/* Lowercase schema name ("vm", "link"), or NULL for an unknown id. */
+FC_API const char *fc_schema_name(fc_schema_id schema);
+/* Number of input channels and of features per step (channels + 2 + 6); 0 if unknown. */
+FC_API size_t fc_schema_channels(fc_schema_id schema);
+FC_API size_t fc_schema_features(fc_schema_id schema);
+/* Name of channel / feature i, or NULL when i is out of range or the schema unknown. */
+FC_API const char *fc_channel_name(fc_schema_id schema, size_t channel);
+FC_API const char *fc_feature_name(fc_schema_id schema, size_t feature);
+/* Schema hash computed from the names at run time (equals FC_SCHEMA_HASH_*). */
+FC_API fc_status fc_schema_hash(fc_schema_id schema, uint64_t *hash);
+
+/* ---- parameters -------------------------------------------------------------- */
+
+/* Plain value struct (no pointers, so cgo and cffi can pass it as is); fill it with
+ * fc_params_init, then change what differs. Every field travels in the model bundle. */
+typedef struct fc_params {
+    int32_t schema;          /* an fc_schema_id */
+    uint32_t seq_len;        /* T: steps per window, >= 1 */
+    uint32_t stat_window;    /* W: trailing samples behind the 6 statistics, >= 2 */
+    int64_t step_seconds;    /* grid spacing of samples, 1 .. 86400 */
+    uint32_t fill_limit;     /* fc_resample: empty bins carried forward, <= FC_MAX_LENGTH */
+    double center[FC_MAX_FEATURES]; /* normalised = (feature - center) / scale */
+    double scale[FC_MAX_FEATURES];  /* finite and > 0; unused entries are ignored */
+} fc_params;
+
+/* Defaults for a schema: T = 12, W = 12 (1 h of 5-minute samples), 300 s grid, fill 2
+ * bins, identity normalisation (center 0, scale 1). */
+FC_API fc_status fc_params_init(fc_params *params, fc_schema_id schema);
+/* Checks every field; the compute calls check them too. */
+FC_API fc_status fc_params_check(const fc_params *params, fc_error *err);
+
+/* Samples one window needs: seq_len + stat_window - 1. 0 for invalid params. */
+FC_API size_t fc_window_input_len(const fc_params *params);
+/* Floats one window writes: seq_len * fc_schema_features. 0 for invalid params. */
+FC_API size_t fc_window_output_len(const fc_params *params);
+/* Windows fc_windows yields from n_samples with the given stride (0 if too short). */
+FC_API size_t fc_windows_count(const fc_params *params, size_t n_samples, size_t stride);
+
+/* ---- features ---------------------------------------------------------------- */
+
+/* One window for serving. ts[n] (Unix seconds, UTC) and values[n * channels] (row-major,
+ * one row per sample) must hold exactly fc_window_input_len samples on a regular grid;
+ * writes seq_len rows of fc_schema_features floats to out (capacity out_len). */
+FC_API fc_status fc_window(const fc_params *params,
+                           const int64_t *ts, size_t ts_len,
+                           const double *values, size_t values_len,
+                           float *out, size_t out_len, fc_error *err);
+
+/* Every window of a trace for training: window k covers samples [k*stride, k*stride +
+ * fc_window_input_len). Writes fc_windows_count windows back to back (each exactly what
+ * fc_window would write) and their number to *n_windows. Validates the whole trace first. */
+FC_API fc_status fc_windows(const fc_params *params,
+                            const int64_t *ts, size_t ts_len,
+                            const double *values, size_t values_len,
+                            size_t stride,
+                            float *out, size_t out_len, size_t *n_windows, fc_error *err);
+
+/* ---- resampling (raw samples -> regular grid) -------------------------------- */
+
+/* Grid covering ts: *t0 = floor(min(ts) / step) * step and the number of bins up to
+ * max(ts). ts may be in any order. */
+FC_API fc_status fc_grid(const fc_params *params, const int64_t *ts, size_t ts_len,
+                         int64_t *t0, size_t *n_bins, fc_error *err);
+
+/* Averages raw samples (any order, duplicates allowed) into bins [t0 + k*step, t0 +
+ * (k+1)*step), summing in input order. An empty bin repeats the previous bin's values for
+ * up to fill_limit bins; after that, or before the first sample, it is missing: every
+ * value is the canonical quiet NaN. counts[k] receives the samples averaged into bin k.
+ * Samples outside the grid are ignored. Raw values must be finite and >= 0. */
+FC_API fc_status fc_resample(const fc_params *params, int64_t t0, size_t n_bins,
+                             const int64_t *ts, size_t ts_len,
+                             const double *values, size_t values_len,
+                             double *out, size_t out_len,
+                             uint32_t *counts, size_t counts_len, fc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DWCP_FEATURE_CORE_H */

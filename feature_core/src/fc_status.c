@@ -1,0 +1,86 @@
+#include "fc_internal.h"
+
+#include <math.h>
+
+unsigned fc_version_number(void) { return FC_VERSION_NUMBER; }
+
+const char *fc_version_string(void) { return FC_VERSION_STRING; }
+
+static const char *const status_names[FC_STATUS_COUNT] = {
+    "FC_OK",
+    "FC_ERR_NULL_POINTER",
+    "FC_ERR_UNKNOWN_SCHEMA",
+    "FC_ERR_BAD_PARAMS",
+    "FC_ERR_LENGTH",
+    "FC_ERR_OUTPUT_SIZE",
+    "FC_ERR_MISSING",
+    "FC_ERR_INFINITE",
+    "FC_ERR_NEGATIVE",
+    "FC_ERR_TIME_ORDER",
+    "FC_ERR_TIME_GAP",
+    "FC_ERR_RANGE",
+    "FC_ERR_TIME_RANGE",
+};
+
+static const char *const status_messages[FC_STATUS_COUNT] = {
+    "success",
+    "a required pointer is NULL while its length is not 0",
+    "unknown schema id; use FC_SCHEMA_VM or FC_SCHEMA_LINK",
+    "parameters out of range: seq_len 1..100000, stat_window 2..100000, step_seconds "
+    "1..86400, fill_limit <= 100000, every used center finite, every used scale finite "
+    "and > 0",
+    "input lengths disagree or are too short: values must hold ts_len * channels numbers "
+    "and a window exactly seq_len + stat_window - 1 samples",
+    "output buffer too small: size it with fc_window_output_len / fc_windows_count",
+    "missing sample (NaN) inside the window: resample with fc_resample and drop windows "
+    "that cover missing bins",
+    "infinite value in the input: metrics must be finite",
+    "negative value on a channel that cannot be negative (rates, percentages, counters "
+    "after differencing)",
+    "timestamps are not strictly increasing: sort and resample with fc_resample",
+    "timestamps are not exactly step_seconds apart: resample onto the grid with "
+    "fc_resample",
+    "a result does not fit float32 (or double) after normalisation: check center/scale "
+    "or the input's magnitude",
+    "timestamp outside 0 .. 253402300799 (1970-01-01 .. 9999-12-31 UTC): timestamps are "
+    "Unix seconds, not milliseconds",
+};
+
+const char *fc_status_name(fc_status status)
+{
+    if ((unsigned)status >= FC_STATUS_COUNT) return "FC_ERR_UNKNOWN_STATUS";
+    return status_names[status];
+}
+
+const char *fc_status_message(fc_status status)
+{
+    if ((unsigned)status >= FC_STATUS_COUNT) return "unknown status code";
+    return status_messages[status];
+}
+
+fc_status fc__fail(fc_error *err, fc_status status, int64_t index, int32_t channel,
+                   int32_t feature)
+{
+    if (err != NULL) {
+        err->status = status;
+        err->index = index;
+        err->channel = channel;
+        err->feature = feature;
+    }
+    return status;
+}
+
+fc_status fc__check_sample(int64_t ts, const double *row, size_t n_channels, size_t index,
+                           fc_error *err)
+{
+    size_t c;
+    if (ts < 0 || ts > FC_TS_MAX)
+        return fc__fail(err, FC_ERR_TIME_RANGE, (int64_t)index, -1, -1);
+    for (c = 0; c < n_channels; c++) {
+        double v = row[c];
+        if (isnan(v)) return fc__fail(err, FC_ERR_MISSING, (int64_t)index, (int32_t)c, -1);
+        if (isinf(v)) return fc__fail(err, FC_ERR_INFINITE, (int64_t)index, (int32_t)c, -1);
+        if (v < 0.0) return fc__fail(err, FC_ERR_NEGATIVE, (int64_t)index, (int32_t)c, -1);
+    }
+    return FC_OK;
+}

@@ -1,0 +1,160 @@
+/* Window features: validation of a sample run, per-step features, window assembly. */
+#include "fc_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SECONDS_PER_DAY 86400
+
+/* Checks pointers, lengths, timestamps (on the step grid) and values of a sample run.
+ * Reports the first bad sample: its timestamp first, then its channels in order. */
+static fc_status check_samples(const fc_schema_def *s, const fc_params *p,
+                               const int64_t *ts, size_t ts_len,
+                               const double *values, size_t values_len, fc_error *err)
+{
+    size_t i, C = s->n_channels;
+    fc_status st;
+    if ((ts == NULL && ts_len > 0) || (values == NULL && values_len > 0))
+        return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    if (ts_len > SIZE_MAX / C || values_len != ts_len * C)
+        return fc__fail(err, FC_ERR_LENGTH, -1, -1, -1);
+    for (i = 0; i < ts_len; i++) {
+        /* ts[i - 1] is already known to be in range, so the difference cannot overflow */
+        if (i > 0 && ts[i] >= 0 && ts[i] <= ts[i - 1])
+            return fc__fail(err, FC_ERR_TIME_ORDER, (int64_t)i, -1, -1);
+        if (i > 0 && ts[i] <= FC_TS_MAX && ts[i] - ts[i - 1] != p->step_seconds)
+            return fc__fail(err, FC_ERR_TIME_GAP, (int64_t)i, -1, -1);
+        st = fc__check_sample(ts[i], values + i * C, C, i, err);
+        if (st != FC_OK) return st;
+    }
+    return FC_OK;
+}
+
+/* Target series at sample k: the target channels summed in channel order. */
+static double target_at(const fc_schema_def *s, const double *values, size_t k)
+{
+    const double *row = values + k * s->n_channels;
+    double y = row[s->target_channels[0]];
+    size_t t;
+    for (t = 1; t < s->n_target; t++) y = y + row[s->target_channels[t]];
+    return y;
+}
+
+/* Rounds one normalised feature to float32, once; refuses what float32 cannot hold. */
+static int put(const fc_params *p, size_t f, double x, float *out)
+{
+    double z = (x - p->center[f]) / p->scale[f];
+    float v = (float)z;
+    if (isnan(v) || isinf(v)) return 0;
+    out[f] = v;
+    return 1;
+}
+
+/* Writes the features of the step ending at sample i (i >= stat_window - 1) to row. */
+static fc_status step_features(const fc_schema_def *s, const fc_params *p,
+                               const int64_t *ts, const double *values, size_t i,
+                               float *row, fc_error *err)
+{
+    const size_t C = s->n_channels, W = p->stat_window, first = i + 1 - W;
+    const double n = (double)W;
+    const double alpha = 2.0 / (n + 1.0);
+    const double mid = (n - 1.0) / 2.0;
+    /* sum of (k - mid)^2 over k = 0..W-1, exact in double for W <= FC_MAX_LENGTH */
+    const double slope_den = ((n - 1.0) * n * (n + 1.0)) / 12.0;
+    int64_t sod = ts[i] % SECONDS_PER_DAY, days = ts[i] / SECONDS_PER_DAY;
+    double sum = 0.0, lo, hi, ewma, mean, sq = 0.0, cross = 0.0, feat[FC_MAX_FEATURES];
+    size_t c, k, f;
+
+    for (c = 0; c < C; c++) feat[c] = values[i * C + c];
+    /* UTC, no daylight saving: 1970-01-01 was a Thursday, Monday is 0. */
+    feat[C] = (double)sod / (double)SECONDS_PER_DAY;
+    feat[C + 1] = (double)((days + 3) % 7);
+
+    lo = hi = ewma = target_at(s, values, first);
+    for (k = 0; k < W; k++) {
+        double y = target_at(s, values, first + k);
+        sum = sum + y;
+        if (y < lo) lo = y;
+        if (y > hi) hi = y;
+        if (k > 0) ewma = ewma + alpha * (y - ewma);
+    }
+    mean = sum / n;
+    for (k = 0; k < W; k++) {
+        double d = target_at(s, values, first + k) - mean;
+        sq = sq + d * d;
+        cross = cross + ((double)k - mid) * d;
+    }
+    feat[C + 2] = mean;
+    feat[C + 3] = sqrt(sq / n);
+    feat[C + 4] = lo;
+    feat[C + 5] = hi;
+    feat[C + 6] = cross / slope_den;
+    feat[C + 7] = ewma;
+
+    for (f = 0; f < C + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES; f++) {
+        if (!put(p, f, feat[f], row))
+            return fc__fail(err, FC_ERR_RANGE, (int64_t)i, -1, (int32_t)f);
+    }
+    return FC_OK;
+}
+
+fc_status fc_window(const fc_params *params,
+                    const int64_t *ts, size_t ts_len,
+                    const double *values, size_t values_len,
+                    float *out, size_t out_len, fc_error *err)
+{
+    size_t n_windows = 0;
+    const fc_schema_def *s;
+    fc_status st = fc__check_params(params, &s, err);
+    if (st != FC_OK) return st;
+    if ((ts == NULL && ts_len > 0) || (values == NULL && values_len > 0))
+        return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    if (ts_len != fc_window_input_len(params))
+        return fc__fail(err, FC_ERR_LENGTH, -1, -1, -1);
+    return fc_windows(params, ts, ts_len, values, values_len, 1, out, out_len, &n_windows,
+                      err);
+}
+
+fc_status fc_windows(const fc_params *params,
+                     const int64_t *ts, size_t ts_len,
+                     const double *values, size_t values_len,
+                     size_t stride,
+                     float *out, size_t out_len, size_t *n_windows, fc_error *err)
+{
+    const fc_schema_def *s;
+    size_t F, T, W, count, per_window, w, r;
+    fc_status st = fc__check_params(params, &s, err);
+    if (st != FC_OK) return st;
+    if (n_windows == NULL) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    *n_windows = 0;
+    if (stride == 0) return fc__fail(err, FC_ERR_BAD_PARAMS, -1, -1, -1);
+    st = check_samples(s, params, ts, ts_len, values, values_len, err);
+    if (st != FC_OK) return st;
+
+    F = s->n_channels + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES;
+    T = params->seq_len;
+    W = params->stat_window;
+    count = fc_windows_count(params, ts_len, stride);
+    per_window = T * F;
+    if (count > 0 && (out == NULL && out_len > 0))
+        return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    if (count > SIZE_MAX / per_window || out_len < count * per_window)
+        return fc__fail(err, FC_ERR_OUTPUT_SIZE, -1, -1, -1);
+
+    for (w = 0; w < count; w++) {
+        float *dst = out + w * per_window;
+        size_t reused = 0;
+        /* Overlapping windows share rows: copy them, the step math is a pure function. */
+        if (w > 0 && stride < T) {
+            reused = T - stride;
+            memmove(dst, dst - per_window + stride * F, reused * F * sizeof(float));
+        }
+        for (r = reused; r < T; r++) {
+            st = step_features(s, params, ts, values, w * stride + W - 1 + r, dst + r * F,
+                               err);
+            if (st != FC_OK) return st;
+        }
+    }
+    *n_windows = count;
+    return FC_OK;
+}

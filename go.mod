@@ -1,0 +1,3 @@
+module github.com/dwcp/dwcp-ml
+
+go 1.26
