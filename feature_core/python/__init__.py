@@ -1,0 +1,350 @@
+"""Python face of the C feature core (cffi, API mode).
+
+Every model feature is computed by the C library in ``feature_core/``; this module only moves
+numpy arrays in and out without copying and turns C status codes into exceptions. It never
+computes or re-sums a feature itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._native import ffi, lib
+
+__all__ = [
+    "VERSION",
+    "Schema",
+    "Params",
+    "FeatureCoreError",
+    "NullPointerError",
+    "UnknownSchemaError",
+    "BadParamsError",
+    "LengthError",
+    "OutputSizeError",
+    "MissingValueError",
+    "InfiniteValueError",
+    "NegativeValueError",
+    "TimeOrderError",
+    "TimeGapError",
+    "RangeError",
+    "TimeRangeError",
+    "window",
+    "windows",
+    "windows_count",
+    "grid",
+    "resample",
+]
+
+VERSION: str = ffi.string(lib.fc_version_string()).decode()
+if lib.fc_version_number() != lib.FC_VERSION_NUMBER:  # pragma: no cover - broken install
+    raise ImportError(
+        f"feature core library {VERSION} does not match the header it was built with "
+        f"({lib.FC_VERSION_NUMBER}); reinstall dwcp-ml"
+    )
+
+
+class Schema(enum.IntEnum):
+    """Ordered input channels plus the target series of the statistical features."""
+
+    VM = lib.FC_SCHEMA_VM
+    LINK = lib.FC_SCHEMA_LINK
+
+    @property
+    def label(self) -> str:
+        return ffi.string(lib.fc_schema_name(self)).decode()
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        n = lib.fc_schema_channels(self)
+        return tuple(ffi.string(lib.fc_channel_name(self, i)).decode() for i in range(n))
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        n = lib.fc_schema_features(self)
+        return tuple(ffi.string(lib.fc_feature_name(self, i)).decode() for i in range(n))
+
+    @property
+    def hash(self) -> int:
+        out = ffi.new("uint64_t *")
+        _check(lib.fc_schema_hash(self, out), None, "schema_hash", self)
+        return int(out[0])
+
+    @classmethod
+    def parse(cls, name: str) -> Schema:
+        for schema in cls:
+            if schema.label == name:
+                return schema
+        known = ", ".join(s.label for s in cls)
+        raise UnknownSchemaError(f"unknown schema {name!r}; known schemas: {known}")
+
+
+@dataclass(frozen=True)
+class Params:
+    """fc_params: every field travels in the model bundle.
+
+    center/scale hold one value per feature (normalised = (x - center) / scale); empty means
+    the identity.
+    """
+
+    schema: Schema = Schema.VM
+    seq_len: int = 12
+    stat_window: int = 12
+    step_seconds: int = 300
+    fill_limit: int = 2
+    center: tuple[float, ...] = field(default=())
+    scale: tuple[float, ...] = field(default=())
+
+    @property
+    def n_features(self) -> int:
+        return len(self.schema.features)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.schema.channels)
+
+    @property
+    def input_len(self) -> int:
+        """Samples one window needs (seq_len + stat_window - 1)."""
+        return self.seq_len + self.stat_window - 1
+
+    def to_c(self):  # noqa: ANN201 - cffi cdata
+        """Builds (and checks) the C struct."""
+        p = ffi.new("fc_params *")
+        _check(lib.fc_params_init(p, int(self.schema)), None, "params", self.schema)
+        for name in ("seq_len", "stat_window", "step_seconds", "fill_limit"):
+            value = int(getattr(self, name))
+            if value < 0 or value > 2**31 - 1:
+                raise BadParamsError(f"params: {name}={value} is out of range")
+            setattr(p, name, value)
+        for name in ("center", "scale"):
+            values = getattr(self, name)
+            if not values:
+                continue
+            if len(values) != self.n_features:
+                raise BadParamsError(
+                    f"params: {name} has {len(values)} values, schema {self.schema.label} "
+                    f"has {self.n_features} features"
+                )
+            getattr(p, name)[0 : len(values)] = [float(v) for v in values]
+        err = ffi.new("fc_error *")
+        _check(lib.fc_params_check(p, err), err, "params", self.schema)
+        return p
+
+
+class FeatureCoreError(ValueError):
+    """A status other than FC_OK from the feature core.
+
+    Attributes mirror fc_error: ``index`` (sample or bin), ``channel``/``feature`` (names,
+    or None) and ``status`` (the C status name).
+    """
+
+    status: str = "FC_ERR_UNKNOWN_STATUS"
+
+    def __init__(
+        self,
+        message: str,
+        index: int | None = None,
+        channel: str | None = None,
+        feature: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.channel = channel
+        self.feature = feature
+
+
+class NullPointerError(FeatureCoreError):
+    status = "FC_ERR_NULL_POINTER"
+
+
+class UnknownSchemaError(FeatureCoreError):
+    status = "FC_ERR_UNKNOWN_SCHEMA"
+
+
+class BadParamsError(FeatureCoreError):
+    status = "FC_ERR_BAD_PARAMS"
+
+
+class LengthError(FeatureCoreError):
+    status = "FC_ERR_LENGTH"
+
+
+class OutputSizeError(FeatureCoreError):
+    status = "FC_ERR_OUTPUT_SIZE"
+
+
+class MissingValueError(FeatureCoreError):
+    status = "FC_ERR_MISSING"
+
+
+class InfiniteValueError(FeatureCoreError):
+    status = "FC_ERR_INFINITE"
+
+
+class NegativeValueError(FeatureCoreError):
+    status = "FC_ERR_NEGATIVE"
+
+
+class TimeOrderError(FeatureCoreError):
+    status = "FC_ERR_TIME_ORDER"
+
+
+class TimeGapError(FeatureCoreError):
+    status = "FC_ERR_TIME_GAP"
+
+
+class RangeError(FeatureCoreError):
+    status = "FC_ERR_RANGE"
+
+
+class TimeRangeError(FeatureCoreError):
+    status = "FC_ERR_TIME_RANGE"
+
+
+# Keyed by fc_status_name, so the binding never assumes the enum's numeric values.
+_ERRORS: dict[str, type[FeatureCoreError]] = {
+    cls.status: cls
+    for cls in (
+        NullPointerError, UnknownSchemaError, BadParamsError, LengthError, OutputSizeError,
+        MissingValueError, InfiniteValueError, NegativeValueError, TimeOrderError,
+        TimeGapError, RangeError, TimeRangeError,
+    )
+}
+
+
+def _check(status: int, err, op: str, schema: Schema) -> None:  # noqa: ANN001 - cdata
+    if status == 0:
+        return
+    name = ffi.string(lib.fc_status_name(status)).decode()
+    cls = _ERRORS.get(name, FeatureCoreError)
+    message = ffi.string(lib.fc_status_message(status)).decode()
+    where: list[str] = []
+    index = channel = feature = None
+    if err is not None and err.status == status:
+        if err.index >= 0:
+            index = int(err.index)
+            where.append(f"{'bin' if op == 'resample' and cls is RangeError else 'sample'} {index}")
+        if err.channel >= 0:
+            channel = ffi.string(lib.fc_channel_name(schema, err.channel)).decode()
+            where.append(f"channel {channel!r}")
+        if err.feature >= 0:
+            feature = ffi.string(lib.fc_feature_name(schema, err.feature)).decode()
+            where.append(f"feature {feature!r}")
+    prefix = f"{op}: " + (", ".join(where) + ": " if where else "")
+    raise cls(prefix + message, index=index, channel=channel, feature=feature)
+
+
+def _timestamps(ts: ArrayLike) -> NDArray[np.int64]:
+    arr = np.asarray(ts)
+    if arr.ndim != 1:
+        raise LengthError(f"timestamps must be a 1-d array, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TimeRangeError(
+            f"timestamps must be integer Unix seconds, got dtype {arr.dtype}; "
+            "convert with .astype('int64') after checking they are whole seconds"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _values(values: ArrayLike, n_channels: int) -> NDArray[np.float64]:
+    """Contiguous float64 rows of n_channels (no copy when the input already is one)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != n_channels:
+        raise LengthError(
+            f"values must have shape (samples, {n_channels}) for this schema, got {arr.shape}"
+        )
+    return np.ascontiguousarray(arr)
+
+
+def _buf(kind: str, arr: np.ndarray, *, writable: bool = False):  # noqa: ANN202 - cdata
+    """Zero-copy pointer into a numpy array (NULL for an empty one)."""
+    if not arr.size:
+        return ffi.NULL
+    return ffi.from_buffer(kind, arr, require_writable=writable)
+
+
+def _inputs(params: Params, ts: ArrayLike, values: ArrayLike):  # noqa: ANN202
+    p = params.to_c()
+    ts_arr = _timestamps(ts)
+    val_arr = _values(values, params.n_channels)
+    return p, ts_arr, val_arr, ffi.new("fc_error *")
+
+
+def window(params: Params, ts: ArrayLike, values: ArrayLike) -> NDArray[np.float32]:
+    """Features of one window, (seq_len, features) float32, from exactly
+    ``params.input_len`` samples on the step grid."""
+    p, ts_arr, val_arr, err = _inputs(params, ts, values)
+    out = np.empty((params.seq_len, params.n_features), np.float32)
+    status = lib.fc_window(
+        p, _buf("int64_t[]", ts_arr), ts_arr.size, _buf("double[]", val_arr), val_arr.size,
+        _buf("float[]", out, writable=True), out.size, err,
+    )
+    _check(status, err, "window", params.schema)
+    return out
+
+
+def windows_count(params: Params, n_samples: int, stride: int = 1) -> int:
+    """Windows :func:`windows` yields from n_samples samples."""
+    return int(lib.fc_windows_count(params.to_c(), n_samples, stride))
+
+
+def windows(
+    params: Params, ts: ArrayLike, values: ArrayLike, *, stride: int = 1
+) -> NDArray[np.float32]:
+    """Every window of a regular trace, (n_windows, seq_len, features) float32.
+
+    Window k covers samples [k*stride, k*stride + params.input_len). One C call for the
+    whole trace, no Python loop over rows; each window has the bits :func:`window` gives.
+    """
+    if stride < 1:
+        raise BadParamsError(f"windows: stride must be >= 1, got {stride}")
+    p, ts_arr, val_arr, err = _inputs(params, ts, values)
+    count = int(lib.fc_windows_count(p, ts_arr.size, stride))
+    out = np.empty((count, params.seq_len, params.n_features), np.float32)
+    n = ffi.new("size_t *")
+    status = lib.fc_windows(
+        p, _buf("int64_t[]", ts_arr), ts_arr.size, _buf("double[]", val_arr), val_arr.size,
+        stride, _buf("float[]", out, writable=True), out.size, n, err,
+    )
+    _check(status, err, "windows", params.schema)
+    return out
+
+
+def grid(params: Params, ts: ArrayLike) -> tuple[int, int]:
+    """(t0, n_bins) of the step grid covering the timestamps (any order)."""
+    p = params.to_c()
+    ts_arr = _timestamps(ts)
+    t0 = ffi.new("int64_t *")
+    n_bins = ffi.new("size_t *")
+    err = ffi.new("fc_error *")
+    status = lib.fc_grid(p, _buf("int64_t[]", ts_arr), ts_arr.size, t0, n_bins, err)
+    _check(status, err, "grid", params.schema)
+    return int(t0[0]), int(n_bins[0])
+
+
+def resample(
+    params: Params, ts: ArrayLike, values: ArrayLike, t0: int | None = None,
+    n_bins: int | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint32]]:
+    """Raw samples (any order) onto the step grid: (grid timestamps, bin means, counts).
+
+    Empty bins repeat the last bin for up to ``fill_limit`` bins, then are NaN (missing).
+    The grid defaults to :func:`grid` of the timestamps.
+    """
+    p, ts_arr, val_arr, err = _inputs(params, ts, values)
+    if t0 is None or n_bins is None:
+        t0, n_bins = grid(params, ts_arr)
+    out = np.empty((n_bins, params.n_channels), np.float64)
+    counts = np.empty(n_bins, np.uint32)
+    status = lib.fc_resample(
+        p, t0, n_bins, _buf("int64_t[]", ts_arr), ts_arr.size, _buf("double[]", val_arr),
+        val_arr.size, _buf("double[]", out, writable=True), out.size,
+        _buf("uint32_t[]", counts, writable=True), counts.size, err,
+    )
+    _check(status, err, "resample", params.schema)
+    grid_ts = t0 + params.step_seconds * np.arange(n_bins, dtype=np.int64)
+    return grid_ts, out, counts

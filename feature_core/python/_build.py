@@ -1,0 +1,94 @@
+"""cffi (API, out-of-line) build of the feature core: compiles the very C files that CMake
+and cgo compile, with the same ISO C11 / no-contraction flags (docs/feature-core.md)."""
+
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent.parent  # feature_core/
+SOURCES = sorted(str(p.relative_to(ROOT.parent)) for p in (ROOT / "src").glob("*.c"))
+
+# Numeric constants are "..." so the compiler fills them in from the real header and the
+# binding cannot drift from it; tests check every FC_API function is declared here.
+CDEF = """
+#define FC_VERSION_NUMBER ...
+#define FC_MAX_CHANNELS ...
+#define FC_MAX_FEATURES ...
+#define FC_MAX_LENGTH ...
+#define FC_STATUS_COUNT ...
+#define FC_TS_MAX ...
+#define FC_SCHEMA_HASH_VM ...
+#define FC_SCHEMA_HASH_LINK ...
+#define FC_SCHEMA_VM ...
+#define FC_SCHEMA_LINK ...
+
+typedef int... fc_status;
+typedef int... fc_schema_id;
+
+typedef struct fc_error {
+    fc_status status;
+    int64_t index;
+    int32_t channel;
+    int32_t feature;
+} fc_error;
+
+typedef struct fc_params {
+    int32_t schema;
+    uint32_t seq_len;
+    uint32_t stat_window;
+    int64_t step_seconds;
+    uint32_t fill_limit;
+    double center[...];
+    double scale[...];
+    ...;
+} fc_params;
+
+unsigned fc_version_number(void);
+const char *fc_version_string(void);
+const char *fc_status_name(fc_status status);
+const char *fc_status_message(fc_status status);
+
+const char *fc_schema_name(fc_schema_id schema);
+size_t fc_schema_channels(fc_schema_id schema);
+size_t fc_schema_features(fc_schema_id schema);
+const char *fc_channel_name(fc_schema_id schema, size_t channel);
+const char *fc_feature_name(fc_schema_id schema, size_t feature);
+fc_status fc_schema_hash(fc_schema_id schema, uint64_t *hash);
+
+fc_status fc_params_init(fc_params *params, fc_schema_id schema);
+fc_status fc_params_check(const fc_params *params, fc_error *err);
+size_t fc_window_input_len(const fc_params *params);
+size_t fc_window_output_len(const fc_params *params);
+size_t fc_windows_count(const fc_params *params, size_t n_samples, size_t stride);
+
+fc_status fc_window(const fc_params *params, const int64_t *ts, size_t ts_len,
+                    const double *values, size_t values_len,
+                    float *out, size_t out_len, fc_error *err);
+fc_status fc_windows(const fc_params *params, const int64_t *ts, size_t ts_len,
+                     const double *values, size_t values_len, size_t stride,
+                     float *out, size_t out_len, size_t *n_windows, fc_error *err);
+fc_status fc_grid(const fc_params *params, const int64_t *ts, size_t ts_len,
+                  int64_t *t0, size_t *n_bins, fc_error *err);
+fc_status fc_resample(const fc_params *params, int64_t t0, size_t n_bins,
+                      const int64_t *ts, size_t ts_len, const double *values, size_t values_len,
+                      double *out, size_t out_len, uint32_t *counts, size_t counts_len,
+                      fc_error *err);
+"""
+
+# The same flags as CMake; -std=c11 (not gnu11) is what keeps GCC from fusing a*b+c.
+CFLAGS = ["-std=c11", "-O2", "-ffp-contract=off", "-fno-fast-math", "-fvisibility=hidden"]
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "dwcp_ml.feature_core._native",
+    '#include "feature_core.h"',
+    sources=SOURCES,
+    include_dirs=[str((ROOT / "include").relative_to(ROOT.parent)),
+                  str((ROOT / "src").relative_to(ROOT.parent))],
+    extra_compile_args=CFLAGS,
+    libraries=["m"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)
