@@ -26,7 +26,7 @@ def step_features(ts: np.ndarray, values: np.ndarray, schema: str, stat_window: 
     alpha = 2.0 / (w + 1)
     ewma = windows[:, 0].copy()
     for j in range(1, w):
-        ewma = ewma + alpha * (windows[:, j] - ewma)
+        ewma = (1 - alpha) * ewma + alpha * windows[:, j]
     step_ts = ts[w - 1:]
     feats = np.column_stack([
         values[w - 1:],

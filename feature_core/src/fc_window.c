@@ -50,6 +50,51 @@ static int put(const fc_params *p, size_t f, double x, float *out)
     return 1;
 }
 
+/* Sums use 4 interleaved partial sums: term k goes to lane k mod 4 (in increasing k), and
+ * the total is (lane0 + lane1) + (lane2 + lane3). One fixed order, with dependency chains a
+ * quarter as long as a single running sum's (the step is latency-bound). */
+typedef struct lanes {
+    double l0, l1, l2, l3;
+} lanes;
+
+static void lanes_add4(lanes *acc, double t0, double t1, double t2, double t3)
+{
+    acc->l0 = acc->l0 + t0;
+    acc->l1 = acc->l1 + t1;
+    acc->l2 = acc->l2 + t2;
+    acc->l3 = acc->l3 + t3;
+}
+
+/* Adds term k of a sum whose terms 0..k-1 are already in (the tail after lanes_add4). */
+static void lanes_add(lanes *acc, size_t k, double term)
+{
+    switch (k & 3) {
+    case 0: acc->l0 = acc->l0 + term; break;
+    case 1: acc->l1 = acc->l1 + term; break;
+    case 2: acc->l2 = acc->l2 + term; break;
+    default: acc->l3 = acc->l3 + term; break;
+    }
+}
+
+static double lanes_total(const lanes *acc) { return (acc->l0 + acc->l1) + (acc->l2 + acc->l3); }
+
+/* Running statistics of the target over one stat window, fed in sample order. */
+typedef struct target_stats {
+    lanes sum;
+    double lo, hi, ewma, alpha, keep;
+} target_stats;
+
+static void stats_add(target_stats *st, size_t k, double y)
+{
+    if (k == 0) {
+        st->lo = st->hi = st->ewma = y;
+    } else {
+        st->ewma = st->keep * st->ewma + st->alpha * y;
+    }
+    if (y < st->lo) st->lo = y;
+    if (y > st->hi) st->hi = y;
+}
+
 /* Writes the features of the step ending at sample i (i >= stat_window - 1) to row. */
 static fc_status step_features(const fc_schema_def *s, const fc_params *p,
                                const int64_t *ts, const double *values, size_t i,
@@ -57,12 +102,13 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
 {
     const size_t C = s->n_channels, W = p->stat_window, first = i + 1 - W;
     const double n = (double)W;
-    const double alpha = 2.0 / (n + 1.0);
     const double mid = (n - 1.0) / 2.0;
     /* sum of (k - mid)^2 over k = 0..W-1, exact in double for W <= FC_MAX_LENGTH */
     const double slope_den = ((n - 1.0) * n * (n + 1.0)) / 12.0;
-    int64_t sod = ts[i] % SECONDS_PER_DAY, days = ts[i] / SECONDS_PER_DAY;
-    double sum = 0.0, lo, hi, ewma, mean, sq = 0.0, cross = 0.0, feat[FC_MAX_FEATURES];
+    const int64_t sod = ts[i] % SECONDS_PER_DAY, days = ts[i] / SECONDS_PER_DAY;
+    target_stats st = {{0.0, 0.0, 0.0, 0.0}, 0.0, 0.0, 0.0, 0.0, 0.0};
+    lanes sq = {0.0, 0.0, 0.0, 0.0}, cross = {0.0, 0.0, 0.0, 0.0};
+    double mean, feat[FC_MAX_FEATURES];
     size_t c, k, f;
 
     for (c = 0; c < C; c++) feat[c] = values[i * C + c];
@@ -70,26 +116,48 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
     feat[C] = (double)sod / (double)SECONDS_PER_DAY;
     feat[C + 1] = (double)((days + 3) % 7);
 
-    lo = hi = ewma = target_at(s, values, first);
-    for (k = 0; k < W; k++) {
-        double y = target_at(s, values, first + k);
-        sum = sum + y;
-        if (y < lo) lo = y;
-        if (y > hi) hi = y;
-        if (k > 0) ewma = ewma + alpha * (y - ewma);
+    /* Pass 1: sum, min, max and EWMA (e = (1 - a) e + a y, a = 2 / (W + 1), e0 = y0). */
+    st.alpha = 2.0 / (n + 1.0);
+    st.keep = 1.0 - st.alpha;
+    for (k = 0; k + 4 <= W; k += 4) {
+        const double y0 = target_at(s, values, first + k);
+        const double y1 = target_at(s, values, first + k + 1);
+        const double y2 = target_at(s, values, first + k + 2);
+        const double y3 = target_at(s, values, first + k + 3);
+        lanes_add4(&st.sum, y0, y1, y2, y3);
+        stats_add(&st, k, y0);
+        stats_add(&st, k + 1, y1);
+        stats_add(&st, k + 2, y2);
+        stats_add(&st, k + 3, y3);
     }
-    mean = sum / n;
-    for (k = 0; k < W; k++) {
-        double d = target_at(s, values, first + k) - mean;
-        sq = sq + d * d;
-        cross = cross + ((double)k - mid) * d;
+    for (; k < W; k++) {
+        const double y = target_at(s, values, first + k);
+        lanes_add(&st.sum, k, y);
+        stats_add(&st, k, y);
+    }
+    mean = lanes_total(&st.sum) / n;
+
+    /* Pass 2 (two-pass variance, no cancellation): squared and index-weighted deviations. */
+    for (k = 0; k + 4 <= W; k += 4) {
+        const double d0 = target_at(s, values, first + k) - mean;
+        const double d1 = target_at(s, values, first + k + 1) - mean;
+        const double d2 = target_at(s, values, first + k + 2) - mean;
+        const double d3 = target_at(s, values, first + k + 3) - mean;
+        const double x0 = (double)k - mid;
+        lanes_add4(&sq, d0 * d0, d1 * d1, d2 * d2, d3 * d3);
+        lanes_add4(&cross, x0 * d0, (x0 + 1.0) * d1, (x0 + 2.0) * d2, (x0 + 3.0) * d3);
+    }
+    for (; k < W; k++) {
+        const double d = target_at(s, values, first + k) - mean;
+        lanes_add(&sq, k, d * d);
+        lanes_add(&cross, k, ((double)k - mid) * d);
     }
     feat[C + 2] = mean;
-    feat[C + 3] = sqrt(sq / n);
-    feat[C + 4] = lo;
-    feat[C + 5] = hi;
-    feat[C + 6] = cross / slope_den;
-    feat[C + 7] = ewma;
+    feat[C + 3] = sqrt(lanes_total(&sq) / n);
+    feat[C + 4] = st.lo;
+    feat[C + 5] = st.hi;
+    feat[C + 6] = lanes_total(&cross) / slope_den;
+    feat[C + 7] = st.ewma;
 
     for (f = 0; f < C + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES; f++) {
         if (!put(p, f, feat[f], row))

@@ -1,0 +1,80 @@
+# dwcp-ml: `make demo` builds everything and runs the main job; `make test` runs every test.
+# Both install what they need: a virtual environment (.venv), clang for the determinism
+# matrix, Go modules. pip's and Go's caches live outside the repository.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+BUILD := build
+CTEST_BUILD := $(BUILD)/c
+GO ?= go
+export CGO_ENABLED := 1
+
+C_SOURCES := $(wildcard feature_core/src/*.c feature_core/src/*.h feature_core/include/*.h)
+PY_SOURCES := pyproject.toml setup.py feature_core/python/_build.py
+
+.PHONY: all demo test test-c test-py test-go bench toolchain venv clean
+
+all: venv $(CTEST_BUILD)/build.ninja go-deps
+
+# ---- toolchain ---------------------------------------------------------------------------
+
+# clang (the second compiler of the determinism matrix, libFuzzer, sanitizers) and ninja.
+toolchain:
+	@missing=""; \
+	command -v clang >/dev/null || missing="$$missing clang"; \
+	command -v ninja >/dev/null || missing="$$missing ninja-build"; \
+	command -v objdump >/dev/null || missing="$$missing binutils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (Debian packages)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# ---- Python ------------------------------------------------------------------------------
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: $(PY_SOURCES) $(C_SOURCES)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# ---- C -----------------------------------------------------------------------------------
+
+$(CTEST_BUILD)/build.ninja: CMakeLists.txt | toolchain
+	cmake -S . -B $(CTEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+# ---- Go ----------------------------------------------------------------------------------
+
+.PHONY: go-deps
+go-deps:
+	$(GO) mod download
+
+# ---- main job and tests ------------------------------------------------------------------
+
+demo: venv
+	$(VENV)/bin/dwcp-ml features --source synthetic --quiet
+	$(VENV)/bin/dwcp-ml golden --check
+
+test: test-c test-py test-go
+
+test-c: $(CTEST_BUILD)/build.ninja
+	cmake --build $(CTEST_BUILD)
+	ctest --test-dir $(CTEST_BUILD) --output-on-failure
+
+test-py: venv
+	$(VPY) -m pytest
+
+test-go: go-deps
+	$(GO) vet ./...
+	$(GO) test ./...
+
+bench: venv
+	$(VPY) tests/bench_features.py
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./sidecar/featurecore
+
+clean:
+	rm -rf $(BUILD) $(VENV) feature_core/python/_native*.so

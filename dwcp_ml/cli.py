@@ -1,0 +1,146 @@
+"""``dwcp-ml`` command line. Bad user input ends in one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from dwcp_ml import feature_core as fc
+from dwcp_ml.training import data, synthetic
+
+
+class UsageError(Exception):
+    """Bad user input the CLI reports in one line."""
+
+
+@dataclass
+class FeatureSummary:
+    traces: int = 0
+    raw_samples: int = 0
+    bins: int = 0
+    filled_bins: int = 0
+    missing_bins: int = 0
+    windows: int = 0
+    seconds: float = 0.0
+
+
+def _load_traces(args: argparse.Namespace) -> list[data.Trace]:
+    if args.source == "synthetic":
+        return synthetic.traces(synthetic.SyntheticConfig(vms=args.vms, days=args.days))
+    root = data.data_dir(args.data)
+    if args.source == "bitbrains":
+        vms = data.bitbrains_vms(args.month, root)[: args.vms]
+        return [data.load_bitbrains_vm(args.month, vm, root) for vm in vms]
+    raise UsageError(f"unknown source {args.source!r}")  # argparse keeps this unreachable
+
+
+def _segments(values: np.ndarray, min_len: int) -> list[tuple[int, int]]:
+    """Runs of bins without missing (NaN) values that hold at least one window."""
+    ok = ~np.isnan(values).any(axis=1)
+    edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
+    return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    params = fc.Params(seq_len=args.seq_len, stat_window=args.stat_window)
+    params.to_c()  # reject bad parameters before loading anything
+    traces = _load_traces(args)
+    summary = FeatureSummary(traces=len(traces))
+    last_steps: list[np.ndarray] = []
+    started = time.perf_counter()
+    for trace in tqdm(traces, desc="features", unit="trace", disable=args.quiet):
+        grid_ts, values, counts = fc.resample(params, trace.ts, trace.values)
+        missing = np.isnan(values).any(axis=1)
+        summary.raw_samples += len(trace.ts)
+        summary.bins += len(grid_ts)
+        summary.missing_bins += int(missing.sum())
+        summary.filled_bins += int(((counts == 0) & ~missing).sum())
+        for a, b in _segments(values, params.input_len):
+            windows = fc.windows(params, grid_ts[a:b], values[a:b])
+            summary.windows += len(windows)
+            last_steps.append(windows[:, -1, :])
+    summary.seconds = time.perf_counter() - started
+    _print_feature_summary(params, summary, last_steps)
+    return 0
+
+
+def _print_feature_summary(params: fc.Params, summary: FeatureSummary,
+                           last_steps: list[np.ndarray]) -> None:
+    schema = params.schema
+    print(f"feature core {fc.VERSION}, schema {schema.label} "
+          f"(hash {schema.hash:016x}), {len(schema.features)} features x "
+          f"{params.seq_len} steps, stat window {params.stat_window}")
+    print(f"traces {summary.traces}: {summary.raw_samples} raw samples -> {summary.bins} bins "
+          f"of {params.step_seconds} s ({summary.filled_bins} filled, "
+          f"{summary.missing_bins} missing) -> {summary.windows} windows "
+          f"in {summary.seconds:.2f} s")
+    if not last_steps:
+        print("no complete window: traces too short for seq_len + stat_window - 1 bins")
+        return
+    rows = np.concatenate(last_steps)
+    print(f"{'feature':<16}{'mean':>14}{'min':>14}{'max':>14}")
+    for i, name in enumerate(schema.features):
+        col = rows[:, i].astype(np.float64)
+        print(f"{name:<16}{col.mean():>14.4g}{col.min():>14.4g}{col.max():>14.4g}")
+
+
+def cmd_golden(args: argparse.Namespace) -> int:
+    from dwcp_ml.golden import features
+
+    path = Path(args.out) if args.out else features.DEFAULT_PATH
+    if args.check:
+        if not path.is_file():
+            raise UsageError(f"{path} does not exist; run `dwcp-ml golden` to create it")
+        if features.render() != path.read_text():
+            raise UsageError(f"{path} differs from what the feature core computes now")
+        print(f"{path}: reproduced bit for bit")
+        return 0
+    features.write(path)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dwcp-ml", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"dwcp-ml (feature core {fc.VERSION})")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    feats = sub.add_parser("features", help="resample traces and compute window features")
+    feats.add_argument("--source", choices=["synthetic", "bitbrains"], default="synthetic")
+    feats.add_argument("--data", help="shared data directory (default $DWCP_DATA_DIR or "
+                                      "../shared/data)")
+    feats.add_argument("--month", default="2013-7", help="Bitbrains month: 2013-7 or 2013-8")
+    feats.add_argument("--vms", type=int, default=4, help="number of VMs")
+    feats.add_argument("--days", type=int, default=7, help="synthetic days per VM")
+    feats.add_argument("--seq-len", type=int, default=12)
+    feats.add_argument("--stat-window", type=int, default=12)
+    feats.add_argument("--quiet", action="store_true", help="no progress bar")
+    feats.set_defaults(func=cmd_features)
+
+    golden = sub.add_parser("golden", help="write (or --check) the feature golden vectors")
+    golden.add_argument("--out", help="file to write (default golden/features_v1.txt)")
+    golden.add_argument("--check", action="store_true",
+                        help="regenerate in memory and compare with the file")
+    golden.set_defaults(func=cmd_golden)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UsageError, fc.FeatureCoreError, data.DataNotFoundError) as exc:
+        print(f"dwcp-ml: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
