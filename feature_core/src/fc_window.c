@@ -166,45 +166,23 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
     return FC_OK;
 }
 
-fc_status fc_window(const fc_params *params,
-                    const int64_t *ts, size_t ts_len,
-                    const double *values, size_t values_len,
-                    float *out, size_t out_len, fc_error *err)
+/* fc_windows after its parameters were checked. */
+static fc_status windows_checked(const fc_schema_def *s, const fc_params *params,
+                                 const int64_t *ts, size_t ts_len,
+                                 const double *values, size_t values_len, size_t stride,
+                                 float *out, size_t out_len, size_t *n_windows, fc_error *err)
 {
-    size_t n_windows = 0;
-    const fc_schema_def *s;
-    fc_status st = fc__check_params(params, &s, err);
-    if (st != FC_OK) return st;
-    if ((ts == NULL && ts_len > 0) || (values == NULL && values_len > 0))
-        return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
-    if (ts_len != fc_window_input_len(params))
-        return fc__fail(err, FC_ERR_LENGTH, -1, -1, -1);
-    return fc_windows(params, ts, ts_len, values, values_len, 1, out, out_len, &n_windows,
-                      err);
-}
-
-fc_status fc_windows(const fc_params *params,
-                     const int64_t *ts, size_t ts_len,
-                     const double *values, size_t values_len,
-                     size_t stride,
-                     float *out, size_t out_len, size_t *n_windows, fc_error *err)
-{
-    const fc_schema_def *s;
-    size_t F, T, W, count, per_window, w, r;
-    fc_status st = fc__check_params(params, &s, err);
-    if (st != FC_OK) return st;
-    if (n_windows == NULL) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    const size_t F = s->n_channels + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES;
+    const size_t T = params->seq_len, W = params->stat_window, need = T + W - 1;
+    const size_t per_window = T * F;
+    size_t count, w, r;
+    fc_status st;
     *n_windows = 0;
     if (stride == 0) return fc__fail(err, FC_ERR_BAD_PARAMS, -1, -1, -1);
     st = check_samples(s, params, ts, ts_len, values, values_len, err);
     if (st != FC_OK) return st;
-
-    F = s->n_channels + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES;
-    T = params->seq_len;
-    W = params->stat_window;
-    count = fc_windows_count(params, ts_len, stride);
-    per_window = T * F;
-    if (count > 0 && (out == NULL && out_len > 0))
+    count = ts_len < need ? 0 : (ts_len - need) / stride + 1;
+    if (count > 0 && out == NULL && out_len > 0)
         return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
     if (count > SIZE_MAX / per_window || out_len < count * per_window)
         return fc__fail(err, FC_ERR_OUTPUT_SIZE, -1, -1, -1);
@@ -225,4 +203,35 @@ fc_status fc_windows(const fc_params *params,
     }
     *n_windows = count;
     return FC_OK;
+}
+
+fc_status fc_window(const fc_params *params,
+                    const int64_t *ts, size_t ts_len,
+                    const double *values, size_t values_len,
+                    float *out, size_t out_len, fc_error *err)
+{
+    const fc_schema_def *s;
+    size_t n_windows;
+    fc_status st = fc__check_params(params, &s, err);
+    if (st != FC_OK) return st;
+    if ((ts == NULL && ts_len > 0) || (values == NULL && values_len > 0))
+        return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    if (ts_len != (size_t)params->seq_len + params->stat_window - 1)
+        return fc__fail(err, FC_ERR_LENGTH, -1, -1, -1);
+    return windows_checked(s, params, ts, ts_len, values, values_len, 1, out, out_len,
+                           &n_windows, err);
+}
+
+fc_status fc_windows(const fc_params *params,
+                     const int64_t *ts, size_t ts_len,
+                     const double *values, size_t values_len,
+                     size_t stride,
+                     float *out, size_t out_len, size_t *n_windows, fc_error *err)
+{
+    const fc_schema_def *s;
+    fc_status st = fc__check_params(params, &s, err);
+    if (st != FC_OK) return st;
+    if (n_windows == NULL) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    return windows_checked(s, params, ts, ts_len, values, values_len, stride, out, out_len,
+                           n_windows, err);
 }
