@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# determinism_matrix.sh GOLDEN_FILE [WORK_DIR]
+#
+# Builds fc_golden together with the feature core sources directly (no CMake flags) with
+# {gcc, clang} x {-O0, -O3} x {-march=x86-64, -march=x86-64-v3}: ISO C11 (-std=c11), no
+# fast-math and no -ffp-contract flag, exactly as the cffi and cgo builds compile the core
+# (for clang the sources' `#pragma STDC FP_CONTRACT OFF` is what prevents FMA). Each build
+# prints the canonical dump of the golden file (`fc_golden dump`); all 8 SHA-256 digests
+# must be equal, and equal to the digest of the expected values (`fc_golden dump
+# --expected`). The x86-64-v3 objects of the core are disassembled: any vfmadd / vfmsub /
+# vfnmadd / vfnmsub instruction fails the run.
+#
+# Compilers: $DWCP_GCC (default gcc) and $DWCP_CLANG (default clang).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+core="$(cd "$here/.." && pwd)"
+golden="${1:-}"
+work="${2:-}"
+gcc_bin="${DWCP_GCC:-gcc}"
+clang_bin="${DWCP_CLANG:-clang}"
+
+fail() { echo "determinism_matrix: FAIL: $*" >&2; exit 1; }
+
+[ -n "$golden" ] || { echo "usage: $0 GOLDEN_FILE [WORK_DIR]" >&2; exit 2; }
+[ -f "$golden" ] || fail "golden file not found: $golden"
+golden="$(cd "$(dirname "$golden")" && pwd)/$(basename "$golden")"
+command -v "$gcc_bin" >/dev/null 2>&1 || fail "gcc not found ('$gcc_bin'); install gcc"
+command -v "$clang_bin" >/dev/null 2>&1 ||
+    fail "clang not found ('$clang_bin'): the matrix needs clang; install it (Debian: apt-get install clang, as the Makefile does) or set DWCP_CLANG"
+command -v objdump >/dev/null 2>&1 || fail "objdump not found; install binutils"
+if command -v sha256sum >/dev/null 2>&1; then
+    sha() { sha256sum "$1" | cut -d' ' -f1; }
+elif command -v shasum >/dev/null 2>&1; then
+    sha() { shasum -a 256 "$1" | cut -d' ' -f1; }
+else
+    fail "neither sha256sum nor shasum found"
+fi
+
+# x86-64-v3 binaries can only run on a CPU with AVX2, FMA, BMI1/2, MOVBE, F16C, LZCNT.
+if [ "$(uname -m)" != "x86_64" ]; then
+    fail "this matrix targets x86-64; machine is $(uname -m)"
+fi
+flags="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)"
+for f in avx2 fma bmi1 bmi2 movbe f16c abm; do
+    case " $flags " in
+        *" $f "*) ;;
+        *) fail "this CPU lacks '$f', so -march=x86-64-v3 builds cannot run here" ;;
+    esac
+done
+
+if [ -z "$work" ]; then
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+fi
+rm -rf "$work"
+mkdir -p "$work"
+
+sources=("$core"/src/*.c)
+fma_re='v(fn?m(add|sub)(sub|add)?[0-9]+[ps][sd])'
+common=(-std=c11 -Wall -Wextra -Wpedantic -I"$core/include" -I"$core/src")
+
+# build NAME CC OPT MARCH [EXTRA...]: objects in $work/NAME, binary $work/NAME/fc_golden
+build() {
+    local name="$1" cc="$2" opt="$3" march="$4"
+    shift 4
+    local dir="$work/$name" objs=() src obj
+    mkdir -p "$dir"
+    for src in "${sources[@]}" "$here/fc_golden.c"; do
+        obj="$dir/$(basename "${src%.c}").o"
+        "$cc" "${common[@]}" "$opt" "-march=$march" "$@" -c "$src" -o "$obj" 2>>"$dir/build.log" ||
+            { cat "$dir/build.log" >&2; fail "build $name: $cc failed on $(basename "$src")"; }
+        objs+=("$obj")
+    done
+    "$cc" "$opt" "-march=$march" "${objs[@]}" -lm -o "$dir/fc_golden" 2>>"$dir/build.log" ||
+        { cat "$dir/build.log" >&2; fail "build $name: link failed"; }
+}
+
+# fma_count NAME: FMA instructions in the core objects of a build
+fma_count() {
+    local dir="$work/$1" n=0 o c
+    for o in "$dir"/*.o; do
+        [ "$(basename "$o")" = fc_golden.o ] && continue
+        c="$(objdump -d --no-show-raw-insn "$o" | grep -Ec "$fma_re" || true)"
+        n=$((n + c))
+    done
+    echo "$n"
+}
+
+# Positive control: the disassembly check must see an FMA where one certainly is.
+cat >"$work/fma_probe.c" <<'EOF'
+double fma_probe(double a, double b, double c) { return a * b + c; }
+EOF
+"$clang_bin" -std=c11 -O3 -march=x86-64-v3 -ffp-contract=fast -c "$work/fma_probe.c" \
+    -o "$work/fma_probe.o"
+if ! objdump -d "$work/fma_probe.o" | grep -Eq "$fma_re"; then
+    fail "FMA detection is broken: no FMA found in the positive control (objdump output changed?)"
+fi
+
+expected_txt="$work/expected.txt"
+status=0
+declare -a rows=()
+declare -A digest_of=()
+first_digest=""
+expected_digest=""
+
+for cc_name in gcc clang; do
+    cc="$gcc_bin"
+    [ "$cc_name" = clang ] && cc="$clang_bin"
+    for opt in -O0 -O3; do
+        for march in x86-64 x86-64-v3; do
+            name="${cc_name}${opt}-${march}"
+            build "$name" "$cc" "$opt" "$march"
+            if ! "$work/$name/fc_golden" dump "$golden" >"$work/$name/dump.txt" 2>"$work/$name/dump.err"; then
+                cat "$work/$name/dump.err" >&2
+                fail "build $name: fc_golden dump failed"
+            fi
+            d="$(sha "$work/$name/dump.txt")"
+            digest_of[$name]="$d"
+            fmas="-"
+            if [ "$march" = x86-64-v3 ]; then
+                fmas="$(fma_count "$name")"
+            fi
+            rows+=("$cc_name|$opt|$march|$d|$fmas")
+            if [ -z "$expected_digest" ]; then
+                "$work/$name/fc_golden" dump --expected "$golden" >"$expected_txt"
+                expected_digest="$(sha "$expected_txt")"
+            fi
+            [ -z "$first_digest" ] && first_digest="$d"
+        done
+    done
+done
+
+printf '%-8s %-4s %-10s %-64s %s\n' compiler -O -march "sha256(fc_golden dump)" "FMA in core"
+for r in "${rows[@]}"; do
+    IFS='|' read -r c o m d f <<<"$r"
+    printf '%-8s %-4s %-10s %-64s %s\n' "$c" "$o" "$m" "$d" "$f"
+done
+printf '%-8s %-4s %-10s %-64s\n' expected "" "" "$expected_digest"
+
+# Informational: what the rule prevents (GNU C lets GCC contract a*b+c into FMA).
+info_name="gcc-gnu11-O3-x86-64-v3"
+if build "$info_name" "$gcc_bin" -O3 x86-64-v3 -std=gnu11 2>/dev/null &&
+    "$work/$info_name/fc_golden" dump "$golden" >"$work/$info_name/dump.txt" 2>/dev/null; then
+    info_d="$(sha "$work/$info_name/dump.txt")"
+    info_same="differs from"
+    [ "$info_d" = "$expected_digest" ] && info_same="equals"
+    echo "info (not part of the matrix): gcc -std=gnu11 -O3 -march=x86-64-v3 would emit" \
+        "$(fma_count "$info_name") FMA instruction(s) in the core; its digest $info_same the expected one"
+fi
+
+# Verdict.
+for r in "${rows[@]}"; do
+    IFS='|' read -r c o m d f <<<"$r"
+    if [ "$d" != "$expected_digest" ]; then
+        echo "determinism_matrix: build $c $o -march=$m: digest $d differs from the expected $expected_digest" >&2
+        diff <(tr ' ' '\n' <"$expected_txt") <(tr ' ' '\n' <"$work/$c$o-$m/dump.txt") | head -5 >&2 || true
+        status=1
+    fi
+    if [ "$f" != "-" ] && [ "$f" != 0 ]; then
+        echo "determinism_matrix: build $c $o -march=$m: $f FMA instruction(s) in the core objects:" >&2
+        for o2 in "$work/$c$o-$m"/*.o; do
+            [ "$(basename "$o2")" = fc_golden.o ] && continue
+            objdump -d --no-show-raw-insn "$o2" | grep -E "$fma_re" | sed "s|^|  $(basename "$o2"): |" | head -5 >&2 || true
+        done
+        status=1
+    fi
+done
+if [ "$status" -ne 0 ]; then
+    fail "the builds do not agree (see above)"
+fi
+echo "determinism_matrix: all 8 builds print the same dump; digest $expected_digest; no FMA in the x86-64-v3 core objects"

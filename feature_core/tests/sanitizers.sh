@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# sanitizers.sh GOLDEN_FILE [WORK_DIR]
+#
+# Builds test_api and fc_golden together with the feature core sources under
+# AddressSanitizer + UndefinedBehaviorSanitizer (-fsanitize=address,undefined
+# -fno-sanitize-recover=all -g), with clang and with gcc, and runs both: the unit tests and
+# `fc_golden check GOLDEN_FILE`. Any sanitizer report, leak or test failure fails the run.
+#
+# Compilers: $DWCP_CLANG (default clang, required) and $DWCP_GCC (default gcc; skipped with
+# a note when it has no sanitizer runtime).
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+core="$(cd "$here/.." && pwd)"
+golden="${1:-}"
+work="${2:-}"
+clang_bin="${DWCP_CLANG:-clang}"
+gcc_bin="${DWCP_GCC:-gcc}"
+
+fail() { echo "sanitizers: FAIL: $*" >&2; exit 1; }
+
+[ -n "$golden" ] || { echo "usage: $0 GOLDEN_FILE [WORK_DIR]" >&2; exit 2; }
+[ -f "$golden" ] || fail "golden file not found: $golden"
+command -v "$clang_bin" >/dev/null 2>&1 ||
+    fail "clang not found ('$clang_bin'): the sanitizer build needs clang; install it (Debian: apt-get install clang, as the Makefile does) or set DWCP_CLANG"
+
+if [ -z "$work" ]; then
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+fi
+rm -rf "$work"
+mkdir -p "$work"
+
+san=(-fsanitize=address,undefined -fno-sanitize-recover=all -g -O1 -fno-omit-frame-pointer)
+flags=(-std=c11 -ffp-contract=off -Wall -Wextra -Wpedantic -I"$core/include" -I"$core/src")
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+status=0
+compilers=(clang)
+if command -v "$gcc_bin" >/dev/null 2>&1 &&
+    echo 'int main(void){return 0;}' >"$work/probe.c" &&
+    "$gcc_bin" "${san[@]}" "$work/probe.c" -o "$work/probe" >/dev/null 2>&1 &&
+    "$work/probe" >/dev/null 2>&1; then
+    compilers+=(gcc)
+else
+    echo "sanitizers: note: gcc sanitizer runtime not available, running clang only"
+fi
+
+for cc_name in "${compilers[@]}"; do
+    cc="$clang_bin"
+    [ "$cc_name" = gcc ] && cc="$gcc_bin"
+    for prog in test_api fc_golden; do
+        exe="$work/$cc_name-$prog"
+        if ! "$cc" "${flags[@]}" "${san[@]}" "$here/$prog.c" "$core"/src/*.c -lm -o "$exe" \
+            2>"$exe.build.log"; then
+            cat "$exe.build.log" >&2
+            fail "$cc_name: building $prog failed"
+        fi
+    done
+    for run in test_api fc_golden; do
+        exe="$work/$cc_name-$run"
+        log="$exe.log"
+        if [ "$run" = test_api ]; then
+            "$exe" >"$log" 2>&1
+        else
+            "$exe" check "$golden" >"$log" 2>&1
+        fi
+        rc=$?
+        summary="$(tail -n 1 "$log")"
+        if grep -Eq 'runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|SUMMARY: [A-Za-z]+Sanitizer' "$log"; then
+            echo "sanitizers: $cc_name $run: SANITIZER REPORT (exit $rc):"
+            grep -E -A12 'runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer' "$log" | head -40
+            status=1
+        elif [ "$rc" -ne 0 ]; then
+            echo "sanitizers: $cc_name $run: tests failed under sanitizers (exit $rc):"
+            grep -E '^(FAIL|vector|file) ' "$log" | head -20
+            echo "  $summary"
+            status=1
+        else
+            echo "sanitizers: $cc_name $run: clean ($summary)"
+        fi
+    done
+done
+
+[ "$status" -eq 0 ] || fail "see above"
+echo "sanitizers: all clean (${compilers[*]}: test_api, fc_golden check)"
