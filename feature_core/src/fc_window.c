@@ -1,10 +1,14 @@
 /* Window features: validation of a sample run, per-step features, window assembly. */
 #include "fc_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
 #define SECONDS_PER_DAY 86400
+/* Stat windows up to this length keep their target values on the stack between the two
+ * passes; longer ones recompute them (same values, same bits). */
+#define TARGET_CACHE 64
 
 /* Checks pointers, lengths, timestamps (on the step grid) and values of a sample run.
  * Reports the first bad sample: its timestamp first, then its channels in order. */
@@ -45,7 +49,7 @@ static int put(const fc_params *p, size_t f, double x, float *out)
 {
     double z = (x - p->center[f]) / p->scale[f];
     float v = (float)z;
-    if (isnan(v) || isinf(v)) return 0;
+    if (!(v >= -FLT_MAX && v <= FLT_MAX)) return 0; /* NaN or +-Inf */
     out[f] = v;
     return 1;
 }
@@ -108,7 +112,8 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
     const int64_t sod = ts[i] % SECONDS_PER_DAY, days = ts[i] / SECONDS_PER_DAY;
     target_stats st = {{0.0, 0.0, 0.0, 0.0}, 0.0, 0.0, 0.0, 0.0, 0.0};
     lanes sq = {0.0, 0.0, 0.0, 0.0}, cross = {0.0, 0.0, 0.0, 0.0};
-    double mean, feat[FC_MAX_FEATURES];
+    double mean, feat[FC_MAX_FEATURES], cache[TARGET_CACHE];
+    const int cached = W <= TARGET_CACHE;
     size_t c, k, f;
 
     for (c = 0; c < C; c++) feat[c] = values[i * C + c];
@@ -124,6 +129,12 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
         const double y1 = target_at(s, values, first + k + 1);
         const double y2 = target_at(s, values, first + k + 2);
         const double y3 = target_at(s, values, first + k + 3);
+        if (cached) {
+            cache[k] = y0;
+            cache[k + 1] = y1;
+            cache[k + 2] = y2;
+            cache[k + 3] = y3;
+        }
         lanes_add4(&st.sum, y0, y1, y2, y3);
         stats_add(&st, k, y0);
         stats_add(&st, k + 1, y1);
@@ -132,6 +143,7 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
     }
     for (; k < W; k++) {
         const double y = target_at(s, values, first + k);
+        if (cached) cache[k] = y;
         lanes_add(&st.sum, k, y);
         stats_add(&st, k, y);
     }
@@ -139,16 +151,16 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
 
     /* Pass 2 (two-pass variance, no cancellation): squared and index-weighted deviations. */
     for (k = 0; k + 4 <= W; k += 4) {
-        const double d0 = target_at(s, values, first + k) - mean;
-        const double d1 = target_at(s, values, first + k + 1) - mean;
-        const double d2 = target_at(s, values, first + k + 2) - mean;
-        const double d3 = target_at(s, values, first + k + 3) - mean;
+        const double d0 = (cached ? cache[k] : target_at(s, values, first + k)) - mean;
+        const double d1 = (cached ? cache[k + 1] : target_at(s, values, first + k + 1)) - mean;
+        const double d2 = (cached ? cache[k + 2] : target_at(s, values, first + k + 2)) - mean;
+        const double d3 = (cached ? cache[k + 3] : target_at(s, values, first + k + 3)) - mean;
         const double x0 = (double)k - mid;
         lanes_add4(&sq, d0 * d0, d1 * d1, d2 * d2, d3 * d3);
         lanes_add4(&cross, x0 * d0, (x0 + 1.0) * d1, (x0 + 2.0) * d2, (x0 + 3.0) * d3);
     }
     for (; k < W; k++) {
-        const double d = target_at(s, values, first + k) - mean;
+        const double d = (cached ? cache[k] : target_at(s, values, first + k)) - mean;
         lanes_add(&sq, k, d * d);
         lanes_add(&cross, k, ((double)k - mid) * d);
     }
