@@ -120,6 +120,7 @@ def test_float_timestamps_rejected() -> None:
     [
         ({"seq_len": 0}, None),
         ({"stat_window": 1}, None),
+        ({"stat_window": 2049}, None),
         ({"step_seconds": 0}, None),
         ({"step_seconds": 86401}, None),
         ({"fill_limit": 100001}, None),

@@ -98,7 +98,8 @@ typedef enum fc_schema_id {
 #define FC_MAX_FEATURES 16
 #define FC_TEMPORAL_FEATURES 2
 #define FC_STAT_FEATURES 6
-#define FC_MAX_LENGTH 100000 /* upper bound of seq_len, stat_window and fill_limit */
+#define FC_MAX_LENGTH 100000      /* upper bound of seq_len and fill_limit */
+#define FC_MAX_STAT_WINDOW 2048   /* upper bound of stat_window (a week of 5-min samples) */
 
 /* 64-bit FNV-1a over "dwcp-fc/<major>;<schema name>;f32:<feature>;..." (docs). A model
  * bundle records it; a mismatch means the features a model was trained on have changed. */
@@ -123,7 +124,7 @@ FC_API fc_status fc_schema_hash(fc_schema_id schema, uint64_t *hash);
 typedef struct fc_params {
     int32_t schema;          /* an fc_schema_id */
     uint32_t seq_len;        /* T: steps per window, >= 1 */
-    uint32_t stat_window;    /* W: trailing samples behind the 6 statistics, >= 2 */
+    uint32_t stat_window;    /* W: trailing samples behind the 6 statistics, 2 .. 2048 */
     int64_t step_seconds;    /* grid spacing of samples, 1 .. 86400 */
     uint32_t fill_limit;     /* fc_resample: empty bins carried forward, <= FC_MAX_LENGTH */
     double center[FC_MAX_FEATURES]; /* normalised = (feature - center) / scale */

@@ -126,7 +126,7 @@ fc_status fc__check_params(const fc_params *params, const fc_schema_def **schema
     s = fc__schema(params->schema);
     if (s == NULL) return fc__fail(err, FC_ERR_UNKNOWN_SCHEMA, -1, -1, -1);
     if (params->seq_len < 1 || params->seq_len > FC_MAX_LENGTH ||
-        params->stat_window < 2 || params->stat_window > FC_MAX_LENGTH ||
+        params->stat_window < 2 || params->stat_window > FC_MAX_STAT_WINDOW ||
         params->step_seconds < 1 || params->step_seconds > 86400 ||
         params->fill_limit > FC_MAX_LENGTH)
         return fc__fail(err, FC_ERR_BAD_PARAMS, -1, -1, -1);

@@ -27,7 +27,7 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "success",
     "a required pointer is NULL while its length is not 0",
     "unknown schema id; use FC_SCHEMA_VM or FC_SCHEMA_LINK",
-    "parameters out of range: seq_len 1..100000, stat_window 2..100000, step_seconds "
+    "parameters out of range: seq_len 1..100000, stat_window 2..2048, step_seconds "
     "1..86400, fill_limit <= 100000, every used center finite, every used scale finite "
     "and > 0",
     "input lengths disagree or are too short: values must hold ts_len * channels numbers "

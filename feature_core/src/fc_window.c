@@ -6,9 +6,9 @@
 #include <string.h>
 
 #define SECONDS_PER_DAY 86400
-/* Stat windows up to this length keep their target values on the stack between the two
- * passes; longer ones recompute them (same values, same bits). */
-#define TARGET_CACHE 64
+/* Target values of a run of samples, computed once per sample and kept on the stack while
+ * the windows slide over them; it holds at least one stat window plus as much again. */
+#define TARGET_BUFFER (2 * FC_MAX_STAT_WINDOW)
 
 /* Checks pointers, lengths, timestamps (on the step grid) and values of a sample run.
  * Reports the first bad sample: its timestamp first, then its channels in order. */
@@ -99,21 +99,21 @@ static void stats_add(target_stats *st, size_t k, double y)
     if (y > st->hi) st->hi = y;
 }
 
-/* Writes the features of the step ending at sample i (i >= stat_window - 1) to row. */
+/* Writes the features of the step ending at sample i to row; y holds the target values of
+ * samples i - stat_window + 1 .. i. */
 static fc_status step_features(const fc_schema_def *s, const fc_params *p,
                                const int64_t *ts, const double *values, size_t i,
-                               float *row, fc_error *err)
+                               const double *y, float *row, fc_error *err)
 {
-    const size_t C = s->n_channels, W = p->stat_window, first = i + 1 - W;
+    const size_t C = s->n_channels, W = p->stat_window;
     const double n = (double)W;
     const double mid = (n - 1.0) / 2.0;
-    /* sum of (k - mid)^2 over k = 0..W-1, exact in double for W <= FC_MAX_LENGTH */
+    /* sum of (k - mid)^2 over k = 0..W-1, exact in double for W <= FC_MAX_STAT_WINDOW */
     const double slope_den = ((n - 1.0) * n * (n + 1.0)) / 12.0;
     const int64_t sod = ts[i] % SECONDS_PER_DAY, days = ts[i] / SECONDS_PER_DAY;
     target_stats st = {{0.0, 0.0, 0.0, 0.0}, 0.0, 0.0, 0.0, 0.0, 0.0};
     lanes sq = {0.0, 0.0, 0.0, 0.0}, cross = {0.0, 0.0, 0.0, 0.0};
-    double mean, feat[FC_MAX_FEATURES], cache[TARGET_CACHE];
-    const int cached = W <= TARGET_CACHE;
+    double mean, feat[FC_MAX_FEATURES];
     size_t c, k, f;
 
     for (c = 0; c < C; c++) feat[c] = values[i * C + c];
@@ -125,42 +125,28 @@ static fc_status step_features(const fc_schema_def *s, const fc_params *p,
     st.alpha = 2.0 / (n + 1.0);
     st.keep = 1.0 - st.alpha;
     for (k = 0; k + 4 <= W; k += 4) {
-        const double y0 = target_at(s, values, first + k);
-        const double y1 = target_at(s, values, first + k + 1);
-        const double y2 = target_at(s, values, first + k + 2);
-        const double y3 = target_at(s, values, first + k + 3);
-        if (cached) {
-            cache[k] = y0;
-            cache[k + 1] = y1;
-            cache[k + 2] = y2;
-            cache[k + 3] = y3;
-        }
-        lanes_add4(&st.sum, y0, y1, y2, y3);
-        stats_add(&st, k, y0);
-        stats_add(&st, k + 1, y1);
-        stats_add(&st, k + 2, y2);
-        stats_add(&st, k + 3, y3);
+        lanes_add4(&st.sum, y[k], y[k + 1], y[k + 2], y[k + 3]);
+        stats_add(&st, k, y[k]);
+        stats_add(&st, k + 1, y[k + 1]);
+        stats_add(&st, k + 2, y[k + 2]);
+        stats_add(&st, k + 3, y[k + 3]);
     }
     for (; k < W; k++) {
-        const double y = target_at(s, values, first + k);
-        if (cached) cache[k] = y;
-        lanes_add(&st.sum, k, y);
-        stats_add(&st, k, y);
+        lanes_add(&st.sum, k, y[k]);
+        stats_add(&st, k, y[k]);
     }
     mean = lanes_total(&st.sum) / n;
 
     /* Pass 2 (two-pass variance, no cancellation): squared and index-weighted deviations. */
     for (k = 0; k + 4 <= W; k += 4) {
-        const double d0 = (cached ? cache[k] : target_at(s, values, first + k)) - mean;
-        const double d1 = (cached ? cache[k + 1] : target_at(s, values, first + k + 1)) - mean;
-        const double d2 = (cached ? cache[k + 2] : target_at(s, values, first + k + 2)) - mean;
-        const double d3 = (cached ? cache[k + 3] : target_at(s, values, first + k + 3)) - mean;
+        const double d0 = y[k] - mean, d1 = y[k + 1] - mean;
+        const double d2 = y[k + 2] - mean, d3 = y[k + 3] - mean;
         const double x0 = (double)k - mid;
         lanes_add4(&sq, d0 * d0, d1 * d1, d2 * d2, d3 * d3);
         lanes_add4(&cross, x0 * d0, (x0 + 1.0) * d1, (x0 + 2.0) * d2, (x0 + 3.0) * d3);
     }
     for (; k < W; k++) {
-        const double d = (cached ? cache[k] : target_at(s, values, first + k)) - mean;
+        const double d = y[k] - mean;
         lanes_add(&sq, k, d * d);
         lanes_add(&cross, k, ((double)k - mid) * d);
     }
@@ -187,7 +173,8 @@ static fc_status windows_checked(const fc_schema_def *s, const fc_params *params
     const size_t F = s->n_channels + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES;
     const size_t T = params->seq_len, W = params->stat_window, need = T + W - 1;
     const size_t per_window = T * F;
-    size_t count, w, r;
+    double targets[TARGET_BUFFER];
+    size_t count, w, r, base = 0, filled = 0;
     fc_status st;
     *n_windows = 0;
     if (stride == 0) return fc__fail(err, FC_ERR_BAD_PARAMS, -1, -1, -1);
@@ -208,8 +195,15 @@ static fc_status windows_checked(const fc_schema_def *s, const fc_params *params
             memmove(dst, dst - per_window + stride * F, reused * F * sizeof(float));
         }
         for (r = reused; r < T; r++) {
-            st = step_features(s, params, ts, values, w * stride + W - 1 + r, dst + r * F,
-                               err);
+            const size_t i = w * stride + W - 1 + r, first = i + 1 - W;
+            if (first < base || i >= base + filled) { /* steps only move forward */
+                size_t k;
+                base = first;
+                filled = ts_len - first < TARGET_BUFFER ? ts_len - first : TARGET_BUFFER;
+                for (k = 0; k < filled; k++) targets[k] = target_at(s, values, base + k);
+            }
+            st = step_features(s, params, ts, values, i, targets + (first - base),
+                               dst + r * F, err);
             if (st != FC_OK) return st;
         }
     }
