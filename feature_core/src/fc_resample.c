@@ -16,7 +16,7 @@ static double canonical_nan(void)
 fc_status fc_grid(const fc_params *params, const int64_t *ts, size_t ts_len,
                   int64_t *t0, size_t *n_bins, fc_error *err)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     int64_t lo, hi, step;
     size_t i;
     fc_status st = fc__check_params(params, &s, err);
@@ -43,7 +43,7 @@ fc_status fc_resample(const fc_params *params, int64_t t0, size_t n_bins,
                       double *out, size_t out_len,
                       uint32_t *counts, size_t counts_len, fc_error *err)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     size_t C, i, b, c, last_seen = 0;
     int seen = 0;
     int64_t step;

@@ -120,7 +120,7 @@ fc_status fc_params_init(fc_params *params, fc_schema_id schema)
 fc_status fc__check_params(const fc_params *params, const fc_schema_def **schema,
                            fc_error *err)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     size_t f, n;
     if (params == NULL) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
     s = fc__schema(params->schema);
@@ -142,20 +142,20 @@ fc_status fc__check_params(const fc_params *params, const fc_schema_def **schema
 
 fc_status fc_params_check(const fc_params *params, fc_error *err)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     return fc__check_params(params, &s, err);
 }
 
 size_t fc_window_input_len(const fc_params *params)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     if (fc__check_params(params, &s, NULL) != FC_OK) return 0;
     return (size_t)params->seq_len + params->stat_window - 1;
 }
 
 size_t fc_window_output_len(const fc_params *params)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     if (fc__check_params(params, &s, NULL) != FC_OK) return 0;
     return (size_t)params->seq_len * (s->n_channels + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES);
 }

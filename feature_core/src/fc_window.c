@@ -216,7 +216,7 @@ fc_status fc_window(const fc_params *params,
                     const double *values, size_t values_len,
                     float *out, size_t out_len, fc_error *err)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     size_t n_windows;
     fc_status st = fc__check_params(params, &s, err);
     if (st != FC_OK) return st;
@@ -234,7 +234,7 @@ fc_status fc_windows(const fc_params *params,
                      size_t stride,
                      float *out, size_t out_len, size_t *n_windows, fc_error *err)
 {
-    const fc_schema_def *s;
+    const fc_schema_def *s = NULL;
     fc_status st = fc__check_params(params, &s, err);
     if (st != FC_OK) return st;
     if (n_windows == NULL) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
