@@ -43,7 +43,7 @@ func Example() {
 		fmt.Println(fe.Index, fe.ChannelName)
 	}
 	// Output:
-	// bandwidth_mbps    975
+	// bandwidth_mbps    950
 	// latency_ms        12
 	// packet_loss_ratio 0.001
 	// jitter_ms         0.5
