@@ -52,10 +52,11 @@ import "fmt"
 
 // Limits and sizes of the C core, taken from feature_core.h so they cannot drift.
 const (
-	MaxChannels  = C.FC_MAX_CHANNELS // input channels of the widest schema
-	MaxFeatures  = C.FC_MAX_FEATURES // features per step of the widest schema; size of Params.Center/Scale
-	MaxLength    = C.FC_MAX_LENGTH   // upper bound of SeqLen, StatWindow and FillLimit
-	MaxTimestamp = C.FC_TS_MAX       // last valid timestamp (9999-12-31T23:59:59Z), in Unix seconds
+	MaxChannels   = C.FC_MAX_CHANNELS    // upper bound of Schema.NumChannels()
+	MaxFeatures   = C.FC_MAX_FEATURES    // upper bound of Schema.NumFeatures(); size of Params.Center/Scale
+	MaxLength     = C.FC_MAX_LENGTH      // upper bound of SeqLen and FillLimit
+	MaxStatWindow = C.FC_MAX_STAT_WINDOW // upper bound of StatWindow
+	MaxTimestamp  = C.FC_TS_MAX          // last valid timestamp (9999-12-31T23:59:59Z), in Unix seconds
 )
 
 // headerVersionNumber is FC_VERSION_NUMBER of the header this package was compiled with.

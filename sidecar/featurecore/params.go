@@ -17,7 +17,7 @@ import (
 type Params struct {
 	Schema      Schema
 	SeqLen      int   // T: steps (rows) per window, 1..MaxLength
-	StatWindow  int   // W: trailing samples behind the 6 statistical features, 2..MaxLength
+	StatWindow  int   // W: trailing samples behind the 6 statistical features, 2..MaxStatWindow
 	StepSeconds int64 // spacing of the sample grid in seconds, 1..86400
 	FillLimit   int   // Resample: empty bins carried forward, 0..MaxLength
 

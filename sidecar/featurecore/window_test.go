@@ -297,6 +297,9 @@ func TestWindowBadInput(t *testing.T) {
 		{"stat_window 1", func(p *featurecore.Params, _ *[]int64, _ *[]float64, _ *[]float32) {
 			p.StatWindow = 1
 		}, featurecore.ErrBadParams, -1, -1, -1},
+		{"stat_window above MaxStatWindow", func(p *featurecore.Params, _ *[]int64, _ *[]float64, _ *[]float32) {
+			p.StatWindow = featurecore.MaxStatWindow + 1
+		}, featurecore.ErrBadParams, -1, -1, -1},
 		{"stat_window 2^32+12", func(p *featurecore.Params, _ *[]int64, _ *[]float64, _ *[]float32) {
 			p.StatWindow = 1<<32 + 12
 		}, featurecore.ErrBadParams, -1, -1, -1},
