@@ -1,6 +1,7 @@
 package featurecore_test
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -108,5 +109,38 @@ func TestWindowsBadInput(t *testing.T) {
 	n, err = p.Windows(ts, values, math.MaxInt, out)
 	if n != 1 || err != nil {
 		t.Errorf("stride MaxInt: %d, %v", n, err)
+	}
+}
+
+// TestConcurrent: the core has no state, so concurrent calls give the same bits.
+func TestConcurrent(t *testing.T) {
+	p := featurecore.DefaultParams(featurecore.SchemaVM)
+	ts, values := trace(featurecore.SchemaVM, 400, t2013, 300, 41)
+	count := p.WindowsCount(len(ts), 1)
+	want := make([]float32, count*p.WindowOutputLen())
+	if _, err := p.Windows(ts, values, 1, want); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			out := make([]float32, len(want))
+			for range 20 {
+				if _, err := p.Windows(ts, values, 1, out); err != nil {
+					errs <- err
+					return
+				}
+				if i := sameBits(out, want); i >= 0 {
+					errs <- fmt.Errorf("goroutine %d: out[%d] differs", g, i)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
