@@ -36,6 +36,8 @@ def with_value(row: int, channel: int, value: float) -> tuple[np.ndarray, np.nda
         ("duplicate", fc.TimeOrderError, 4, None, "sample 4"),
         ("gap", fc.TimeGapError, 15, None, "fc_resample"),
         ("milliseconds", fc.TimeRangeError, 0, None, "not milliseconds"),
+        ("negative later", fc.TimeRangeError, 2, None, "sample 2"),
+        ("int64 min later", fc.TimeRangeError, 2, None, "sample 2"),
         ("huge", fc.RangeError, 11, None, "float32"),
     ],
 )
@@ -58,6 +60,10 @@ def test_bad_values(case: str, error: type, index: int, channel: str | None,
         ts[15:] += 60
     elif case == "milliseconds":
         ts = ts * 1000
+    elif case == "negative later":
+        ts[2] = -300
+    elif case == "int64 min later":
+        ts[2] = np.iinfo(np.int64).min
     elif case == "huge":
         values[:, 0] = 1e39
     for call in (lambda: fc.window(P, ts, values), lambda: fc.windows(P, ts, values)):

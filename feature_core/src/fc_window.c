@@ -23,10 +23,12 @@ static fc_status check_samples(const fc_schema_def *s, const fc_params *p,
     if (ts_len > SIZE_MAX / C || values_len != ts_len * C)
         return fc__fail(err, FC_ERR_LENGTH, -1, -1, -1);
     for (i = 0; i < ts_len; i++) {
-        /* ts[i - 1] is already known to be in range, so the difference cannot overflow */
-        if (i > 0 && ts[i] >= 0 && ts[i] <= ts[i - 1])
+        /* Range first: with both timestamps in 0..FC_TS_MAX the difference cannot overflow. */
+        if (ts[i] < 0 || ts[i] > FC_TS_MAX)
+            return fc__fail(err, FC_ERR_TIME_RANGE, (int64_t)i, -1, -1);
+        if (i > 0 && ts[i] <= ts[i - 1])
             return fc__fail(err, FC_ERR_TIME_ORDER, (int64_t)i, -1, -1);
-        if (i > 0 && ts[i] <= FC_TS_MAX && ts[i] - ts[i - 1] != p->step_seconds)
+        if (i > 0 && ts[i] - ts[i - 1] != p->step_seconds)
             return fc__fail(err, FC_ERR_TIME_GAP, (int64_t)i, -1, -1);
         st = fc__check_sample(ts[i], values + i * C, C, i, err);
         if (st != FC_OK) return st;
