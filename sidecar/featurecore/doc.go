@@ -18,7 +18,7 @@
 // Usage:
 //
 //	p := featurecore.DefaultParams(featurecore.SchemaVM) // SeqLen 12, StatWindow 12, 300 s
-//	p.Center, p.Scale = bundleCenter, bundleScale        // from the model bundle
+//	p.Center, p.Scale = bundle.Center, bundle.Scale      // [MaxFeatures]float64 from the model bundle
 //	ts := make([]int64, p.WindowInputLen())              // 23 samples, 300 s apart
 //	values := make([]float64, len(ts)*featurecore.SchemaVM.NumChannels())
 //	// ... fill ts and values ...
