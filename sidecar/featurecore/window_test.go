@@ -519,11 +519,9 @@ func TestStatus(t *testing.T) {
 }
 
 // TestNegativeTimestampLater: a negative timestamp after a valid first sample is outside
-// 0 .. MaxTimestamp and should be ErrTimeRange, like a negative first timestamp, one after
-// 9999 at any index, and fc_grid/fc_resample. The v1.0.0 core reports ErrTimeGap instead
-// (check_samples in fc_window.c tests the gap before the range, and for INT64_MIN computes
-// ts[i] - ts[i-1] with signed overflow); feature_core/tests/test_api.c has the same check.
-// Until the core is fixed this test accepts ErrTimeGap at the same index and logs it.
+// 0 .. MaxTimestamp: ErrTimeRange at its index, like a negative first timestamp, one after
+// 9999 at any index, and Grid/Resample (the core once reported ErrTimeGap here and, for
+// INT64_MIN, computed ts[i] - ts[i-1] with signed overflow; fixed in b999aae).
 func TestNegativeTimestampLater(t *testing.T) {
 	p := featurecore.DefaultParams(featurecore.SchemaLink)
 	ts, values := trace(featurecore.SchemaLink, p.WindowInputLen(), t2013, 300, 31)
@@ -531,17 +529,8 @@ func TestNegativeTimestampLater(t *testing.T) {
 	for _, bad := range []int64{-300, -1, math.MinInt64 + 1, math.MinInt64} {
 		q := slices.Clone(ts)
 		q[2] = bad
-		err := p.Window(q, values, out)
-		var fe *featurecore.Error
-		if !errors.As(err, &fe) || fe.Index != 2 {
-			t.Fatalf("ts[2] = %d: %v, want an error at sample 2", bad, err)
-		}
-		switch {
-		case errors.Is(err, featurecore.ErrTimeRange):
-		case errors.Is(err, featurecore.ErrTimeGap):
-			t.Logf("ts[2] = %d: known feature core bug, got ErrTimeGap, want ErrTimeRange", bad)
-		default:
-			t.Errorf("ts[2] = %d: %v, want ErrTimeRange", bad, err)
-		}
+		wantError(t, p.Window(q, values, out), featurecore.ErrTimeRange, "window", 2, -1, -1)
+		_, err := p.Windows(q, values, 1, out)
+		wantError(t, err, featurecore.ErrTimeRange, "windows", 2, -1, -1)
 	}
 }
