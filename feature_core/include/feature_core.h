@@ -101,8 +101,9 @@ typedef enum fc_schema_id {
 #define FC_MAX_LENGTH 100000      /* upper bound of seq_len and fill_limit */
 #define FC_MAX_STAT_WINDOW 2048   /* upper bound of stat_window (a week of 5-min samples) */
 
-/* 64-bit FNV-1a over "dwcp-fc/<major>;<schema name>;f32:<feature>;..." (docs). A model
- * bundle records it; a mismatch means the features a model was trained on have changed. */
+/* 64-bit FNV-1a over "dwcp-fc/<major>;<schema name>;target=<target channels joined by
+ * '+'>;f32:<feature 0>;f32:<feature 1>;..." (docs/feature-core.md). A model bundle records
+ * it; a mismatch means the features a model was trained on have changed. */
 #define FC_SCHEMA_HASH_VM 0x0af44209c575a0e3ULL
 #define FC_SCHEMA_HASH_LINK 0xe6c9aa07d34f4e13ULL
 

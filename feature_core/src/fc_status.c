@@ -28,8 +28,8 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "a required pointer is NULL while its length is not 0",
     "unknown schema id; use FC_SCHEMA_VM or FC_SCHEMA_LINK",
     "parameters out of range: seq_len 1..100000, stat_window 2..2048, step_seconds "
-    "1..86400, fill_limit <= 100000, every used center finite, every used scale finite "
-    "and > 0",
+    "1..86400, fill_limit <= 100000, stride >= 1, every used center finite, every used "
+    "scale finite and > 0",
     "input lengths disagree or are too short: values must hold ts_len * channels numbers "
     "and a window exactly seq_len + stat_window - 1 samples",
     "output buffer too small: size it with fc_window_output_len / fc_windows_count",

@@ -299,9 +299,11 @@ static void test_params(void)
     GOOD(seq_len, FC_MAX_LENGTH);
     BAD(stat_window, 0);
     BAD(stat_window, 1);
+    BAD(stat_window, FC_MAX_STAT_WINDOW + 1);
     BAD(stat_window, FC_MAX_LENGTH + 1);
+    BAD(stat_window, UINT32_MAX);
     GOOD(stat_window, 2);
-    GOOD(stat_window, FC_MAX_LENGTH);
+    GOOD(stat_window, FC_MAX_STAT_WINDOW);
     BAD(step_seconds, 0);
     BAD(step_seconds, -1);
     BAD(step_seconds, 86401);
@@ -372,8 +374,9 @@ static void test_params(void)
     CHECK(fc_window_input_len(&q) == 2);
     CHECK(fc_window_output_len(&q) == 12);
     q.seq_len = FC_MAX_LENGTH;
-    q.stat_window = FC_MAX_LENGTH;
-    CHECK(fc_window_input_len(&q) == 2 * (size_t)FC_MAX_LENGTH - 1);
+    q.stat_window = FC_MAX_STAT_WINDOW;
+    CHECK(fc_window_input_len(&q) == (size_t)FC_MAX_LENGTH + FC_MAX_STAT_WINDOW - 1);
+    CHECK(fc_window_output_len(&q) == (size_t)FC_MAX_LENGTH * 12);
     CHECK(fc_windows_count(&p, 23, 1) == 1);
     CHECK(fc_windows_count(&p, 22, 1) == 0);
     CHECK(fc_windows_count(&p, 0, 1) == 0);
@@ -1144,26 +1147,81 @@ static void test_status_strings(void)
     CHECK(strstr(fc_status_message(FC_ERR_TIME_GAP), "fc_resample") != NULL);
 }
 
-/* Negative timestamps after a valid first sample (see the report on fc_window.c). Kept
- * last: with UBSan, INT64_MIN aborts the run on the signed overflow it triggers. */
+/* Negative timestamps after a valid first sample are outside 0 .. FC_TS_MAX: TIME_RANGE,
+ * as for a negative first sample or one past 9999 at any index (the v1.0.0 core answered
+ * TIME_GAP and computed ts[i] - ts[i - 1] with signed overflow for INT64_MIN; fixed in
+ * b999aae). INT64_MIN also runs under UBSan in the sanitizer build. */
 static void test_negative_timestamp_later(void)
 {
+    static const int64_t bad[] = {-300, -1, INT64_MIN + 1, INT64_MIN};
     fc_params p;
     fc_error e;
     trace t;
     float out[24];
     const size_t need = 4, C = 4;
+    size_t k;
     current = "negative timestamp after the first sample";
     fc_params_init(&p, FC_SCHEMA_LINK);
     p.seq_len = 2;
     p.stat_window = 3;
     t = make_trace(&p, need, 1700000000);
-    t.ts[2] = -300;
-    CHECK_ERR(fc_window(&p, t.ts, need, t.v, need * C, out, 24, &e), &e, FC_ERR_TIME_RANGE, 2,
-              -1, -1);
-    t.ts[2] = INT64_MIN;
-    CHECK_ERR(fc_window(&p, t.ts, need, t.v, need * C, out, 24, &e), &e, FC_ERR_TIME_RANGE, 2,
-              -1, -1);
+    for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        int64_t saved = t.ts[2];
+        t.ts[2] = bad[k];
+        CHECK_ERR(fc_window(&p, t.ts, need, t.v, need * C, out, 24, &e), &e, FC_ERR_TIME_RANGE,
+                  2, -1, -1);
+        t.ts[2] = saved;
+        t.ts[3] = bad[k];
+        CHECK_ERR(fc_window(&p, t.ts, need, t.v, need * C, out, 24, &e), &e, FC_ERR_TIME_RANGE,
+                  3, -1, -1);
+        t.ts[3] = saved + 300;
+    }
+    free_trace(&t);
+}
+
+/* Long traces: stat windows up to FC_MAX_STAT_WINDOW and runs longer than any buffer the
+ * core keeps; every window still equals fc_window on its samples. */
+static void test_long_windows(void)
+{
+    static const size_t strides[] = {1, 7, 1500, 5000};
+    fc_params p;
+    fc_error e;
+    trace t;
+    size_t si, k, n = 3 * FC_MAX_STAT_WINDOW + 123, C = 4, F = 12;
+    current = "long traces";
+    fc_params_init(&p, FC_SCHEMA_LINK);
+    p.seq_len = 3;
+    p.stat_window = FC_MAX_STAT_WINDOW;
+    p.step_seconds = 60;
+    t = make_trace(&p, n, 1704067200);
+    for (k = 0; k < n * C; k++) t.v[k] = t.v[k] * 3.7 + (double)((k * 2654435761u) % 1000) / 7.0;
+    for (si = 0; si < sizeof strides / sizeof strides[0]; si++) {
+        size_t stride = strides[si], nw = 0, per = p.seq_len * F;
+        size_t need = fc_window_input_len(&p), cnt = fc_windows_count(&p, n, stride);
+        float *all = xcalloc(cnt * per, sizeof *all), one[36];
+        CHECK(cnt == (n - need) / stride + 1);
+        CHECK_OK(fc_windows(&p, t.ts, n, t.v, n * C, stride, all, cnt * per, &nw, &e));
+        CHECK(nw == cnt);
+        for (k = 0; k < nw; k++) {
+            size_t off = k * stride;
+            if (!(k < 3 || k + 3 >= nw || k % 97 == 0)) continue;
+            CHECK_OK(fc_window(&p, t.ts + off, need, t.v + off * C, need * C, one, per, &e));
+            if (!CHECK(memcmp(one, all + k * per, per * sizeof(float)) == 0))
+                printf("  window %zu, stride %zu differs\n", k, stride);
+        }
+        free(all);
+    }
+    /* A huge value deep in a long trace: FC_ERR_RANGE names that sample. */
+    t.v[(n - 5) * C + 1] = 1e39;
+    CHECK_ERR(fc_windows(&p, t.ts, n, t.v, n * C, 1, NULL, 0, &si, &e), &e, FC_ERR_OUTPUT_SIZE,
+              -1, -1, -1);
+    {
+        size_t cnt = fc_windows_count(&p, n, 1), nw = 0;
+        float *all = xcalloc(cnt * 36, sizeof *all);
+        CHECK_ERR(fc_windows(&p, t.ts, n, t.v, n * C, 1, all, cnt * 36, &nw, &e), &e,
+                  FC_ERR_RANGE, (int64_t)(n - 5), -1, 1);
+        free(all);
+    }
     free_trace(&t);
 }
 
@@ -1179,6 +1237,7 @@ int main(void)
     test_windows_equal_window();
     test_values();
     test_status_strings();
+    test_long_windows();
     test_negative_timestamp_later();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail == 0 ? 0 : 1;
