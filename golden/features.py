@@ -101,6 +101,18 @@ def _nab_link(n: int) -> tuple[np.ndarray, np.ndarray]:
     return bandwidth.ts[0] + 300 * np.arange(n, dtype=np.int64), values
 
 
+def _palindromes(count: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stat windows whose target reads the same backwards, with full-precision values.
+
+    The slope's numerator sum((k - mid) * (y_k - mean)) is then exactly 0 in real arithmetic
+    and what remains is rounding: a build that fuses a*b+c into FMA leaves a different
+    residue, so these windows catch contraction that the other vectors cannot see."""
+    rng = np.random.default_rng(31)
+    half = rng.uniform(1e5, 1e6, (count, (width + 1) // 2, 6))
+    rows = np.concatenate([half, half[:, : width // 2][:, ::-1]], axis=1).reshape(-1, 6)
+    return _grid(MONDAY_2013_07_01, len(rows)), rows
+
+
 def _normalisation(values: np.ndarray, params: fc.Params) -> fc.Params:
     """Non-trivial center/scale computed by the core itself (means and stds of windows)."""
     feats = fc.windows(replace(params, seq_len=1), _grid(0, len(values)), values)[:, 0, :]
@@ -151,6 +163,8 @@ def cases() -> Iterator[Case]:
     mixed[:, 4] = 1e15
     mixed[::5, 5] = 1e-3
     yield Case("cancellation_1e15", "window", vm, _grid(base, need), mixed)
+    yield Case("fma_canary", "windows", replace(vm, seq_len=1), *_palindromes(48, vm.stat_window),
+               stride=vm.stat_window)
     ramp = np.repeat(np.arange(need, dtype=np.float64)[:, None] * 2.5, 6, axis=1)
     yield Case("linear_ramp", "window", vm, _grid(base, need), ramp)
 
