@@ -14,21 +14,19 @@
 # Compilers: $DWCP_GCC (default gcc) and $DWCP_CLANG (default clang).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-core="$(cd "$here/.." && pwd)"
+script=determinism_matrix
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 golden="${1:-}"
 work="${2:-}"
 gcc_bin="${DWCP_GCC:-gcc}"
-clang_bin="${DWCP_CLANG:-clang}"
 
-fail() { echo "determinism_matrix: FAIL: $*" >&2; exit 1; }
 
 [ -n "$golden" ] || { echo "usage: $0 GOLDEN_FILE [WORK_DIR]" >&2; exit 2; }
 [ -f "$golden" ] || fail "golden file not found: $golden"
 golden="$(cd "$(dirname "$golden")" && pwd)/$(basename "$golden")"
 command -v "$gcc_bin" >/dev/null 2>&1 || fail "gcc not found ('$gcc_bin'); install gcc"
-command -v "$clang_bin" >/dev/null 2>&1 ||
-    fail "clang not found ('$clang_bin'): the matrix needs clang; install it (Debian: apt-get install clang, as the Makefile does) or set DWCP_CLANG"
+require_clang "the matrix needs clang"
 command -v objdump >/dev/null 2>&1 || fail "objdump not found; install binutils"
 if command -v sha256sum >/dev/null 2>&1; then
     sha() { sha256sum "$1" | cut -d' ' -f1; }
@@ -50,10 +48,7 @@ for f in avx2 fma bmi1 bmi2 movbe f16c abm; do
     esac
 done
 
-if [ -z "$work" ]; then
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-fi
+use_work_dir
 rm -rf "$work"
 mkdir -p "$work"
 

@@ -12,23 +12,18 @@
 # -DFC_FUZZ_STATS), DWCP_FUZZ_ARGS (extra libFuzzer flags, e.g. -jobs=2).
 set -uo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-core="$(cd "$here/.." && pwd)"
+script=fuzz
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 work="${1:-}"
 seconds="${2:-30}"
-clang_bin="${DWCP_CLANG:-clang}"
 
-fail() { echo "fuzz: FAIL: $*" >&2; exit 1; }
 
-command -v "$clang_bin" >/dev/null 2>&1 ||
-    fail "clang not found ('$clang_bin'): the fuzz target needs clang with libFuzzer; install it (Debian: apt-get install clang, as the Makefile does) or set DWCP_CLANG"
+require_clang "the fuzz target needs clang with libFuzzer"
 case "$seconds" in
     '' | *[!0-9]*) fail "SECONDS must be a whole number, got '$seconds'" ;;
 esac
-if [ -z "$work" ]; then
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-fi
+use_work_dir
 mkdir -p "$work"
 rm -rf "$work/corpus" "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*
 mkdir -p "$work/corpus"

@@ -10,24 +10,19 @@
 # a note when it has no sanitizer runtime).
 set -uo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-core="$(cd "$here/.." && pwd)"
+script=sanitizers
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 golden="${1:-}"
 work="${2:-}"
-clang_bin="${DWCP_CLANG:-clang}"
 gcc_bin="${DWCP_GCC:-gcc}"
 
-fail() { echo "sanitizers: FAIL: $*" >&2; exit 1; }
 
 [ -n "$golden" ] || { echo "usage: $0 GOLDEN_FILE [WORK_DIR]" >&2; exit 2; }
 [ -f "$golden" ] || fail "golden file not found: $golden"
-command -v "$clang_bin" >/dev/null 2>&1 ||
-    fail "clang not found ('$clang_bin'): the sanitizer build needs clang; install it (Debian: apt-get install clang, as the Makefile does) or set DWCP_CLANG"
+require_clang "the sanitizer build needs clang"
 
-if [ -z "$work" ]; then
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-fi
+use_work_dir
 rm -rf "$work"
 mkdir -p "$work"
 
