@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dwcp_ml import feature_core as fc
-from dwcp_ml.training import data, synthetic
+from dwcp_ml.training import data, prepare, synthetic
 
 
 class UsageError(Exception):
@@ -41,13 +42,6 @@ def _load_traces(args: argparse.Namespace) -> list[data.Trace]:
     raise UsageError(f"unknown source {args.source!r}")  # argparse keeps this unreachable
 
 
-def _segments(values: np.ndarray, min_len: int) -> list[tuple[int, int]]:
-    """Runs of bins without missing (NaN) values that hold at least one window."""
-    ok = ~np.isnan(values).any(axis=1)
-    edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
-    return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
-
-
 def cmd_features(args: argparse.Namespace) -> int:
     params = fc.Params(seq_len=args.seq_len, stat_window=args.stat_window)
     params.to_c()  # reject bad parameters before loading anything
@@ -56,16 +50,14 @@ def cmd_features(args: argparse.Namespace) -> int:
     last_steps: list[np.ndarray] = []
     started = time.perf_counter()
     for trace in tqdm(traces, desc="features", unit="trace", disable=args.quiet):
-        grid_ts, values, counts = fc.resample(params, trace.ts, trace.values)
-        missing = np.isnan(values).any(axis=1)
+        grid = prepare.to_grid(params, trace)
+        windows = prepare.grid_windows(params, grid)
         summary.raw_samples += len(trace.ts)
-        summary.bins += len(grid_ts)
-        summary.missing_bins += int(missing.sum())
-        summary.filled_bins += int(((counts == 0) & ~missing).sum())
-        for a, b in _segments(values, params.input_len):
-            windows = fc.windows(params, grid_ts[a:b], values[a:b])
-            summary.windows += len(windows)
-            last_steps.append(windows[:, -1, :])
+        summary.bins += len(grid.ts)
+        summary.missing_bins += int(grid.missing.sum())
+        summary.filled_bins += int(grid.filled.sum())
+        summary.windows += len(windows)
+        last_steps.append(windows[:, -1, :])
     summary.seconds = time.perf_counter() - started
     _print_feature_summary(params, summary, last_steps)
     return 0
@@ -81,10 +73,10 @@ def _print_feature_summary(params: fc.Params, summary: FeatureSummary,
           f"of {params.step_seconds} s ({summary.filled_bins} filled, "
           f"{summary.missing_bins} missing) -> {summary.windows} windows "
           f"in {summary.seconds:.2f} s")
-    if not last_steps:
+    rows = np.concatenate(last_steps) if last_steps else np.empty((0, len(schema.features)))
+    if not len(rows):
         print("no complete window: traces too short for seq_len + stat_window - 1 bins")
         return
-    rows = np.concatenate(last_steps)
     print(f"{'feature':<16}{'mean':>14}{'min':>14}{'max':>14}")
     for i, name in enumerate(schema.features):
         col = rows[:, i].astype(np.float64)
@@ -140,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, fc.FeatureCoreError, data.DataNotFoundError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

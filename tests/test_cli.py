@@ -33,3 +33,8 @@ def test_bad_input_is_one_line(argv: list[str], message: str,
 
 def test_golden_check_passes() -> None:
     assert cli.main(["golden", "--check"]) == 0
+
+
+def test_traces_too_short_for_a_window(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["features", "--quiet", "--vms", "1", "--days", "1", "--seq-len", "300"]) == 0
+    assert "no complete window" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import reference as ref
 from dwcp_ml import feature_core as fc
-from dwcp_ml.training import data
+from dwcp_ml.training import data, prepare
 
 REL_TO_TARGET = 1e-12
 BITBRAINS_VMS = 12  # of 100, spread over the id range; the whole month takes minutes
@@ -45,26 +45,19 @@ def assert_close(got: np.ndarray, expected: np.ndarray, schema: fc.Schema, label
         )
 
 
-def segments(values: np.ndarray, min_len: int) -> list[tuple[int, int]]:
-    """Runs of bins without missing values, at least min_len long."""
-    ok = ~np.isnan(values).any(axis=1)
-    edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
-    return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
-
-
 def check_trace(ts: np.ndarray, values: np.ndarray, params: fc.Params, label: str) -> int:
     """Resamples raw samples with the core and the reference, then checks windows of every
     complete segment. Returns the number of windows checked."""
-    grid_ts, got_values, got_counts = fc.resample(params, ts, values)
-    t0, n_bins = int(grid_ts[0]), len(grid_ts)
+    grid = prepare.to_grid(params, data.Trace(label, ts, values))
+    t0, n_bins = int(grid.ts[0]), len(grid.ts)
     exp_values, exp_counts = ref.resample(ts, values, t0, n_bins, params.step_seconds,
                                           params.fill_limit)
-    np.testing.assert_array_equal(got_counts, exp_counts, err_msg=label)
-    np.testing.assert_array_equal(got_values, exp_values, err_msg=label)  # NaN == NaN here
+    np.testing.assert_array_equal(grid.counts, exp_counts, err_msg=label)
+    np.testing.assert_array_equal(grid.values, exp_values, err_msg=label)  # NaN == NaN here
     checked = 0
-    for a, b in segments(got_values, params.input_len):
-        got = fc.windows(params, grid_ts[a:b], got_values[a:b])
-        expected = ref.windows(grid_ts[a:b], got_values[a:b], params.schema.label,
+    for a, b in prepare.complete_runs(grid, params.input_len):
+        got = fc.windows(params, grid.ts[a:b], grid.values[a:b])
+        expected = ref.windows(grid.ts[a:b], grid.values[a:b], params.schema.label,
                                params.seq_len, params.stat_window)
         assert_close(got, expected, params.schema, f"{label}[{a}:{b}]")
         checked += len(got)
