@@ -16,7 +16,7 @@ PY_SOURCES := pyproject.toml setup.py feature_core/python/_build.py
 
 .PHONY: all demo test test-c test-py test-go bench toolchain venv clean
 
-all: venv $(CTEST_BUILD)/build.ninja go-deps
+all: venv c-build go-build
 
 # ---- toolchain ---------------------------------------------------------------------------
 
@@ -44,25 +44,31 @@ $(VENV)/.installed: $(PY_SOURCES) $(C_SOURCES)
 
 # ---- C -----------------------------------------------------------------------------------
 
-$(CTEST_BUILD)/build.ninja: CMakeLists.txt | toolchain
+$(CTEST_BUILD)/build.ninja: CMakeLists.txt feature_core/tests/CMakeLists.txt | toolchain
 	cmake -S . -B $(CTEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+.PHONY: c-build
+c-build: $(CTEST_BUILD)/build.ninja
+	cmake --build $(CTEST_BUILD)
 
 # ---- Go ----------------------------------------------------------------------------------
 
-.PHONY: go-deps
+.PHONY: go-deps go-build
 go-deps:
 	$(GO) mod download
 
+go-build: go-deps
+	$(GO) build ./...
+
 # ---- main job and tests ------------------------------------------------------------------
 
-demo: venv
+demo: all
 	$(VENV)/bin/dwcp-ml features --source synthetic --quiet
 	$(VENV)/bin/dwcp-ml golden --check
 
 test: test-c test-py test-go
 
-test-c: $(CTEST_BUILD)/build.ninja
-	cmake --build $(CTEST_BUILD)
+test-c: c-build
 	ctest --test-dir $(CTEST_BUILD) --output-on-failure
 
 test-py: venv
