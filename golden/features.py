@@ -139,6 +139,11 @@ def cases() -> Iterator[Case]:
     yield Case("nab_link_windows", "windows", link, ts, values, stride=3)
     yield Case("nab_link_normalised", "window", _normalisation(values, link),
                ts[:link.input_len], values[:link.input_len])
+    cpu = data.load_nab("realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv")
+    metric = fc.Params(schema=fc.Schema.METRIC)
+    yield Case("nab_metric_windows", "windows", metric, cpu.ts[:200], cpu.values[:200], stride=2)
+    yield Case("nab_metric_resample", "resample", metric, cpu.ts[:300], cpu.values[:300],
+               t0=int(cpu.ts[0]) - 600, n_bins=305)
     raw = data.load_nab("realKnownCause/ec2_request_latency_system_failure.csv")
     raw_vals = np.repeat(raw.values[:400], 6, axis=1) * np.array([1, 2, 3, 4, 5, 6])
     yield Case("nab_raw_resample", "resample", vm, raw.ts[:400], raw_vals,

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 # Channels summed into the statistics' target series, per schema label.
-TARGETS = {"vm": [4, 5], "link": [0]}
+TARGETS = {"vm": [4, 5], "link": [0], "metric": [0]}
 
 
 def step_features(ts: np.ndarray, values: np.ndarray, schema: str, stat_window: int,

@@ -29,6 +29,7 @@ def test_constants_come_from_the_header() -> None:
             assert getattr(fc.lib, name) == int(value, 0), name
     assert fc.lib.FC_SCHEMA_HASH_VM == fc.Schema.VM.hash
     assert fc.lib.FC_SCHEMA_HASH_LINK == fc.Schema.LINK.hash
+    assert fc.lib.FC_SCHEMA_HASH_METRIC == fc.Schema.METRIC.hash
 
 
 def fnv1a64(text: str) -> int:
@@ -39,7 +40,7 @@ def fnv1a64(text: str) -> int:
 
 
 def test_schema_hash_is_fnv1a_of_the_feature_names() -> None:
-    targets = {"vm": "net_rx_kbs+net_tx_kbs", "link": "bandwidth_mbps"}
+    targets = {"vm": "net_rx_kbs+net_tx_kbs", "link": "bandwidth_mbps", "metric": "value"}
     for schema in fc.Schema:
         text = f"dwcp-fc/1;{schema.label};target={targets[schema.label]}" + "".join(
             f";f32:{name}" for name in schema.features)

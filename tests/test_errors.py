@@ -155,7 +155,7 @@ def test_negative_stride() -> None:
 
 
 def test_unknown_schema_name() -> None:
-    with pytest.raises(fc.UnknownSchemaError, match="known schemas: vm, link"):
+    with pytest.raises(fc.UnknownSchemaError, match="known schemas: vm, link, metric"):
         fc.Schema.parse("gpu")
 
 

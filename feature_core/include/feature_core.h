@@ -91,7 +91,10 @@ typedef enum fc_schema_id {
     FC_SCHEMA_VM = 1,
     /* DWCP WAN link: bandwidth_mbps, latency_ms, packet_loss_ratio, jitter_ms;
      * target = bandwidth_mbps. */
-    FC_SCHEMA_LINK = 2
+    FC_SCHEMA_LINK = 2,
+    /* Any single non-negative metric (a NAB series, a VM's CPU demand in MHz): value;
+     * target = value. */
+    FC_SCHEMA_METRIC = 3
 } fc_schema_id;
 
 #define FC_MAX_CHANNELS 8
@@ -106,8 +109,9 @@ typedef enum fc_schema_id {
  * it; a mismatch means the features a model was trained on have changed. */
 #define FC_SCHEMA_HASH_VM 0x0af44209c575a0e3ULL
 #define FC_SCHEMA_HASH_LINK 0xe6c9aa07d34f4e13ULL
+#define FC_SCHEMA_HASH_METRIC 0xbefc309086efdf45ULL
 
-/* Lowercase schema name ("vm", "link"), or NULL for an unknown id. */
+/* Lowercase schema name ("vm", "link", "metric"), or NULL for an unknown id. */
 FC_API const char *fc_schema_name(fc_schema_id schema);
 /* Number of input channels and of features per step (channels + 2 + 6); 0 if unknown. */
 FC_API size_t fc_schema_channels(fc_schema_id schema);

@@ -52,6 +52,7 @@ class Schema(enum.IntEnum):
 
     VM = lib.FC_SCHEMA_VM
     LINK = lib.FC_SCHEMA_LINK
+    METRIC = lib.FC_SCHEMA_METRIC
 
     @property
     def label(self) -> str:

@@ -13,9 +13,13 @@ static const char *const link_channels[] = {
 };
 static const size_t link_target[] = {0};
 
+static const char *const metric_channels[] = {"value"};
+static const size_t metric_target[] = {0};
+
 static const fc_schema_def schemas[] = {
     {FC_SCHEMA_VM, "vm", 6, vm_channels, 2, vm_target, "net_rx_kbs+net_tx_kbs"},
     {FC_SCHEMA_LINK, "link", 4, link_channels, 1, link_target, "bandwidth_mbps"},
+    {FC_SCHEMA_METRIC, "metric", 1, metric_channels, 1, metric_target, "value"},
 };
 
 /* Order of the features after the channels; fixed by the schema version. */

@@ -26,7 +26,7 @@ static const char *const status_names[FC_STATUS_COUNT] = {
 static const char *const status_messages[FC_STATUS_COUNT] = {
     "success",
     "a required pointer is NULL while its length is not 0",
-    "unknown schema id; use FC_SCHEMA_VM or FC_SCHEMA_LINK",
+    "unknown schema id; use FC_SCHEMA_VM, FC_SCHEMA_LINK or FC_SCHEMA_METRIC",
     "parameters out of range: seq_len 1..100000, stat_window 2..2048, step_seconds "
     "1..86400, fill_limit <= 100000, stride >= 1, every used center finite, every used "
     "scale finite and > 0",

@@ -277,11 +277,13 @@ static void fuzz_names(int32_t schema_raw, rd *r)
         REQUIRE(fc_feature_name(schema, probe) == NULL);
         return;
     }
-    REQUIRE(schema == FC_SCHEMA_VM || schema == FC_SCHEMA_LINK);
+    REQUIRE(schema == FC_SCHEMA_VM || schema == FC_SCHEMA_LINK || schema == FC_SCHEMA_METRIC);
     REQUIRE(C >= 1 && C <= FC_MAX_CHANNELS);
     REQUIRE(F == C + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES && F <= FC_MAX_FEATURES);
     REQUIRE(st == FC_OK);
-    REQUIRE(h == (schema == FC_SCHEMA_VM ? FC_SCHEMA_HASH_VM : FC_SCHEMA_HASH_LINK));
+    REQUIRE(h == (schema == FC_SCHEMA_VM     ? FC_SCHEMA_HASH_VM
+                  : schema == FC_SCHEMA_LINK ? FC_SCHEMA_HASH_LINK
+                                             : FC_SCHEMA_HASH_METRIC));
     for (i = 0; i < F + 2; i++) {
         const char *fn = fc_feature_name(schema, i), *cn = fc_channel_name(schema, i);
         REQUIRE((fn != NULL) == (i < F));

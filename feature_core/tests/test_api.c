@@ -186,7 +186,7 @@ static void test_schemas(void)
     static const char *const derived[] = {"time_of_day", "day_of_week", "target_mean",
                                           "target_std", "target_min", "target_max",
                                           "target_slope", "target_ewma"};
-    static const int32_t bad_ids[] = {0, 3, -1, 255, INT32_MIN, INT32_MAX};
+    static const int32_t bad_ids[] = {0, 4, -1, 255, INT32_MIN, INT32_MAX};
     size_t i;
     uint64_t h = 0;
     current = "schemas";
@@ -214,6 +214,12 @@ static void test_schemas(void)
     }
     CHECK(fc_channel_name(FC_SCHEMA_VM, 6) == NULL);
     CHECK(fc_channel_name(FC_SCHEMA_LINK, 4) == NULL);
+    CHECK(str_eq(fc_schema_name(FC_SCHEMA_METRIC), "metric"));
+    CHECK(fc_schema_channels(FC_SCHEMA_METRIC) == 1);
+    CHECK(fc_schema_features(FC_SCHEMA_METRIC) == 1 + FC_TEMPORAL_FEATURES + FC_STAT_FEATURES);
+    CHECK(str_eq(fc_channel_name(FC_SCHEMA_METRIC, 0), "value"));
+    CHECK(str_eq(fc_feature_name(FC_SCHEMA_METRIC, 1), "time_of_day"));
+    CHECK(fc_channel_name(FC_SCHEMA_METRIC, 1) == NULL);
     CHECK(fc_channel_name(FC_SCHEMA_LINK, (size_t)-1) == NULL);
     CHECK(fc_feature_name(FC_SCHEMA_VM, 14) == NULL);
     CHECK(fc_feature_name(FC_SCHEMA_LINK, 12) == NULL);
@@ -236,6 +242,9 @@ static void test_schemas(void)
     CHECK(fc_schema_hash(FC_SCHEMA_LINK, &h) == FC_OK);
     CHECK(h == FC_SCHEMA_HASH_LINK);
     CHECK(FC_SCHEMA_HASH_VM != FC_SCHEMA_HASH_LINK);
+    h = 0;
+    CHECK(fc_schema_hash(FC_SCHEMA_METRIC, &h) == FC_OK);
+    CHECK(h == FC_SCHEMA_HASH_METRIC);
     CHECK(fc_schema_hash(FC_SCHEMA_VM, NULL) == FC_ERR_NULL_POINTER);
 
     /* The hash recomputed here from the names, in the documented order (this also pins
@@ -264,7 +273,7 @@ static void test_params(void)
 
     CHECK(fc_params_init(NULL, FC_SCHEMA_VM) == FC_ERR_NULL_POINTER);
     CHECK(fc_params_init(&p, (fc_schema_id)0) == FC_ERR_UNKNOWN_SCHEMA);
-    CHECK(fc_params_init(&p, (fc_schema_id)3) == FC_ERR_UNKNOWN_SCHEMA);
+    CHECK(fc_params_init(&p, (fc_schema_id)4) == FC_ERR_UNKNOWN_SCHEMA);
     CHECK_OK(fc_params_init(&p, FC_SCHEMA_VM));
     CHECK(p.schema == FC_SCHEMA_VM);
     CHECK(p.seq_len == 12 && p.stat_window == 12 && p.step_seconds == 300 && p.fill_limit == 2);

@@ -13,6 +13,9 @@ func TestSchemaHashMacros(t *testing.T) {
 	if got := SchemaLink.Hash(); got != headerHashLink {
 		t.Errorf("SchemaLink.Hash() = %#016x, FC_SCHEMA_HASH_LINK = %#016x", got, headerHashLink)
 	}
+	if got := SchemaMetric.Hash(); got != headerHashMetric {
+		t.Errorf("SchemaMetric.Hash() = %#016x, FC_SCHEMA_HASH_METRIC = %#016x", got, headerHashMetric)
+	}
 }
 
 func TestCheckVersion(t *testing.T) {

@@ -17,18 +17,22 @@ const (
 	// SchemaLink is a DWCP WAN link: bandwidth_mbps, latency_ms, packet_loss_ratio,
 	// jitter_ms; target bandwidth_mbps; 12 features per step.
 	SchemaLink Schema = C.FC_SCHEMA_LINK
+	// SchemaMetric is any single non-negative metric (a NAB series, a VM's CPU demand in
+	// MHz): value; target value; 9 features per step.
+	SchemaMetric Schema = C.FC_SCHEMA_METRIC
 )
 
 // Schema hashes of feature_core.h, for tests and consistency checks.
 const (
-	headerHashVM   uint64 = C.FC_SCHEMA_HASH_VM
-	headerHashLink uint64 = C.FC_SCHEMA_HASH_LINK
+	headerHashVM     uint64 = C.FC_SCHEMA_HASH_VM
+	headerHashLink   uint64 = C.FC_SCHEMA_HASH_LINK
+	headerHashMetric uint64 = C.FC_SCHEMA_HASH_METRIC
 )
 
 // schemas lists the schemas this binding declares; ParseSchema searches it.
-var schemas = []Schema{SchemaVM, SchemaLink}
+var schemas = []Schema{SchemaVM, SchemaLink, SchemaMetric}
 
-// ParseSchema returns the schema called name ("vm", "link"), as model bundles and golden
+// ParseSchema returns the schema called name ("vm", "link", "metric"), as model bundles and golden
 // files spell it; an *Error matching ErrUnknownSchema otherwise.
 func ParseSchema(name string) (Schema, error) {
 	for _, s := range schemas {

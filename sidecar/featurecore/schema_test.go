@@ -36,6 +36,7 @@ func TestSchemas(t *testing.T) {
 		{featurecore.SchemaLink, "link",
 			[]string{"bandwidth_mbps", "latency_ms", "packet_loss_ratio", "jitter_ms"},
 			"bandwidth_mbps", 0xe6c9aa07d34f4e13},
+		{featurecore.SchemaMetric, "metric", []string{"value"}, "value", 0xbefc309086efdf45},
 	}
 	for _, tc := range tests {
 		s := tc.schema
@@ -75,7 +76,7 @@ func TestSchemas(t *testing.T) {
 }
 
 func TestUnknownSchema(t *testing.T) {
-	for _, s := range []featurecore.Schema{0, 3, 99, -1} {
+	for _, s := range []featurecore.Schema{0, 4, 99, -1} {
 		if s.Name() != "" || s.NumChannels() != 0 || s.NumFeatures() != 0 || s.Channels() != nil ||
 			s.Features() != nil || s.Hash() != 0 {
 			t.Errorf("Schema(%d): %q %d %d %v %v %#x", int(s), s.Name(), s.NumChannels(), s.NumFeatures(),
