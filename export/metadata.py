@@ -1,0 +1,87 @@
+"""metadata_props stamped into every ONNX file, and the export rules checked on it."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+
+from dwcp_ml import feature_core as fc
+
+from . import runtime
+from .model import INPUT, ML_OPSET, OPSET, OUTPUT, ExportedModel
+
+PREFIX = "dwcp."
+
+
+class ExportRuleError(Exception):
+    """An ONNX graph breaks an export rule (names what and where)."""
+
+
+def feature_params_dict(params: fc.Params) -> dict[str, object]:
+    n = params.n_features
+    return {
+        "schema": params.schema.label,
+        "seq_len": params.seq_len,
+        "stat_window": params.stat_window,
+        "step_seconds": params.step_seconds,
+        "fill_limit": params.fill_limit,
+        "center": list(params.center or (0.0,) * n),
+        "scale": list(params.scale or (1.0,) * n),
+    }
+
+
+def stamp(model: ExportedModel) -> bytes:
+    """The ONNX bytes with the dwcp.* metadata_props (replacing earlier ones)."""
+    proto = onnx.load_from_string(model.onnx_bytes)
+    props = {
+        "model": model.name,
+        "family": model.family,
+        "version": model.version,
+        "schema": model.feature_params.schema.label,
+        "schema_hash": f"{model.feature_params.schema.hash:016x}",
+        "feature_core_version": fc.VERSION,
+        "feature_params": json.dumps(feature_params_dict(model.feature_params)),
+        "training_data_digest": model.training_data_digest,
+        "onnxruntime_version": runtime.VERSION,
+    }
+    kept = [p for p in proto.metadata_props if not p.key.startswith(PREFIX)]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = PREFIX + key, value
+    return proto.SerializeToString()
+
+
+def metadata(onnx_bytes: bytes) -> dict[str, str]:
+    proto = onnx.load_from_string(onnx_bytes)
+    return {p.key[len(PREFIX):]: p.value for p in proto.metadata_props
+            if p.key.startswith(PREFIX)}
+
+
+def check_rules(onnx_bytes: bytes, label: str) -> None:
+    """float32 input/output named input/output with a dynamic batch axis, the fixed opsets,
+    no ZipMap; raises ExportRuleError naming the first broken rule."""
+    proto = onnx.load_from_string(onnx_bytes)
+    onnx.checker.check_model(proto)
+    graph = proto.graph
+    for kind, values, name in (("input", graph.input, INPUT), ("output", graph.output, OUTPUT)):
+        if [v.name for v in values] != [name]:
+            raise ExportRuleError(f"{label}: {kind}s are {[v.name for v in values]}, "
+                                  f"expected exactly [{name!r}]")
+        tensor = values[0].type.tensor_type
+        if tensor.elem_type != onnx.TensorProto.FLOAT:
+            raise ExportRuleError(f"{label}: {kind} {name!r} is not float32")
+        batch = tensor.shape.dim[0] if tensor.shape.dim else None
+        if batch is None or batch.HasField("dim_value"):
+            raise ExportRuleError(f"{label}: {kind} {name!r} has no dynamic batch axis")
+    opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    if opsets.get("ai.onnx") != OPSET:
+        raise ExportRuleError(f"{label}: ai.onnx opset {opsets.get('ai.onnx')}, expected {OPSET}")
+    if "ai.onnx.ml" in opsets and opsets["ai.onnx.ml"] != ML_OPSET:
+        raise ExportRuleError(
+            f"{label}: ai.onnx.ml opset {opsets['ai.onnx.ml']}, expected {ML_OPSET}")
+    zipmaps = [n.name or n.op_type for n in graph.node if n.op_type == "ZipMap"]
+    if zipmaps:
+        raise ExportRuleError(f"{label}: ZipMap nodes {zipmaps}: export plain tensors")

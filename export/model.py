@@ -1,0 +1,82 @@
+"""What every family's exporter hands to the bundle writer, and the export rules they share.
+
+Rules (DESIGN.md "Models"): float32 tensors, no ZipMap, the fixed opsets below, a dynamic
+batch axis, one input named ``input`` and one output named ``output`` (the names DWCP's Go
+loaders already use), and verification against the native model before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dwcp_ml import feature_core as fc
+
+OPSET = 18  # ai.onnx
+ML_OPSET = 3  # ai.onnx.ml (TreeEnsembleRegressor)
+INPUT = "input"
+OUTPUT = "output"
+FAMILIES = ("pba", "anomaly", "scaling", "itp")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor's name and shape; None is the dynamic batch axis."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Native model vs ONNX Runtime on held-out rows."""
+
+    rows: int
+    max_abs_error: float
+    max_rel_error: float
+    atol: float
+    rtol: float
+
+
+@dataclass
+class ExportedModel:
+    """One verified ONNX model and everything the bundle manifest records about it."""
+
+    name: str  # unique in a bundle, e.g. "pba", "anomaly", "scaling"
+    family: str  # one of FAMILIES
+    version: str
+    onnx_bytes: bytes
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    feature_params: fc.Params  # schema, window lengths, normalisation
+    verification: Verification
+    # Raw samples behind the golden predictions (held-out windows plus edge cases):
+    # timestamps (n, input_len) int64 and values (n, input_len, channels) float64. The bundle
+    # writer turns them into features with the core and runs ONNX Runtime on them.
+    golden_ts: np.ndarray
+    golden_values: np.ndarray
+    training_data_digest: str
+    thresholds: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # e.g. what the output columns mean
+
+
+def data_digest(*arrays: np.ndarray) -> str:
+    """sha256 over the bytes of the training arrays (shape and dtype included)."""
+    h = hashlib.sha256()
+    for arr in arrays:
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def model_input(windows: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Feature windows (n, seq_len, features) as the model's input tensor: sequence models
+    take them as they are, tabular models one flat row per window."""
+    if len(spec.shape) == 3:
+        return np.ascontiguousarray(windows, dtype=np.float32)
+    return np.ascontiguousarray(windows.reshape(len(windows), -1), dtype=np.float32)
