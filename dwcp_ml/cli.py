@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dwcp_ml import feature_core as fc
+from dwcp_ml.export import bundle
 from dwcp_ml.training import data, prepare, synthetic
 
 
@@ -99,6 +101,22 @@ def cmd_golden(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Loads a bundle (sha256, schema hash, feature core and ONNX Runtime versions) and
+    reproduces its golden predictions; regenerates nothing."""
+    loaded = bundle.load(Path(args.bundle))
+    results = bundle.check_goldens(loaded)
+    if args.json:
+        print(json.dumps({
+            "bundle": str(loaded.path), "version": loaded.version,
+            "models": [{"model": r.model, "ok": r.ok, "detail": r.detail} for r in results],
+        }, indent=2))
+    else:
+        for r in results:
+            print(f"{r.model:<12} {'match' if r.ok else 'MISMATCH'}  {r.detail}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dwcp-ml", description=__doc__)
     parser.add_argument("--version", action="version",
@@ -122,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     golden.add_argument("--check", action="store_true",
                         help="regenerate in memory and compare with the file")
     golden.set_defaults(func=cmd_golden)
+
+    verify = sub.add_parser("verify", help="check a bundle and reproduce its golden predictions")
+    verify.add_argument("bundle", help="bundle directory")
+    verify.add_argument("--json", action="store_true", help="machine-readable result")
+    verify.set_defaults(func=cmd_verify)
     return parser
 
 
@@ -129,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (UsageError, fc.FeatureCoreError, data.DataNotFoundError) as exc:
+    except (UsageError, fc.FeatureCoreError, data.DataNotFoundError,
+            bundle.BundleError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error

@@ -159,3 +159,16 @@ def test_zipmap_is_refused() -> None:
                                              domain="ai.onnx.ml", classlabels_int64s=[0]))
     with pytest.raises(metadata.ExportRuleError, match="ZipMap nodes \\['zm'\\]"):
         metadata.check_rules(proto.SerializeToString(), "toy")
+
+
+def test_cli_verify(written: bundle.Bundle, capsys: pytest.CaptureFixture[str]) -> None:
+    from dwcp_ml import cli
+
+    assert cli.main(["verify", str(written.path)]) == 0
+    assert capsys.readouterr().out.startswith("toy          match  3 rows match bit for bit")
+    assert cli.main(["verify", "--json", str(written.path)]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["ok"] is True
+    (written.path / "toy.onnx").write_bytes(b"broken")
+    assert cli.main(["verify", str(written.path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dwcp-ml: error: ") and "toy.onnx: sha256" in err and err.count("\n") == 1
