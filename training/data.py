@@ -92,3 +92,20 @@ def load_bitbrains_vm(month: str, vm: int, root: Path | None = None) -> Trace:
                         where=mem_capacity > 0)
     values = np.column_stack([raw[:, 4], mem_pct, raw[:, 7], raw[:, 8], raw[:, 9], raw[:, 10]])
     return Trace(f"bitbrains/{month}/{vm}", ts, np.ascontiguousarray(values))
+
+
+def load_bitbrains_cpu_mhz(month: str, vm: int, root: Path | None = None) -> Trace:
+    """One VM's CPU demand as a single channel for the metric schema: "CPU usage [MHz]".
+
+    MHz rather than %: a capacity forecaster must size in absolute units, and the percentage
+    is relative to a provisioned capacity that differs per VM (and is what scaling changes).
+    Rows keep the file's order (fc_resample deals with repeats and disorder).
+    """
+    path = (root or data_dir()) / "bitbrains" / month / f"{vm}.csv.gz"
+    if not path.is_file():
+        raise DataNotFoundError(f"Bitbrains trace {path} not found")
+    with gzip.open(path, "rt") as fh:
+        raw = np.loadtxt(fh, delimiter=";", skiprows=1, usecols=(0, 3), dtype=np.float64,
+                         ndmin=2)
+    ts = raw[:, 0].astype(np.int64)
+    return Trace(f"bitbrains/{month}/{vm}/cpu_mhz", ts, np.ascontiguousarray(raw[:, 1:2]))

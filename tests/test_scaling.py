@@ -1,0 +1,191 @@
+"""Capacity forecaster (scaling family): labels, decision rule, determinism, ONNX export."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from dwcp_ml import feature_core as fc
+from dwcp_ml.export import metadata, onnx_scaling
+from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET, OUTPUT
+from dwcp_ml.export.runtime import session
+from dwcp_ml.export.verify import ExportVerificationError, verify
+from dwcp_ml.training import scaling
+from dwcp_ml.training.data import Trace
+from dwcp_ml.training.prepare import to_grid
+from dwcp_ml.training.synthetic import START, SyntheticConfig
+
+CONFIG = scaling.ScalingConfig.tiny()
+
+
+@pytest.fixture(scope="module")
+def traces() -> list[Trace]:
+    return scaling.synthetic_cpu_mhz(SyntheticConfig(vms=3, days=5))
+
+
+@pytest.fixture(scope="module")
+def trained(traces: list[Trace]) -> scaling.TrainedScaling:
+    return scaling.train(traces, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def exported(trained: scaling.TrainedScaling):
+    return onnx_scaling.export(trained)
+
+
+# ------------------------------------------------------------------ ONNX vs native, rules
+
+
+def test_onnx_matches_native_within_tolerance(trained, exported) -> None:
+    v = exported.verification
+    assert (v.atol, v.rtol) == (onnx_scaling.ATOL, onnx_scaling.RTOL)
+    assert v.rows == len(trained.heldout_rows) > 100
+    # Independent re-check on every held-out row, not only through verify().
+    got = session(exported.onnx_bytes).run(None, {INPUT: trained.heldout_rows})[0]
+    want = trained.predict(trained.heldout_rows)
+    assert got.shape == (len(want), 1) and got.dtype == np.float32
+    assert np.all(np.abs(got[:, 0] - want) <= onnx_scaling.ATOL + onnx_scaling.RTOL * np.abs(want))
+
+
+def test_export_rules_hold(trained, exported) -> None:
+    metadata.check_rules(exported.onnx_bytes, "scaling")
+    stamped = metadata.stamp(exported)
+    metadata.check_rules(stamped, "scaling")
+    meta = metadata.metadata(stamped)
+    assert meta["family"] == "scaling" and meta["schema"] == "metric"
+    assert meta["schema_hash"] == f"{fc.Schema.METRIC.hash:016x}"
+    proto = onnx.load_from_string(exported.onnx_bytes)
+    assert {o.domain or "ai.onnx": o.version for o in proto.opset_import} == {
+        "ai.onnx": OPSET, "ai.onnx.ml": ML_OPSET}
+    assert [n.op_type for n in proto.graph.node].count("TreeEnsembleRegressor") == 1
+    n_features = CONFIG.seq_len * len(fc.Schema.METRIC.features)
+    assert exported.inputs[0].shape == (None, n_features)
+    assert [o.name for o in exported.outputs] == [OUTPUT] and exported.outputs[0].shape == (None, 1)
+    assert exported.name == exported.family == "scaling"
+    for key in ("headroom", "unit_mhz", "min_units", "alpha", "horizon_steps"):
+        assert key in exported.thresholds
+
+
+def test_golden_windows_are_raw_and_featurisable(trained, exported) -> None:
+    params = exported.feature_params
+    n = params.input_len
+    assert exported.golden_ts.dtype == np.int64 and exported.golden_ts.shape[1] == n
+    assert exported.golden_values.dtype == np.float64
+    assert exported.golden_values.shape == (len(exported.golden_ts), n, 1)
+    assert len(exported.golden_ts) == CONFIG.golden_windows + 3  # held-out + 3 edge cases
+    assert any(name.startswith("edge/spike") for name in trained.golden_names)
+    out = session(exported.onnx_bytes)
+    for ts, values in zip(exported.golden_ts, exported.golden_values):
+        x = fc.windows(params, ts, values).reshape(1, -1)
+        assert np.isfinite(out.run(None, {INPUT: x})[0]).all()
+
+
+def test_perturbed_native_fails_with_worst_row(trained, exported) -> None:
+    rows = trained.heldout_rows
+
+    def off_by_one_row(x: np.ndarray) -> np.ndarray:
+        y = trained.predict(x).copy()
+        y[7] += 50.0  # MHz
+        return y
+
+    with pytest.raises(ExportVerificationError, match=r"worst row 7:"):
+        verify(exported.onnx_bytes, off_by_one_row, rows, atol=onnx_scaling.ATOL,
+               rtol=onnx_scaling.RTOL, label="scaling")
+
+
+def test_perturbed_onnx_fails_verification(trained, exported) -> None:
+    proto = onnx.load_from_string(exported.onnx_bytes)
+    tree = next(n for n in proto.graph.node if n.op_type == "TreeEnsembleRegressor")
+    weights = next(a for a in tree.attribute if a.name == "target_weights")
+    weights.floats[0] += 25.0  # one leaf of the first tree: the rows that reach it move
+    with pytest.raises(ExportVerificationError, match=r"scaling: .*worst row \d+: native"):
+        verify(proto.SerializeToString(), trained.predict, trained.heldout_rows,
+               atol=onnx_scaling.ATOL, rtol=onnx_scaling.RTOL, label="scaling")
+
+
+# ------------------------------------------------------------------ labels in time
+
+
+def test_labels_are_the_peak_of_the_next_three_bins() -> None:
+    """Hand-made trace on the grid with a gap (two runs): the window ending at bin e has
+    value[e] as its last 'value' feature and max(value[e+1..e+3]) as its label."""
+    params = fc.Params(schema=fc.Schema.METRIC, seq_len=2, stat_window=3)
+    n = 40
+    ts = START + 300 * np.arange(n, dtype=np.int64)
+    values = (np.arange(n) * 37 % 11).astype(np.float64) * 100.0  # non-monotone
+    keep = np.r_[0:18, 23:n]  # a 5-bin gap > fill_limit 2 -> two complete runs
+    grid = to_grid(params, Trace("hand", ts[keep], values[keep, None]))
+    s = scaling.samples(params, grid, horizon=3)
+    # Run 1 = bins 0..19 (17 repeated into the filled bins 18, 19), then 20..22 missing;
+    # run 2 = bins 23..39. A window needs input_len 4 bins and its label 3 more inside the
+    # run: ends 3..16 and 26..36.
+    assert s.end.tolist() == list(range(3, 17)) + list(range(26, 37))
+    on_grid = np.r_[values[:18], values[17], values[17], np.nan, np.nan, np.nan, values[23:]]
+    np.testing.assert_array_equal(grid.values[:, 0], on_grid)
+    np.testing.assert_array_equal(s.windows[:, -1, 0], on_grid[s.end].astype(np.float32))
+    expected = [max(on_grid[e + 1], on_grid[e + 2], on_grid[e + 3]) for e in s.end]
+    np.testing.assert_array_equal(s.labels, expected)
+    assert s.labels[s.end.tolist().index(30)] == max(values[31:34])  # spot check by hand
+    np.testing.assert_array_equal(s.end_ts, ts[s.end])
+
+
+def test_time_split_trains_on_the_past(trained, traces) -> None:
+    cut = trained.metrics["cut_ts"]
+    t_min = min(int(t.ts.min()) for t in traces)
+    t_max = max(int(t.ts.max()) for t in traces)
+    assert t_min < cut < t_max
+    # Golden held-out windows start at or after the cut; the edge cases are synthetic.
+    n_heldout = CONFIG.golden_windows
+    assert (trained.golden_ts[:n_heldout, 0] >= cut).all()
+
+
+# ------------------------------------------------------------------ decision rule
+
+
+def test_recommend_capacity_on_hand_made_numbers() -> None:
+    rule = scaling.CapacityRule(headroom=1.0, unit_mhz=100.0, min_units=1)
+    assert scaling.recommend_capacity(950.0, rule) == 1000.0
+    assert scaling.recommend_capacity(1000.0, rule) == 1000.0
+    assert scaling.recommend_capacity(1000.5, rule) == 1100.0
+    assert scaling.recommend_capacity(-40.0, rule) == 100.0  # negative quantile, min 1 unit
+    assert scaling.recommend_capacity(0.0, scaling.CapacityRule(min_units=0)) == 0.0
+    assert scaling.recommend_capacity(1000.0, scaling.CapacityRule(headroom=1.25)) == 1300.0
+    assert scaling.recommend_capacity(10.0, scaling.CapacityRule(unit_mhz=2600, min_units=2)) == 5200.0
+    got = scaling.recommend_capacity(np.array([0.0, 99.0, 101.0, 2599.0]), rule)
+    np.testing.assert_array_equal(got, [100.0, 100.0, 200.0, 2600.0])
+
+
+def test_recommend_capacity_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        scaling.recommend_capacity(float("nan"))
+    with pytest.raises(ValueError, match="headroom"):
+        scaling.CapacityRule(headroom=0.0)
+    with pytest.raises(ValueError, match="unit_mhz"):
+        scaling.CapacityRule(unit_mhz=float("inf"))
+    with pytest.raises(ValueError, match="min_units"):
+        scaling.CapacityRule(min_units=-1)
+
+
+# ------------------------------------------------------------------ determinism, bad input
+
+
+def test_training_is_deterministic(traces, trained, exported) -> None:
+    again = scaling.train(traces, CONFIG)
+    assert again.model.booster_.model_to_string() == trained.model.booster_.model_to_string()
+    assert again.training_data_digest == trained.training_data_digest
+    assert onnx_scaling.to_onnx(again) == exported.onnx_bytes
+
+
+def test_bad_input_is_named() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        scaling.ScalingConfig(alpha=1.5)
+    with pytest.raises(ValueError, match="seq_len"):
+        scaling.ScalingConfig(seq_len=0)
+    with pytest.raises(scaling.ScalingDataError, match="one channel"):
+        scaling.train([Trace("vm", np.arange(3, dtype=np.int64), np.zeros((3, 6)))], CONFIG)
+    short = Trace("short", START + 300 * np.arange(10, dtype=np.int64), np.ones((10, 1)))
+    with pytest.raises(scaling.ScalingDataError, match="complete run"):
+        scaling.train([short], CONFIG)
+    with pytest.raises(scaling.ScalingDataError, match="no traces"):
+        scaling.train([], CONFIG)
