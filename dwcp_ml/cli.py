@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dwcp_ml import feature_core as fc
+from dwcp_ml import pipeline
 from dwcp_ml.export import bundle
 from dwcp_ml.training import data, prepare, synthetic
 
@@ -101,6 +102,69 @@ def cmd_golden(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source(args: argparse.Namespace) -> pipeline.Source:
+    return pipeline.Source(kind=args.source, data_dir=Path(args.data) if args.data else None,
+                           month=args.month, vms=args.vms)
+
+
+def _models(args: argparse.Namespace) -> list[str] | None:
+    return [m for m in args.models.split(",") if m] if args.models else None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    chosen = pipeline.families(_models(args))
+    source = _source(args)
+    rows = []
+    for family in tqdm(chosen, desc="train", unit="model", disable=args.quiet):
+        started = time.perf_counter()
+        traces = family.traces(source)
+        trained = family.train(traces, family.make_config(args.tiny), not args.quiet)
+        pipeline.save(trained, Path(args.work) / "trained" / f"{family.name}.pkl")
+        rows.append((family.name, len(traces), time.perf_counter() - started))
+    print(f"{'model':<10}{'traces':>8}{'seconds':>10}")
+    for name, n, seconds in rows:
+        print(f"{name:<10}{n:>8}{seconds:>10.1f}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    trained = pipeline.load_stage(Path(args.work), "trained", _models(args))
+    print(f"{'model':<10}{'rows':>7}{'max abs err':>14}{'tolerance':>22}{'KiB':>9}")
+    for name, model in tqdm(trained.items(), desc="export", unit="model", disable=args.quiet):
+        exported = pipeline.FAMILIES[name].export_model(model)
+        pipeline.save(exported, Path(args.work) / "exported" / f"{name}.pkl")
+        v = exported.verification
+        print(f"{name:<10}{v.rows:>7}{v.max_abs_error:>14.3g}"
+              f"{f'atol {v.atol:g} rtol {v.rtol:g}':>22}{len(exported.onnx_bytes) / 1024:>9.0f}")
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    exported = pipeline.load_stage(Path(args.work), "exported", _models(args))
+    written = bundle.write(Path(args.out), list(exported.values()), version=args.version)
+    print(f"bundle {written.version} in {written.path}:")
+    for model in written.models.values():
+        size = model.path.stat().st_size / 1024
+        print(f"  {model.name:<10} {model.family:<8} schema {model.params.schema.label:<6} "
+              f"input {list(model.inputs[0].shape)} {size:8.0f} KiB")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_root = data.data_dir(args.data)
+    sections = []
+    for family in pipeline.families(_models(args)):
+        evaluate = family.module(f"dwcp_ml.training.{family.evaluation}").evaluate
+        markdown, _ = evaluate(data_root, out / family.name)
+        sections.append(markdown)
+        print(f"{family.name}: report in {out / family.name}")
+    (out / "README.md").write_text("\n\n".join(sections) + "\n")
+    print(f"wrote {out / 'README.md'}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Loads a bundle (sha256, schema hash, feature core and ONNX Runtime versions) and
     reproduces its golden predictions; regenerates nothing."""
@@ -141,6 +205,40 @@ def build_parser() -> argparse.ArgumentParser:
                         help="regenerate in memory and compare with the file")
     golden.set_defaults(func=cmd_golden)
 
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--models", help=f"comma-separated subset of {','.join(pipeline.FAMILIES)}")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    train = sub.add_parser("train", help="train models on traces (default: embedded data)")
+    train.add_argument("--work", required=True, help="work directory for trained models")
+    train.add_argument("--source", choices=pipeline.SOURCES, default="default",
+                       help="default: synthetic VMs and shipped NAB; real: ../shared/data")
+    train.add_argument("--data", help="shared data directory (default $DWCP_DATA_DIR or "
+                                      "../shared/data)")
+    train.add_argument("--month", default="2013-7", help="Bitbrains month for --source real")
+    train.add_argument("--vms", type=int, help="first N Bitbrains VMs (default all)")
+    train.add_argument("--tiny", action="store_true", help="small configurations (tests)")
+    model_options(train)
+    train.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export", help="export trained models to verified ONNX")
+    export.add_argument("--work", required=True, help="work directory of `dwcp-ml train`")
+    model_options(export)
+    export.set_defaults(func=cmd_export)
+
+    bundle_cmd = sub.add_parser("bundle", help="write exported models into a bundle")
+    bundle_cmd.add_argument("--work", required=True, help="work directory of `dwcp-ml export`")
+    bundle_cmd.add_argument("--out", required=True, help="new bundle directory")
+    bundle_cmd.add_argument("--version", default="dev", help="bundle version")
+    model_options(bundle_cmd)
+    bundle_cmd.set_defaults(func=cmd_bundle)
+
+    evaluate = sub.add_parser("eval", help="evaluate on the real traces; Markdown + PNG report")
+    evaluate.add_argument("--data", help="shared data directory")
+    evaluate.add_argument("--out", default="reports", help="report directory")
+    model_options(evaluate)
+    evaluate.set_defaults(func=cmd_eval)
+
     verify = sub.add_parser("verify", help="check a bundle and reproduce its golden predictions")
     verify.add_argument("bundle", help="bundle directory")
     verify.add_argument("--json", action="store_true", help="machine-readable result")
@@ -153,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (UsageError, fc.FeatureCoreError, data.DataNotFoundError,
-            bundle.BundleError) as exc:
+            bundle.BundleError, pipeline.PipelineError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error
