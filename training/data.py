@@ -74,6 +74,17 @@ def bitbrains_vms(month: str, root: Path | None = None) -> list[int]:
     return sorted(int(p.name.split(".")[0]) for p in folder.glob("*.csv.gz"))
 
 
+def _read_bitbrains(month: str, vm: int, root: Path | None,
+                    columns: tuple[int, ...] | None = None) -> NDArray[np.float64]:
+    """The numeric columns of one VM's file (all, or ``columns``), one row per sample."""
+    path = (root or data_dir()) / "bitbrains" / month / f"{vm}.csv.gz"
+    if not path.is_file():
+        raise DataNotFoundError(f"Bitbrains trace {path} not found")
+    with gzip.open(path, "rt") as fh:
+        return np.loadtxt(fh, delimiter=";", skiprows=1, usecols=columns, dtype=np.float64,
+                          ndmin=2)
+
+
 def load_bitbrains_vm(month: str, vm: int, root: Path | None = None) -> Trace:
     """One VM's raw samples in the VM schema's channel order.
 
@@ -81,11 +92,7 @@ def load_bitbrains_vm(month: str, vm: int, root: Path | None = None) -> Trace:
     network receive/transmit KB/s. Rows keep the file's order (repeats and disorder included:
     fc_resample deals with them).
     """
-    path = (root or data_dir()) / "bitbrains" / month / f"{vm}.csv.gz"
-    if not path.is_file():
-        raise DataNotFoundError(f"Bitbrains trace {path} not found")
-    with gzip.open(path, "rt") as fh:
-        raw = np.loadtxt(fh, delimiter=";", skiprows=1, dtype=np.float64, ndmin=2)
+    raw = _read_bitbrains(month, vm, root)
     ts = raw[:, 0].astype(np.int64)
     mem_capacity = raw[:, 5]
     mem_pct = np.divide(raw[:, 6] * 100.0, mem_capacity, out=np.zeros(len(raw)),
@@ -101,11 +108,6 @@ def load_bitbrains_cpu_mhz(month: str, vm: int, root: Path | None = None) -> Tra
     is relative to a provisioned capacity that differs per VM (and is what scaling changes).
     Rows keep the file's order (fc_resample deals with repeats and disorder).
     """
-    path = (root or data_dir()) / "bitbrains" / month / f"{vm}.csv.gz"
-    if not path.is_file():
-        raise DataNotFoundError(f"Bitbrains trace {path} not found")
-    with gzip.open(path, "rt") as fh:
-        raw = np.loadtxt(fh, delimiter=";", skiprows=1, usecols=(0, 3), dtype=np.float64,
-                         ndmin=2)
+    raw = _read_bitbrains(month, vm, root, columns=(0, 3))
     ts = raw[:, 0].astype(np.int64)
     return Trace(f"bitbrains/{month}/{vm}/cpu_mhz", ts, np.ascontiguousarray(raw[:, 1:2]))
