@@ -36,6 +36,9 @@ def main() -> None:
     rows = np.resize(trained.holdout_x, (64, *trained.holdout_x.shape[1:]))
     print(f"PBA ONNX: T={config.seq_len}, features={trained.params.n_features}, "
           f"hidden={config.hidden}, {len(model.onnx_bytes) / 1024:.0f} KiB, ORT 1 thread")
+    v = model.verification
+    print(f"  verified vs torch on {v.rows} rows: max abs {v.max_abs_error:.3g} KB/s, "
+          f"max rel {v.max_rel_error:.3g}")
     for n in (1, 64):
         x = np.ascontiguousarray(rows[:n])
         for _ in range(20):  # warm-up

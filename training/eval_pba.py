@@ -199,6 +199,11 @@ def markdown(summary: dict[str, object], train: dict[str, object], images: list[
         f"{train['train_seconds']:.0f} s of training after {train['load_seconds']:.0f} s of "
         f"loading, {train['threads']} torch threads. Configuration: `{train['config']}`.",
         "",
+        f"ONNX export verified against torch on {train['onnx_rows_verified']:.0f} held-out July "
+        f"rows: max |diff| {train['onnx_max_abs_error_kbs']:.3g} KB/s, max relative "
+        f"{train['onnx_max_rel_error']:.3g} (tolerance atol {train['onnx_atol']:g} KB/s + "
+        f"rtol {train['onnx_rtol']:g}).",
+        "",
         f"Evaluated on August: {summary['vms']} VMs, {summary['origins']:,} forecast origins on "
         "the 5-minute grid (each with a full window, a full day of history and the 3 label "
         "bins). Quantity: mean of net_rx_kbs + net_tx_kbs over the next 15 minutes, KB/s, raw "
@@ -261,6 +266,17 @@ def markdown(summary: dict[str, object], train: dict[str, object], images: list[
     return "\n".join(lines) + "\n"
 
 
+def _export_check(trained: pba.TrainedPba, out: Path) -> dict[str, float]:
+    """Exports the evaluated model (raises if ONNX disagrees with torch) and writes pba.onnx."""
+    from dwcp_ml.export import onnx_pba  # export depends on training, not the other way
+
+    model = onnx_pba.export(trained)
+    (out / "pba.onnx").write_bytes(model.onnx_bytes)
+    v = model.verification
+    return {"onnx_rows_verified": float(v.rows), "onnx_max_abs_error_kbs": v.max_abs_error,
+            "onnx_max_rel_error": v.max_rel_error, "onnx_atol": v.atol, "onnx_rtol": v.rtol}
+
+
 def load_month(month: str, root: Path) -> list[data.Trace]:
     return [data.load_bitbrains_vm(month, vm, root) for vm in data.bitbrains_vms(month, root)]
 
@@ -279,6 +295,7 @@ def evaluate(data_root: Path | str | None, out_dir: Path | str,
     trained = pba.train(july, config, progress=progress)
     train_info = {"train_vms": len(july), "load_seconds": load_s, "threads": config.threads,
                   "config": str(asdict(config)), **trained.metrics}
+    train_info.update(_export_check(trained, out))
     august = load_month("2013-8", root)
     fs = [f for f in (vm_forecasts(trained, prepare.to_grid(trained.params, tr)) for tr in august)
           if f is not None]

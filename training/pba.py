@@ -82,7 +82,7 @@ class PbaConfig:
     # Pinball loss weight per window = (trailing-hour mean KB/s + 1) ** level_weight_power,
     # batch-normalised. Weights depend on the input only, so the quantiles stay unbiased; a
     # power > 0 spends capacity on busy VMs, which dominate the pooled (raw-scale) WAPE.
-    level_weight_power: float = 0.0
+    level_weight_power: float = 0.5  # July->August: 1-WAPE 0.394 vs 0.387 at 0.0, see report
     train_stride: int = 2  # neighbouring windows overlap in T-1 steps; every 2nd is enough
     val_fraction: float = 0.2  # the last 20 % of the time span validates (July 25-31)
     seed: int = 20130701
