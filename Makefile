@@ -14,7 +14,7 @@ export CGO_ENABLED := 1
 C_SOURCES := $(wildcard feature_core/src/*.c feature_core/src/*.h feature_core/include/*.h)
 PY_SOURCES := pyproject.toml setup.py feature_core/python/_build.py
 
-.PHONY: all demo test test-c test-py test-go bench toolchain venv clean
+.PHONY: all demo default-bundle test test-c test-py test-go bench toolchain venv clean
 
 all: venv c-build go-build
 
@@ -62,9 +62,27 @@ go-build: go-deps
 
 # ---- main job and tests ------------------------------------------------------------------
 
+DWCP := $(VENV)/bin/dwcp-ml
+DEMO := $(BUILD)/demo
+
+# The main job on the embedded default data: features, train, export (verified against the
+# native models), bundle with golden predictions, verify the bundle bit for bit.
 demo: all
-	$(VENV)/bin/dwcp-ml features --source synthetic --quiet
-	$(VENV)/bin/dwcp-ml golden --check
+	$(DWCP) features --source synthetic --quiet
+	$(DWCP) golden --check
+	rm -rf $(DEMO)
+	$(DWCP) train --work $(DEMO)/work --quiet
+	$(DWCP) export --work $(DEMO)/work --quiet
+	$(DWCP) bundle --work $(DEMO)/work --out $(DEMO)/bundle --version demo
+	$(DWCP) verify $(DEMO)/bundle
+	$(DWCP) verify golden/bundle
+
+# Regenerates the committed default bundle (golden/bundle) from the default data.
+default-bundle: venv
+	rm -rf $(BUILD)/default golden/bundle
+	$(DWCP) train --work $(BUILD)/default --quiet
+	$(DWCP) export --work $(BUILD)/default --quiet
+	$(DWCP) bundle --work $(BUILD)/default --out golden/bundle --version default-1
 
 test: test-c test-py test-go
 
@@ -80,6 +98,9 @@ test-go: go-deps
 
 bench: venv
 	$(VPY) tests/bench_features.py
+	$(VPY) tests/bench_anomaly.py
+	$(VPY) tests/bench_scaling.py
+	$(VPY) tests/bench_pba.py
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./sidecar/featurecore
 
 clean:

@@ -114,6 +114,8 @@ def _models(args: argparse.Namespace) -> list[str] | None:
 def cmd_train(args: argparse.Namespace) -> int:
     chosen = pipeline.families(_models(args))
     source = _source(args)
+    if source.kind == "real":
+        data.data_dir(source.data_dir)  # a missing directory fails before any work starts
     rows = []
     for family in tqdm(chosen, desc="train", unit="model", disable=args.quiet):
         started = time.perf_counter()
