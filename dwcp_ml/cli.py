@@ -131,13 +131,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     trained = pipeline.load_stage(Path(args.work), "trained", _models(args))
-    print(f"{'model':<10}{'rows':>7}{'max abs err':>14}{'tolerance':>22}{'KiB':>9}")
+    print(f"{'model':<10}{'rows':>7}{'max abs err':>14}  {'tolerance':>22}{'KiB':>9}")
     for name, model in tqdm(trained.items(), desc="export", unit="model", disable=args.quiet):
         exported = pipeline.FAMILIES[name].export_model(model)
         pipeline.save(exported, Path(args.work) / "exported" / f"{name}.pkl")
         v = exported.verification
         print(f"{name:<10}{v.rows:>7}{v.max_abs_error:>14.3g}"
-              f"{f'atol {v.atol:g} rtol {v.rtol:g}':>22}{len(exported.onnx_bytes) / 1024:>9.0f}")
+              f"  {f'atol {v.atol:g} rtol {v.rtol:g}':>22}{len(exported.onnx_bytes) / 1024:>9.0f}")
     return 0
 
 

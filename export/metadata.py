@@ -32,8 +32,12 @@ def feature_params_dict(params: fc.Params) -> dict[str, object]:
 
 
 def stamp(model: ExportedModel) -> bytes:
-    """The ONNX bytes with the dwcp.* metadata_props (replacing earlier ones)."""
+    """The ONNX bytes with the dwcp.* metadata_props (replacing earlier ones). Per-node
+    metadata (exporter debug info such as torch's stack traces with absolute paths) is
+    dropped, so the same training gives the same bytes in any checkout."""
     proto = onnx.load_from_string(model.onnx_bytes)
+    for node in proto.graph.node:
+        del node.metadata_props[:]
     props = {
         "model": model.name,
         "family": model.family,
