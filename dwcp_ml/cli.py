@@ -156,13 +156,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data_root = data.data_dir(args.data)
-    sections = []
+    index = ["# dwcp-ml evaluation", ""]
     for family in pipeline.families(_models(args)):
         evaluate = family.module(f"dwcp_ml.training.{family.evaluation}").evaluate
         markdown, _ = evaluate(data_root, out / family.name)
-        sections.append(markdown)
+        (out / family.name / "README.md").write_text(markdown + "\n")  # plots sit beside it
+        index.append(f"- [{family.name}]({family.name}/README.md)")
         print(f"{family.name}: report in {out / family.name}")
-    (out / "README.md").write_text("\n\n".join(sections) + "\n")
+    (out / "README.md").write_text("\n".join(index) + "\n")
     print(f"wrote {out / 'README.md'}")
     return 0
 
