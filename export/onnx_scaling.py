@@ -122,7 +122,7 @@ def export(trained: TrainedScaling) -> ExportedModel:
     verification = verify(onnx_bytes, trained.predict, trained.heldout_rows,
                           atol=ATOL, rtol=RTOL, label=NAME)
     config = trained.config
-    thresholds = config.rule.as_thresholds()
+    thresholds = trained.rule.as_thresholds()  # headroom as chosen on validation
     thresholds.update({"alpha": float(config.alpha), "horizon_steps": float(config.horizon)})
     return ExportedModel(
         name=NAME, family=FAMILY, version=VERSION, onnx_bytes=onnx_bytes,
@@ -140,5 +140,20 @@ def export(trained: TrainedScaling) -> ExportedModel:
             "capacity_rule": "capacity_mhz = max(ceil(max(q, 0) * headroom / unit_mhz), "
                              "min_units) * unit_mhz, in double, in this order",
             "golden_windows": ", ".join(trained.golden_names),
+            "headroom": _headroom_note(trained),
         },
     )
+
+
+def _headroom_note(trained: TrainedScaling) -> str:
+    choice = trained.headroom_choice
+    if choice is None:
+        return f"fixed by the configuration: {trained.rule.headroom:g}"
+    p, r = choice.predictive, choice.reactive
+    verdict = ("smallest headroom with fewer under-provisioned 5-minute bins than the reactive "
+               "scaler at no more capacity-hours" if choice.reachable else
+               "target NOT reachable on validation: fewest under-provisioned bins at no more "
+               "capacity-hours")
+    return (f"{choice.headroom:g}, chosen on the training data's validation part: {verdict} "
+            f"(predictive {p.under} bins / {p.capacity_mhz_h:.0f} MHz-h vs reactive target "
+            f"{trained.config.reactive_target:g} {r.under} bins / {r.capacity_mhz_h:.0f} MHz-h)")

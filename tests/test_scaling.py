@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
@@ -11,6 +13,7 @@ from dwcp_ml.export import metadata, onnx_scaling
 from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET, OUTPUT
 from dwcp_ml.export.runtime import session
 from dwcp_ml.export.verify import ExportVerificationError, verify
+from dwcp_ml.training import capacity as capacity_mod
 from dwcp_ml.training import scaling
 from dwcp_ml.training.data import Trace
 from dwcp_ml.training.prepare import to_grid
@@ -167,6 +170,89 @@ def test_recommend_capacity_refuses_bad_input() -> None:
         scaling.CapacityRule(min_units=-1)
 
 
+# ------------------------------------------------------------------ headroom chosen on validation
+
+
+def _sim(under: int, capacity: float) -> capacity_mod.SimResult:
+    return capacity_mod.SimResult(under=under, bins=1000, capacity_mhz_h=capacity,
+                                  shortfall_mhz_h=0.0)
+
+
+def test_select_headroom_picks_the_smallest_qualifying() -> None:
+    reactive = _sim(100, 1000.0)
+    curve = {
+        0.9: _sim(300, 700.0),  # cheaper but more under-provisioned
+        1.0: _sim(100, 800.0),  # ties the reactive scaler: not fewer
+        1.1: _sim(80, 900.0),  # first that qualifies
+        1.2: _sim(50, 1000.0),  # qualifies too (capacity equal is allowed), but larger
+        1.3: _sim(20, 1100.0),  # fewer, but more capacity
+    }
+    # Dict order must not matter.
+    for items in (curve, dict(reversed(list(curve.items())))):
+        choice = capacity_mod.select_headroom(items, reactive)
+        assert (choice.headroom, choice.reachable) == (1.1, True)
+        assert choice.predictive == curve[1.1] and choice.reactive == reactive
+
+
+def test_select_headroom_when_the_target_is_not_reachable() -> None:
+    reactive = _sim(10, 1000.0)
+    curve = {1.0: _sim(40, 800.0), 1.1: _sim(30, 950.0), 1.2: _sim(30, 990.0),
+             1.3: _sim(5, 1200.0)}
+    choice = capacity_mod.select_headroom(curve, reactive)
+    # Fewest under-provisioned at no more capacity; the smaller headroom on a tie.
+    assert (choice.headroom, choice.reachable) == (1.1, False)
+    # Every headroom costs more capacity: the cheapest one, still flagged.
+    pricey = {1.0: _sim(5, 1500.0), 1.1: _sim(3, 1600.0)}
+    assert capacity_mod.select_headroom(pricey, reactive).headroom == 1.0
+    assert not capacity_mod.select_headroom(pricey, reactive).reachable
+    with pytest.raises(ValueError, match="no headroom"):
+        capacity_mod.select_headroom({}, reactive)
+
+
+def test_choose_headroom_simulates_both_scalers_on_the_same_bins() -> None:
+    """Hand-made VM: flat 1000 MHz demand with a 3000 MHz burst; a perfect forecast of the
+    peak. Headroom 1.0 never under-provisions here and the reactive scaler (target 0.7,
+    capacity 1500) misses the burst's 3 bins, so the smallest headroom (1.0) wins."""
+    demand = np.full(60, 1000.0)
+    demand[30:33] = 3000.0
+    end = np.arange(11, 57, dtype=np.int64)
+    forecast = np.array([demand[e + 1:e + 4].max() for e in end])
+    vm = capacity_mod.SimVM(demand, end, forecast)
+    choice = capacity_mod.choose_headroom([vm], scaling.CapacityRule(), (1.25, 1.0, 1.5),
+                                          target=0.7, horizon=3, step_h=300 / 3600)
+    assert set(choice.curve) == {1.0, 1.25, 1.5}
+    assert choice.reactive.under == 3 and choice.curve[1.0].under == 0
+    assert choice.reactive.bins == choice.curve[1.0].bins == 3 * len(end[::3])
+    assert (choice.headroom, choice.reachable) == (1.0, True)
+
+
+def test_training_chooses_and_exports_the_headroom(trained, exported) -> None:
+    choice = trained.headroom_choice
+    assert choice is not None and choice.headroom in CONFIG.headroom_grid
+    assert set(choice.curve) == set(CONFIG.headroom_grid)
+    assert choice == capacity_mod.select_headroom(choice.curve, choice.reactive)
+    assert trained.rule == scaling.CapacityRule(headroom=choice.headroom)
+    assert exported.thresholds["headroom"] == choice.headroom
+    assert exported.thresholds["unit_mhz"] == trained.rule.unit_mhz
+    assert exported.thresholds["min_units"] == trained.rule.min_units
+    m = exported.metrics
+    assert m["val_chosen_headroom"] == choice.headroom
+    assert m["val_headroom_target_reachable"] == float(choice.reachable)
+    assert m["val_reactive_under"] == choice.reactive.under
+    np.testing.assert_array_equal(trained.capacity(trained.heldout_rows[:50]),
+                                  scaling.recommend_capacity(
+                                      trained.predict(trained.heldout_rows[:50]), trained.rule))
+
+
+def test_empty_grid_keeps_the_configured_headroom(traces) -> None:
+    config = replace(CONFIG, headroom_grid=(), rule=scaling.CapacityRule(headroom=1.7))
+    fixed = scaling.train(traces, config)
+    assert fixed.headroom_choice is None and fixed.rule.headroom == 1.7
+    assert onnx_scaling.export(fixed).thresholds["headroom"] == 1.7
+    with pytest.raises(ValueError, match="headroom_grid"):
+        scaling.ScalingConfig(headroom_grid=(1.0, 0.0))
+
+
 # ------------------------------------------------------------------ determinism, bad input
 
 
@@ -174,6 +260,7 @@ def test_training_is_deterministic(traces, trained, exported) -> None:
     again = scaling.train(traces, CONFIG)
     assert again.model.booster_.model_to_string() == trained.model.booster_.model_to_string()
     assert again.training_data_digest == trained.training_data_digest
+    assert again.rule == trained.rule
     assert onnx_scaling.to_onnx(again) == exported.onnx_bytes
 
 

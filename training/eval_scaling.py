@@ -41,15 +41,17 @@ from dwcp_ml.export.runtime import session
 
 from . import data
 from .prepare import to_grid
-from .scaling import (CapacityRule, ScalingConfig, quantile_metrics, recommend_capacity,
-                      samples, train)
+from .capacity import (REACTIVE_TARGET, CapacityRule, SimResult, SimVM, decisions,
+                       reactive_capacity, recommend_capacity, simulate_predictive,
+                       simulate_reactive)
+from .scaling import ScalingConfig, quantile_metrics, samples, train
 
 DAY_BINS = 288
 HOUR_BINS = 12
 TRAIN_MONTH = "2013-7"
 TEST_MONTH = "2013-8"
-# Fixed before looking at August results (DESIGN.md: fix the simulator first).
-REACTIVE_TARGET = 0.7
+# Fixed before looking at August results (DESIGN.md: fix the simulator first); the reactive
+# target (capacity.REACTIVE_TARGET) is the one the training chose the headroom against.
 MODEL_HEADROOMS = (0.9, 1.0, 1.1, 1.25, 1.5)
 REACTIVE_TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9)
 P85_HEADROOMS = (1.0, 1.1, 1.25, 1.5, 2.0)
@@ -106,101 +108,36 @@ def _eval_vm(vm: int, trace: data.Trace, config: ScalingConfig, predict_q, predi
 # --------------------------------------------------------------------------- scaling
 
 
-@dataclass(frozen=True)
-class SimResult:
-    under: int  # 5-minute bins with demand above capacity
-    bins: int
-    capacity_mhz_h: float
-    shortfall_mhz_h: float
+def _sim_vms(vms: list[VMEval], method: str | None = None) -> list[SimVM]:
+    return [SimVM(v.demand, v.end, None if method is None else v.forecasts[method]) for v in vms]
 
 
-def _decisions(end: NDArray[np.int64], horizon: int) -> NDArray[np.intp]:
-    """Indices into ``end`` of decision points every ``horizon`` bins (greedy over gaps), so
-    each decision covers bins e+1..e+horizon and intervals never overlap."""
-    keep, nxt = [], -1
-    for i, e in enumerate(end):
-        if e >= nxt:
-            keep.append(i)
-            nxt = e + horizon
-    return np.asarray(keep, dtype=np.intp)
-
-
-def _score(demand: NDArray[np.float64], end: NDArray[np.int64], capacity: NDArray[np.float64],
-           horizon: int, step_h: float) -> SimResult:
-    bins = np.stack([demand[end + k] for k in range(1, horizon + 1)], axis=1)  # (n, horizon)
-    cap = capacity[:, None]
-    return SimResult(int((bins > cap).sum()), int(bins.size),
-                     float(cap.sum() * horizon * step_h),
-                     float(np.maximum(bins - cap, 0).sum() * step_h))
-
-
-def reactive_capacity(demand: NDArray[np.float64], end: NDArray[np.int64], horizon: int,
-                      rule: CapacityRule, target: float, delay_intervals: int = 0
-                      ) -> NDArray[np.float64]:
-    """Threshold scaler: at each decision, peak of the last interval vs current capacity;
-    outside [target/2, (1+target)/2] utilisation it resizes to peak/target (rounded up to the
-    unit). A gap in the decisions (missing data) restarts it from the last peak."""
-    up, down = (1.0 + target) / 2.0, target / 2.0
-    sized = CapacityRule(headroom=1.0 / target, unit_mhz=rule.unit_mhz, min_units=rule.min_units)
-    out = np.empty(len(end))
-    pending: list[float] = []
-    current = math.nan
-    prev_e = None
-    for i, e in enumerate(end):
-        peak = float(demand[e - horizon + 1:e + 1].max())
-        if prev_e is None or e != prev_e + horizon:  # start or gap: size from what it sees
-            current = recommend_capacity(peak, sized)
-            pending = []
-        else:
-            util = peak / current
-            decided = recommend_capacity(peak, sized) if (util > up or util < down) else None
-            pending.append(decided if decided is not None else math.nan)
-            if len(pending) > delay_intervals:
-                applied = pending.pop(0)
-                if not math.isnan(applied):
-                    current = applied
-        out[i] = current
-        prev_e = e
-    return out
-
-
-def simulate(vms: list[VMEval], horizon: int, step_h: float, rule: CapacityRule
-             ) -> dict[str, dict[str, SimResult]]:
-    """Per scaler and knob: pooled SimResult (and per VM under the key 'per_vm')."""
+def simulate(vms: list[VMEval], horizon: int, step_h: float, rule: CapacityRule,
+             reactive_target: float = REACTIVE_TARGET) -> dict[str, dict[str, SimResult]]:
+    """Per scaler and knob: pooled SimResult (capacity module's simulator, the one the
+    training chose the headroom with). The rule's own headroom is always on the curves."""
     curves: dict[str, dict[str, SimResult]] = {"predictive": {}, "reactive": {}, "p85": {}}
-    for label, scaler, knobs in (("predictive", "model q90 (shipped)", MODEL_HEADROOMS),
+    for label, method, knobs in (("predictive", "model q90 (shipped)", MODEL_HEADROOMS),
                                  ("p85", "p85 last day", P85_HEADROOMS)):
-        for h in knobs:
-            r = replace(rule, headroom=h)
-            parts = []
-            for v in vms:
-                d = _decisions(v.end, horizon)
-                parts.append(_score(v.demand, v.end[d],
-                                    recommend_capacity(v.forecasts[scaler][d], r), horizon, step_h))
-            curves[label][f"{h:g}"] = _sum(parts)
-    for target in REACTIVE_TARGETS:
-        parts = []
-        for v in vms:
-            d = _decisions(v.end, horizon)
-            cap = reactive_capacity(v.demand, v.end[d], horizon, rule, target)
-            parts.append(_score(v.demand, v.end[d], cap, horizon, step_h))
-        curves["reactive"][f"{target:g}"] = _sum(parts)
+        sim = _sim_vms(vms, method)
+        for h in sorted({*knobs, rule.headroom}):
+            curves[label][f"{h:g}"] = simulate_predictive(sim, replace(rule, headroom=h),
+                                                          horizon, step_h)
+    sim = _sim_vms(vms)
+    for target in sorted({*REACTIVE_TARGETS, reactive_target}):
+        curves["reactive"][f"{target:g}"] = simulate_reactive(sim, rule, target, horizon, step_h)
     return curves
 
 
-def simulate_per_vm(vms: list[VMEval], horizon: int, step_h: float, rule: CapacityRule
-                    ) -> list[dict[str, float]]:
+def simulate_per_vm(vms: list[VMEval], horizon: int, step_h: float, rule: CapacityRule,
+                    reactive_target: float = REACTIVE_TARGET) -> list[dict[str, float]]:
     rows = []
     for v in vms:
-        d = _decisions(v.end, horizon)
-        e = v.end[d]
         res = {
-            "predictive": _score(v.demand, e, recommend_capacity(
-                v.forecasts["model q90 (shipped)"][d], rule), horizon, step_h),
-            "reactive": _score(v.demand, e, reactive_capacity(
-                v.demand, e, horizon, rule, REACTIVE_TARGET), horizon, step_h),
-            "p85": _score(v.demand, e, recommend_capacity(v.forecasts["p85 last day"][d], rule),
-                          horizon, step_h),
+            "predictive": simulate_predictive(_sim_vms([v], "model q90 (shipped)"), rule,
+                                              horizon, step_h),
+            "reactive": simulate_reactive(_sim_vms([v]), rule, reactive_target, horizon, step_h),
+            "p85": simulate_predictive(_sim_vms([v], "p85 last day"), rule, horizon, step_h),
         }
         row: dict[str, float] = {"vm": v.vm}
         for k, r in res.items():
@@ -208,11 +145,6 @@ def simulate_per_vm(vms: list[VMEval], horizon: int, step_h: float, rule: Capaci
             row[f"{k}_capacity_mhz_h"] = r.capacity_mhz_h
         rows.append(row)
     return rows
-
-
-def _sum(parts: list[SimResult]) -> SimResult:
-    return SimResult(sum(p.under for p in parts), sum(p.bins for p in parts),
-                     sum(p.capacity_mhz_h for p in parts), sum(p.shortfall_mhz_h for p in parts))
 
 
 def _interp_under(curve: dict[str, SimResult], capacity: float) -> float:
@@ -228,7 +160,7 @@ def _interp_under(curve: dict[str, SimResult], capacity: float) -> float:
 
 
 def _plots(out_dir: Path, curves: dict[str, dict[str, SimResult]], example: VMEval,
-           rule: CapacityRule, horizon: int) -> list[str]:
+           rule: CapacityRule, horizon: int, target: float) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -254,12 +186,12 @@ def _plots(out_dir: Path, curves: dict[str, dict[str, SimResult]], example: VMEv
     plt.close(fig)
     names.append("scaling_tradeoff.png")
 
-    d = _decisions(example.end, horizon)[: 2 * DAY_BINS // horizon]  # two days
+    d = decisions(example.end, horizon)[: 2 * DAY_BINS // horizon]  # two days
     e = example.end[d]
     t = np.concatenate([e + k for k in range(1, horizon + 1)])
     order = np.argsort(t)
     pred = np.repeat(recommend_capacity(example.forecasts["model q90 (shipped)"][d], rule), horizon)
-    reac = np.repeat(reactive_capacity(example.demand, e, horizon, rule, REACTIVE_TARGET), horizon)
+    reac = np.repeat(reactive_capacity(example.demand, e, horizon, rule, target), horizon)
     tt = np.sort(t)
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.plot((tt - tt[0]) / 12, example.demand[tt], lw=0.8, color="k", label="demand")
@@ -274,6 +206,33 @@ def _plots(out_dir: Path, curves: dict[str, dict[str, SimResult]], example: VMEv
     plt.close(fig)
     names.append("scaling_example.png")
     return names
+
+
+def _validation_section(trained) -> list[str]:
+    """How the headroom was chosen: the July validation simulation behind it."""
+    choice = trained.headroom_choice
+    if choice is None:
+        return [f"Headroom {trained.rule.headroom:g} fixed by the configuration.", ""]
+    r = choice.reactive
+    md = [
+        "### Headroom choice on July's validation part",
+        "",
+        f"Simulated on the last {trained.config.validation_fraction:.0%} of July (the model's "
+        "own held-out windows; August unseen): the smallest headroom with fewer "
+        "under-provisioned intervals than the reactive scaler at no more capacity-hours. "
+        f"Chosen: **{choice.headroom:g}** (target "
+        f"{'reachable' if choice.reachable else 'NOT reachable'} on validation).",
+        "",
+        "| July validation | under-provisioned 5-min intervals | capacity (M MHz-h) |",
+        "|---|---|---|",
+        f"| reactive threshold (target {trained.config.reactive_target:g}) | {r.under} | "
+        f"{r.capacity_mhz_h / 1e6:.3f} |",
+    ]
+    for h, p in sorted(choice.curve.items()):
+        mark = " **(chosen)**" if h == choice.headroom else ""
+        md.append(f"| predictive, headroom {h:g}{mark} | {p.under} | "
+                  f"{p.capacity_mhz_h / 1e6:.3f} |")
+    return md + [""]
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -315,16 +274,18 @@ def evaluate(data_root: str | Path | None, out_dir: str | Path,
               for m in methods}
 
     step_h = config.step_seconds / 3600.0
-    rule = config.rule
-    curves = simulate(vms, config.horizon, step_h, rule)
+    rule = trained_q.rule  # headroom chosen on July's validation part, as shipped
+    target = config.reactive_target
+    curves = simulate(vms, config.horizon, step_h, rule, target)
     default = {"predictive": curves["predictive"][f"{rule.headroom:g}"],
-               "reactive": curves["reactive"][f"{REACTIVE_TARGET:g}"],
+               "reactive": curves["reactive"][f"{target:g}"],
                "p85": curves["p85"][f"{rule.headroom:g}"]}
-    vm_rows = simulate_per_vm(vms, config.horizon, step_h, rule)
+    vm_rows = simulate_per_vm(vms, config.horizon, step_h, rule, target)
     demand_mhz_h = float(sum(np.nansum(v.demand[np.concatenate(
-        [v.end[_decisions(v.end, config.horizon)] + k for k in range(1, config.horizon + 1)])])
+        [v.end[decisions(v.end, config.horizon)] + k for k in range(1, config.horizon + 1)])])
         for v in vms) * step_h)
-    pngs = _plots(out, curves, max(vms, key=lambda v: np.nanmean(v.demand)), rule, config.horizon)
+    pngs = _plots(out, curves, max(vms, key=lambda v: np.nanmean(v.demand)), rule, config.horizon,
+                  target)
 
     with (out / "per_vm.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -377,9 +338,10 @@ def evaluate(data_root: str | Path | None, out_dir: str | Path,
         "## Scaling: capacity every 15 minutes, August 2013",
         "",
         f"Capacity rule: `max(ceil(max(q,0) x headroom / {rule.unit_mhz:g}), "
-        f"{rule.min_units}) x {rule.unit_mhz:g}` MHz. Reactive scaler: target utilisation "
-        f"{REACTIVE_TARGET:g}, resize when the last 15 minutes' peak utilisation leaves "
-        f"[{REACTIVE_TARGET / 2:g}, {(1 + REACTIVE_TARGET) / 2:g}]. Demand in the simulated "
+        f"{rule.min_units}) x {rule.unit_mhz:g}` MHz, headroom {rule.headroom:g} chosen on "
+        "July's validation part (below), not on August. Reactive scaler: target utilisation "
+        f"{target:g}, resize when the last 15 minutes' peak utilisation leaves "
+        f"[{target / 2:g}, {(1 + target) / 2:g}]. Demand in the simulated "
         f"intervals: {demand_mhz_h / 1e6:.3f} M MHz-h.",
         "",
         "| scaler | under-provisioned 5-min intervals | share | capacity (M MHz-h) | "
@@ -388,7 +350,7 @@ def evaluate(data_root: str | Path | None, out_dir: str | Path,
     ]
     for name, label in (("predictive", f"predictive (model q{config.alpha:g}, headroom "
                                        f"{rule.headroom:g})"),
-                        ("reactive", f"reactive threshold (target {REACTIVE_TARGET:g})"),
+                        ("reactive", f"reactive threshold (target {target:g})"),
                         ("p85", f"naive p85 of last day (headroom {rule.headroom:g})")):
         r = default[name]
         md.append(f"| {label} | {r.under} | {r.under / r.bins:.4f} | "
@@ -402,13 +364,19 @@ def evaluate(data_root: str | Path | None, out_dir: str | Path,
         f"{reac.capacity_mhz_h / 1e6:.3f} M MHz-h). On the predictive curve at the reactive "
         f"scaler's capacity: {_fmt(at_reactive, 0)} under-provisioned intervals (interpolated).",
         "",
-        "Each scaler swept over its knob (under-provisioned intervals / capacity M MHz-h):",
+    ]
+    md += _validation_section(trained_q)
+    width = max(len(c) for c in curves.values())
+    md += [
+        "Each scaler swept over its knob on August, for the trade-off curve only (the shipped "
+        "operating point is the one above; under-provisioned intervals / capacity M MHz-h):",
         "",
-        "| scaler | knob | " + " | ".join(["setting"] * 5) + " |",
-        "|---|---|" + "---|" * 5,
+        "| scaler | knob | " + " | ".join(["setting"] * width) + " |",
+        "|---|---|" + "---|" * width,
     ]
     for name, knob in (("predictive", "headroom"), ("reactive", "target"), ("p85", "headroom")):
         cells = [f"{k}: {r.under} / {r.capacity_mhz_h / 1e6:.3f}" for k, r in curves[name].items()]
+        cells += [""] * (width - len(cells))
         md.append(f"| {name} | {knob} | " + " | ".join(cells) + " |")
     md += [
         "",
@@ -428,6 +396,11 @@ def evaluate(data_root: str | Path | None, out_dir: str | Path,
         "demand_mhz_h": demand_mhz_h,
         "verification": vars(exported.verification),
         "validation": trained_q.metrics,
+        "headroom_choice": None if trained_q.headroom_choice is None else {
+            "headroom": trained_q.headroom_choice.headroom,
+            "reachable": trained_q.headroom_choice.reachable,
+            "reactive": vars(trained_q.headroom_choice.reactive),
+            "curve": {f"{h:g}": vars(r) for h, r in trained_q.headroom_choice.curve.items()}},
         "seconds": elapsed,
     }
     (out / "scaling_eval.md").write_text("\n".join(md))

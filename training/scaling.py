@@ -9,7 +9,8 @@ the next ``horizon`` bins (3 x 5 minutes = 15 minutes) after the last sample of 
 The peak, not the mean, because capacity set now has to carry every bin of the next interval;
 an upper quantile, not the mean, because under-provisioning costs more than a little spare.
 Go turns the output into capacity with :func:`recommend_capacity`, whose parameters travel in
-the bundle (``CapacityRule.as_thresholds``).
+the bundle (``CapacityRule.as_thresholds``). The rule's headroom is chosen by the training on
+its own validation part (see :func:`train`), never on test data.
 
 Features come only from the feature core (resample -> complete runs -> windows); labels and
 the time split are computed here.
@@ -18,7 +19,7 @@ the time split are computed here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightgbm as lgb
 import numpy as np
@@ -27,6 +28,8 @@ from numpy.typing import NDArray
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export.model import TensorSpec, data_digest, model_input
 
+from .capacity import (HEADROOM_GRID, REACTIVE_TARGET, CapacityRule, HeadroomChoice, SimVM,
+                       choose_headroom, recommend_capacity)
 from .data import Trace
 from .prepare import GridTrace, complete_runs, to_grid
 from .synthetic import START, SyntheticConfig, vm_trace
@@ -37,55 +40,6 @@ CORE_MHZ = 2600.0
 
 class ScalingDataError(ValueError):
     """The traces give no usable training or validation windows; says which and why."""
-
-
-# --------------------------------------------------------------------------- decision rule
-
-
-@dataclass(frozen=True)
-class CapacityRule:
-    """Parameters of :func:`recommend_capacity`; they travel in the bundle as thresholds.
-
-    headroom: multiplier on the forecast upper quantile (1.0 = trust the quantile as is).
-    unit_mhz: capacity is granted in whole units of this size (100 MHz ~ Kubernetes' 100m of
-        a 1 GHz core; Bitbrains cores are 2600 MHz).
-    min_units: never recommend fewer units than this (a VM keeps at least some capacity).
-    """
-
-    headroom: float = 1.0
-    unit_mhz: float = 100.0
-    min_units: int = 1
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.headroom) and self.headroom > 0):
-            raise ValueError(f"CapacityRule.headroom must be a finite number > 0, got {self.headroom}")
-        if not (math.isfinite(self.unit_mhz) and self.unit_mhz > 0):
-            raise ValueError(f"CapacityRule.unit_mhz must be a finite number > 0, got {self.unit_mhz}")
-        if self.min_units < 0:
-            raise ValueError(f"CapacityRule.min_units must be >= 0, got {self.min_units}")
-
-    def as_thresholds(self) -> dict[str, float]:
-        return {"headroom": float(self.headroom), "unit_mhz": float(self.unit_mhz),
-                "min_units": float(self.min_units)}
-
-
-def recommend_capacity(upper_quantile_mhz: float | NDArray[np.floating],
-                       rule: CapacityRule = CapacityRule()) -> float | NDArray[np.float64]:
-    """Capacity (MHz) to provision for the next interval from the forecast upper quantile.
-
-        units    = ceil(max(q, 0) * headroom / unit_mhz)
-        capacity = max(units, min_units) * unit_mhz
-
-    Plain double arithmetic in this order so Go (math.Ceil, math.Max) gets the same bits from
-    the same float32 model output. A quantile model can dip below zero; demand cannot, hence
-    max(q, 0). NaN is refused: it would silently become min_units.
-    """
-    q = np.asarray(upper_quantile_mhz, dtype=np.float64)
-    if np.isnan(q).any():
-        raise ValueError("recommend_capacity: the forecast is NaN; refuse to size capacity from it")
-    units = np.ceil(np.maximum(q, 0.0) * rule.headroom / rule.unit_mhz)
-    capacity = np.maximum(units, float(rule.min_units)) * rule.unit_mhz
-    return float(capacity) if capacity.ndim == 0 else capacity
 
 
 # --------------------------------------------------------------------------- configuration
@@ -119,7 +73,12 @@ class ScalingConfig:
     train_stride: int = 2  # every 2nd window: neighbours overlap in 22 of 23 samples
     verify_rows: int = 2000  # held-out rows kept for ONNX verification
     golden_windows: int = 6  # raw held-out windows for golden predictions
+    # Capacity rule: unit_mhz and min_units as given; the headroom is chosen on the
+    # validation part from headroom_grid (see train), or rule.headroom as is if the grid is
+    # empty. The reactive scaler it must beat uses target utilisation reactive_target.
     rule: CapacityRule = field(default_factory=CapacityRule)
+    headroom_grid: tuple[float, ...] = HEADROOM_GRID
+    reactive_target: float = REACTIVE_TARGET
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "stat_window", "horizon", "n_estimators", "num_leaves",
@@ -128,6 +87,12 @@ class ScalingConfig:
                 raise ValueError(f"ScalingConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"ScalingConfig.alpha is a quantile in (0, 1), got {self.alpha}")
+        if any(not (math.isfinite(h) and h > 0) for h in self.headroom_grid):
+            raise ValueError("ScalingConfig.headroom_grid must hold finite numbers > 0, got "
+                             f"{self.headroom_grid}")
+        if not 0.0 < self.reactive_target <= 1.0:
+            raise ValueError("ScalingConfig.reactive_target is a utilisation in (0, 1], got "
+                             f"{self.reactive_target}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError("ScalingConfig.validation_fraction must be in (0, 1), got "
                              f"{self.validation_fraction}")
@@ -228,13 +193,15 @@ class TrainedScaling:
     golden_values: NDArray[np.float64]  # (n, input_len, 1)
     golden_names: tuple[str, ...]
     training_data_digest: str
+    rule: CapacityRule  # config.rule with the headroom chosen on validation
+    headroom_choice: HeadroomChoice | None  # None when config.headroom_grid is empty
 
     def predict(self, rows: NDArray[np.float32]) -> NDArray[np.float64]:
         """Native prediction (double) on model input rows."""
         return self.model.predict(np.asarray(rows, np.float32))
 
     def capacity(self, rows: NDArray[np.float32]) -> NDArray[np.float64]:
-        return recommend_capacity(self.predict(rows), self.config.rule)
+        return recommend_capacity(self.predict(rows), self.rule)
 
 
 def quantile_metrics(y: NDArray[np.float64], pred: NDArray[np.float64], alpha: float,
@@ -275,7 +242,12 @@ def _split_time(ends: list[NDArray[np.int64]], fraction: float) -> int:
 def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress: bool = False
           ) -> TrainedScaling:
     """Resamples each trace with the core, builds supervised windows, splits by time (earlier
-    part trains, later part validates; never shuffled across time) and fits LightGBM."""
+    part trains, later part validates; never shuffled across time) and fits LightGBM on the
+    earlier part. Then it chooses the capacity rule's headroom on the validation part: the
+    predictive scaler at every headroom of ``config.headroom_grid`` against the reactive
+    threshold scaler, same simulator as the evaluation; the smallest headroom with fewer
+    under-provisioned 5-minute bins at no more capacity-hours wins (capacity.select_headroom;
+    ``metrics['val_headroom_target_reachable']`` says whether one did)."""
     if not traces:
         raise ScalingDataError("train: no traces given")
     for t in traces:
@@ -305,6 +277,7 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
     cut = _split_time([s.end_ts for _, s in per_trace if len(s.end_ts)], config.validation_fraction)
 
     train_x, train_y, val_x, val_y = [], [], [], []
+    val_sim: list[tuple[GridTrace, NDArray[np.int64]]] = []  # per trace, rows in val order
     golden_pool: list[tuple[GridTrace, int]] = []
     for grid, s in per_trace:
         if not len(s.labels):
@@ -318,6 +291,7 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
         if is_val.any():
             val_x.append(model_input(s.windows[is_val], spec))
             val_y.append(s.labels[is_val])
+            val_sim.append((grid, s.end[is_val]))
         golden_pool.extend((grid, int(e)) for e in s.end[is_val])
     if not train_y or not val_y:
         raise ScalingDataError(
@@ -332,7 +306,11 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
     pred_val = model.predict(x_val)
     metrics = {"train_rows": float(len(y_train)), "cut_ts": float(cut)}
     metrics.update(quantile_metrics(y_val, pred_val, config.alpha, prefix="val_"))
-    cap = recommend_capacity(pred_val, config.rule)
+    choice = _choose_headroom(config, val_sim, pred_val)
+    rule = config.rule if choice is None else replace(config.rule, headroom=choice.headroom)
+    if choice is not None:
+        metrics.update(choice.as_metrics())
+    cap = recommend_capacity(pred_val, rule)
     metrics["val_under_provisioned_fraction"] = float((y_val > cap).mean())
 
     # Evenly spaced held-out rows (fixed, no RNG) for verification; raw windows for goldens.
@@ -354,5 +332,20 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
         config=config, params=params, model=model, input_spec=spec, metrics=metrics,
         heldout_rows=np.ascontiguousarray(x_val[verify_idx]), golden_ts=golden_ts,
         golden_values=golden_values, golden_names=tuple(g_names) + e_names,
-        training_data_digest=data_digest(x_train, y_train),
+        training_data_digest=data_digest(x_train, y_train), rule=rule, headroom_choice=choice,
     )
+
+
+def _choose_headroom(config: ScalingConfig, val_sim: list[tuple[GridTrace, NDArray[np.int64]]],
+                     pred_val: NDArray[np.float64]) -> HeadroomChoice | None:
+    """Simulates on the validation windows (every trace's, in the order of ``pred_val``) the
+    predictive scaler at each headroom of the grid and the reactive scaler, with the same
+    simulator as the evaluation, and picks the headroom by capacity.select_headroom."""
+    if not config.headroom_grid:
+        return None
+    vms, start = [], 0
+    for grid, end in val_sim:
+        vms.append(SimVM(grid.values[:, 0], end, pred_val[start:start + len(end)]))
+        start += len(end)
+    return choose_headroom(vms, config.rule, config.headroom_grid, config.reactive_target,
+                           config.horizon, config.step_seconds / 3600.0)
