@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from dwcp_ml.export import onnx_scaling
@@ -40,14 +39,13 @@ from dwcp_ml.export.model import INPUT, model_input
 from dwcp_ml.export.runtime import session
 
 from . import data
+from .baselines import DAY_BINS, naive_forecasts
 from .prepare import to_grid
 from .capacity import (REACTIVE_TARGET, CapacityRule, SimResult, SimVM, decisions,
                        reactive_capacity, recommend_capacity, simulate_predictive,
                        simulate_reactive)
-from .scaling import ScalingConfig, quantile_metrics, samples, train
+from .scaling import ScalingConfig, future_peak, quantile_metrics, samples, train
 
-DAY_BINS = 288
-HOUR_BINS = 12
 TRAIN_MONTH = "2013-7"
 TEST_MONTH = "2013-8"
 # Fixed before looking at August results (DESIGN.md: fix the simulator first); the reactive
@@ -69,20 +67,6 @@ class VMEval:
     forecasts: dict[str, NDArray[np.float64]]
 
 
-def _baselines(y: NDArray[np.float64], end: NDArray[np.int64], horizon: int
-               ) -> dict[str, NDArray[np.float64]]:
-    hour = sliding_window_view(y, HOUR_BINS)[end - HOUR_BINS + 1]
-    day = sliding_window_view(y, DAY_BINS)[end - DAY_BINS + 1]
-    yesterday = np.stack([y[end + k - DAY_BINS] for k in range(1, horizon + 1)]).max(axis=0)
-    return {
-        "last value": y[end],
-        "same time yesterday": yesterday,
-        "mean last hour": hour.mean(axis=1),
-        "median last hour": np.median(hour, axis=1),
-        "p85 last day": np.percentile(day, 85, axis=1),
-    }
-
-
 def _eval_vm(vm: int, trace: data.Trace, config: ScalingConfig, predict_q, predict_med
              ) -> VMEval | None:
     params = config.params()
@@ -101,7 +85,7 @@ def _eval_vm(vm: int, trace: data.Trace, config: ScalingConfig, predict_q, predi
     x = model_input(s.windows[ok], config.input_spec())
     y = grid.values[:, 0]
     forecasts = {"model q50 (point)": predict_med(x), "model q90 (shipped)": predict_q(x)}
-    forecasts.update(_baselines(y, end, config.horizon))
+    forecasts.update(naive_forecasts(y, end, future_peak(y, end - DAY_BINS, config.horizon)))
     return VMEval(vm, y, end, s.labels[ok], forecasts)
 
 
