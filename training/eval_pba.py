@@ -26,15 +26,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from . import data, pba, prepare
+from .baselines import DAY_BINS, NAMES as BASELINE_NAMES, naive_forecasts
 
-DAY_BINS = 288  # 5-minute bins per day
-HOUR_BINS = 12
-BASELINES = ("last_value", "same_time_yesterday", "mean_last_hour", "median_last_hour",
-             "p85_last_day")
 WAPE_GAIN_TARGET = 0.15  # model WAPE at least 15 % below the best naive baseline
 COVERAGE_TARGET = 0.85
 
@@ -48,11 +44,6 @@ class VmForecasts:
     y: NDArray[np.float64]
     model: NDArray[np.float64]  # (n, 3) lower, point, upper
     baselines: dict[str, NDArray[np.float64]]
-
-
-def _trailing(y: NDArray[np.float64], e: NDArray[np.int64], n: int) -> NDArray[np.float64]:
-    """Rows y[e-n+1 .. e] for each origin e (caller guarantees e >= n-1)."""
-    return sliding_window_view(y, n)[e - n + 1]
 
 
 def vm_forecasts(trained: pba.TrainedPba, grid: prepare.GridTrace) -> VmForecasts | None:
@@ -70,14 +61,7 @@ def vm_forecasts(trained: pba.TrainedPba, grid: prepare.GridTrace) -> VmForecast
     if not xs or not sum(len(e) for e in es):
         return None
     x, e = np.concatenate(xs), np.concatenate(es)
-    hour = _trailing(y_t, e, HOUR_BINS)
-    baselines = {
-        "last_value": y_t[e],
-        "same_time_yesterday": label[e - DAY_BINS],
-        "mean_last_hour": hour.mean(axis=1),
-        "median_last_hour": np.median(hour, axis=1),
-        "p85_last_day": np.percentile(_trailing(y_t, e, DAY_BINS), 85, axis=1),
-    }
+    baselines = naive_forecasts(y_t, e, label[e - DAY_BINS])
     return VmForecasts(grid.name, grid.ts[e], label[e], trained.predict(x).astype(np.float64),
                        baselines)
 
@@ -95,7 +79,7 @@ def allocation(y: np.ndarray, alloc: np.ndarray) -> dict[str, float]:
 def _pooled(fs: list[VmForecasts]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     y = np.concatenate([f.y for f in fs])
     model = np.concatenate([f.model for f in fs])
-    base = {k: np.concatenate([f.baselines[k] for f in fs]) for k in BASELINES}
+    base = {k: np.concatenate([f.baselines[k] for f in fs]) for k in BASELINE_NAMES}
     return y, model, base
 
 
@@ -108,7 +92,7 @@ def summarise(fs: list[VmForecasts], quantiles: tuple[float, float, float]) -> d
     y, model, base = _pooled(fs)
     points = {"pba": pba.point_metrics(y, model[:, 1])}
     points.update({k: pba.point_metrics(y, v) for k, v in base.items()})
-    best = max(BASELINES, key=lambda k: points[k]["accuracy_1_minus_wape"])
+    best = max(BASELINE_NAMES, key=lambda k: points[k]["accuracy_1_minus_wape"])
     wape_model = 1 - points["pba"]["accuracy_1_minus_wape"]
     wape_best = 1 - points[best]["accuracy_1_minus_wape"]
     coverage = {
@@ -119,13 +103,13 @@ def summarise(fs: list[VmForecasts], quantiles: tuple[float, float, float]) -> d
         "below_point": float(np.mean(y <= model[:, 1])),
     }
     alloc = {"pba_upper": allocation(y, model[:, 2]), "pba_point": allocation(y, model[:, 1])}
-    alloc.update({k: allocation(y, base[k]) for k in BASELINES})
+    alloc.update({k: allocation(y, base[k]) for k in BASELINE_NAMES})
     per_vm = []
     for f in fs:
         row = {"vm": f.vm, "origins": len(f.y), "mean_kbs": float(f.y.mean()),
                "pba": _wape_acc(f.y, f.model[:, 1]),
                "coverage": float(np.mean((f.y >= f.model[:, 0]) & (f.y <= f.model[:, 2])))}
-        row.update({k: _wape_acc(f.y, f.baselines[k]) for k in BASELINES})
+        row.update({k: _wape_acc(f.y, f.baselines[k]) for k in BASELINE_NAMES})
         per_vm.append(row)
     targets = {
         "best_baseline": best,
@@ -135,7 +119,7 @@ def summarise(fs: list[VmForecasts], quantiles: tuple[float, float, float]) -> d
         "wape_target_met": bool(wape_model <= (1 - WAPE_GAIN_TARGET) * wape_best),
         "coverage_target_met": bool(alloc["pba_upper"]["covered"] >= COVERAGE_TARGET),
         "efficiency_target_met": bool(alloc["pba_upper"]["served_per_allocated_kb"]
-                                      > alloc["p85_last_day"]["served_per_allocated_kb"]),
+                                      > alloc["p85 last day"]["served_per_allocated_kb"]),
     }
     return {"origins": int(len(y)), "vms": len(fs), "point": points, "coverage": coverage,
             "allocation": alloc, "targets": targets, "per_vm": per_vm}
@@ -149,10 +133,10 @@ def _plots(fs: list[VmForecasts], summary: dict[str, object], out_dir: Path) -> 
 
     names = []
     points = summary["point"]
-    methods = ["pba", *BASELINES]
+    methods = ["pba", *BASELINE_NAMES]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     acc = [points[m]["accuracy_1_minus_wape"] for m in methods]
-    ax.bar(methods, acc, color=["tab:blue"] + ["tab:gray"] * len(BASELINES))
+    ax.bar(methods, acc, color=["tab:blue"] + ["tab:gray"] * len(BASELINE_NAMES))
     ax.set_ylabel("1 - WAPE (pooled, August)")
     ax.axhline(0, color="black", lw=0.5)
     ax.tick_params(axis="x", labelrotation=20)
@@ -170,7 +154,7 @@ def _plots(fs: list[VmForecasts], summary: dict[str, object], out_dir: Path) -> 
                     label="PBA interval (q0.1-q0.9)")
     ax.plot(t, f.y[:n], color="black", lw=0.8, label="actual mean of next 15 min")
     ax.plot(t, f.model[:n, 1], color="tab:blue", lw=0.8, label="PBA point (median)")
-    ax.plot(t, f.baselines["p85_last_day"][:n], color="tab:orange", lw=0.8,
+    ax.plot(t, f.baselines["p85 last day"][:n], color="tab:orange", lw=0.8,
             label="naive p85 of last day")
     ax.set_yscale("symlog", linthresh=10)
     ax.set_xlabel("hours since first origin")
@@ -248,7 +232,7 @@ def markdown(summary: dict[str, object], train: dict[str, object], images: list[
     lines += [f"![{name}]({name})" for name in images]
     per_vm = summary["per_vm"]
     acc = np.array([r["pba"] for r in per_vm])
-    best = np.array([max(r[k] for k in BASELINES) for r in per_vm])
+    best = np.array([max(r[k] for k in BASELINE_NAMES) for r in per_vm])
     lines += [
         "",
         "## Per VM (1 - WAPE)",
@@ -257,12 +241,12 @@ def markdown(summary: dict[str, object], train: dict[str, object], images: list[
         f"{np.nanmedian(best):.3f}; "
         f"PBA beats every baseline on {int((acc > best).sum())} of {len(per_vm)} VMs.",
         "",
-        "| vm | origins | mean KB/s | PBA | coverage | " + " | ".join(BASELINES) + " |",
-        "|---|---|---|---|---|" + "---|" * len(BASELINES),
+        "| vm | origins | mean KB/s | PBA | coverage | " + " | ".join(BASELINE_NAMES) + " |",
+        "|---|---|---|---|---|" + "---|" * len(BASELINE_NAMES),
     ]
     for r in sorted(per_vm, key=lambda r: -r["mean_kbs"]):
         lines.append(f"| {r['vm']} | {r['origins']} | {_fmt(r['mean_kbs'])} | {_fmt(r['pba'])} | "
-                     f"{r['coverage']:.3f} | " + " | ".join(_fmt(r[k]) for k in BASELINES) + " |")
+                     f"{r['coverage']:.3f} | " + " | ".join(_fmt(r[k]) for k in BASELINE_NAMES) + " |")
     return "\n".join(lines) + "\n"
 
 
