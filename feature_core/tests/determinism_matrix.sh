@@ -19,11 +19,7 @@ script=determinism_matrix
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 golden="${1:-}"
 work="${2:-}"
-gcc_bin="${DWCP_GCC:-gcc}"
-
-
-[ -n "$golden" ] || { echo "usage: $0 GOLDEN_FILE [WORK_DIR]" >&2; exit 2; }
-[ -f "$golden" ] || fail "golden file not found: $golden"
+require_golden
 golden="$(cd "$(dirname "$golden")" && pwd)/$(basename "$golden")"
 command -v "$gcc_bin" >/dev/null 2>&1 || fail "gcc not found ('$gcc_bin'); install gcc"
 require_clang "the matrix needs clang"

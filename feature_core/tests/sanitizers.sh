@@ -15,11 +15,7 @@ script=sanitizers
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 golden="${1:-}"
 work="${2:-}"
-gcc_bin="${DWCP_GCC:-gcc}"
-
-
-[ -n "$golden" ] || { echo "usage: $0 GOLDEN_FILE [WORK_DIR]" >&2; exit 2; }
-[ -f "$golden" ] || fail "golden file not found: $golden"
+require_golden
 require_clang "the sanitizer build needs clang"
 
 use_work_dir
