@@ -7,7 +7,6 @@ loaders already use), and verification against the native model before anything 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,16 +61,6 @@ class ExportedModel:
     thresholds: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # e.g. what the output columns mean
-
-
-def data_digest(*arrays: np.ndarray) -> str:
-    """sha256 over the bytes of the training arrays (shape and dtype included)."""
-    h = hashlib.sha256()
-    for arr in arrays:
-        a = np.ascontiguousarray(arr)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return "sha256:" + h.hexdigest()
 
 
 def model_input(windows: np.ndarray, spec: TensorSpec) -> np.ndarray:

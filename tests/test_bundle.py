@@ -14,8 +14,9 @@ from onnx import TensorProto, helper
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export import bundle, metadata
+from dwcp_ml.training.data import Trace, traces_digest
 from dwcp_ml.export.model import (INPUT, OPSET, OUTPUT, ExportedModel, TensorSpec,
-                                  Verification, data_digest)
+                                  Verification)
 
 PARAMS = fc.Params(schema=fc.Schema.METRIC, seq_len=1, stat_window=4)
 FEATURES = PARAMS.n_features
@@ -42,7 +43,8 @@ def exported(name: str = "toy") -> ExportedModel:
         name=name, family="anomaly", version="1", onnx_bytes=sum_model(),
         inputs=[TensorSpec(INPUT, (None, FEATURES))], outputs=[TensorSpec(OUTPUT, (None, 1))],
         feature_params=PARAMS, verification=Verification(3, 0.0, 0.0, 1e-6, 0.0),
-        golden_ts=ts, golden_values=values, training_data_digest=data_digest(values),
+        golden_ts=ts, golden_values=values,
+        training_data_digest=traces_digest([Trace(name, ts[0], values[0])]),
         thresholds={"score": 1.5},
     )
 
@@ -172,3 +174,16 @@ def test_cli_verify(written: bundle.Bundle, capsys: pytest.CaptureFixture[str]) 
     assert cli.main(["verify", str(written.path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dwcp-ml: error: ") and "toy.onnx: sha256" in err and err.count("\n") == 1
+
+
+def test_traces_digest_names_the_exact_training_data() -> None:
+    ts = np.arange(4, dtype=np.int64)
+    values = np.ones((4, 1))
+    base = traces_digest([Trace("a", ts, values), Trace("b", ts, values)])
+    assert base == traces_digest([Trace("a", ts.copy(), values.copy()),
+                                  Trace("b", ts, values)])
+    assert base.startswith("sha256:")
+    changed = values.copy()
+    changed[3, 0] = np.nextafter(1.0, 2.0)
+    assert base != traces_digest([Trace("a", ts, values), Trace("b", ts, changed)])
+    assert base != traces_digest([Trace("b", ts, values), Trace("a", ts, values)])

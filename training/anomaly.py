@@ -29,9 +29,9 @@ from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
 
 from dwcp_ml import feature_core as fc
-from dwcp_ml.export.model import TensorSpec, data_digest, model_input
+from dwcp_ml.export.model import TensorSpec, model_input
 
-from .data import Trace
+from .data import Trace, traces_digest
 from .prepare import GridTrace, complete_runs, to_grid
 
 __all__ = [
@@ -310,7 +310,7 @@ def train(traces: list[Trace], config: AnomalyConfig = AnomalyConfig(), progress
         model=model, params=params, config=config, input_spec=spec, threshold=threshold,
         metrics=metrics, heldout_rows=x_tune[keep], sample_ts=sample_ts,
         sample_values=sample_values, edge_ts=edge_ts, edge_values=edge_values,
-        edge_names=edge_names, training_data_digest=data_digest(x_fit, x_tune),
+        edge_names=edge_names, training_data_digest=traces_digest(traces),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,19 @@ class Trace:
     name: str
     ts: NDArray[np.int64]
     values: NDArray[np.float64]
+
+
+def traces_digest(traces: list[Trace]) -> str:
+    """The training data digest recorded in a bundle: sha256 over every trace's name,
+    timestamps and values (with dtypes and shapes), in the order given."""
+    h = hashlib.sha256()
+    for trace in traces:
+        h.update(trace.name.encode() + b"\0")
+        for arr in (trace.ts, trace.values):
+            a = np.ascontiguousarray(arr)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+    return "sha256:" + h.hexdigest()
 
 
 def load_nab(relative: str, root: Path | None = None) -> Trace:

@@ -46,7 +46,7 @@ from torch.nn import functional as F
 from dwcp_ml import feature_core as fc
 
 from . import prepare
-from .data import Trace
+from .data import Trace, traces_digest
 
 TARGET_CHANNELS = ("net_rx_kbs", "net_tx_kbs")  # the VM schema's target: net_rx + net_tx
 LEVEL_FEATURE = "target_mean"  # the median is a correction to log1p of this feature
@@ -330,16 +330,6 @@ def _evaluate(model: PbaRawScale, split: Split) -> dict[str, float]:
     return m
 
 
-def digest_traces(traces: list[Trace]) -> str:
-    """Training data digest over the raw traces (names, timestamps, values), in order."""
-    from dwcp_ml.export.model import data_digest  # export depends on training, not back
-
-    arrays = []
-    for t in traces:
-        arrays += [np.frombuffer(t.name.encode(), np.uint8), t.ts, t.values]
-    return data_digest(*arrays)
-
-
 def _golden_windows(params: fc.Params, grids: list[prepare.GridTrace], val: Split,
                     n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Raw samples of n validation windows (spread over the split) plus edge cases."""
@@ -449,7 +439,7 @@ def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: floa
     return TrainedPba(
         config=config, params=params, model=model, metrics=metrics, history=history,
         holdout_x=np.ascontiguousarray(val_split.x[hold]), golden_ts=g_ts,
-        golden_values=g_values, golden_names=g_names, training_data_digest=digest_traces(traces),
+        golden_values=g_values, golden_names=g_names, training_data_digest=traces_digest(traces),
         notes={"output": "lower, point, upper: quantiles "
                          f"{config.quantiles} of the mean net_rx_kbs+net_tx_kbs over the next "
                          f"{config.horizon} bins ({config.horizon * config.step_seconds // 60} "

@@ -26,11 +26,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
-from dwcp_ml.export.model import TensorSpec, data_digest, model_input
+from dwcp_ml.export.model import TensorSpec, model_input
 
 from .capacity import (HEADROOM_GRID, REACTIVE_TARGET, CapacityRule, HeadroomChoice, SimVM,
                        choose_headroom, recommend_capacity)
-from .data import Trace
+from .data import Trace, traces_digest
 from .prepare import GridTrace, complete_runs, to_grid
 from .synthetic import START, SyntheticConfig, vm_trace
 
@@ -332,7 +332,7 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
         config=config, params=params, model=model, input_spec=spec, metrics=metrics,
         heldout_rows=np.ascontiguousarray(x_val[verify_idx]), golden_ts=golden_ts,
         golden_values=golden_values, golden_names=tuple(g_names) + e_names,
-        training_data_digest=data_digest(x_train, y_train), rule=rule, headroom_choice=choice,
+        training_data_digest=traces_digest(traces), rule=rule, headroom_choice=choice,
     )
 
 
