@@ -67,13 +67,15 @@ def read(path: Path = GOLDEN) -> GoldenFile:
     return GoldenFile(header, hashes, vectors)
 
 
-def ulp_distance32(a: int, b: int) -> int:
-    """Distance of two float32 bit patterns on the monotonic integer line."""
+def ulp_distance32(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:
+    """Distance of float32 bit patterns (scalars or arrays) on the monotonic integer line."""
 
-    def line(bits: int) -> int:
-        return -(bits & 0x7FFFFFFF) if bits & 0x80000000 else bits
+    def line(bits: np.ndarray) -> np.ndarray:
+        bits = np.asarray(bits, dtype=np.int64)
+        return np.where(bits & 0x80000000, -(bits & 0x7FFFFFFF), bits)
 
-    return abs(line(a) - line(b))
+    distance = np.abs(line(a) - line(b))
+    return int(distance) if distance.ndim == 0 else distance
 
 
 def ulp_distance64(a: int, b: int) -> int:

@@ -14,19 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reference as ref
+from golden_reader import ulp_distance32
 from dwcp_ml import feature_core as fc
 from dwcp_ml.training import data, prepare
 
 REL_TO_TARGET = 1e-12
 BITBRAINS_VMS = 12  # of 100, spread over the id range; the whole month takes minutes
-
-
-def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    def line(x: np.ndarray) -> np.ndarray:
-        i = np.ascontiguousarray(x, np.float32).view(np.int32).astype(np.int64)
-        return np.where(i < 0, -(i & 0x7FFFFFFF), i)
-
-    return np.abs(line(a) - line(b))
 
 
 def assert_close(got: np.ndarray, expected: np.ndarray, schema: fc.Schema, label: str) -> None:
@@ -35,7 +28,9 @@ def assert_close(got: np.ndarray, expected: np.ndarray, schema: fc.Schema, label
     target_max = np.abs(expected[..., features - 3]).astype(np.float64)  # target_max
     bound = REL_TO_TARGET * np.maximum(target_max, np.finfo(np.float32).tiny)[..., None]
     diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-    bad = (ulps(got, expected) > 1) & (diff > bound)
+    expected32 = np.ascontiguousarray(expected, np.float32)
+    ulps = ulp_distance32(got.view(np.uint32), expected32.view(np.uint32))
+    bad = (ulps > 1) & (diff > bound)
     if bad.any():
         k = np.argwhere(bad)[0]
         feature = schema.features[k[-1]]
