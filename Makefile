@@ -92,9 +92,25 @@ test-c: c-build
 test-py: venv
 	$(VPY) -m pytest
 
-test-go: go-deps
+# Go links the libonnxruntime.so of the pinned Python wheel (so Go and Python run the same
+# kernels) and, for the fault tests, the library of another ONNX Runtime release.
+ORT_OTHER_VERSION := 1.31.1
+ORT_OTHER := $(BUILD)/ort-$(ORT_OTHER_VERSION)/libonnxruntime.so.$(ORT_OTHER_VERSION)
+ORT_LIB = $$(ls $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)
+
+$(ORT_OTHER): | venv
+	rm -rf $(BUILD)/ort-$(ORT_OTHER_VERSION) && mkdir -p $(BUILD)/ort-$(ORT_OTHER_VERSION)
+	$(VPY) -m pip download -q --no-deps --only-binary :all: -d $(BUILD)/ort-$(ORT_OTHER_VERSION) \
+	  onnxruntime==$(ORT_OTHER_VERSION)
+	cd $(BUILD)/ort-$(ORT_OTHER_VERSION) && $(abspath $(VPY)) -c "import glob, zipfile; \
+	  z = zipfile.ZipFile(glob.glob('*.whl')[0]); \
+	  n = [f for f in z.namelist() if '/capi/libonnxruntime.so.' in f][0]; \
+	  open(n.rsplit('/', 1)[1], 'wb').write(z.read(n))"
+	rm -f $(BUILD)/ort-$(ORT_OTHER_VERSION)/*.whl
+
+test-go: go-deps venv $(ORT_OTHER)
 	$(GO) vet ./...
-	$(GO) test ./...
+	ONNXRUNTIME_LIB=$(ORT_LIB) DWCP_TEST_OTHER_ORT_LIB=$(abspath $(ORT_OTHER)) $(GO) test ./...
 
 bench: venv
 	$(VPY) tests/bench_features.py

@@ -1,0 +1,125 @@
+package bundle_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+)
+
+const defaultBundle = "../../golden/bundle"
+
+func TestLoadDefault(t *testing.T) {
+	b, err := bundle.Load(defaultBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"anomaly", "pba", "scaling"} {
+		m, ok := b.Model(name)
+		if !ok {
+			t.Fatalf("model %s missing", name)
+		}
+		g := b.Goldens[name]
+		if len(g.Runs) == 0 || len(g.Input) == 0 || int(g.OutputShape[0]) != int(g.InputShape[0]) {
+			t.Errorf("%s: golden %d runs, input %v, output %v", name, len(g.Runs), g.InputShape, g.OutputShape)
+		}
+		if m.Inputs[0].Shape[0] != bundle.BatchAxis {
+			t.Errorf("%s: input shape %v", name, m.Inputs[0].Shape)
+		}
+	}
+}
+
+// copyBundle copies the default bundle into a temporary directory for corruption.
+func copyBundle(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := filepath.WalkDir(defaultBundle, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(defaultBundle, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, dir string)
+		want   string
+	}{
+		{"missing manifest", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "manifest.json")) },
+			"missing; is"},
+		{"manifest not JSON", func(t *testing.T, dir string) { write(t, dir, "manifest.json", "{") }, "not valid JSON"},
+		{"truncated onnx", func(t *testing.T, dir string) { truncate(t, filepath.Join(dir, "pba.onnx")) },
+			"pba.onnx: sha256"},
+		{"missing onnx", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "scaling.onnx")) },
+			"scaling.onnx: missing"},
+		{"tampered golden", func(t *testing.T, dir string) { truncate(t, filepath.Join(dir, "golden", "anomaly.json")) },
+			"anomaly.json: sha256"},
+		{"tampered manifest sha", func(t *testing.T, dir string) {
+			edit(t, dir, `"sha256": "2f6e`, `"sha256": "3f6e`)
+		}, "pba.onnx: sha256"},
+		{"wrong format", func(t *testing.T, dir string) { edit(t, dir, "dwcp-ml-bundle/1", "dwcp-ml-bundle/9") },
+			"format is"},
+		{"file outside bundle", func(t *testing.T, dir string) { edit(t, dir, `"file": "pba.onnx"`, `"file": "../pba.onnx"`) },
+			"outside the bundle"},
+		{"float64 tensor", func(t *testing.T, dir string) { edit(t, dir, `"dtype": "float32"`, `"dtype": "float64"`) },
+			"only float32"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyBundle(t)
+			tt.mutate(t, dir)
+			_, err := bundle.Load(dir)
+			if !errors.Is(err, engine.ErrBadBundle) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want a bad-bundle error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func write(t *testing.T, dir, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func edit(t *testing.T, dir, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("manifest lacks %q", old)
+	}
+	write(t, dir, "manifest.json", strings.Replace(string(data), old, new, 1))
+}
+
+func truncate(t *testing.T, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,114 @@
+package bundle
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// Golden is a model's golden predictions: raw runs of samples, the feature tensor the core
+// makes of them (windows of each run, stride 1, in order) and the ONNX Runtime output.
+type Golden struct {
+	Runs        []Run
+	InputShape  []int64
+	Input       []float32
+	OutputShape []int64
+	Output      []float32
+}
+
+// Run is one run of samples on the step grid: len(Values) = len(Timestamps) × channels.
+type Run struct {
+	Timestamps []int64
+	Values     []float64
+}
+
+type goldenFile struct {
+	Format string `json:"format"`
+	Model  string `json:"model"`
+	Raw    struct {
+		TS          [][]int64 `json:"ts"`
+		ValuesShape []int     `json:"values_shape"`
+		Values      string    `json:"values"`
+	} `json:"raw"`
+	Input  goldenTensor `json:"input"`
+	Output goldenTensor `json:"output"`
+}
+
+type goldenTensor struct {
+	Name    string  `json:"name"`
+	Shape   []int64 `json:"shape"`
+	Float32 string  `json:"float32"`
+}
+
+func parseGolden(path string, m *Model, data []byte) (*Golden, error) {
+	var f goldenFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, bad(m.Name, "%s: not valid JSON (%v)", path, err)
+	}
+	if f.Format != GoldenFormat || f.Model != m.Name {
+		return nil, bad(m.Name, "%s: format %q for model %q, want %q for %q", path, f.Format, f.Model,
+			GoldenFormat, m.Name)
+	}
+	vs := f.Raw.ValuesShape
+	if len(vs) != 3 || vs[0] != len(f.Raw.TS) {
+		return nil, bad(m.Name, "%s: raw.values_shape %v does not fit %d runs", path, vs, len(f.Raw.TS))
+	}
+	values, err := float64s(f.Raw.Values, vs[0]*vs[1]*vs[2])
+	if err != nil {
+		return nil, bad(m.Name, "%s: raw.values: %v", path, err)
+	}
+	g := &Golden{InputShape: f.Input.Shape, OutputShape: f.Output.Shape}
+	per := vs[1] * vs[2]
+	for i, ts := range f.Raw.TS {
+		if len(ts) != vs[1] {
+			return nil, bad(m.Name, "%s: raw.ts[%d] has %d samples, values_shape says %d", path, i, len(ts), vs[1])
+		}
+		g.Runs = append(g.Runs, Run{Timestamps: ts, Values: values[i*per : (i+1)*per]})
+	}
+	if g.Input, err = f.Input.decode(); err != nil {
+		return nil, bad(m.Name, "%s: input: %v", path, err)
+	}
+	if g.Output, err = f.Output.decode(); err != nil {
+		return nil, bad(m.Name, "%s: output: %v", path, err)
+	}
+	return g, nil
+}
+
+func (t goldenTensor) decode() ([]float32, error) {
+	n := 1
+	for _, d := range t.Shape {
+		if d < 0 {
+			return nil, fmt.Errorf("shape %v has a negative dimension", t.Shape)
+		}
+		n *= int(d)
+	}
+	raw, err := hex.DecodeString(t.Float32)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != 4*n {
+		return nil, fmt.Errorf("%d bytes of float32 for shape %v (%d values)", len(raw), t.Shape, n)
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.BigEndian.Uint32(raw[4*i:]))
+	}
+	return out, nil
+}
+
+func float64s(text string, n int) ([]float64, error) {
+	raw, err := hex.DecodeString(text)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != 8*n {
+		return nil, fmt.Errorf("%d bytes of float64, want %d values", len(raw), n)
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Float64frombits(binary.BigEndian.Uint64(raw[8*i:]))
+	}
+	return out, nil
+}
