@@ -1,0 +1,223 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
+)
+
+// DefaultMaxBatch bounds the rows of one call when Config.MaxBatch is 0.
+const DefaultMaxBatch = 4096
+
+// Config configures Open.
+type Config struct {
+	// LibraryPath is libonnxruntime.so; "" means $ONNXRUNTIME_LIB, then the pinned wheel's
+	// library in the nearest .venv at or above the working directory (FindLibrary).
+	LibraryPath string
+	// MaxBatch is the most rows (or series) one call may carry; 0 means DefaultMaxBatch.
+	MaxBatch int
+}
+
+// Engine serves one verified bundle at a time. It is safe for concurrent use.
+type Engine struct {
+	cfg        Config
+	libPath    string
+	ortVersion string
+	current    atomic.Pointer[loaded]
+	reloading  sync.Mutex // serialises Reload and Close
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// loaded is one bundle with open sessions. Calls hold mu for reading while they use it;
+// retiring it takes mu for writing, so its sessions are destroyed only after the last call.
+type loaded struct {
+	mu       sync.RWMutex
+	retired  bool
+	models   map[string]*model
+	byFamily map[string]*model
+	versions engine.Versions
+}
+
+// Open loads and verifies the bundle in dir (see the package documentation) and returns
+// an Engine serving it. Errors are *engine.Error: CodeLibrary, CodeBadBundle, CodeMismatch.
+func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	path, err := FindLibrary(cfg.LibraryPath)
+	if err != nil {
+		return nil, err
+	}
+	version, err := initLibrary(path)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, libPath: library.path, ortVersion: version}
+	l, err := e.load(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	e.current.Store(l)
+	return e, nil
+}
+
+// load reads, checks and opens a bundle; on error nothing stays open.
+func (e *Engine) load(ctx context.Context, dir string) (l *loaded, err error) {
+	b, err := bundle.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVersions(&b.Manifest, e.ortVersion, e.libPath); err != nil {
+		return nil, err
+	}
+	opts, err := sessionOptions()
+	if err != nil {
+		return nil, engine.Errorf(engine.CodeLibrary, "load bundle", "", "%w", err)
+	}
+	defer opts.Destroy()
+	l = &loaded{models: map[string]*model{}, byFamily: map[string]*model{}}
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
+	for i := range b.Manifest.Models {
+		if err := ctx.Err(); err != nil {
+			return nil, engine.Errorf(engine.CodeCanceled, "load bundle", "", "%w", err)
+		}
+		entry := &b.Manifest.Models[i]
+		m, err := newModel(entry, b.Manifest.BundleVersion)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.open(b.ONNX[entry.Name], opts); err != nil {
+			return nil, err
+		}
+		l.models[m.entry.Name] = m
+		if err := checkGolden(m, b.Goldens[entry.Name]); err != nil {
+			return nil, err
+		}
+		if _, dup := l.byFamily[entry.Family]; !dup {
+			l.byFamily[entry.Family] = m
+		}
+		l.versions.Models = append(l.versions.Models, m.info)
+	}
+	sort.Slice(l.versions.Models, func(i, j int) bool { return l.versions.Models[i].Name < l.versions.Models[j].Name })
+	l.versions.Bundle, l.versions.BundleDir = b.Manifest.BundleVersion, dir
+	l.versions.FeatureCore, l.versions.ONNXRuntime = featurecore.Version(), e.ortVersion
+	l.versions.LoadedAt = time.Now().UTC()
+	return l, nil
+}
+
+func (l *loaded) close() {
+	for _, m := range l.models {
+		m.close()
+	}
+}
+
+// retire waits for the calls using l, then releases its sessions.
+func (l *loaded) retire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.retired = true
+	l.close()
+}
+
+// acquire returns the current bundle held for reading; release it with l.mu.RUnlock.
+func (e *Engine) acquire(op string) (*loaded, error) {
+	for {
+		l := e.current.Load()
+		if l == nil {
+			return nil, engine.Errorf(engine.CodeUnavailable, op, "", "the engine is closed")
+		}
+		l.mu.RLock()
+		if !l.retired {
+			return l, nil
+		}
+		l.mu.RUnlock() // swapped out meanwhile: take the new one
+	}
+}
+
+// Reload verifies the bundle in dir ("" = the current bundle's directory) and swaps it in.
+// On any error the current bundle keeps serving and the error says why the new one was
+// refused. Calls in flight finish on the old bundle; Reload returns once they have.
+func (e *Engine) Reload(ctx context.Context, dir string) error {
+	e.reloading.Lock()
+	defer e.reloading.Unlock()
+	old := e.current.Load()
+	if old == nil {
+		return engine.Errorf(engine.CodeUnavailable, "reload", "", "the engine is closed")
+	}
+	if dir == "" {
+		dir = old.versions.BundleDir
+	}
+	l, err := e.load(ctx, dir)
+	if err != nil {
+		var ee *engine.Error
+		if errors.As(err, &ee) {
+			ee.Op = "reload " + dir + " (still serving " + old.versions.Bundle + ")"
+		}
+		return err
+	}
+	e.current.Store(l)
+	old.retire()
+	return nil
+}
+
+// Close stops serving: later calls fail with engine.ErrUnavailable; calls in flight
+// finish first. The ONNX Runtime library stays loaded for the process.
+func (e *Engine) Close() error {
+	e.reloading.Lock()
+	defer e.reloading.Unlock()
+	if old := e.current.Swap(nil); old != nil {
+		old.retire()
+	}
+	return nil
+}
+
+// Versions describes the bundle being served.
+func (e *Engine) Versions(ctx context.Context) (engine.Versions, error) {
+	l, err := e.acquire("versions")
+	if err != nil {
+		return engine.Versions{}, err
+	}
+	defer l.mu.RUnlock()
+	return l.versions, nil
+}
+
+// model finds name (and version, "" = any) in l.
+func (l *loaded) model(op, name, version string) (*model, error) {
+	m, ok := l.models[name]
+	if !ok {
+		names := make([]string, 0, len(l.models))
+		for n := range l.models {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, engine.Errorf(engine.CodeNotFound, op, name, "unknown model %q; bundle %s serves %s",
+			name, l.versions.Bundle, strings.Join(names, ", "))
+	}
+	if version != "" && version != m.entry.Version {
+		return nil, engine.Errorf(engine.CodeNotFound, op, name, "version %q is not loaded; bundle %s has %s %s",
+			version, l.versions.Bundle, name, m.entry.Version)
+	}
+	return m, nil
+}
+
+// family finds the model of a family for a typed call.
+func (l *loaded) family(op, family string) (*model, error) {
+	m, ok := l.byFamily[family]
+	if !ok {
+		return nil, engine.Errorf(engine.CodeNotFound, op, "", "bundle %s has no %s model", l.versions.Bundle, family)
+	}
+	return m, nil
+}
