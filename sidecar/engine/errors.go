@@ -10,15 +10,15 @@ import (
 type Code int
 
 const (
-	CodeInternal      Code = iota // a bug or an ONNX Runtime failure (gRPC Internal)
-	CodeInvalidInput              // bad request: shape, NaN/Inf, range, gap in a series (InvalidArgument)
-	CodeNotFound                  // unknown model or version (NotFound)
-	CodeTooLarge                  // batch larger than the engine's limit (InvalidArgument)
-	CodeBadBundle                 // corrupt or inconsistent bundle: sha256, JSON, goldens (FailedPrecondition)
-	CodeMismatch                  // bundle made for another feature core, schema, opset or ORT (FailedPrecondition)
-	CodeLibrary                   // ONNX Runtime library missing or unusable (FailedPrecondition)
-	CodeUnavailable               // engine closed or sidecar unreachable (Unavailable)
-	CodeCanceled                  // the caller's context ended (Canceled / DeadlineExceeded)
+	CodeInternal     Code = iota // a bug or an ONNX Runtime failure (gRPC Internal)
+	CodeInvalidInput             // bad request: shape, NaN/Inf, range, gap in a series (InvalidArgument)
+	CodeNotFound                 // unknown model or version (NotFound)
+	CodeTooLarge                 // batch larger than the engine's limit (InvalidArgument)
+	CodeBadBundle                // corrupt or inconsistent bundle: sha256, JSON, goldens (FailedPrecondition)
+	CodeMismatch                 // bundle made for another feature core, schema, opset or ORT (FailedPrecondition)
+	CodeLibrary                  // ONNX Runtime library missing or unusable (FailedPrecondition)
+	CodeUnavailable              // engine closed or sidecar unreachable (Unavailable)
+	CodeCanceled                 // the caller's context ended (Canceled / DeadlineExceeded)
 )
 
 var codeNames = [...]string{"internal", "invalid input", "not found", "batch too large",
