@@ -60,6 +60,27 @@ go-deps:
 go-build: go-deps
 	$(GO) build ./...
 
+# Regenerates the sidecar's gRPC code (committed, so building and testing need no protoc).
+# protoc-gen-go matches the protobuf module in go.mod; protoc-gen-go-grpc v1.6.x emits code
+# for grpc >= 1.64 (go.mod has 1.85).
+# The .proto path under PROTO_ROOT is its name in the process-wide protobuf registry.
+PROTO_ROOT := sidecar/proto
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+
+.PHONY: proto
+proto:
+	@command -v protoc >/dev/null || { \
+	  echo "installing protobuf-compiler (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq protobuf-compiler >/dev/null; }
+	GOBIN=$(CURDIR)/$(BUILD)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(CURDIR)/$(BUILD)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH=$(CURDIR)/$(BUILD)/bin:$$PATH protoc -I $(PROTO_ROOT) \
+	  --go_out=$(PROTO_ROOT) --go_opt=paths=source_relative \
+	  --go-grpc_out=$(PROTO_ROOT) --go-grpc_opt=paths=source_relative \
+	  dwcpml/v1/engine.proto
+
 # ---- main job and tests ------------------------------------------------------------------
 
 DWCP := $(VENV)/bin/dwcp-ml
