@@ -9,12 +9,12 @@ import (
 
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 )
 
-const defaultBundle = "../../golden/bundle"
 
 func TestLoadDefault(t *testing.T) {
-	b, err := bundle.Load(defaultBundle)
+	b, err := bundle.Load(testbundle.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,30 +33,6 @@ func TestLoadDefault(t *testing.T) {
 	}
 }
 
-// copyBundle copies the default bundle into a temporary directory for corruption.
-func copyBundle(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := filepath.WalkDir(defaultBundle, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(defaultBundle, path)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -65,61 +41,31 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"missing manifest", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "manifest.json")) },
 			"missing; is"},
-		{"manifest not JSON", func(t *testing.T, dir string) { write(t, dir, "manifest.json", "{") }, "not valid JSON"},
-		{"truncated onnx", func(t *testing.T, dir string) { truncate(t, filepath.Join(dir, "pba.onnx")) },
+		{"manifest not JSON", func(t *testing.T, dir string) { testbundle.Write(t, filepath.Join(dir, "manifest.json"), "{") }, "not valid JSON"},
+		{"truncated onnx", func(t *testing.T, dir string) { testbundle.Truncate(t, filepath.Join(dir, "pba.onnx")) },
 			"pba.onnx: sha256"},
 		{"missing onnx", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "scaling.onnx")) },
 			"scaling.onnx: missing"},
-		{"tampered golden", func(t *testing.T, dir string) { truncate(t, filepath.Join(dir, "golden", "anomaly.json")) },
+		{"tampered golden", func(t *testing.T, dir string) { testbundle.Truncate(t, filepath.Join(dir, "golden", "anomaly.json")) },
 			"anomaly.json: sha256"},
 		{"tampered manifest sha", func(t *testing.T, dir string) {
-			edit(t, dir, `"sha256": "2f6e`, `"sha256": "3f6e`)
+			testbundle.EditManifest(t, dir, `"sha256": "2f6e`, `"sha256": "3f6e`)
 		}, "pba.onnx: sha256"},
-		{"wrong format", func(t *testing.T, dir string) { edit(t, dir, "dwcp-ml-bundle/1", "dwcp-ml-bundle/9") },
+		{"wrong format", func(t *testing.T, dir string) { testbundle.EditManifest(t, dir, "dwcp-ml-bundle/1", "dwcp-ml-bundle/9") },
 			"format is"},
-		{"file outside bundle", func(t *testing.T, dir string) { edit(t, dir, `"file": "pba.onnx"`, `"file": "../pba.onnx"`) },
+		{"file outside bundle", func(t *testing.T, dir string) { testbundle.EditManifest(t, dir, `"file": "pba.onnx"`, `"file": "../pba.onnx"`) },
 			"outside the bundle"},
-		{"float64 tensor", func(t *testing.T, dir string) { edit(t, dir, `"dtype": "float32"`, `"dtype": "float64"`) },
+		{"float64 tensor", func(t *testing.T, dir string) { testbundle.EditManifest(t, dir, `"dtype": "float32"`, `"dtype": "float64"`) },
 			"only float32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := copyBundle(t)
+			dir := testbundle.Copy(t)
 			tt.mutate(t, dir)
 			_, err := bundle.Load(dir)
 			if !errors.Is(err, engine.ErrBadBundle) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want a bad-bundle error containing %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func write(t *testing.T, dir, name, text string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func edit(t *testing.T, dir, old, new string) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), old) {
-		t.Fatalf("manifest lacks %q", old)
-	}
-	write(t, dir, "manifest.json", strings.Replace(string(data), old, new, 1))
-}
-
-func truncate(t *testing.T, path string) {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, st.Size()/2); err != nil {
-		t.Fatal(err)
 	}
 }
