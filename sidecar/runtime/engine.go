@@ -71,7 +71,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
 }
 
 // load reads, checks and opens a bundle; on error nothing stays open.
-func (e *Engine) load(ctx context.Context, dir string) (l *loaded, err error) {
+func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
 	b, err := bundle.Load(dir)
 	if err != nil {
 		return nil, err
@@ -84,9 +84,10 @@ func (e *Engine) load(ctx context.Context, dir string) (l *loaded, err error) {
 		return nil, engine.Errorf(engine.CodeLibrary, "load bundle", "", "%w", err)
 	}
 	defer opts.Destroy()
-	l = &loaded{models: map[string]*model{}, byFamily: map[string]*model{}}
+	l := &loaded{models: map[string]*model{}, byFamily: map[string]*model{}}
+	verified := false
 	defer func() {
-		if err != nil {
+		if !verified {
 			l.close()
 		}
 	}()
@@ -115,6 +116,7 @@ func (e *Engine) load(ctx context.Context, dir string) (l *loaded, err error) {
 	l.versions.Bundle, l.versions.BundleDir = b.Manifest.BundleVersion, dir
 	l.versions.FeatureCore, l.versions.ONNXRuntime = featurecore.Version(), e.ortVersion
 	l.versions.LoadedAt = time.Now().UTC()
+	verified = true
 	return l, nil
 }
 

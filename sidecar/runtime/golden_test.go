@@ -7,10 +7,11 @@ import (
 
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 )
 
-const defaultBundle = "../../golden/bundle"
+var defaultBundle = testbundle.Dir()
 
 // openDefault opens the committed bundle; the test fails (never skips) without ONNX Runtime.
 func openDefault(t testing.TB) *runtime.Engine {

@@ -1,0 +1,143 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
+	"github.com/dwcp/dwcp-ml/sidecar/runtime"
+)
+
+// flipGolden flips the lowest bit of the first value of a golden tensor ("input" or
+// "output") and records the file's new sha256, so only the golden check can catch it.
+func flipGolden(t *testing.T, dir, model, tensor string) {
+	t.Helper()
+	name := filepath.Join("golden", model+".json")
+	path := filepath.Join(dir, name)
+	var g map[string]any
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	tt := g[tensor].(map[string]any)
+	hex := []byte(tt["float32"].(string))
+	hex[7] ^= 1 // '0'<->'1', 'a'<->'`'... keep it a hex digit:
+	if !strings.ContainsRune("0123456789abcdef", rune(hex[7])) {
+		hex[7] ^= 1 ^ 2
+	}
+	tt["float32"] = string(hex)
+	out, _ := json.Marshal(g)
+	testbundle.Write(t, path, string(out))
+	testbundle.Rehash(t, dir, name)
+}
+
+func TestOpenRefusesBadBundles(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, dir string)
+		want   error
+		msg    string
+	}{
+		{"truncated onnx", func(t *testing.T, dir string) { testbundle.Truncate(t, filepath.Join(dir, "pba.onnx")) },
+			engine.ErrBadBundle, "pba.onnx: sha256"},
+		{"tampered manifest sha256", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"sha256": "f4a0`, `"sha256": "04a0`)
+		}, engine.ErrBadBundle, "anomaly.onnx: sha256"},
+		{"another feature core", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"feature_core_version": "1.0.0"`, `"feature_core_version": "1.1.0"`)
+		}, engine.ErrMismatch, "made with feature core 1.1.0, this runtime has 1.0.0"},
+		{"another onnxruntime", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"onnxruntime_version": "1.32.0"`, `"onnxruntime_version": "1.31.1"`)
+		}, engine.ErrMismatch, "verified with ONNX Runtime 1.31.1, but"},
+		{"another opset", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"ai.onnx": 18`, `"ai.onnx": 19`)
+		}, engine.ErrMismatch, "manifest opset ai.onnx is 19, this runtime serves 18"},
+		{"changed schema hash", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"schema_hash": "befc309086efdf45"`, `"schema_hash": "befc309086efdf46"`)
+		}, engine.ErrMismatch, "hash befc309086efdf46, this feature core's is befc309086efdf45"},
+		{"version not the stamped one", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"version": "0.1.0"`, `"version": "0.2.0"`)
+		}, engine.ErrMismatch, `metadata dwcp.version is "0.1.0", the manifest says "0.2.0"`},
+		{"not an onnx file", func(t *testing.T, dir string) {
+			testbundle.Write(t, filepath.Join(dir, "scaling.onnx"), "this is not a model")
+			testbundle.Rehash(t, dir, "scaling.onnx")
+		}, engine.ErrBadBundle, "scaling.onnx"},
+		{"changed normalisation", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, "\"scale\": [\n          1.0,", "\"scale\": [\n          2.0,")
+		}, engine.ErrMismatch, "anomaly: golden features[0]"},
+		{"golden input bit", func(t *testing.T, dir string) { flipGolden(t, dir, "pba", "input") },
+			engine.ErrMismatch, "pba: golden features[0]: golden 0x"},
+		{"golden output bit", func(t *testing.T, dir string) { flipGolden(t, dir, "scaling", "output") },
+			engine.ErrMismatch, "scaling: golden output[0]: golden 0x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testbundle.Copy(t)
+			tt.mutate(t, dir)
+			e, err := runtime.Open(context.Background(), dir, runtime.Config{})
+			if err == nil {
+				e.Close()
+			}
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("got %v\nwant %v containing %q", err, tt.want, tt.msg)
+			}
+		})
+	}
+}
+
+// ONNX Runtime is one library per process, so library faults run in a child process:
+// the test binary again, running only TestLibraryChild with the library to try.
+const childEnv = "DWCP_TEST_CHILD_LIB"
+
+func TestLibraryChild(t *testing.T) {
+	lib, ok := os.LookupEnv(childEnv)
+	if !ok {
+		return // only meaningful as the child of TestLibraryFaults
+	}
+	_, err := runtime.Open(context.Background(), defaultBundle, runtime.Config{LibraryPath: lib})
+	t.Logf("code=%s err=%v", engine.CodeOf(err), err)
+}
+
+func TestLibraryFaults(t *testing.T) {
+	other := os.Getenv("DWCP_TEST_OTHER_ORT_LIB")
+	if other == "" {
+		other = filepath.Join(testbundle.Dir(), "..", "..", "build", "ort-1.31.1", "libonnxruntime.so.1.31.1")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("the ONNX Runtime 1.31.1 library for this test is missing (%v): `make test-go` downloads it", err)
+	}
+	notALibrary := filepath.Join(t.TempDir(), "libonnxruntime.so")
+	testbundle.Write(t, notALibrary, "not an ELF file")
+	tests := []struct {
+		name, lib, code, msg string
+	}{
+		{"missing library", "/nonexistent/libonnxruntime.so.1.32.0", "onnxruntime library",
+			"does not exist: point ONNXRUNTIME_LIB or -ort-lib at libonnxruntime.so"},
+		{"not a library", notALibrary, "onnxruntime library", "cannot use " + notALibrary},
+		{"another ONNX Runtime version", other, "mismatch",
+			"verified with ONNX Runtime 1.32.0, but " + other + " is 1.31.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestLibraryChild$", "-test.v")
+			cmd.Env = append(os.Environ(), childEnv+"="+tt.lib)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child process failed (%v): a bad library must give an error, not a crash:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "code="+tt.code+" ") || !strings.Contains(string(out), tt.msg) {
+				t.Fatalf("child output lacks code=%s and %q:\n%s", tt.code, tt.msg, out)
+			}
+		})
+	}
+}
