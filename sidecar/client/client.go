@@ -1,0 +1,246 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/internal/wire"
+	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+)
+
+// Defaults of the options.
+const (
+	DefaultTimeout    = 2 * time.Second
+	DefaultMaxMsgSize = 64 << 20 // the sidecar's default limit
+	reloadTimeout     = time.Minute
+)
+
+// serviceName is the Engine's name in the sidecar's health service.
+var serviceName = pb.Engine_ServiceDesc.ServiceName
+
+// Option configures Dial.
+type Option func(*options)
+
+type options struct {
+	timeout    time.Duration
+	maxMsgSize int
+	dial       []grpc.DialOption
+}
+
+// WithTimeout sets the timeout of calls whose context has no deadline (default 2 s);
+// 0 means none.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithMaxMessageSize sets the largest request and answer in bytes (default 64 MiB).
+func WithMaxMessageSize(n int) Option { return func(o *options) { o.maxMsgSize = n } }
+
+// WithDialOptions adds gRPC dial options (e.g. interceptors for tracing, or TLS
+// credentials for a sidecar reached over a network), applied after the client's own.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dial = append(o.dial, opts...) }
+}
+
+// Client is a connection to a dwcp-sidecar; safe for concurrent use.
+type Client struct {
+	target  string
+	timeout time.Duration
+	conn    *grpc.ClientConn
+	rpc     pb.EngineClient
+	health  healthpb.HealthClient
+}
+
+var _ engine.Engine = (*Client)(nil)
+
+// Dial returns a client of the sidecar at target: "unix:///path/to.sock" or "host:port".
+// It does not wait for the sidecar (it connects on the first call and reconnects when the
+// sidecar restarts); WaitReady waits until it serves.
+func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
+	const op = "dial"
+	if err := ctx.Err(); err != nil {
+		return nil, &engine.Error{Code: engine.CodeCanceled, Op: op, Msg: err.Error(), Err: err}
+	}
+	o := options{timeout: DefaultTimeout, maxMsgSize: DefaultMaxMsgSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !strings.HasPrefix(target, "unix:") {
+		if _, _, err := net.SplitHostPort(target); err != nil {
+			return nil, engine.Errorf(engine.CodeInvalidInput, op, "",
+				"target %q: want unix:///path/to.sock or host:port (%w)", target, err)
+		}
+	}
+	// The sidecar listens on a Unix socket or loopback: no TLS unless o.dial asks for it.
+	dial := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.maxMsgSize), grpc.MaxCallSendMsgSize(o.maxMsgSize)),
+	}, o.dial...)
+	conn, err := grpc.NewClient(target, dial...)
+	if err != nil {
+		return nil, engine.Errorf(engine.CodeInvalidInput, op, "", "target %q: %w", target, err)
+	}
+	return &Client{target: target, timeout: o.timeout, conn: conn,
+		rpc: pb.NewEngineClient(conn), health: healthpb.NewHealthClient(conn)}, nil
+}
+
+// Close closes the connection; later calls fail with CodeUnavailable.
+func (c *Client) Close() error {
+	if err := c.conn.Close(); err != nil {
+		return &engine.Error{Code: engine.CodeInternal, Op: "close", Msg: err.Error(), Err: err}
+	}
+	return nil
+}
+
+// WaitReady polls the sidecar's health until it reports SERVING (its bundle is loaded and
+// verified) or ctx ends; then the error is CodeUnavailable with the last state seen and
+// wraps ctx's error.
+func (c *Client) WaitReady(ctx context.Context) error {
+	last := "no answer yet"
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		cctx, cancel := c.callCtx(ctx, c.timeout)
+		resp, err := c.health.Check(cctx, &healthpb.HealthCheckRequest{Service: serviceName})
+		cancel()
+		switch {
+		case err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING:
+			return nil
+		case err == nil:
+			last = resp.GetStatus().String()
+		default:
+			last = wire.ErrorFromStatus(err, c.target, "wait ready", "").Error()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &engine.Error{Code: engine.CodeUnavailable, Op: "wait ready", Err: ctx.Err(),
+				Msg: fmt.Sprintf("sidecar %s not serving (%s): %v", c.target, last, ctx.Err())}
+		case <-t.C:
+		}
+	}
+}
+
+// callCtx applies the default timeout d when ctx has no deadline.
+func (c *Client) callCtx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (c *Client) Predict(ctx context.Context, model, version string, features []float64) ([]float64, error) {
+	return c.predict(ctx, "predict", model, version, 1, features)
+}
+
+func (c *Client) PredictBatch(ctx context.Context, model, version string, rows int, features []float64) ([]float64, error) {
+	return c.predict(ctx, "predict batch", model, version, rows, features)
+}
+
+func (c *Client) predict(ctx context.Context, op, model, version string, rows int, features []float64) ([]float64, error) {
+	if rows > math.MaxInt32 {
+		return nil, engine.Errorf(engine.CodeTooLarge, op, model, "%d rows; split the batch", rows)
+	}
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.Predict(ctx, &pb.PredictRequest{Model: model, Version: version, Rows: int32(rows), Features: features})
+	if err != nil {
+		return nil, wire.ErrorFromStatus(err, c.target, op, model)
+	}
+	return resp.GetOutputs(), nil
+}
+
+func (c *Client) ForecastBandwidth(ctx context.Context, s engine.Series) (engine.BandwidthForecast, error) {
+	return one(c.ForecastBandwidthBatch(ctx, []engine.Series{s}))
+}
+
+func (c *Client) ForecastBandwidthBatch(ctx context.Context, s []engine.Series) ([]engine.BandwidthForecast, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.ForecastBandwidth(ctx, &pb.ForecastBandwidthRequest{Series: wire.SeriesToProto(s)})
+	if err != nil {
+		return nil, wire.ErrorFromStatus(err, c.target, "forecast bandwidth", "")
+	}
+	return answers(c.target, "forecast bandwidth", len(s), resp.GetForecasts(), wire.ForecastFromProto)
+}
+
+func (c *Client) AnomalyScore(ctx context.Context, s engine.Series) (engine.AnomalyResult, error) {
+	return one(c.AnomalyScoreBatch(ctx, []engine.Series{s}))
+}
+
+func (c *Client) AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]engine.AnomalyResult, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.AnomalyScore(ctx, &pb.AnomalyScoreRequest{Series: wire.SeriesToProto(s)})
+	if err != nil {
+		return nil, wire.ErrorFromStatus(err, c.target, "anomaly score", "")
+	}
+	return answers(c.target, "anomaly score", len(s), resp.GetResults(), wire.AnomalyFromProto)
+}
+
+func (c *Client) RecommendCapacity(ctx context.Context, s engine.Series) (engine.CapacityRecommendation, error) {
+	return one(c.RecommendCapacityBatch(ctx, []engine.Series{s}))
+}
+
+func (c *Client) RecommendCapacityBatch(ctx context.Context, s []engine.Series) ([]engine.CapacityRecommendation, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.RecommendCapacity(ctx, &pb.RecommendCapacityRequest{Series: wire.SeriesToProto(s)})
+	if err != nil {
+		return nil, wire.ErrorFromStatus(err, c.target, "recommend capacity", "")
+	}
+	return answers(c.target, "recommend capacity", len(s), resp.GetRecommendations(), wire.CapacityFromProto)
+}
+
+func (c *Client) Versions(ctx context.Context) (engine.Versions, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.Versions(ctx, &pb.VersionsRequest{})
+	if err != nil {
+		return engine.Versions{}, wire.ErrorFromStatus(err, c.target, "versions", "")
+	}
+	return wire.VersionsFromProto(resp.GetVersions()), nil
+}
+
+// Reload asks the sidecar to verify the bundle in dir (a path on the sidecar's machine;
+// "" = its current one) and swap it in; on failure the old bundle keeps serving and the
+// error says why (CodeBadBundle, CodeMismatch, ...). It has the shape of the runtime's
+// Reload, so code can reload either.
+func (c *Client) Reload(ctx context.Context, dir string) error {
+	d := c.timeout
+	if d > 0 {
+		d = max(d, reloadTimeout)
+	}
+	ctx, cancel := c.callCtx(ctx, d)
+	defer cancel()
+	if _, err := c.rpc.Reload(ctx, &pb.ReloadRequest{BundleDir: dir}); err != nil {
+		return wire.ErrorFromStatus(err, c.target, "reload", "")
+	}
+	return nil
+}
+
+// answers converts a typed call's answers, which must be one per series.
+func answers[P, A any](target, op string, n int, in []P, fromProto func(P) A) ([]A, error) {
+	if len(in) != n {
+		return nil, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s answered %d of %d series", target, len(in), n)
+	}
+	out := make([]A, n)
+	for i, p := range in {
+		out[i] = fromProto(p)
+	}
+	return out, nil
+}
+
+func one[A any](a []A, err error) (A, error) {
+	if err != nil {
+		var zero A
+		return zero, err
+	}
+	return a[0], nil
+}

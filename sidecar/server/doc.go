@@ -1,0 +1,26 @@
+// Package server serves an engine.Engine over gRPC (the dwcp.ml.v1 Engine service of
+// sidecar/proto) for cmd/dwcp-sidecar.
+//
+// A Server starts without an engine so it can listen at once: the standard gRPC health
+// service (grpc.health.v1) reports NOT_SERVING, and engine calls fail with Unavailable,
+// until Attach hands it an engine whose bundle is loaded and verified; then SERVING, and
+// NOT_SERVING again from the start of Shutdown. Requests are checked before they reach the
+// engine (model name, rows, row length, batch size), engine errors become gRPC statuses with
+// the engine's code and message (see sidecar/internal/wire), and a panic in a handler
+// becomes Internal instead of ending the process.
+//
+// Reload (the Reload RPC, or SIGHUP in the command) asks the engine's Reloader to verify
+// and swap in a bundle; on failure the old bundle keeps serving and the error is returned,
+// logged and counted.
+//
+// Metrics live on the Server's own Prometheus registry (Registry, MetricsHandler):
+//
+//	dwcp_ml_request_duration_seconds{method,model}  histogram, 10 µs to 1 s
+//	dwcp_ml_requests_total{method,model,code}       by gRPC code
+//	dwcp_ml_bundle_info{bundle_version}             1 for the bundle being served
+//	dwcp_ml_reloads_total{result}                   result = ok | error
+//	dwcp_ml_panics_total{method}                    handler panics turned into Internal
+//
+// The model label is a model of the served bundle (or "unknown"), so clients cannot grow
+// the label set.
+package server
