@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	ort "github.com/yalue/onnxruntime_go"
+
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
@@ -53,15 +55,11 @@ func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
-	path, err := FindLibrary(cfg.LibraryPath)
+	path, version, err := startLibrary(cfg.LibraryPath)
 	if err != nil {
 		return nil, err
 	}
-	version, err := initLibrary(path)
-	if err != nil {
-		return nil, err
-	}
-	e := &Engine{cfg: cfg, libPath: library.path, ortVersion: version}
+	e := &Engine{cfg: cfg, libPath: path, ortVersion: version}
 	l, err := e.load(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -70,18 +68,28 @@ func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// load reads, checks and opens a bundle; on error nothing stays open.
-func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
+// readBundle reads dir and checks it against the loaded library and feature core; it
+// returns the session options to open its models with (destroy them after).
+func readBundle(dir, ortVersion, libPath string) (*bundle.Bundle, *ort.SessionOptions, error) {
 	b, err := bundle.Load(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := checkVersions(&b.Manifest, e.ortVersion, e.libPath); err != nil {
-		return nil, err
+	if err := checkVersions(&b.Manifest, ortVersion, libPath); err != nil {
+		return nil, nil, err
 	}
 	opts, err := sessionOptions()
 	if err != nil {
-		return nil, engine.Errorf(engine.CodeLibrary, "load bundle", "", "%w", err)
+		return nil, nil, engine.Errorf(engine.CodeLibrary, "load bundle", "", "%w", err)
+	}
+	return b, opts, nil
+}
+
+// load reads, checks and opens a bundle; on error nothing stays open.
+func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
+	b, opts, err := readBundle(dir, e.ortVersion, e.libPath)
+	if err != nil {
+		return nil, err
 	}
 	defer opts.Destroy()
 	l := &loaded{models: map[string]*model{}, byFamily: map[string]*model{}}
@@ -96,17 +104,11 @@ func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
 			return nil, engine.Errorf(engine.CodeCanceled, "load bundle", "", "%w", err)
 		}
 		entry := &b.Manifest.Models[i]
-		m, err := newModel(entry, b.Manifest.BundleVersion)
+		m, err := openVerified(entry, b, opts)
 		if err != nil {
 			return nil, err
 		}
-		if err := m.open(b.ONNX[entry.Name], opts); err != nil {
-			return nil, err
-		}
 		l.models[m.entry.Name] = m
-		if err := checkGolden(m, b.Goldens[entry.Name]); err != nil {
-			return nil, err
-		}
 		if _, dup := l.byFamily[entry.Family]; !dup {
 			l.byFamily[entry.Family] = m
 		}

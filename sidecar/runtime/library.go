@@ -56,6 +56,17 @@ func FindLibrary(configured string) (string, error) {
 	}
 }
 
+// startLibrary finds and initialises the library; it returns its path and version.
+func startLibrary(configured string) (path, version string, err error) {
+	if path, err = FindLibrary(configured); err != nil {
+		return "", "", err
+	}
+	if version, err = initLibrary(path); err != nil {
+		return "", "", err
+	}
+	return library.path, version, nil
+}
+
 // initLibrary initialises ONNX Runtime from path once per process and returns its version.
 func initLibrary(path string) (string, error) {
 	abs, err := filepath.Abs(path)

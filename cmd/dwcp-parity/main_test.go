@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const defaultBundle = "../../golden/bundle"
+
+// flippedBundle copies the default bundle with another float32 as the scaling model's
+// first golden output and that file's sha256 recorded: only the golden comparison can
+// notice.
+func flippedBundle(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(defaultBundle)); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join(dir, "golden", "scaling.json")
+	replace(t, golden, `"float32": "45c14ad0`, `"float32": "45c14ad1`)
+	manifest := filepath.Join(dir, "manifest.json")
+	replace(t, manifest, sha(t, filepath.Join(defaultBundle, "golden", "scaling.json")), sha(t, golden))
+	return dir
+}
+
+func replace(t *testing.T, path, old, new string) {
+	data, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(data), old) {
+		t.Fatalf("%s: %v, or it lacks %q", path, err, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha(t *testing.T, path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func TestParity(t *testing.T) {
+	flipped := flippedBundle(t)
+
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		out    []string
+	}{
+		{"default bundle", []string{defaultBundle}, 0,
+			[]string{"anomaly      match  9 rows match bit for bit", "pba          match", "scaling      match"}},
+		{"json", []string{"-json", defaultBundle}, 0, []string{`"version": "default-1"`, `"ok": true`}},
+		{"one model differs", []string{flipped}, 1,
+			[]string{"pba          match", "scaling      MISMATCH  dwcp-ml: load bundle scaling: golden output[0]: golden 0x45c14ad1"}},
+		{"no bundle", []string{t.TempDir()}, 2, []string{"dwcp-parity: error: dwcp-ml: load bundle: ", "missing; is"}},
+		{"usage", nil, 2, []string{"want one bundle directory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			status := run(tt.args, &stdout, &stderr)
+			all := stdout.String() + stderr.String()
+			if status != tt.status {
+				t.Fatalf("exit %d, want %d:\n%s", status, tt.status, all)
+			}
+			for _, want := range tt.out {
+				if !strings.Contains(all, want) {
+					t.Errorf("output lacks %q:\n%s", want, all)
+				}
+			}
+			if tt.name == "json" {
+				var v map[string]any
+				if err := json.Unmarshal(stdout.Bytes(), &v); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,47 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+)
+
+// ModelParity is one model's golden check: OK, or the first difference.
+type ModelParity struct {
+	Model  string `json:"model"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Parity checks every model of the bundle in dir against its golden predictions, as
+// Open does, but goes on after a mismatch so that each model gets a result. An error
+// means the bundle as a whole could not be checked (files, versions, library).
+func Parity(ctx context.Context, dir string, cfg Config) (*bundle.Manifest, []ModelParity, error) {
+	path, version, err := startLibrary(cfg.LibraryPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, opts, err := readBundle(dir, version, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer opts.Destroy()
+	var res []ModelParity
+	for i := range b.Manifest.Models {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, engine.Errorf(engine.CodeCanceled, "parity", "", "%w", err)
+		}
+		entry := &b.Manifest.Models[i]
+		r := ModelParity{Model: entry.Name, OK: true,
+			Detail: fmt.Sprintf("%d rows match bit for bit", b.Goldens[entry.Name].InputShape[0])}
+		if m, err := openVerified(entry, b, opts); err != nil {
+			r.OK, r.Detail = false, err.Error()
+		} else {
+			m.close()
+		}
+		res = append(res, r)
+	}
+	return &b.Manifest, res, nil
+}
