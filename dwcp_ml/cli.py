@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 from tqdm import tqdm
 
 from dwcp_ml import feature_core as fc
@@ -184,6 +187,57 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _go_parity_binary(given: str | None) -> Path:
+    """The Go parity binary: --go-bin, else build/bin/dwcp-parity of this checkout, built
+    with `go build` when missing."""
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise UsageError(f"--go-bin {given}: no such file")
+        return path
+    path = REPO / "build" / "bin" / "dwcp-parity"
+    if not path.is_file():
+        if shutil.which("go") is None or not (REPO / "go.mod").is_file():
+            raise UsageError("the Go parity binary is missing and Go is not available to build it: "
+                             "run `make` in the dwcp-ml checkout or pass --go-bin")
+        subprocess.run(["go", "build", "-o", str(path), "./cmd/dwcp-parity"], cwd=REPO, check=True)
+    return path
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    """The bundle's golden predictions through Python's ONNX Runtime and through the Go
+    runtime (cmd/dwcp-parity, on the same libonnxruntime); one line per model."""
+    loaded = bundle.load(Path(args.bundle))
+    python = {r.model: r for r in bundle.check_goldens(loaded)}
+    lib = Path(ort.__file__).parent / "capi" / f"libonnxruntime.so.{ort.__version__}"
+    proc = subprocess.run([str(_go_parity_binary(args.go_bin)), "-json", "-ort-lib", str(lib),
+                           str(loaded.path)], capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        raise UsageError(f"Go runtime: {proc.stderr.strip() or proc.stdout.strip()}")
+    go = {m["model"]: m for m in json.loads(proc.stdout)["models"]}
+    rows = []
+    for name in sorted(python.keys() | go.keys()):
+        p, g = python.get(name), go.get(name)
+        rows.append({
+            "model": name,
+            "python": {"ok": bool(p and p.ok), "detail": p.detail if p else "not checked"},
+            "go": {"ok": bool(g and g["ok"]), "detail": g["detail"] if g else "not checked"},
+        })
+    ok = all(r["python"]["ok"] and r["go"]["ok"] for r in rows)
+    if args.json:
+        print(json.dumps({"bundle": str(loaded.path), "version": loaded.version, "ok": ok,
+                          "models": rows}, indent=2))
+    else:
+        for r in rows:
+            for side in ("python", "go"):
+                status = "match" if r[side]["ok"] else "MISMATCH"
+                print(f"{r['model']:<12} {side:<7} {status:<9} {r[side]['detail']}")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dwcp-ml", description=__doc__)
     parser.add_argument("--version", action="version",
@@ -246,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("bundle", help="bundle directory")
     verify.add_argument("--json", action="store_true", help="machine-readable result")
     verify.set_defaults(func=cmd_verify)
+
+    parity = sub.add_parser("parity", help="golden predictions in Python and in Go, one line each")
+    parity.add_argument("bundle", help="bundle directory")
+    parity.add_argument("--json", action="store_true", help="machine-readable result")
+    parity.add_argument("--go-bin", help="the dwcp-parity binary (default: build/bin/dwcp-parity)")
+    parity.set_defaults(func=cmd_parity)
     return parser
 
 
