@@ -191,19 +191,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _go_parity_binary(given: str | None) -> Path:
-    """The Go parity binary: --go-bin, else build/bin/dwcp-parity of this checkout, built
-    with `go build` when missing."""
+    """The Go parity binary: --go-bin, else build/bin/dwcp-parity of this checkout, rebuilt
+    by `go build` (incremental) when Go is available so it is never stale."""
     if given:
         path = Path(given)
         if not path.is_file():
             raise UsageError(f"--go-bin {given}: no such file")
         return path
     path = REPO / "build" / "bin" / "dwcp-parity"
-    if not path.is_file():
-        if shutil.which("go") is None or not (REPO / "go.mod").is_file():
-            raise UsageError("the Go parity binary is missing and Go is not available to build it: "
-                             "run `make` in the dwcp-ml checkout or pass --go-bin")
+    if shutil.which("go") is not None and (REPO / "go.mod").is_file():
         subprocess.run(["go", "build", "-o", str(path), "./cmd/dwcp-parity"], cwd=REPO, check=True)
+    elif not path.is_file():
+        raise UsageError("the Go parity binary is missing and Go is not available to build it: "
+                         "run `make` in the dwcp-ml checkout or pass --go-bin")
     return path
 
 
