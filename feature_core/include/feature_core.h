@@ -10,6 +10,9 @@
  * owned by the caller and passed with explicit lengths; nothing is allocated and there
  * is no global state, so every function is safe to call from any thread. An optional
  * fc_error receives where the first bad input was found.
+ *
+ * Placement factors (issue 6, in progress): docs/placement-contract.md is the fixed
+ * interface (CONTRACT_PLACEHOLDER of the brief).
  */
 #ifndef DWCP_FEATURE_CORE_H
 #define DWCP_FEATURE_CORE_H
