@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -81,6 +82,10 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	// The sidecar listens on a Unix socket or loopback: no TLS unless o.dial asks for it.
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// A local sidecar (re)starts within a second: retry connecting after 100 ms, not
+		// gRPC's default 1 s, backing off to at most 5 s.
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second, Backoff: backoff.Config{
+			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second}}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.maxMsgSize), grpc.MaxCallSendMsgSize(o.maxMsgSize)),
 	}, o.dial...)
 	conn, err := grpc.NewClient(target, dial...)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net"
@@ -139,7 +140,7 @@ func (s *Server) Reload(ctx context.Context, dir string) (engine.Versions, error
 	before, _ := a.eng.Versions(ctx) // only for the log line
 	if err := a.rel.Reload(ctx, dir); err != nil {
 		s.metrics.reloads.WithLabelValues("error").Inc()
-		s.log.Error("reload refused, old bundle still serving", "dir", dir, "bundle", before.Bundle, "err", err)
+		s.log.Error("reload refused", "dir", cmp.Or(dir, before.BundleDir), "still_serving", before.Bundle, "err", err)
 		return engine.Versions{}, err
 	}
 	s.metrics.reloads.WithLabelValues("ok").Inc()
