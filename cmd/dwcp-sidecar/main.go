@@ -54,7 +54,8 @@ func run(ctx context.Context, args []string, sig <-chan os.Signal, stderr io.Wri
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("dwcp-sidecar", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // bad usage is one line (run prints it); -h prints the usage
+	fs.Usage = func() {}
 	fs.StringVar(&cfg.bundle, "bundle", "golden/bundle", "model bundle `dir`ectory")
 	fs.StringVar(&cfg.unix, "unix", "", "Unix socket `path` to listen on (default "+defaultSocket+" unless -tcp is given)")
 	fs.StringVar(&cfg.tcp, "tcp", "", "TCP `address` to listen on, e.g. 127.0.0.1:9400")
@@ -63,6 +64,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.maxBatch, "max-batch", runtime.DefaultMaxBatch, "most rows or series per call")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let calls in flight finish on SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "usage: dwcp-sidecar [flags]")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+		}
 		return cfg, err
 	}
 	set := map[string]bool{}

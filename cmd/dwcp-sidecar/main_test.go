@@ -278,8 +278,8 @@ func TestFailures(t *testing.T) {
 			if !strings.Contains(out.String(), tc.want) {
 				t.Errorf("output lacks %q:\n%s", tc.want, out.String())
 			}
-			if tc.exit == 2 && !strings.HasPrefix(out.String(), "dwcp-sidecar: error: ") && !strings.Contains(out.String(), "Usage") {
-				t.Errorf("bad usage output:\n%s", out.String())
+			if tc.exit == 2 && (!strings.HasPrefix(out.String(), "dwcp-sidecar: error: ") || strings.Count(out.String(), "\n") != 1) {
+				t.Errorf("bad usage is not one line:\n%s", out.String())
 			}
 			if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("socket left behind: %v", err)

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/client"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	addr, bundle  string
+	wait, timeout time.Duration
+}
+
+// usageError is bad usage: one line, exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// run is the command; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := runErr(ctx, args, stdout, stderr)
+	var usage usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "dwcp-client: error: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "dwcp-client: error: %v\n", err)
+	return 1
+}
+
+// nargs is the number of arguments of each command.
+var nargs = map[string]int{"demo": 0, "versions": 0, "reload": 1}
+
+func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("dwcp-client", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // bad usage is one line (run prints it); -h prints the usage
+	fs.Usage = func() {}
+	fs.StringVar(&cfg.addr, "addr", "unix:///tmp/dwcp-sidecar.sock", "sidecar `target`: unix:///path or host:port")
+	fs.StringVar(&cfg.bundle, "bundle", "golden/bundle", "bundle `dir` whose golden inputs demo sends")
+	fs.DurationVar(&cfg.wait, "wait", 30*time.Second, "how long to wait for the sidecar to serve")
+	fs.DurationVar(&cfg.timeout, "timeout", client.DefaultTimeout, "timeout of each call")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "usage: dwcp-client [flags] demo | versions | reload DIR")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[min(1, fs.NArg()):]
+	want, ok := nargs[cmd]
+	switch {
+	case cmd == "":
+		return usageError{"no command; want demo, versions or reload DIR"}
+	case !ok:
+		return usageError{fmt.Sprintf("unknown command %q; want demo, versions or reload DIR", cmd)}
+	case len(rest) != want:
+		return usageError{fmt.Sprintf("%s takes %d argument(s), got %d", cmd, want, len(rest))}
+	}
+
+	c, err := client.Dial(ctx, cfg.addr, client.WithTimeout(cfg.timeout))
+	if errors.Is(err, engine.ErrInvalidInput) {
+		return usageError{"-addr: " + err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	wctx, cancel := context.WithTimeout(ctx, cfg.wait)
+	defer cancel()
+	if err := c.WaitReady(wctx); err != nil {
+		return err
+	}
+	switch cmd {
+	case "demo":
+		return demo(ctx, c, cfg, stdout)
+	case "versions":
+		return versions(ctx, c, cfg.addr, stdout)
+	}
+	dir, err := filepath.Abs(rest[0])
+	if err != nil {
+		return err
+	}
+	if err := c.Reload(ctx, dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "reloaded %s\n", dir)
+	return versions(ctx, c, cfg.addr, stdout)
+}
+
+func versions(ctx context.Context, c *client.Client, addr string, w io.Writer) error {
+	v, err := c.Versions(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "sidecar %s: bundle %s from %s (feature core %s, ONNX Runtime %s), loaded %s\n",
+		addr, v.Bundle, v.BundleDir, v.FeatureCore, v.ONNXRuntime, v.LoadedAt.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tFAMILY\tVERSION\tSCHEMA\tINPUT\tOUTPUT\tWINDOW")
+	for _, m := range v.Models {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%v\t%d samples × %d s\n", m.Name, m.Family, m.Version, m.Schema,
+			m.InputShape, m.OutputShape, m.WindowSamples, m.StepSeconds)
+	}
+	return tw.Flush()
+}
+
+// demo sends one request of each kind on the golden inputs of cfg.bundle.
+func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error {
+	if err := versions(ctx, c, cfg.addr, w); err != nil {
+		return err
+	}
+	b, err := bundle.Load(cfg.bundle)
+	if err != nil {
+		return fmt.Errorf("golden inputs: %w", err)
+	}
+	first := func(model string) (engine.Series, error) {
+		g, ok := b.Goldens[model]
+		if !ok || len(g.Runs) == 0 {
+			return engine.Series{}, fmt.Errorf("bundle %s has no golden run of model %q", cfg.bundle, model)
+		}
+		return engine.Series{Timestamps: g.Runs[0].Timestamps, Values: g.Runs[0].Values}, nil
+	}
+	type row struct{ call, model, answer string }
+	calls := []func() (row, error){
+		func() (row, error) {
+			s, err := first("pba")
+			if err != nil {
+				return row{}, err
+			}
+			f, err := c.ForecastBandwidth(ctx, s)
+			return row{"ForecastBandwidth", ref(f.Model), fmt.Sprintf("%.4g KB/s (q%g..q%g: %.4g..%.4g) for %v, valid until %s",
+				f.Point, f.QuantileLower, f.QuantileUpper, f.Lower, f.Upper, f.Horizon, f.ValidUntil.Format(time.RFC3339))}, err
+		},
+		func() (row, error) {
+			s, err := first("anomaly")
+			if err != nil {
+				return row{}, err
+			}
+			a, err := c.AnomalyScore(ctx, s)
+			verdict := "normal"
+			if a.Anomalous {
+				verdict = "ANOMALOUS"
+			}
+			return row{"AnomalyScore", ref(a.Model), fmt.Sprintf("score %.4f (threshold %.4f): %s", a.Score, a.Threshold, verdict)}, err
+		},
+		func() (row, error) {
+			s, err := first("scaling")
+			if err != nil {
+				return row{}, err
+			}
+			r, err := c.RecommendCapacity(ctx, s)
+			return row{"RecommendCapacity", ref(r.Model), fmt.Sprintf("peak %.1f MHz × headroom %g -> %d × %g MHz = %g MHz for %v",
+				r.PredictedPeakMHz, r.Headroom, r.Units, r.UnitMHz, r.CapacityMHz, r.Horizon)}, err
+		},
+		func() (row, error) {
+			g, ok := b.Goldens["anomaly"]
+			if !ok || g.InputShape[0] < 1 {
+				return row{}, fmt.Errorf("bundle %s has no golden input of model anomaly", cfg.bundle)
+			}
+			in := make([]float64, len(g.Input)/int(g.InputShape[0]))
+			for i := range in {
+				in[i] = float64(g.Input[i])
+			}
+			out, err := c.Predict(ctx, "anomaly", "", in)
+			return row{"Predict", "anomaly", fmt.Sprintf("%d features (golden row 0) -> %v", len(in), out)}, err
+		},
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CALL\tMODEL\tTOOK\tANSWER")
+	for _, call := range calls {
+		start := time.Now()
+		r, err := call()
+		if err != nil {
+			tw.Flush()
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.call, r.model, time.Since(start).Round(time.Microsecond), r.answer)
+	}
+	return tw.Flush()
+}
+
+func ref(m engine.ModelRef) string { return m.Name + " " + m.Version }
