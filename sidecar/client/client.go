@@ -156,7 +156,7 @@ func (c *Client) predict(ctx context.Context, op, model, version string, rows in
 	defer cancel()
 	resp, err := c.rpc.Predict(ctx, &pb.PredictRequest{Model: model, Version: version, Rows: int32(rows), Features: features})
 	if err != nil {
-		return nil, wire.ErrorFromStatus(err, c.target, op, model)
+		return nil, c.fail(ctx, err, op, model)
 	}
 	return resp.GetOutputs(), nil
 }
@@ -170,7 +170,7 @@ func (c *Client) ForecastBandwidthBatch(ctx context.Context, s []engine.Series) 
 	defer cancel()
 	resp, err := c.rpc.ForecastBandwidth(ctx, &pb.ForecastBandwidthRequest{Series: wire.SeriesToProto(s)})
 	if err != nil {
-		return nil, wire.ErrorFromStatus(err, c.target, "forecast bandwidth", "")
+		return nil, c.fail(ctx, err, "forecast bandwidth", "")
 	}
 	return answers(c.target, "forecast bandwidth", len(s), resp.GetForecasts(), wire.ForecastFromProto)
 }
@@ -184,7 +184,7 @@ func (c *Client) AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]en
 	defer cancel()
 	resp, err := c.rpc.AnomalyScore(ctx, &pb.AnomalyScoreRequest{Series: wire.SeriesToProto(s)})
 	if err != nil {
-		return nil, wire.ErrorFromStatus(err, c.target, "anomaly score", "")
+		return nil, c.fail(ctx, err, "anomaly score", "")
 	}
 	return answers(c.target, "anomaly score", len(s), resp.GetResults(), wire.AnomalyFromProto)
 }
@@ -198,7 +198,7 @@ func (c *Client) RecommendCapacityBatch(ctx context.Context, s []engine.Series) 
 	defer cancel()
 	resp, err := c.rpc.RecommendCapacity(ctx, &pb.RecommendCapacityRequest{Series: wire.SeriesToProto(s)})
 	if err != nil {
-		return nil, wire.ErrorFromStatus(err, c.target, "recommend capacity", "")
+		return nil, c.fail(ctx, err, "recommend capacity", "")
 	}
 	return answers(c.target, "recommend capacity", len(s), resp.GetRecommendations(), wire.CapacityFromProto)
 }
@@ -208,7 +208,7 @@ func (c *Client) Versions(ctx context.Context) (engine.Versions, error) {
 	defer cancel()
 	resp, err := c.rpc.Versions(ctx, &pb.VersionsRequest{})
 	if err != nil {
-		return engine.Versions{}, wire.ErrorFromStatus(err, c.target, "versions", "")
+		return engine.Versions{}, c.fail(ctx, err, "versions", "")
 	}
 	return wire.VersionsFromProto(resp.GetVersions()), nil
 }
@@ -225,9 +225,21 @@ func (c *Client) Reload(ctx context.Context, dir string) error {
 	ctx, cancel := c.callCtx(ctx, d)
 	defer cancel()
 	if _, err := c.rpc.Reload(ctx, &pb.ReloadRequest{BundleDir: dir}); err != nil {
-		return wire.ErrorFromStatus(err, c.target, "reload", "")
+		return c.fail(ctx, err, "reload", "")
 	}
 	return nil
+}
+
+// fail turns the error of a call made with ctx into an *engine.Error. A Canceled status
+// while ctx is live was not the caller's doing: the connection was closed (Close) or cut
+// (the sidecar stopped), so it is CodeUnavailable.
+func (c *Client) fail(ctx context.Context, err error, op, model string) *engine.Error {
+	e := wire.ErrorFromStatus(err, c.target, op, model)
+	if e.Code == engine.CodeCanceled && ctx.Err() == nil {
+		return &engine.Error{Code: engine.CodeUnavailable, Op: op, Model: model, Err: err,
+			Msg: fmt.Sprintf("sidecar %s: the call was cut off (%v)", c.target, err)}
+	}
+	return e
 }
 
 // answers converts a typed call's answers, which must be one per series.
