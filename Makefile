@@ -85,6 +85,8 @@ proto:
 
 DWCP := $(VENV)/bin/dwcp-ml
 DEMO := $(BUILD)/demo
+SIDECAR_SOCK := $(BUILD)/dwcp-sidecar.sock
+SIDECAR_LOG := $(BUILD)/dwcp-sidecar.log
 
 # The main job on the embedded default data: features, train, export (verified against the
 # native models), bundle with golden predictions, verify the bundle bit for bit.
@@ -97,6 +99,18 @@ demo: all
 	$(DWCP) bundle --work $(DEMO)/work --out $(DEMO)/bundle --version demo
 	$(DWCP) verify $(DEMO)/bundle
 	$(DWCP) verify golden/bundle
+	$(GO) build -o $(BUILD)/bin/dwcp-sidecar ./cmd/dwcp-sidecar
+	CGO_ENABLED=0 $(GO) build -o $(BUILD)/bin/dwcp-client ./cmd/dwcp-client
+	@# The sidecar serves golden/bundle, the pure-Go client sends one call of each kind and
+	@# hot-reloads the bundle just trained, then SIGTERM must drain and exit 0. The trap
+	@# stops the sidecar whatever fails; its log is printed after the client's output.
+	@sock=$(CURDIR)/$(SIDECAR_SOCK); log=$(SIDECAR_LOG); client="$(BUILD)/bin/dwcp-client -addr unix://$$sock"; \
+	ONNXRUNTIME_LIB=$(ORT_LIB) $(BUILD)/bin/dwcp-sidecar -bundle golden/bundle -unix $$sock -metrics "" 2>$$log & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; echo "--- $$log"; cat $$log' EXIT; \
+	$$client -bundle golden/bundle demo || exit 1; \
+	echo; $$client reload $(DEMO)/bundle || exit 1; \
+	kill -TERM $$pid; wait $$pid; status=$$?; trap - EXIT; echo "--- $$log"; cat $$log; \
+	if [ $$status -ne 0 ]; then echo "dwcp-sidecar exited with status $$status" >&2; exit 1; fi
 
 # Regenerates the committed default bundle (golden/bundle) from the default data.
 default-bundle: venv
@@ -131,6 +145,8 @@ $(ORT_OTHER): | venv
 
 test-go: go-deps venv $(ORT_OTHER)
 	$(GO) vet ./...
+	@# The packages DWCP services link without a C toolchain must stay pure Go.
+	CGO_ENABLED=0 $(GO) build ./sidecar/client ./sidecar/engine ./sidecar/bundle ./cmd/dwcp-client
 	ONNXRUNTIME_LIB=$(ORT_LIB) DWCP_TEST_OTHER_ORT_LIB=$(abspath $(ORT_OTHER)) $(GO) test ./...
 
 bench: venv
