@@ -105,6 +105,7 @@ func serve(ctx context.Context, cfg config, sig <-chan os.Signal, log *slog.Logg
 		return err
 	}
 	served := make(chan error, len(listeners))
+	serving := len(listeners)
 	for _, lis := range listeners {
 		go func() { served <- srv.Serve(lis) }()
 	}
@@ -155,6 +156,7 @@ wait:
 			log.Info("reloading", "signal", s.String(), "dir", cfg.bundle)
 			go srv.Reload(ctx, "") // logs and counts the outcome; the loop stays responsive
 		case err := <-served:
+			serving--
 			failure = fmt.Errorf("serving: %w", err)
 			break wait
 		}
@@ -162,7 +164,10 @@ wait:
 
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
-	srv.Shutdown(sctx) // closes the listeners, which removes the socket file
+	srv.Shutdown(sctx)
+	for range serving { // each Serve closes its listener (removing the socket file) on return
+		<-served
+	}
 	if metrics != nil {
 		if err := metrics.Shutdown(sctx); err != nil {
 			metrics.Close()
