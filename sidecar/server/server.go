@@ -116,7 +116,7 @@ func newAttached(eng engine.Engine, rel Reloader, v engine.Versions) *attached {
 	for _, m := range v.Models {
 		a.models[m.Name] = true
 		for method, family := range typedFamily {
-			if m.Family == family {
+			if _, seen := a.typed[method]; !seen && m.Family == family {
 				a.typed[method] = m.Name
 			}
 		}
