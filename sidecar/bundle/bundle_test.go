@@ -12,7 +12,6 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 )
 
-
 func TestLoadDefault(t *testing.T) {
 	b, err := bundle.Load(testbundle.Dir())
 	if err != nil {
@@ -51,11 +50,17 @@ func TestLoadErrors(t *testing.T) {
 		{"tampered manifest sha", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"sha256": "2f6e`, `"sha256": "3f6e`)
 		}, "pba.onnx: sha256"},
-		{"wrong format", func(t *testing.T, dir string) { testbundle.EditManifest(t, dir, "dwcp-ml-bundle/1", "dwcp-ml-bundle/9") },
+		{"wrong format", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, "dwcp-ml-bundle/1", "dwcp-ml-bundle/9")
+		},
 			"format is"},
-		{"file outside bundle", func(t *testing.T, dir string) { testbundle.EditManifest(t, dir, `"file": "pba.onnx"`, `"file": "../pba.onnx"`) },
+		{"file outside bundle", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"file": "pba.onnx"`, `"file": "../pba.onnx"`)
+		},
 			"outside the bundle"},
-		{"float64 tensor", func(t *testing.T, dir string) { testbundle.EditManifest(t, dir, `"dtype": "float32"`, `"dtype": "float64"`) },
+		{"float64 tensor", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"dtype": "float32"`, `"dtype": "float64"`)
+		},
 			"only float32"},
 	}
 	for _, tt := range tests {

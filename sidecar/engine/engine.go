@@ -91,7 +91,7 @@ type Versions struct {
 	FeatureCore string // feature core version, e.g. 1.0.0
 	ONNXRuntime string // ONNX Runtime library version, e.g. 1.32.0
 	LoadedAt    time.Time
-	Models      []ModelInfo
+	Models      []ModelInfo // manifest order; a typed call uses the first model of its family
 }
 
 // ModelInfo is one model of the loaded bundle.

@@ -114,7 +114,6 @@ func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
 		}
 		l.versions.Models = append(l.versions.Models, m.info)
 	}
-	sort.Slice(l.versions.Models, func(i, j int) bool { return l.versions.Models[i].Name < l.versions.Models[j].Name })
 	l.versions.Bundle, l.versions.BundleDir = b.Manifest.BundleVersion, dir
 	l.versions.FeatureCore, l.versions.ONNXRuntime = featurecore.Version(), e.ortVersion
 	l.versions.LoadedAt = time.Now().UTC()
