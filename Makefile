@@ -154,7 +154,8 @@ bench: venv
 	$(VPY) tests/bench_anomaly.py
 	$(VPY) tests/bench_scaling.py
 	$(VPY) tests/bench_pba.py
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./sidecar/featurecore
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./sidecar/featurecore ./sidecar/runtime ./sidecar/server
+	ONNXRUNTIME_LIB=$(ORT_LIB) $(GO) run ./cmd/dwcp-bench -bundle golden/bundle -python $(VPY)
 
 clean:
 	rm -rf $(BUILD) $(VENV) feature_core/python/_native*.so

@@ -1,0 +1,224 @@
+// Command dwcp-bench measures the serving latency table of docs/serving.md in one run:
+// per model, p50 and p99 of one typed call (features + model) on the bundle's first golden
+// input, Go in-process, through the sidecar over a Unix socket and over loopback TCP (the
+// sidecar's server runs in this process, on its own goroutines), and Python (feature core
+// through cffi + ONNX Runtime, tests/bench_latency.py) on the same inputs. It prints a
+// Markdown table and asserts nothing.
+//
+//	dwcp-bench [-bundle golden/bundle] [-calls 20000] [-python .venv/bin/python]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/client"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/runtime"
+	"github.com/dwcp/dwcp-ml/sidecar/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "dwcp-bench: error: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+// families in table order, with the typed call that serves each.
+var families = []string{runtime.FamilyAnomaly, runtime.FamilyCapacity, runtime.FamilyBandwidth}
+
+type percentiles struct{ P50, P99 float64 } // microseconds
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("dwcp-bench", flag.ContinueOnError)
+	dir := fs.String("bundle", "golden/bundle", "bundle directory")
+	calls := fs.Int("calls", 20000, "timed calls per model and path (a fifth for pba)")
+	python := fs.String("python", ".venv/bin/python", `Python with dwcp-ml installed; "" skips the Python column`)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	b, err := bundle.Load(*dir)
+	if err != nil {
+		return err
+	}
+	eng, err := runtime.Open(ctx, *dir, runtime.Config{})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	inputs := map[string]engine.Series{}
+	for _, m := range b.Manifest.Models {
+		if _, ok := inputs[m.Family]; !ok {
+			r := b.Goldens[m.Name].Runs[0]
+			inputs[m.Family] = engine.Series{Timestamps: r.Timestamps, Values: r.Values}
+		}
+	}
+
+	paths := []struct {
+		name string
+		eng  func() (engine.Engine, func(), error)
+	}{
+		{"Go in-process", func() (engine.Engine, func(), error) { return eng, func() {}, nil }},
+		{"sidecar UDS", func() (engine.Engine, func(), error) { return sidecar(ctx, eng, "unix") }},
+		{"sidecar TCP", func() (engine.Engine, func(), error) { return sidecar(ctx, eng, "tcp") }},
+	}
+	table := map[string]map[string]percentiles{}
+	for _, p := range paths {
+		e, stop, err := p.eng()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		table[p.name] = map[string]percentiles{}
+		for _, f := range families {
+			n := *calls
+			if f == runtime.FamilyBandwidth {
+				n = max(1, n/5)
+			}
+			if table[p.name][f], err = measure(ctx, e, f, inputs[f], n); err != nil {
+				stop()
+				return fmt.Errorf("%s %s: %w", p.name, f, err)
+			}
+		}
+		stop()
+	}
+	py, err := pythonColumn(*python, *dir, *calls)
+	if err != nil {
+		return err
+	}
+	return printTable(out, b, table, py)
+}
+
+// sidecar serves eng on a fresh socket or loopback port and returns a client of it.
+func sidecar(ctx context.Context, eng *runtime.Engine, network string) (engine.Engine, func(), error) {
+	addr, target := "127.0.0.1:0", ""
+	var tmp string
+	if network == "unix" {
+		var err error
+		if tmp, err = os.MkdirTemp("", "dwcp-bench"); err != nil {
+			return nil, nil, err
+		}
+		addr = filepath.Join(tmp, "sidecar.sock")
+	}
+	lis, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if network == "unix" {
+		target = "unix://" + addr
+	} else {
+		target = lis.Addr().String()
+	}
+	srv := server.New(server.Config{Logger: slog.New(slog.DiscardHandler)})
+	go srv.Serve(lis)
+	if err := srv.Attach(ctx, eng, eng); err != nil {
+		return nil, nil, err
+	}
+	c, err := client.Dial(ctx, target)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.WaitReady(ctx); err != nil {
+		return nil, nil, err
+	}
+	return c, func() {
+		c.Close()
+		srv.Shutdown(ctx)
+		if tmp != "" {
+			os.RemoveAll(tmp)
+		}
+	}, nil
+}
+
+func measure(ctx context.Context, e engine.Engine, family string, s engine.Series, n int) (percentiles, error) {
+	call := func() error {
+		var err error
+		switch family {
+		case runtime.FamilyAnomaly:
+			_, err = e.AnomalyScore(ctx, s)
+		case runtime.FamilyCapacity:
+			_, err = e.RecommendCapacity(ctx, s)
+		case runtime.FamilyBandwidth:
+			_, err = e.ForecastBandwidth(ctx, s)
+		}
+		return err
+	}
+	for range min(n, 500) { // warm-up: connections, allocator arenas, caches
+		if err := call(); err != nil {
+			return percentiles{}, err
+		}
+	}
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		start := time.Now()
+		if err := call(); err != nil {
+			return percentiles{}, err
+		}
+		lat[i] = time.Since(start)
+	}
+	slices.Sort(lat)
+	at := func(q float64) float64 { return float64(lat[int(q*float64(n-1))].Nanoseconds()) / 1e3 }
+	return percentiles{at(0.50), at(0.99)}, nil
+}
+
+// pythonColumn runs tests/bench_latency.py on the same bundle: model -> percentiles of
+// features + ORT and of ORT alone.
+func pythonColumn(python, dir string, calls int) (map[string][2]percentiles, error) {
+	if python == "" {
+		return nil, nil
+	}
+	out, err := exec.Command(python, "tests/bench_latency.py", "--bundle", dir,
+		"--calls", fmt.Sprint(calls), "--json").Output()
+	if err != nil {
+		return nil, fmt.Errorf("python column (%s tests/bench_latency.py; run from the repository root): %w", python, err)
+	}
+	var raw map[string]struct {
+		P50    float64 `json:"p50_us"`
+		P99    float64 `json:"p99_us"`
+		ORTP50 float64 `json:"ort_p50_us"`
+		ORTP99 float64 `json:"ort_p99_us"`
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return nil, fmt.Errorf("python column: %w", err)
+	}
+	res := map[string][2]percentiles{}
+	for model, r := range raw {
+		res[model] = [2]percentiles{{r.P50, r.P99}, {r.ORTP50, r.ORTP99}}
+	}
+	return res, nil
+}
+
+func printTable(out io.Writer, b *bundle.Bundle, t map[string]map[string]percentiles, py map[string][2]percentiles) error {
+	fmt.Fprintf(out, "bundle %s; p50 / p99 in µs of one call (features + model, one series)\n\n", b.Manifest.BundleVersion)
+	fmt.Fprintln(out, "| model | Go in-process | sidecar UDS | sidecar TCP | UDS overhead p50 | Python features+ORT | Python ORT alone |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")
+	pp := func(p percentiles) string { return fmt.Sprintf("%.1f / %.1f", p.P50, p.P99) }
+	for _, f := range families {
+		name := f
+		for _, m := range b.Manifest.Models {
+			if m.Family == f {
+				name = m.Name
+				break
+			}
+		}
+		in, uds, tcp := t["Go in-process"][f], t["sidecar UDS"][f], t["sidecar TCP"][f]
+		pyCols := "— | —"
+		if p, ok := py[name]; ok {
+			pyCols = pp(p[0]) + " | " + pp(p[1])
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %.1f | %s |\n", name, pp(in), pp(uds), pp(tcp), uds.P50-in.P50, pyCols)
+	}
+	return nil
+}
