@@ -90,18 +90,22 @@ def _print_feature_summary(params: fc.Params, summary: FeatureSummary,
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
-    from dwcp_ml.golden import features
+    from dwcp_ml.golden import features, placement
 
-    path = Path(args.out) if args.out else features.DEFAULT_PATH
-    if args.check:
-        if not path.is_file():
-            raise UsageError(f"{path} does not exist; run `dwcp-ml golden` to create it")
-        if features.render() != path.read_text():
-            raise UsageError(f"{path} differs from what the feature core computes now")
-        print(f"{path}: reproduced bit for bit")
-        return 0
-    features.write(path)
-    print(f"wrote {path}")
+    targets = [
+        (features, Path(args.out) if args.out else features.DEFAULT_PATH),
+        (placement, Path(args.placement_out) if args.placement_out else placement.DEFAULT_PATH),
+    ]
+    for module, path in targets:
+        if args.check:
+            if not path.is_file():
+                raise UsageError(f"{path} does not exist; run `dwcp-ml golden` to create it")
+            if module.render() != path.read_text():
+                raise UsageError(f"{path} differs from what the feature core computes now")
+            print(f"{path}: reproduced bit for bit")
+        else:
+            module.write(path)
+            print(f"wrote {path}")
     return 0
 
 
@@ -256,8 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--quiet", action="store_true", help="no progress bar")
     feats.set_defaults(func=cmd_features)
 
-    golden = sub.add_parser("golden", help="write (or --check) the feature golden vectors")
-    golden.add_argument("--out", help="file to write (default golden/features_v1.txt)")
+    golden = sub.add_parser("golden", help="write (or --check) the feature and placement "
+                                           "golden vectors")
+    golden.add_argument("--out", help="feature file to write (default golden/features_v1.txt)")
+    golden.add_argument("--placement-out",
+                        help="placement file to write (default golden/placement_v1.txt)")
     golden.add_argument("--check", action="store_true",
                         help="regenerate in memory and compare with the file")
     golden.set_defaults(func=cmd_golden)

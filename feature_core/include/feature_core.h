@@ -11,8 +11,8 @@
  * is no global state, so every function is safe to call from any thread. An optional
  * fc_error receives where the first bad input was found.
  *
- * Placement factors (issue 6, in progress): docs/placement-contract.md is the fixed
- * interface (CONTRACT_PLACEHOLDER of the brief).
+ * Placement factors (fc_place_*): docs/placement-contract.md is the interface shared with
+ * the ITP simulator; docs/placement-factors.md defines every factor.
  */
 #ifndef DWCP_FEATURE_CORE_H
 #define DWCP_FEATURE_CORE_H
@@ -60,10 +60,11 @@ typedef enum fc_status {
     FC_ERR_TIME_ORDER = 9,     /* timestamps not strictly increasing */
     FC_ERR_TIME_GAP = 10,      /* timestamps not exactly step_seconds apart */
     FC_ERR_RANGE = 11,         /* a result does not fit float32 (check normalisation) */
-    FC_ERR_TIME_RANGE = 12     /* timestamp outside 1970-01-01 .. 9999-12-31 UTC */
+    FC_ERR_TIME_RANGE = 12,    /* timestamp outside 1970-01-01 .. 9999-12-31 UTC */
+    FC_ERR_ZERO_CAPACITY = 13  /* a host capacity is 0 (fc_place_factors) */
 } fc_status;
 
-#define FC_STATUS_COUNT 13
+#define FC_STATUS_COUNT 14
 #define FC_TS_MAX 253402300799LL /* 9999-12-31T23:59:59Z; timestamps are 0 .. FC_TS_MAX */
 
 /* Stable upper-case name of a status ("FC_ERR_TIME_GAP"); "FC_ERR_UNKNOWN_STATUS" for
@@ -73,7 +74,8 @@ FC_API const char *fc_status_name(fc_status status);
 FC_API const char *fc_status_message(fc_status status);
 
 /* Where the first bad input was found: index is a sample index (a bin index for the
- * output of fc_resample), channel a channel index, feature a feature index; -1 when not
+ * output of fc_resample, a host index for fc_place_factors), channel a channel index (an
+ * input column for fc_place_factors), feature a feature (factor) index; -1 when not
  * relevant. On error the output buffers hold unspecified values. */
 typedef struct fc_error {
     fc_status status;
@@ -188,6 +190,74 @@ FC_API fc_status fc_resample(const fc_params *params, int64_t t0, size_t n_bins,
                              const double *values, size_t values_len,
                              double *out, size_t out_len,
                              uint32_t *counts, size_t counts_len, fc_error *err);
+
+/* ---- placement factors (ITP) ---------------------------------------------------- */
+
+/* One call scores ONE VM request against n candidate hosts: row h of the output holds the
+ * FC_PLACE_FACTORS float32 factors of (VM, host h), named by fc_place_factor_name and
+ * defined in docs/placement-factors.md. Resources, in this order everywhere (R = 4):
+ * cpu_mhz, mem_mb, disk_kbs (read + write KB/s), net_kbs (rx + tx KB/s). Histories are the
+ * last H samples on the step grid, oldest first, sample-major (H rows of R values). */
+#define FC_PLACE_RESOURCES 4   /* R */
+#define FC_PLACE_VM_INFO 2     /* vm_info columns: group_size, peers */
+#define FC_PLACE_HOST_INFO 13  /* host_info columns (fc_place_host_info_name) */
+#define FC_PLACE_FACTORS 154   /* F: factors per (VM, host) row */
+#define FC_PLACE_COLUMNS 35    /* input columns fc_error.channel names (fc_place_column_name) */
+
+/* 64-bit FNV-1a over "dwcp-fc/<major>;place;resources=<r0>+<r1>+..;vm_info=<c0>+..;
+ * host_info=<c0>+..;f32:<factor 0>;f32:<factor 1>;..." (docs/placement-factors.md). A
+ * placement model's bundle records it; fc_place_hash recomputes it from the name tables. */
+#define FC_PLACE_HASH 0xb674e4b315aefd5dULL
+
+/* Plain value struct (no pointers, for cgo and cffi); fill it with fc_place_params_init. */
+typedef struct fc_place_params {
+    int64_t step_seconds; /* spacing of the history samples, 1 .. 86400 (trends are per hour) */
+    uint32_t history;     /* H: history samples per resource, 2 .. FC_MAX_STAT_WINDOW */
+} fc_place_params;
+
+/* Defaults: H = 12 samples of 300 s (the last hour). */
+FC_API fc_status fc_place_params_init(fc_place_params *params);
+/* Checks every field (FC_ERR_BAD_PARAMS); fc_place_factors checks them too. */
+FC_API fc_status fc_place_params_check(const fc_place_params *params, fc_error *err);
+
+/* Name of factor f ("vm_request_cpu", ...), resource r ("cpu_mhz"), vm_info / host_info
+ * column c, or input column c as fc_error.channel reports it ("host_usage.mem_mb"); NULL
+ * when out of range. */
+FC_API const char *fc_place_factor_name(size_t factor);
+FC_API const char *fc_place_resource_name(size_t resource);
+FC_API const char *fc_place_vm_info_name(size_t column);
+FC_API const char *fc_place_host_info_name(size_t column);
+FC_API const char *fc_place_column_name(size_t column);
+/* FC_PLACE_FACTORS, for bindings that read it at run time. */
+FC_API size_t fc_place_factor_count(void);
+/* Placement hash computed from the name tables at run time (equals FC_PLACE_HASH). */
+FC_API fc_status fc_place_hash(uint64_t *hash);
+/* Floats fc_place_factors writes for n_hosts hosts: n_hosts * FC_PLACE_FACTORS (0 on
+ * overflow). */
+FC_API size_t fc_place_output_len(size_t n_hosts);
+
+/* Factors of one VM against n_hosts candidate hosts (R = FC_PLACE_RESOURCES, H =
+ * params->history), every array row-major with exactly this many doubles:
+ *   vm_request R (reserved capacity the VM asks for), vm_history H*R (its observed demand),
+ *   vm_info FC_PLACE_VM_INFO, host_capacity n*R (> 0), host_allocated n*R (requests of the
+ *   resident VMs), host_usage n*H*R (their summed observed demand), host_info
+ *   n*FC_PLACE_HOST_INFO.
+ * Writes n_hosts rows of FC_PLACE_FACTORS floats to out (capacity out_len). Every input is
+ * validated first, VM arrays then host by host: NaN -> FC_ERR_MISSING, +-Inf ->
+ * FC_ERR_INFINITE, < 0 -> FC_ERR_NEGATIVE, a capacity of 0 -> FC_ERR_ZERO_CAPACITY; fc_error
+ * gives the host (index, -1 for VM inputs), the input column (channel, FC_PLACE_COLUMNS
+ * codes; the array's first column for FC_ERR_LENGTH / FC_ERR_NULL_POINTER) and, for
+ * FC_ERR_RANGE (a factor beyond float32), the factor (feature). n_hosts = 0 is valid. */
+FC_API fc_status fc_place_factors(const fc_place_params *params,
+                                  const double *vm_request, size_t vm_request_len,
+                                  const double *vm_history, size_t vm_history_len,
+                                  const double *vm_info, size_t vm_info_len,
+                                  size_t n_hosts,
+                                  const double *host_capacity, size_t host_capacity_len,
+                                  const double *host_allocated, size_t host_allocated_len,
+                                  const double *host_usage, size_t host_usage_len,
+                                  const double *host_info, size_t host_info_len,
+                                  float *out, size_t out_len, fc_error *err);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,15 @@ __all__ = [
     "TimeGapError",
     "RangeError",
     "TimeRangeError",
+    "ZeroCapacityError",
+    "PlacementParams",
+    "PLACEMENT_RESOURCES",
+    "PLACEMENT_VM_INFO",
+    "PLACEMENT_HOST_INFO",
+    "PLACEMENT_FACTORS",
+    "PLACEMENT_COLUMNS",
+    "PLACEMENT_HASH",
+    "placement_factors",
     "window",
     "windows",
     "windows_count",
@@ -206,13 +215,17 @@ class TimeRangeError(FeatureCoreError):
     status = "FC_ERR_TIME_RANGE"
 
 
+class ZeroCapacityError(FeatureCoreError):
+    status = "FC_ERR_ZERO_CAPACITY"
+
+
 # Keyed by fc_status_name, so the binding never assumes the enum's numeric values.
 _ERRORS: dict[str, type[FeatureCoreError]] = {
     cls.status: cls
     for cls in (
         NullPointerError, UnknownSchemaError, BadParamsError, LengthError, OutputSizeError,
         MissingValueError, InfiniteValueError, NegativeValueError, TimeOrderError,
-        TimeGapError, RangeError, TimeRangeError,
+        TimeGapError, RangeError, TimeRangeError, ZeroCapacityError,
     )
 }
 
@@ -349,3 +362,168 @@ def resample(
     _check(status, err, "resample", params.schema)
     grid_ts = t0 + params.step_seconds * np.arange(n_bins, dtype=np.int64)
     return grid_ts, out, counts
+
+
+# ---- placement factors (ITP) --------------------------------------------------------
+
+
+def _names(fn, n: int) -> tuple[str, ...]:  # noqa: ANN001 - cffi function
+    return tuple(ffi.string(fn(i)).decode() for i in range(n))
+
+
+#: Resources, in the order of every resource axis: cpu_mhz, mem_mb, disk_kbs, net_kbs.
+PLACEMENT_RESOURCES: tuple[str, ...] = _names(lib.fc_place_resource_name,
+                                              lib.FC_PLACE_RESOURCES)
+#: Columns of ``vm_info``.
+PLACEMENT_VM_INFO: tuple[str, ...] = _names(lib.fc_place_vm_info_name, lib.FC_PLACE_VM_INFO)
+#: Columns of ``host_info``.
+PLACEMENT_HOST_INFO: tuple[str, ...] = _names(lib.fc_place_host_info_name,
+                                              lib.FC_PLACE_HOST_INFO)
+#: Factor names, the columns of :func:`placement_factors` (docs/placement-factors.md).
+PLACEMENT_FACTORS: tuple[str, ...] = _names(lib.fc_place_factor_name, lib.fc_place_factor_count())
+#: Input columns as errors name them ("host_usage.mem_mb").
+PLACEMENT_COLUMNS: tuple[str, ...] = _names(lib.fc_place_column_name, lib.FC_PLACE_COLUMNS)
+
+
+def _place_hash() -> int:
+    out = ffi.new("uint64_t *")
+    if lib.fc_place_hash(out) != 0:  # pragma: no cover - cannot fail with a pointer
+        raise FeatureCoreError("fc_place_hash failed")
+    return int(out[0])
+
+
+#: 64-bit FNV-1a over the input columns and factor names (FC_PLACE_HASH).
+PLACEMENT_HASH: int = _place_hash()
+
+
+@dataclass(frozen=True)
+class PlacementParams:
+    """fc_place_params: the history behind the placement factors.
+
+    ``history`` is H, the samples per resource in ``vm_history`` and ``host_usage`` (2 ..
+    2048, oldest first); ``step_seconds`` their spacing (trends are per hour).
+    """
+
+    history: int = 12
+    step_seconds: int = 300
+
+    def to_c(self):  # noqa: ANN201 - cffi cdata
+        """Builds (and checks) the C struct."""
+        p = ffi.new("fc_place_params *")
+        lib.fc_place_params_init(p)
+        if not 0 <= int(self.history) <= 2**32 - 1:
+            raise BadParamsError(f"placement params: history={self.history} is out of range")
+        if not -(2**63) <= int(self.step_seconds) <= 2**63 - 1:
+            raise BadParamsError(
+                f"placement params: step_seconds={self.step_seconds} is out of range")
+        p.history = int(self.history)
+        p.step_seconds = int(self.step_seconds)
+        err = ffi.new("fc_error *")
+        _check_place(lib.fc_place_params_check(p, err), err, "placement params")
+        return p
+
+
+def _check_place(status: int, err, op: str) -> None:  # noqa: ANN001 - cdata
+    """Raises the exception of a placement status: index is the host, channel the input
+    column ("host_usage.mem_mb"), feature the factor."""
+    if status == 0:
+        return
+    name = ffi.string(lib.fc_status_name(status)).decode()
+    cls = _ERRORS.get(name, FeatureCoreError)
+    message = ffi.string(lib.fc_status_message(status)).decode()
+    where: list[str] = []
+    index = channel = feature = None
+    if err is not None and err.status == status:
+        if err.index >= 0:
+            index = int(err.index)
+            where.append(f"host {index}")
+        if err.channel >= 0:
+            channel = PLACEMENT_COLUMNS[err.channel]
+            where.append(f"column {channel!r}")
+        if err.feature >= 0:
+            feature = PLACEMENT_FACTORS[err.feature]
+            where.append(f"factor {feature!r}")
+    prefix = f"{op}: " + (", ".join(where) + ": " if where else "")
+    raise cls(prefix + message, index=index, channel=channel, feature=feature)
+
+
+def _place_array(name: str, value: ArrayLike, shape: tuple[int | None, ...]) -> NDArray[np.float64]:
+    """Contiguous float64 array of the given shape (None: any length), not copied when it
+    already is one; a wrong shape raises LengthError naming the array."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != len(shape) or any(w is not None and a != w for a, w in zip(arr.shape, shape)):
+        want = "(" + ", ".join("n_hosts" if w is None else str(w) for w in shape) + (
+            ",)" if len(shape) == 1 else ")")
+        raise LengthError(f"placement_factors: {name} must have shape {want}, got {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def placement_factors(
+    params: PlacementParams,
+    vm_request: ArrayLike,
+    vm_history: ArrayLike,
+    vm_info: ArrayLike,
+    host_capacity: ArrayLike,
+    host_allocated: ArrayLike,
+    host_usage: ArrayLike,
+    host_info: ArrayLike,
+    *,
+    out: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]:
+    """Placement factors of one VM request against n candidate hosts: (n, F) float32.
+
+    Shapes (R = 4 resources, H = ``params.history``): vm_request (R,), vm_history (H, R),
+    vm_info (2,), host_capacity (n, R), host_allocated (n, R), host_usage (n, H, R),
+    host_info (n, 13); column names in PLACEMENT_RESOURCES, PLACEMENT_VM_INFO and
+    PLACEMENT_HOST_INFO, factor names in PLACEMENT_FACTORS. One C call for all hosts;
+    float64 C-contiguous inputs are passed without a copy, and ``out`` (float32, C
+    order, shape (n, F)) is written in place when given. Bad values raise the
+    FeatureCoreError of their status, naming the host and input column.
+    """
+    R, H = len(PLACEMENT_RESOURCES), int(params.history)
+    p = params.to_c()
+    req = _place_array("vm_request", vm_request, (R,))
+    hist = _place_array("vm_history", vm_history, (H, R))
+    vinfo = _place_array("vm_info", vm_info, (len(PLACEMENT_VM_INFO),))
+    cap = _place_array("host_capacity", host_capacity, (None, R))
+    n = cap.shape[0]
+    alloc = _place_array("host_allocated", host_allocated, (n, R))
+    usage = _place_array("host_usage", host_usage, (n, H, R))
+    hinfo = _place_array("host_info", host_info, (n, len(PLACEMENT_HOST_INFO)))
+    shape = (n, len(PLACEMENT_FACTORS))
+    if out is None:
+        out = np.empty(shape, np.float32)
+    elif (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != shape
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise OutputSizeError(
+            f"placement_factors: out must be a writable C-contiguous float32 array of shape "
+            f"{shape}")
+    _place_call(p, n, (req, hist, vinfo, cap, alloc, usage, hinfo), out)
+    return out
+
+
+def _place_call(p, n_hosts: int, arrays: tuple[np.ndarray, ...],  # noqa: ANN001 - cdata
+                out: np.ndarray) -> None:
+    """fc_place_factors on contiguous float64 arrays of any length (the lengths are the
+    arrays' sizes, so the core judges them) into out; raises on a failing status."""
+    err = ffi.new("fc_error *")
+    args: list = [p]
+    for i, arr in enumerate(arrays):
+        if i == 3:
+            args.append(n_hosts)
+        args += [_buf("double[]", arr), arr.size]
+    status = lib.fc_place_factors(*args, _buf("float[]", out, writable=True), out.size, err)
+    _check_place(status, err, "placement_factors")
+
+
+def _placement_factors_flat(params: PlacementParams, n_hosts: int,
+                            arrays: tuple[ArrayLike, ...]) -> NDArray[np.float32]:
+    """The seven input arrays as flat float64 of any length, n_hosts given: for golden
+    vectors and tests of the core's own length checks. Returns (n_hosts, F) float32."""
+    flat = tuple(np.ascontiguousarray(np.ravel(np.asarray(a, dtype=np.float64)))
+                 for a in arrays)
+    if len(flat) != 7:
+        raise LengthError("placement_factors: expected 7 input arrays")
+    out = np.empty((n_hosts, len(PLACEMENT_FACTORS)), np.float32)
+    _place_call(params.to_c(), n_hosts, flat, out)
+    return out

@@ -23,6 +23,13 @@ CDEF = """
 #define FC_SCHEMA_VM ...
 #define FC_SCHEMA_LINK ...
 #define FC_SCHEMA_METRIC ...
+#define FC_MAX_STAT_WINDOW ...
+#define FC_PLACE_RESOURCES ...
+#define FC_PLACE_VM_INFO ...
+#define FC_PLACE_HOST_INFO ...
+#define FC_PLACE_FACTORS ...
+#define FC_PLACE_COLUMNS ...
+#define FC_PLACE_HASH ...
 
 typedef int... fc_status;
 typedef int... fc_schema_id;
@@ -75,6 +82,33 @@ fc_status fc_resample(const fc_params *params, int64_t t0, size_t n_bins,
                       const int64_t *ts, size_t ts_len, const double *values, size_t values_len,
                       double *out, size_t out_len, uint32_t *counts, size_t counts_len,
                       fc_error *err);
+
+typedef struct fc_place_params {
+    int64_t step_seconds;
+    uint32_t history;
+    ...;
+} fc_place_params;
+
+fc_status fc_place_params_init(fc_place_params *params);
+fc_status fc_place_params_check(const fc_place_params *params, fc_error *err);
+const char *fc_place_factor_name(size_t factor);
+const char *fc_place_resource_name(size_t resource);
+const char *fc_place_vm_info_name(size_t column);
+const char *fc_place_host_info_name(size_t column);
+const char *fc_place_column_name(size_t column);
+size_t fc_place_factor_count(void);
+fc_status fc_place_hash(uint64_t *hash);
+size_t fc_place_output_len(size_t n_hosts);
+fc_status fc_place_factors(const fc_place_params *params,
+                           const double *vm_request, size_t vm_request_len,
+                           const double *vm_history, size_t vm_history_len,
+                           const double *vm_info, size_t vm_info_len,
+                           size_t n_hosts,
+                           const double *host_capacity, size_t host_capacity_len,
+                           const double *host_allocated, size_t host_allocated_len,
+                           const double *host_usage, size_t host_usage_len,
+                           const double *host_info, size_t host_info_len,
+                           float *out, size_t out_len, fc_error *err);
 """
 
 # The same flags as CMake; -std=c11 (not gnu11) is what keeps GCC from fusing a*b+c.

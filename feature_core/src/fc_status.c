@@ -21,6 +21,7 @@ static const char *const status_names[FC_STATUS_COUNT] = {
     "FC_ERR_TIME_GAP",
     "FC_ERR_RANGE",
     "FC_ERR_TIME_RANGE",
+    "FC_ERR_ZERO_CAPACITY",
 };
 
 static const char *const status_messages[FC_STATUS_COUNT] = {
@@ -29,15 +30,17 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "unknown schema id; use FC_SCHEMA_VM, FC_SCHEMA_LINK or FC_SCHEMA_METRIC",
     "parameters out of range: seq_len 1..100000, stat_window 2..2048, step_seconds "
     "1..86400, fill_limit <= 100000, stride >= 1, every used center finite, every used "
-    "scale finite and > 0",
+    "scale finite and > 0; placement: history 2..2048, step_seconds 1..86400",
     "input lengths disagree or are too short: values must hold ts_len * channels numbers "
-    "and a window exactly seq_len + stat_window - 1 samples",
-    "output buffer too small: size it with fc_window_output_len / fc_windows_count",
+    "and a window exactly seq_len + stat_window - 1 samples; placement arrays must hold R, "
+    "H*R, 2, n*R, n*R, n*H*R and n*13 numbers",
+    "output buffer too small: size it with fc_window_output_len / fc_windows_count / "
+    "fc_place_output_len",
     "missing sample (NaN) inside the window: resample with fc_resample and drop windows "
-    "that cover missing bins",
+    "that cover missing bins (placement inputs must be complete)",
     "infinite value in the input: metrics must be finite",
     "negative value on a channel that cannot be negative (rates, percentages, counters "
-    "after differencing)",
+    "after differencing, capacities, requests, counts)",
     "timestamps are not strictly increasing: sort and resample with fc_resample",
     "timestamps are not exactly step_seconds apart: resample onto the grid with "
     "fc_resample",
@@ -45,6 +48,8 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "or the input's magnitude",
     "timestamp outside 0 .. 253402300799 (1970-01-01 .. 9999-12-31 UTC): timestamps are "
     "Unix seconds, not milliseconds",
+    "a host capacity is 0: every capacity must be > 0 (a host that does not offer a "
+    "resource cannot take a VM; filter it out before computing placement factors)",
 };
 
 const char *fc_status_name(fc_status status)

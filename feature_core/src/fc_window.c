@@ -56,33 +56,7 @@ static int put(const fc_params *p, size_t f, double x, float *out)
     return 1;
 }
 
-/* Sums use 4 interleaved partial sums: term k goes to lane k mod 4 (in increasing k), and
- * the total is (lane0 + lane1) + (lane2 + lane3). One fixed order, with dependency chains a
- * quarter as long as a single running sum's (the step is latency-bound). */
-typedef struct lanes {
-    double l0, l1, l2, l3;
-} lanes;
-
-static void lanes_add4(lanes *acc, double t0, double t1, double t2, double t3)
-{
-    acc->l0 = acc->l0 + t0;
-    acc->l1 = acc->l1 + t1;
-    acc->l2 = acc->l2 + t2;
-    acc->l3 = acc->l3 + t3;
-}
-
-/* Adds term k of a sum whose terms 0..k-1 are already in (the tail after lanes_add4). */
-static void lanes_add(lanes *acc, size_t k, double term)
-{
-    switch (k & 3) {
-    case 0: acc->l0 = acc->l0 + term; break;
-    case 1: acc->l1 = acc->l1 + term; break;
-    case 2: acc->l2 = acc->l2 + term; break;
-    default: acc->l3 = acc->l3 + term; break;
-    }
-}
-
-static double lanes_total(const lanes *acc) { return (acc->l0 + acc->l1) + (acc->l2 + acc->l3); }
+/* Sums: the 4-lane helpers of fc_internal.h (lanes_add4, lanes_add, lanes_total). */
 
 /* Running statistics of the target over one stat window, fed in sample order. */
 typedef struct target_stats {

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# determinism_matrix.sh GOLDEN_FILE [WORK_DIR]
+# determinism_matrix.sh GOLDEN_FILE [WORK_DIR [MORE_GOLDEN_FILES...]]
 #
 # Builds fc_golden together with the feature core sources directly (no CMake flags) with
 # {gcc, clang} x {-O0, -O3} x {-march=x86-64, -march=x86-64-v3}: ISO C11 (-std=c11), no
 # fast-math and no -ffp-contract flag, exactly as the cffi and cgo builds compile the core
 # (for clang the sources' `#pragma STDC FP_CONTRACT OFF` is what prevents FMA). Each build
-# prints the canonical dump of the golden file (`fc_golden dump`); all 8 SHA-256 digests
-# must be equal, and equal to the digest of the expected values (`fc_golden dump
-# --expected`). The x86-64-v3 objects of the core are disassembled: any vfmadd / vfmsub /
-# vfnmadd / vfnmsub instruction fails the run. A ninth, deliberately contracting build
-# (-std=gnu11) must give a different digest, proving the vectors can see FMA.
+# prints the canonical dump of the golden files (`fc_golden dump FILE...`: the window
+# features and the placement factors); all 8 SHA-256 digests must be equal, and equal to
+# the digest of the expected values (`fc_golden dump --expected FILE...`). The x86-64-v3
+# objects of the core are disassembled: any vfmadd / vfmsub / vfnmadd / vfnmsub
+# instruction fails the run. A ninth, deliberately contracting build (-std=gnu11) must give
+# a different digest for EACH golden file, proving every file's vectors can see FMA.
 #
 # Compilers: $DWCP_GCC (default gcc) and $DWCP_CLANG (default clang).
 set -euo pipefail
@@ -21,6 +22,11 @@ golden="${1:-}"
 work="${2:-}"
 require_golden
 golden="$(cd "$(dirname "$golden")" && pwd)/$(basename "$golden")"
+goldens=("$golden")
+for extra in "${@:3}"; do
+    [ -f "$extra" ] || fail "golden file not found: $extra"
+    goldens+=("$(cd "$(dirname "$extra")" && pwd)/$(basename "$extra")")
+done
 command -v "$gcc_bin" >/dev/null 2>&1 || fail "gcc not found ('$gcc_bin'); install gcc"
 require_clang "the matrix needs clang"
 command -v objdump >/dev/null 2>&1 || fail "objdump not found; install binutils"
@@ -103,7 +109,7 @@ for cc_name in gcc clang; do
         for march in x86-64 x86-64-v3; do
             name="${cc_name}${opt}-${march}"
             build "$name" "$cc" "$opt" "$march"
-            if ! "$work/$name/fc_golden" dump "$golden" >"$work/$name/dump.txt" 2>"$work/$name/dump.err"; then
+            if ! "$work/$name/fc_golden" dump "${goldens[@]}" >"$work/$name/dump.txt" 2>"$work/$name/dump.err"; then
                 cat "$work/$name/dump.err" >&2
                 fail "build $name: fc_golden dump failed"
             fi
@@ -115,7 +121,7 @@ for cc_name in gcc clang; do
             fi
             rows+=("$cc_name|$opt|$march|$d|$fmas")
             if [ -z "$expected_digest" ]; then
-                "$work/$name/fc_golden" dump --expected "$golden" >"$expected_txt"
+                "$work/$name/fc_golden" dump --expected "${goldens[@]}" >"$expected_txt"
                 expected_digest="$(sha "$expected_txt")"
             fi
             [ -z "$first_digest" ] && first_digest="$d"
@@ -131,11 +137,11 @@ done
 printf '%-8s %-4s %-10s %-64s\n' expected "" "" "$expected_digest"
 
 # Negative control: GNU C lets GCC contract a*b+c into FMA. Such a build must emit FMA and
-# must change the digest (the golden file's fma_canary vector), or the matrix could not tell
-# a contracting build from a good one.
+# must change the digest of every golden file (their fma_canary vectors), or the matrix
+# could not tell a contracting build from a good one.
 control="gcc-gnu11-O3-x86-64-v3"
 build "$control" "$gcc_bin" -O3 x86-64-v3 -std=gnu11
-"$work/$control/fc_golden" dump "$golden" >"$work/$control/dump.txt" ||
+"$work/$control/fc_golden" dump "${goldens[@]}" >"$work/$control/dump.txt" ||
     fail "negative control $control: fc_golden dump failed"
 control_fmas="$(fma_count "$control")"
 control_digest="$(sha "$work/$control/dump.txt")"
@@ -144,6 +150,18 @@ echo "negative control: gcc -std=gnu11 -O3 -march=x86-64-v3 emits $control_fmas 
 [ "$control_fmas" -gt 0 ] || fail "negative control emitted no FMA: the control is void"
 [ "$control_digest" != "$expected_digest" ] ||
     fail "an FMA-contracting build gives the expected digest: the golden vectors cannot see FMA (regenerate with the fma_canary vector)"
+for g in "${goldens[@]}"; do
+    base="$(basename "$g")"
+    "$work/$control/fc_golden" dump "$g" >"$work/$control/dump-$base" ||
+        fail "negative control $control: fc_golden dump $base failed"
+    "$work/$control/fc_golden" dump --expected "$g" >"$work/expected-$base"
+    control_file="$(sha "$work/$control/dump-$base")"
+    expected_file="$(sha "$work/expected-$base")"
+    changed="$(diff "$work/expected-$base" "$work/$control/dump-$base" | grep -c '^>' || true)"
+    echo "negative control on $base: digest $control_file (expected $expected_file), $changed vector(s) differ"
+    [ "$control_file" != "$expected_file" ] ||
+        fail "an FMA-contracting build gives the expected digest of $base: its vectors cannot see FMA (add an fma_canary vector)"
+done
 
 # Verdict.
 for r in "${rows[@]}"; do
@@ -165,4 +183,4 @@ done
 if [ "$status" -ne 0 ]; then
     fail "the builds do not agree (see above)"
 fi
-echo "determinism_matrix: all 8 builds print the same dump; digest $expected_digest; no FMA in the x86-64-v3 core objects"
+echo "determinism_matrix: all 8 builds print the same dump of ${#goldens[@]} golden file(s) ($(wc -l <"$expected_txt") vectors); digest $expected_digest; no FMA in the x86-64-v3 core objects"

@@ -1,12 +1,16 @@
 /*
  * fc_golden — the C reader of the feature golden vectors (docs/golden-format.md).
  *
- *   fc_golden check FILE            run every vector through the C API, compare status,
- *                                   fc_error fields, n_windows, every output bit and counts;
- *                                   one line per mismatch, then "N passed, N failed";
- *                                   exit 0 when all pass, 1 on a mismatch, 2 on a bad file.
- *   fc_golden dump FILE             canonical text of the results computed here
- *   fc_golden dump --expected FILE  the same text built from the expected values in FILE
+ *   fc_golden check FILE...            run every vector through the C API, compare status,
+ *                                      fc_error fields, n_windows, every output bit and
+ *                                      counts; one line per mismatch, then "N passed, N
+ *                                      failed"; exit 0 when all pass, 1 on a mismatch, 2 on
+ *                                      a bad file.
+ *   fc_golden dump FILE...             canonical text of the results computed here
+ *   fc_golden dump --expected FILE...  the same text built from the expected values
+ *
+ * A file holds window features (calls window, windows, resample: golden/features_v1.txt)
+ * or placement factors (call place: golden/placement_v1.txt), or both.
  *
  * Canonical dump: one line per vector, in file order, tokens separated by one space, no
  * trailing space, "\n" line ends:
@@ -14,13 +18,13 @@
  *   <name> <status> [<index> <channel> <feature>] [<n_windows>] [<out ...>] [<counts ...>]
  *
  * The error triple only when status is not FC_OK; n_windows only for call "windows" with
- * FC_OK; out (8 hex digits per float for window/windows, 16 per double for resample,
- * lower case) and counts (decimal, resample) only with FC_OK. The determinism matrix
+ * FC_OK; out (8 hex digits per float for window/windows/place, 16 per double for
+ * resample, lower case) and counts (decimal, resample) only with FC_OK. The determinism matrix
  * hashes this text (SHA-256); `dump` and `dump --expected` must print the same bytes.
  *
  * Buffers given to the core are sized as a binding would size them (fc_window_output_len,
- * fc_windows_count, n_bins * channels) and allocated exactly, so a sanitizer sees any write
- * past them.
+ * fc_windows_count, n_bins * channels, fc_place_output_len) and allocated exactly, so a
+ * sanitizer sees any write past them.
  */
 #include "feature_core.h"
 
@@ -30,7 +34,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CALL_NONE, CALL_WINDOW, CALL_WINDOWS, CALL_RESAMPLE };
+enum { CALL_NONE, CALL_WINDOW, CALL_WINDOWS, CALL_RESAMPLE, CALL_PLACE };
+
+/* The input arrays of a place vector, in the order of the fc_place_factors arguments. */
+#define N_PLACE_ARRAYS 7
+static const char *const place_arrays[N_PLACE_ARRAYS] = {
+    "vm_request", "vm_history", "vm_info", "host_capacity", "host_allocated", "host_usage",
+    "host_info",
+};
 
 typedef struct vec {
     char *name;
@@ -57,6 +68,13 @@ typedef struct vec {
     int has_counts;
     uint64_t *counts;
     size_t n_counts;
+    /* call place */
+    fc_place_params place;
+    int has_history, has_n_hosts;
+    size_t n_hosts;
+    double *parr[N_PLACE_ARRAYS];
+    size_t n_parr[N_PLACE_ARRAYS];
+    int has_parr[N_PLACE_ARRAYS];
 } vec;
 
 typedef struct result {
@@ -78,6 +96,8 @@ typedef struct golden {
         long line;
     } hashes[16];
     size_t n_hashes;
+    int has_place_hash;
+    uint64_t place_hash;
     vec *v;
     size_t n;
 } golden;
@@ -254,11 +274,23 @@ static void init_vec(vec *v, const char *name)
         v->params.scale[f] = 1.0;
     }
     v->stride = 1;
+    fc_place_params_init(&v->place);
 }
 
 static void finish_vec(const vec *v)
 {
+    size_t a;
     if (v->call == CALL_NONE) die("vector has no 'call'", v->name);
+    if (v->call == CALL_PLACE) {
+        if (!v->has_history || !v->has_n_hosts) die("place vector needs 'history' and 'n_hosts'", v->name);
+        for (a = 0; a < N_PLACE_ARRAYS; a++)
+            if (!v->has_parr[a]) die("place vector lacks an input array", place_arrays[a]);
+        if (v->n_ts || v->n_values) die("place vector with 'ts' or 'values'", v->name);
+    } else {
+        for (a = 0; a < N_PLACE_ARRAYS; a++)
+            if (v->has_parr[a]) die("placement input outside a place vector", place_arrays[a]);
+        if (v->has_history || v->has_n_hosts) die("history/n_hosts outside a place vector", v->name);
+    }
     if (!v->has_status) die("vector has no 'status'", v->name);
     if ((v->status != FC_OK) != (v->has_error != 0))
         die("'error' must be present exactly when status is not FC_OK", v->name);
@@ -286,6 +318,7 @@ static void read_golden(const char *path, golden *g)
     memset(g, 0, sizeof *g);
     g->path = path;
     g_path = path;
+    g_line = 0;
     if (fp == NULL) {
         fprintf(stderr, "fc_golden: cannot open %s: %s\n", path, strerror(errno));
         exit(2);
@@ -335,6 +368,11 @@ static void read_golden(const char *path, golden *g)
                 g->hashes[g->n_hashes].hash = parse_hex(tk.t[2], 16, "schema_hash");
                 g->hashes[g->n_hashes].line = g_line;
                 g->n_hashes++;
+            } else if (strcmp(tk.t[0], "place_hash") == 0) {
+                if (tk.n != 2) die("place_hash takes 16 hex digits", NULL);
+                if (g->has_place_hash) die("repeated place_hash", NULL);
+                g->place_hash = parse_hex(tk.t[1], 16, "place_hash");
+                g->has_place_hash = 1;
             } else if (strcmp(tk.t[0], "vector") == 0) {
                 size_t i;
                 if (tk.n != 2) die("vector takes one name", NULL);
@@ -373,6 +411,8 @@ static void read_golden(const char *path, golden *g)
                     cur->call = CALL_WINDOWS;
                 else if (strcmp(a[0], "resample") == 0)
                     cur->call = CALL_RESAMPLE;
+                else if (strcmp(a[0], "place") == 0)
+                    cur->call = CALL_PLACE;
                 else
                     die("unknown call", a[0]);
             } else if (strcmp(k, "schema") == 0) {
@@ -387,6 +427,15 @@ static void read_golden(const char *path, golden *g)
             } else if (strcmp(k, "step_seconds") == 0) {
                 ONE();
                 cur->params.step_seconds = parse_int(a[0], INT64_MIN, INT64_MAX, k);
+                cur->place.step_seconds = cur->params.step_seconds;
+            } else if (strcmp(k, "history") == 0) {
+                ONE();
+                cur->place.history = (uint32_t)parse_uint(a[0], UINT32_MAX, k);
+                cur->has_history = 1;
+            } else if (strcmp(k, "n_hosts") == 0) {
+                ONE();
+                cur->n_hosts = (size_t)parse_uint(a[0], SIZE_MAX, k);
+                cur->has_n_hosts = 1;
             } else if (strcmp(k, "fill_limit") == 0) {
                 ONE();
                 cur->params.fill_limit = (uint32_t)parse_uint(a[0], UINT32_MAX, k);
@@ -443,7 +492,15 @@ static void read_golden(const char *path, golden *g)
                 cur->has_counts = 1;
                 for (i = 0; i < n; i++) cur->counts[i] = parse_uint(a[i], UINT32_MAX, k);
             } else {
-                die("unknown key in vector", k);
+                size_t pa;
+                for (pa = 0; pa < N_PLACE_ARRAYS; pa++)
+                    if (strcmp(k, place_arrays[pa]) == 0) break;
+                if (pa == N_PLACE_ARRAYS) die("unknown key in vector", k);
+                if (cur->has_parr[pa]) die("repeated key", k);
+                cur->parr[pa] = xmalloc(n, sizeof *cur->parr[pa]);
+                cur->n_parr[pa] = n;
+                cur->has_parr[pa] = 1;
+                for (i = 0; i < n; i++) cur->parr[pa][i] = bits_to_double(parse_hex(a[i], 16, k));
             }
 #undef ONE
         }
@@ -458,13 +515,14 @@ static void read_golden(const char *path, golden *g)
 
 static void free_golden(golden *g)
 {
-    size_t i;
+    size_t i, a;
     for (i = 0; i < g->n; i++) {
         free(g->v[i].name);
         free(g->v[i].ts);
         free(g->v[i].values);
         free(g->v[i].out);
         free(g->v[i].counts);
+        for (a = 0; a < N_PLACE_ARRAYS; a++) free(g->v[i].parr[a]);
     }
     free(g->v);
     free(g->fc_version);
@@ -487,7 +545,22 @@ static void run_vec(const vec *v, result *r)
     err.channel = -1;
     err.feature = -1;
 
-    if (v->call == CALL_WINDOW || v->call == CALL_WINDOWS) {
+    if (v->call == CALL_PLACE) {
+        size_t cap = 0, k;
+        float *out;
+        if (v->n_hosts <= MAX_OUT_ELEMS / FC_PLACE_FACTORS) cap = fc_place_output_len(v->n_hosts);
+        out = xmalloc(cap, sizeof *out);
+        r->status = fc_place_factors(&v->place, v->parr[0], v->n_parr[0], v->parr[1], v->n_parr[1],
+                                     v->parr[2], v->n_parr[2], v->n_hosts, v->parr[3], v->n_parr[3],
+                                     v->parr[4], v->n_parr[4], v->parr[5], v->n_parr[5],
+                                     v->parr[6], v->n_parr[6], out, cap, &err);
+        if (r->status == FC_OK) {
+            r->n_out = cap;
+            r->out = xmalloc(cap, sizeof *r->out);
+            for (k = 0; k < cap; k++) r->out[k] = float_bits(out[k]);
+        }
+        free(out);
+    } else if (v->call == CALL_WINDOW || v->call == CALL_WINDOWS) {
         size_t per = fc_window_output_len(&v->params), cap = 0, k;
         size_t count = v->call == CALL_WINDOW ? 1 : fc_windows_count(&v->params, v->n_ts, v->stride);
         float *out;
@@ -650,7 +723,13 @@ static size_t compare(const vec *v, const result *got)
     for (k = 0; k < n; k++) {
         if (got->out[k] == v->out[k]) continue;
         bad++;
-        if (v->call == CALL_RESAMPLE) {
+        if (v->call == CALL_PLACE) {
+            const char *fn = fc_place_factor_name(k % FC_PLACE_FACTORS);
+            printf("vector %s: out[%zu] (host %zu, factor %s): expected 0x%08" PRIx32
+                   ", got 0x%08" PRIx32 " (%" PRIu64 " ULP)\n",
+                   name, k, k / FC_PLACE_FACTORS, fn ? fn : "?", (uint32_t)v->out[k],
+                   (uint32_t)got->out[k], ulp_distance(v->out[k], got->out[k], 0));
+        } else if (v->call == CALL_RESAMPLE) {
             size_t C = fc_schema_channels(schema);
             const char *ch = C ? fc_channel_name(schema, k % C) : NULL;
             printf("vector %s: out[%zu] (bin %zu, channel %s): expected 0x%016" PRIx64
@@ -696,6 +775,15 @@ static size_t check_header(const golden *g)
                fc_version_string());
         bad++;
     }
+    if (g->has_place_hash) {
+        uint64_t h = 0;
+        fc_place_hash(&h);
+        if (h != g->place_hash) {
+            printf("file %s: place_hash: expected %016" PRIx64 ", got %016" PRIx64 "\n", g->path,
+                   g->place_hash, h);
+            bad++;
+        }
+    }
     for (i = 0; i < g->n_hashes; i++) {
         int known = 0;
         int32_t id;
@@ -723,49 +811,58 @@ static size_t check_header(const golden *g)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: fc_golden check FILE\n"
-            "       fc_golden dump [--expected] FILE\n");
+            "usage: fc_golden check FILE...\n"
+            "       fc_golden dump [--expected] FILE...\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     golden g;
-    size_t i, passed = 0, failed = 0, header_bad;
+    size_t i, passed = 0, failed = 0, header_bad = 0, vectors = 0;
+    int f;
 
-    if (argc == 3 && strcmp(argv[1], "check") == 0) {
-        read_golden(argv[2], &g);
-        header_bad = check_header(&g);
-        for (i = 0; i < g.n; i++) {
-            result r;
-            run_vec(&g.v[i], &r);
-            if (compare(&g.v[i], &r) == 0)
-                passed++;
-            else
-                failed++;
-            free_result(&r);
-        }
-        if (g.n == 0) printf("file %s: no vectors\n", g.path);
-        printf("%zu passed, %zu failed\n", passed, failed);
-        free_golden(&g);
-        return (failed == 0 && header_bad == 0 && g.n > 0) ? 0 : 1;
-    }
-    if ((argc == 3 || argc == 4) && strcmp(argv[1], "dump") == 0) {
-        int expected = argc == 4;
-        if (expected && strcmp(argv[2], "--expected") != 0) return usage();
-        read_golden(argv[argc - 1], &g);
-        for (i = 0; i < g.n; i++) {
-            result r;
-            if (expected) {
-                expected_of(&g.v[i], &r);
-                dump_line(stdout, &g.v[i], &r);
-            } else {
+    if (argc >= 3 && strcmp(argv[1], "check") == 0) {
+        for (f = 2; f < argc; f++) {
+            read_golden(argv[f], &g);
+            header_bad += check_header(&g);
+            for (i = 0; i < g.n; i++) {
+                result r;
                 run_vec(&g.v[i], &r);
-                dump_line(stdout, &g.v[i], &r);
+                if (compare(&g.v[i], &r) == 0)
+                    passed++;
+                else
+                    failed++;
                 free_result(&r);
             }
+            if (g.n == 0) {
+                printf("file %s: no vectors\n", g.path);
+                header_bad++;
+            }
+            vectors += g.n;
+            free_golden(&g);
         }
-        free_golden(&g);
+        printf("%zu passed, %zu failed\n", passed, failed);
+        return (failed == 0 && header_bad == 0 && vectors > 0) ? 0 : 1;
+    }
+    if (argc >= 3 && strcmp(argv[1], "dump") == 0) {
+        int expected = strcmp(argv[2], "--expected") == 0;
+        if (expected && argc < 4) return usage();
+        for (f = expected ? 3 : 2; f < argc; f++) {
+            read_golden(argv[f], &g);
+            for (i = 0; i < g.n; i++) {
+                result r;
+                if (expected) {
+                    expected_of(&g.v[i], &r);
+                    dump_line(stdout, &g.v[i], &r);
+                } else {
+                    run_vec(&g.v[i], &r);
+                    dump_line(stdout, &g.v[i], &r);
+                    free_result(&r);
+                }
+            }
+            free_golden(&g);
+        }
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "fc_golden: write error\n");
             return 2;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # fuzz.sh [WORK_DIR] [SECONDS]
 #
-# Builds the libFuzzer target fuzz_api.c with the feature core sources
-# (clang -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all) and runs it
-# for SECONDS (default 30) starting from the committed seed corpus
-# feature_core/tests/fuzz_corpus/ (read only: new inputs go to WORK_DIR/corpus). A crash,
-# sanitizer report or broken invariant fails the run and leaves the input in WORK_DIR
-# (reproduce with: WORK_DIR/fuzz_api WORK_DIR/crash-...).
+# Builds the libFuzzer targets fuzz_api.c (windows, resampling, names) and fuzz_place.c
+# (placement factors) with the feature core sources (clang -std=c11
+# -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all) and runs both at the same
+# time for SECONDS (default 30), each from its committed seed corpus
+# (feature_core/tests/fuzz_corpus/ and fuzz_corpus_place/, read only: new inputs go to
+# WORK_DIR/<target>/corpus). A crash, sanitizer report or broken invariant fails the run and
+# leaves the input in WORK_DIR/<target> (reproduce with: WORK_DIR/<target>/<target>
+# WORK_DIR/<target>/crash-...).
 #
 # Environment: DWCP_CLANG (default clang), DWCP_FUZZ_CFLAGS (extra compiler flags, e.g.
 # -DFC_FUZZ_STATS), DWCP_FUZZ_ARGS (extra libFuzzer flags, e.g. -jobs=2).
@@ -18,45 +20,64 @@ script=fuzz
 work="${1:-}"
 seconds="${2:-30}"
 
-
-require_clang "the fuzz target needs clang with libFuzzer"
+require_clang "the fuzz targets need clang with libFuzzer"
 case "$seconds" in
     '' | *[!0-9]*) fail "SECONDS must be a whole number, got '$seconds'" ;;
 esac
 use_work_dir
 mkdir -p "$work"
-rm -rf "$work/corpus" "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*
-mkdir -p "$work/corpus"
 
-exe="$work/fuzz_api"
-# shellcheck disable=SC2086
-if ! "$clang_bin" -std=c11 -g -O1 -ffp-contract=off -Wall -Wextra -Wpedantic \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all ${DWCP_FUZZ_CFLAGS:-} \
-    -I"$core/include" "$here/fuzz_api.c" "$core"/src/*.c -lm -o "$exe" 2>"$work/build.log"; then
-    cat "$work/build.log" >&2
-    fail "building fuzz_api failed (does '$clang_bin' ship libFuzzer and the sanitizer runtimes? Debian: apt-get install clang)"
-fi
+targets=(fuzz_api fuzz_place)
+declare -A seeds=([fuzz_api]="$here/fuzz_corpus" [fuzz_place]="$here/fuzz_corpus_place")
+
+build() {
+    local t="$1" dir="$work/$1"
+    rm -rf "$dir"
+    mkdir -p "$dir/corpus"
+    # shellcheck disable=SC2086
+    "$clang_bin" -std=c11 -g -O1 -ffp-contract=off -Wall -Wextra -Wpedantic \
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all ${DWCP_FUZZ_CFLAGS:-} \
+        -I"$core/include" "$here/$t.c" "$core"/src/*.c -lm -o "$dir/$t" 2>"$dir/build.log"
+}
+
+for t in "${targets[@]}"; do
+    if ! build "$t"; then
+        cat "$work/$t/build.log" >&2
+        fail "building $t failed (does '$clang_bin' ship libFuzzer and the sanitizer runtimes? Debian: apt-get install clang)"
+    fi
+done
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-log="$work/fuzz.log"
 start=$(date +%s)
-# shellcheck disable=SC2086
-"$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-    -print_final_stats=1 -artifact_prefix="$work/" ${DWCP_FUZZ_ARGS:-} \
-    "$work/corpus" "$here/fuzz_corpus" >"$log" 2>&1
-rc=$?
-elapsed=$(($(date +%s) - start))
-
-execs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)"
-rate="$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)"
-cov="$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)"
-if [ "$rc" -ne 0 ]; then
-    echo "fuzz: fuzz_api stopped after ${elapsed}s, ${execs:-?} executions (exit $rc):" >&2
-    grep -E 'fuzz_api:|runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|^SUMMARY|Test unit written' "$log" | head -20 >&2
-    crash="$(ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* 2>/dev/null | head -1)"
-    [ -n "$crash" ] && echo "fuzz: reproduce with: $exe $crash" >&2
-    echo "fuzz: full log: $log" >&2
-    fail "fuzz_api found a problem"
-fi
-echo "fuzz: clean: ${execs:-?} executions in ${elapsed}s (${rate:-?} exec/s), ${cov:-coverage n/a}, corpus $(ls "$work/corpus" | wc -l) new + $(ls "$here/fuzz_corpus" | wc -l) seed inputs"
+declare -A pids=()
+for t in "${targets[@]}"; do
+    dir="$work/$t"
+    # shellcheck disable=SC2086
+    "$dir/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+        -print_final_stats=1 -artifact_prefix="$dir/" ${DWCP_FUZZ_ARGS:-} \
+        "$dir/corpus" "${seeds[$t]}" >"$dir/fuzz.log" 2>&1 &
+    pids[$t]=$!
+done
+status=0
+for t in "${targets[@]}"; do
+    wait "${pids[$t]}"
+    rc=$?
+    dir="$work/$t"
+    log="$dir/fuzz.log"
+    elapsed=$(($(date +%s) - start))
+    execs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)"
+    rate="$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)"
+    cov="$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)"
+    if [ "$rc" -ne 0 ]; then
+        echo "fuzz: $t stopped after ${elapsed}s, ${execs:-?} executions (exit $rc):" >&2
+        grep -E "$t:|runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|^SUMMARY|Test unit written" "$log" | head -20 >&2
+        crash="$(ls "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-* 2>/dev/null | head -1)"
+        [ -n "$crash" ] && echo "fuzz: reproduce with: $dir/$t $crash" >&2
+        echo "fuzz: full log: $log" >&2
+        status=1
+        continue
+    fi
+    echo "fuzz: $t clean: ${execs:-?} executions in ${elapsed}s (${rate:-?} exec/s), ${cov:-coverage n/a}, corpus $(ls "$dir/corpus" | wc -l) new + $(ls "${seeds[$t]}" | wc -l) seed inputs"
+done
+[ "$status" -eq 0 ] || fail "a fuzz target found a problem"

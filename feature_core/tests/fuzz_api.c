@@ -1,5 +1,6 @@
 /*
- * fuzz_api.c — libFuzzer target over the whole public API of the feature core.
+ * fuzz_api.c — libFuzzer target over the window, resampling and naming API of the feature
+ * core (the placement factors have their own target, fuzz_place.c).
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
  *         -Ifeature_core/include feature_core/tests/fuzz_api.c feature_core/src/(all .c) -lm
@@ -156,7 +157,7 @@ static double any_double(rd *r)
 static const fc_status all_status[] = {
     FC_OK, FC_ERR_NULL_POINTER, FC_ERR_UNKNOWN_SCHEMA, FC_ERR_BAD_PARAMS, FC_ERR_LENGTH,
     FC_ERR_OUTPUT_SIZE, FC_ERR_MISSING, FC_ERR_INFINITE, FC_ERR_NEGATIVE, FC_ERR_TIME_ORDER,
-    FC_ERR_TIME_GAP, FC_ERR_RANGE, FC_ERR_TIME_RANGE,
+    FC_ERR_TIME_GAP, FC_ERR_RANGE, FC_ERR_TIME_RANGE, FC_ERR_ZERO_CAPACITY,
 };
 
 static int valid_status(fc_status s)

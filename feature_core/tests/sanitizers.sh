@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# sanitizers.sh GOLDEN_FILE [WORK_DIR]
+# sanitizers.sh GOLDEN_FILE [WORK_DIR [MORE_GOLDEN_FILES...]]
 #
 # Builds test_api and fc_golden together with the feature core sources under
 # AddressSanitizer + UndefinedBehaviorSanitizer (-fsanitize=address,undefined
 # -fno-sanitize-recover=all -g), with clang and with gcc, and runs both: the unit tests and
-# `fc_golden check GOLDEN_FILE`. Any sanitizer report, leak or test failure fails the run.
+# `fc_golden check GOLDEN_FILE MORE_GOLDEN_FILES...` (window features and placement
+# factors). Any sanitizer report, leak or test failure fails the run.
 #
 # Compilers: $DWCP_CLANG (default clang, required) and $DWCP_GCC (default gcc; skipped with
 # a note when it has no sanitizer runtime).
@@ -16,6 +17,11 @@ script=sanitizers
 golden="${1:-}"
 work="${2:-}"
 require_golden
+goldens=("$golden")
+for extra in "${@:3}"; do
+    [ -f "$extra" ] || fail "golden file not found: $extra"
+    goldens+=("$extra")
+done
 require_clang "the sanitizer build needs clang"
 
 use_work_dir
@@ -55,7 +61,7 @@ for cc_name in "${compilers[@]}"; do
         if [ "$run" = test_api ]; then
             "$exe" >"$log" 2>&1
         else
-            "$exe" check "$golden" >"$log" 2>&1
+            "$exe" check "${goldens[@]}" >"$log" 2>&1
         fi
         rc=$?
         summary="$(tail -n 1 "$log")"

@@ -1135,10 +1135,11 @@ static void test_status_strings(void)
         "FC_ERR_TIME_GAP",
         "FC_ERR_RANGE",
         "FC_ERR_TIME_RANGE",
+        "FC_ERR_ZERO_CAPACITY",
     };
     int s, s2;
     current = "status strings";
-    CHECK(FC_STATUS_COUNT == FC_ERR_TIME_RANGE + 1);
+    CHECK(FC_STATUS_COUNT == FC_ERR_ZERO_CAPACITY + 1);
     for (s = 0; s < FC_STATUS_COUNT; s++) {
         const char *m = fc_status_message((fc_status)s);
         CHECK(str_eq(fc_status_name((fc_status)s), names[s]));
@@ -1234,6 +1235,461 @@ static void test_long_windows(void)
     free_trace(&t);
 }
 
+/* ---- placement factors -------------------------------------------------------------- */
+
+#define PR FC_PLACE_RESOURCES
+#define PF FC_PLACE_FACTORS
+#define PHI FC_PLACE_HOST_INFO
+#define PVI FC_PLACE_VM_INFO
+
+/* Index of a factor by name (-1 if absent). */
+static int pf(const char *name)
+{
+    size_t f;
+    for (f = 0; f < PF; f++)
+        if (str_eq(fc_place_factor_name(f), name)) return (int)f;
+    printf("FAIL no placement factor %s\n", name);
+    n_fail++;
+    return 0;
+}
+
+/* Index of an input column by name. */
+static int32_t pcol(const char *name)
+{
+    size_t c;
+    for (c = 0; c < FC_PLACE_COLUMNS; c++)
+        if (str_eq(fc_place_column_name(c), name)) return (int32_t)c;
+    printf("FAIL no placement column %s\n", name);
+    n_fail++;
+    return 0;
+}
+
+/* A placement problem with H history samples and n hosts, every value valid and exact in
+ * binary (small integers and quarters). */
+typedef struct place_in {
+    fc_place_params p;
+    size_t H, n;
+    double req[PR], vinfo[PVI];
+    double *hist, *cap, *alloc, *usage, *hinfo;
+} place_in;
+
+static place_in make_place(size_t H, size_t n)
+{
+    place_in in;
+    size_t h, t, r, c;
+    fc_place_params_init(&in.p);
+    in.p.history = (uint32_t)H;
+    in.H = H;
+    in.n = n;
+    for (r = 0; r < PR; r++) in.req[r] = 100.0 * (double)(r + 1);
+    in.vinfo[0] = 4.0;
+    in.vinfo[1] = 2.0;
+    in.hist = xcalloc(H * PR, sizeof(double));
+    in.cap = xcalloc(n * PR, sizeof(double));
+    in.alloc = xcalloc(n * PR, sizeof(double));
+    in.usage = xcalloc(n * H * PR, sizeof(double));
+    in.hinfo = xcalloc(n * PHI, sizeof(double));
+    for (t = 0; t < H; t++)
+        for (r = 0; r < PR; r++) in.hist[t * PR + r] = 10.0 * (double)(r + 1) + 0.25 * (double)((t * 5 + r) % 7);
+    for (h = 0; h < n; h++) {
+        for (r = 0; r < PR; r++) {
+            in.cap[h * PR + r] = 4096.0 * (double)(r + 1 + h % 3);
+            in.alloc[h * PR + r] = 512.0 * (double)((h + r) % 5);
+            for (t = 0; t < H; t++)
+                in.usage[(h * H + t) * PR + r] = 64.0 * (double)((h + r) % 5) + 0.5 * (double)((t * 3 + h + r) % 9);
+        }
+        for (c = 0; c < PHI; c++) in.hinfo[h * PHI + c] = (double)((h + c) % 4);
+        in.hinfo[h * PHI + 8] = 10000.0; /* nic_mbps */
+    }
+    return in;
+}
+
+static void free_place(place_in *in)
+{
+    free(in->hist);
+    free(in->cap);
+    free(in->alloc);
+    free(in->usage);
+    free(in->hinfo);
+}
+
+static fc_status run_place(const place_in *in, float *out, size_t out_len, fc_error *err)
+{
+    return fc_place_factors(&in->p, in->req, PR, in->hist, in->H * PR, in->vinfo, PVI, in->n,
+                            in->cap, in->n * PR, in->alloc, in->n * PR, in->usage,
+                            in->n * in->H * PR, in->hinfo, in->n * PHI, out, out_len, err);
+}
+
+static void test_place_names(void)
+{
+    size_t f, g, c;
+    uint64_t h = 0, want = 0xcbf29ce484222325ULL;
+    char major[16];
+    current = "placement names and hash";
+    CHECK(fc_place_factor_count() == PF);
+    CHECK(PF >= 100);
+    CHECK(fc_place_output_len(0) == 0);
+    CHECK(fc_place_output_len(3) == 3 * PF);
+    CHECK(fc_place_output_len(SIZE_MAX / PF + 1) == 0);
+    for (f = 0; f < PF; f++) {
+        const char *n = fc_place_factor_name(f);
+        int unique = 1, plain = 1;
+        if (!CHECK(n != NULL && strlen(n) > 2)) continue;
+        for (g = 0; g < f; g++) unique = unique && !str_eq(n, fc_place_factor_name(g));
+        for (c = 0; n[c]; c++)
+            plain = plain && ((n[c] >= 'a' && n[c] <= 'z') || (n[c] >= '0' && n[c] <= '9') || n[c] == '_');
+        if (!CHECK(unique && plain)) printf("  factor %zu: %s\n", f, n);
+    }
+    CHECK(fc_place_factor_name(PF) == NULL);
+    CHECK(fc_place_factor_name(SIZE_MAX) == NULL);
+    CHECK(str_eq(fc_place_resource_name(0), "cpu_mhz"));
+    CHECK(str_eq(fc_place_resource_name(1), "mem_mb"));
+    CHECK(str_eq(fc_place_resource_name(2), "disk_kbs"));
+    CHECK(str_eq(fc_place_resource_name(3), "net_kbs"));
+    CHECK(fc_place_resource_name(PR) == NULL);
+    CHECK(str_eq(fc_place_vm_info_name(0), "group_size"));
+    CHECK(str_eq(fc_place_vm_info_name(1), "peers"));
+    CHECK(fc_place_vm_info_name(PVI) == NULL);
+    CHECK(str_eq(fc_place_host_info_name(0), "vm_count"));
+    CHECK(str_eq(fc_place_host_info_name(8), "nic_mbps"));
+    CHECK(str_eq(fc_place_host_info_name(12), "domain_hosts"));
+    CHECK(fc_place_host_info_name(PHI) == NULL);
+    CHECK(str_eq(fc_place_column_name(0), "vm_request.cpu_mhz"));
+    CHECK(str_eq(fc_place_column_name(7), "vm_history.net_kbs"));
+    CHECK(str_eq(fc_place_column_name(9), "vm_info.peers"));
+    CHECK(str_eq(fc_place_column_name(19), "host_usage.mem_mb"));
+    CHECK(str_eq(fc_place_column_name(FC_PLACE_COLUMNS - 1), "host_info.domain_hosts"));
+    CHECK(fc_place_column_name(FC_PLACE_COLUMNS) == NULL);
+    /* groups: the VM, the host, after placement (per resource), across, context */
+    CHECK(str_eq(fc_place_factor_name(0), "vm_request_cpu"));
+    CHECK(str_eq(fc_place_factor_name(27), "vm_peak_to_request_net"));
+    CHECK(str_eq(fc_place_factor_name(28), "host_capacity_cpu"));
+    CHECK(str_eq(fc_place_factor_name(64), "request_share_cpu"));
+    CHECK(str_eq(fc_place_factor_name(111), "demand_corr_net"));
+    CHECK(str_eq(fc_place_factor_name(112), "alloc_util_mean_after"));
+    CHECK(str_eq(fc_place_factor_name(128), "vm_count"));
+    CHECK(str_eq(fc_place_factor_name(PF - 1), "domain_hosts"));
+
+    CHECK(fc_place_hash(NULL) == FC_ERR_NULL_POINTER);
+    CHECK(fc_place_hash(&h) == FC_OK);
+    CHECK(h == FC_PLACE_HASH);
+    /* recomputed from the documented text */
+    snprintf(major, sizeof major, "%d", FC_VERSION_MAJOR);
+    want = fnv1a(fnv1a(fnv1a(want, "dwcp-fc/"), major), ";place;resources=");
+    for (c = 0; c < PR; c++) want = fnv1a(fnv1a(want, c ? "+" : ""), fc_place_resource_name(c));
+    want = fnv1a(want, ";vm_info=");
+    for (c = 0; c < PVI; c++) want = fnv1a(fnv1a(want, c ? "+" : ""), fc_place_vm_info_name(c));
+    want = fnv1a(want, ";host_info=");
+    for (c = 0; c < PHI; c++) want = fnv1a(fnv1a(want, c ? "+" : ""), fc_place_host_info_name(c));
+    for (f = 0; f < PF; f++) want = fnv1a(fnv1a(want, ";f32:"), fc_place_factor_name(f));
+    CHECK(want == FC_PLACE_HASH);
+}
+
+static void test_place_params(void)
+{
+    fc_place_params p, q;
+    fc_error e;
+    current = "placement params";
+    CHECK(fc_place_params_init(NULL) == FC_ERR_NULL_POINTER);
+    CHECK_OK(fc_place_params_init(&p));
+    CHECK(p.history == 12 && p.step_seconds == 300);
+    CHECK_OK(fc_place_params_check(&p, &e));
+    CHECK_ERR(fc_place_params_check(NULL, &e), &e, FC_ERR_NULL_POINTER, -1, -1, -1);
+#define BAD_PLACE(field, value)                                                                \
+    do {                                                                                       \
+        q = p;                                                                                 \
+        q.field = (value);                                                                     \
+        CHECK_ERR(fc_place_params_check(&q, &e), &e, FC_ERR_BAD_PARAMS, -1, -1, -1);           \
+        CHECK(fc_place_params_check(&q, NULL) == FC_ERR_BAD_PARAMS);                           \
+    } while (0)
+    BAD_PLACE(history, 0);
+    BAD_PLACE(history, 1);
+    BAD_PLACE(history, FC_MAX_STAT_WINDOW + 1);
+    BAD_PLACE(history, UINT32_MAX);
+    BAD_PLACE(step_seconds, 0);
+    BAD_PLACE(step_seconds, -300);
+    BAD_PLACE(step_seconds, 86401);
+    BAD_PLACE(step_seconds, INT64_MIN);
+#undef BAD_PLACE
+    q = p;
+    q.history = 2;
+    q.step_seconds = 1;
+    CHECK_OK(fc_place_params_check(&q, &e));
+    q.history = FC_MAX_STAT_WINDOW;
+    q.step_seconds = 86400;
+    CHECK_OK(fc_place_params_check(&q, &e));
+}
+
+/* Every status of fc_place_factors with its fc_error location. */
+static void test_place_status(void)
+{
+    place_in in = make_place(12, 3);
+    const size_t H = 12, n = 3, need = 3 * PF;
+    float *out = xcalloc(need + 8, sizeof(float));
+    fc_error e;
+    fc_place_params bad;
+    double keep;
+    size_t k;
+    current = "placement status";
+
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_OK, -1, -1, -1);
+    CHECK_OK(run_place(&in, out, need, NULL));
+    bad = in.p;
+    bad.history = 1;
+    CHECK_ERR(fc_place_factors(&bad, in.req, PR, in.hist, PR, in.vinfo, PVI, n, in.cap, n * PR,
+                               in.alloc, n * PR, in.usage, n * PR, in.hinfo, n * PHI, out, need, &e),
+              &e, FC_ERR_BAD_PARAMS, -1, -1, -1);
+    CHECK_ERR(fc_place_factors(NULL, in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR,
+                               in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need, &e),
+              &e, FC_ERR_NULL_POINTER, -1, -1, -1);
+
+    /* NULL with a length: the array's first column */
+#define PLACE_CALL(a0, l0, a1, l1, a2, l2, nh, a3, l3, a4, l4, a5, l5, a6, l6, o, ol)             \
+    fc_place_factors(&in.p, a0, l0, a1, l1, a2, l2, nh, a3, l3, a4, l4, a5, l5, a6, l6, o, ol, &e)
+    CHECK_ERR(PLACE_CALL(NULL, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_NULL_POINTER, -1, 0, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, NULL, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_NULL_POINTER, -1, 4, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, NULL, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_NULL_POINTER, -1, 8, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, NULL, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_NULL_POINTER, -1, 10, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, NULL, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_NULL_POINTER, -1, 14, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, NULL, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_NULL_POINTER, -1, 18, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, NULL, n * PHI, out, need), &e, FC_ERR_NULL_POINTER, -1, 22, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, NULL, need), &e, FC_ERR_NULL_POINTER, -1, -1, -1);
+    /* NULL with length 0 is judged by the length */
+    CHECK_ERR(PLACE_CALL(NULL, 0, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 0, -1);
+    /* lengths, one array at a time, one too short and one too long */
+    for (k = 0; k < 2; k++) {
+        const size_t d = k == 0 ? (size_t)-1 : 1; /* wraps: length - 1 or + 1 */
+        CHECK_ERR(PLACE_CALL(in.req, PR + d, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 0, -1);
+        CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR + d, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 4, -1);
+        CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI + d, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 8, -1);
+        CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR + d, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 10, -1);
+        CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR + d, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 14, -1);
+        CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR + d, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 18, -1);
+        CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI + d, out, need), &e, FC_ERR_LENGTH, -1, 22, -1);
+    }
+    /* n_hosts that disagrees with the host arrays, or overflows the lengths */
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, n - 1, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 10, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, SIZE_MAX, in.cap, n * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 10, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, SIZE_MAX / (H * PR) + 1, in.cap, (SIZE_MAX / (H * PR) + 1) * PR, in.alloc, n * PR, in.usage, n * H * PR, in.hinfo, n * PHI, out, need), &e, FC_ERR_LENGTH, -1, 10, -1);
+    /* output: too small (by one), or NULL with a capacity */
+    CHECK_ERR(run_place(&in, out, need - 1, &e), &e, FC_ERR_OUTPUT_SIZE, -1, -1, -1);
+    CHECK_ERR(run_place(&in, NULL, 0, &e), &e, FC_ERR_OUTPUT_SIZE, -1, -1, -1);
+    CHECK_ERR(run_place(&in, NULL, need, &e), &e, FC_ERR_NULL_POINTER, -1, -1, -1);
+    /* zero hosts: every host array may be NULL, nothing is written */
+    out[0] = -77.0f;
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0), &e, FC_OK, -1, -1, -1);
+    CHECK_ERR(PLACE_CALL(in.req, PR, in.hist, H * PR, in.vinfo, PVI, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, out, 5), &e, FC_OK, -1, -1, -1);
+    CHECK(fbits(out[0]) == fbits(-77.0f));
+    /* a larger buffer: exactly n * F floats written */
+    for (k = 0; k < need + 8; k++) out[k] = -77.0f;
+    CHECK_OK(run_place(&in, out, need + 8, &e));
+    CHECK(fbits(out[need]) == fbits(-77.0f) && fbits(out[need + 7]) == fbits(-77.0f));
+#undef PLACE_CALL
+
+    /* values: NaN, +-Inf, negative in every array; host index, column */
+#define BAD_VALUE(arr, at, host, column)                                                       \
+    do {                                                                                       \
+        static const double bads[4] = {0.0, 0.0, 0.0, -1e-300};                                \
+        static const fc_status want[4] = {FC_ERR_MISSING, FC_ERR_INFINITE, FC_ERR_INFINITE,    \
+                                          FC_ERR_NEGATIVE};                                    \
+        int b_;                                                                                \
+        keep = (arr)[at];                                                                      \
+        for (b_ = 0; b_ < 4; b_++) {                                                           \
+            (arr)[at] = b_ == 0 ? NAN : b_ == 1 ? INFINITY : b_ == 2 ? -INFINITY : bads[b_];   \
+            CHECK_ERR(run_place(&in, out, need, &e), &e, want[b_], host, pcol(column), -1);    \
+        }                                                                                      \
+        (arr)[at] = -0.0; /* -0.0 is not negative (except as a capacity) */                    \
+        CHECK(run_place(&in, out, need, &e) == (in.cap == (arr) ? FC_ERR_ZERO_CAPACITY : FC_OK)); \
+        (arr)[at] = keep;                                                                      \
+    } while (0)
+    BAD_VALUE(in.req, 2, -1, "vm_request.disk_kbs");
+    BAD_VALUE(in.hist, 7 * PR + 3, -1, "vm_history.net_kbs");
+    BAD_VALUE(in.vinfo, 1, -1, "vm_info.peers");
+    BAD_VALUE(in.cap, 1 * PR + 0, 1, "host_capacity.cpu_mhz");
+    BAD_VALUE(in.alloc, 2 * PR + 1, 2, "host_allocated.mem_mb");
+    BAD_VALUE(in.usage, (2 * H + 11) * PR + 2, 2, "host_usage.disk_kbs");
+    BAD_VALUE(in.hinfo, 0 * PHI + 12, 0, "host_info.domain_hosts");
+    BAD_VALUE(in.hinfo, 1 * PHI + 0, 1, "host_info.vm_count");
+#undef BAD_VALUE
+    keep = in.cap[2 * PR + 3];
+    in.cap[2 * PR + 3] = 0.0;
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_ERR_ZERO_CAPACITY, 2, pcol("host_capacity.net_kbs"), -1);
+    /* the first bad value wins: VM before hosts, host 1 before host 2, and within a host
+     * capacity, allocated, usage, info; values are checked before the output buffer */
+    in.usage[(1 * H + 3) * PR + 1] = NAN;
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_ERR_MISSING, 1, pcol("host_usage.mem_mb"), -1);
+    CHECK_ERR(run_place(&in, out, 0, &e), &e, FC_ERR_MISSING, 1, pcol("host_usage.mem_mb"), -1);
+    in.alloc[1 * PR + 3] = -5.0;
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_ERR_NEGATIVE, 1, pcol("host_allocated.net_kbs"), -1);
+    in.hist[0] = INFINITY;
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_ERR_INFINITE, -1, pcol("vm_history.cpu_mhz"), -1);
+    free_place(&in);
+
+    /* FC_ERR_RANGE: a factor beyond float32 names the host and the first such factor */
+    in = make_place(12, 3);
+    in.usage[(1 * H + 5) * PR + 2] = 1e300;
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_ERR_RANGE, 1, -1, pf("host_mean_disk"));
+    free_place(&in);
+    in = make_place(12, 3);
+    in.req[1] = 1e39; /* a VM factor: reported on the first row */
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_ERR_RANGE, 0, -1, pf("vm_request_mem"));
+    in.req[1] = 3.4e38; /* fits float32 */
+    in.cap[1 * PR + 1] = 1e-300; /* host 1: allocated 1024 / 1e-300 overflows float32 */
+    CHECK_ERR(run_place(&in, out, need, &e), &e, FC_ERR_RANGE, 1, -1, pf("host_allocated_ratio_mem"));
+    free_place(&in);
+    free(out);
+}
+
+/* Values of factors on inputs whose results are exact in binary. */
+static void test_place_values(void)
+{
+    place_in in = make_place(4, 2);
+    float out[2 * PF];
+    fc_error e;
+    size_t t, r;
+    current = "placement values";
+    in.p.step_seconds = 300;
+    for (r = 0; r < PR; r++) {
+        in.req[r] = 8.0;
+        for (t = 0; t < 4; t++) {
+            in.hist[t * PR + r] = (double)t;                       /* 0 1 2 3: slope 1/step */
+            in.usage[(0 * 4 + t) * PR + r] = 10.0 + 2.0 * (double)t; /* same shape: corr 1 */
+            in.usage[(1 * 4 + t) * PR + r] = 10.0 - 2.0 * (double)t; /* opposite: corr -1 */
+        }
+        in.cap[0 * PR + r] = 64.0;
+        in.cap[1 * PR + r] = 16.0;
+        in.alloc[0 * PR + r] = 16.0;
+        in.alloc[1 * PR + r] = 12.0;
+    }
+    in.usage[(0 * 4 + 2) * PR + 3] = 40.0; /* host 0 net: 10 12 40 16 */
+    in.hinfo[0 * PHI + 0] = 0.0;           /* vm_count 0: empty */
+    in.hinfo[1 * PHI + 0] = 3.0;
+    in.hinfo[0 * PHI + 2] = 1.0;           /* group_in_domain */
+    in.hinfo[0 * PHI + 5] = 1.0;           /* peers_on_host */
+    in.hinfo[0 * PHI + 7] = 2.0;           /* net_distance */
+    in.hinfo[0 * PHI + 8] = 1000.0;        /* nic_mbps */
+    in.hinfo[1 * PHI + 8] = 0.0;           /* no NIC figure: 0 */
+    in.hinfo[0 * PHI + 10] = 3.0;          /* cost */
+    CHECK_OK(run_place(&in, out, 2 * PF, &e));
+#define AT(h, name) out[(h) * PF + (size_t)pf(name)]
+    CHECK_FLOAT(AT(0, "vm_request_cpu"), 8.0f);
+    CHECK_FLOAT(AT(1, "vm_mean_mem"), 1.5f);
+    CHECK_FLOAT(AT(0, "vm_peak_disk"), 3.0f);
+    CHECK_FLOAT(AT(0, "vm_last_net"), 3.0f);
+    CHECK_FLOAT(AT(0, "vm_std_cpu"), (float)sqrt(1.25));
+    CHECK_FLOAT(AT(0, "vm_trend_cpu"), 12.0f); /* 1 per 300 s step = 12 per hour */
+    CHECK_FLOAT(AT(0, "vm_peak_to_request_cpu"), 0.375f);
+    CHECK_FLOAT(AT(0, "host_capacity_mem"), 64.0f);
+    CHECK_FLOAT(AT(1, "host_allocated_ratio_cpu"), 0.75f);
+    CHECK_FLOAT(AT(0, "host_mean_cpu"), 13.0f);
+    CHECK_FLOAT(AT(1, "host_peak_cpu"), 10.0f);
+    CHECK_FLOAT(AT(1, "host_last_cpu"), 4.0f);
+    CHECK_FLOAT(AT(0, "host_trend_cpu"), 24.0f);
+    CHECK_FLOAT(AT(1, "host_trend_mem"), -24.0f);
+    CHECK_FLOAT(AT(1, "host_util_cpu"), 0.4375f); /* 7 / 16 */
+    CHECK_FLOAT(AT(0, "request_share_cpu"), 0.125f);
+    CHECK_FLOAT(AT(0, "alloc_ratio_after_cpu"), 0.375f);
+    CHECK_FLOAT(AT(1, "alloc_ratio_after_cpu"), 1.25f);
+    CHECK_FLOAT(AT(0, "mean_util_after_cpu"), 0.2265625f); /* (13 + 1.5) / 64 */
+    CHECK_FLOAT(AT(0, "peak_util_after_cpu"), 0.296875f);  /* (16 + 3) / 64 */
+    CHECK_FLOAT(AT(0, "joint_peak_util_after_cpu"), 0.296875f); /* max(10 13 16 19) / 64 */
+    CHECK_FLOAT(AT(0, "joint_peak_util_after_net"), 0.65625f);   /* max(10 13 42 19) / 64 */
+    CHECK_FLOAT(AT(0, "peak_util_after_net"), 0.671875f);        /* (40 + 3) / 64 */
+    CHECK_FLOAT(AT(0, "peak_diversity_cpu"), 1.0f);
+    CHECK_FLOAT(AT(1, "peak_diversity_cpu"), 1.3f);          /* (10 + 3) / max(10 9 8 7) */
+    CHECK_FLOAT(AT(0, "headroom_after_cpu"), 40.0f);
+    CHECK_FLOAT(AT(1, "headroom_after_cpu"), -4.0f);
+    CHECK_FLOAT(AT(0, "peak_headroom_after_cpu"), 45.0f);
+    CHECK_FLOAT(AT(0, "overcommit_after_cpu"), 0.0f);
+    CHECK_FLOAT(AT(1, "overcommit_after_cpu"), 0.25f);
+    CHECK_FLOAT(AT(0, "overload_frac_after_cpu"), 0.0f);
+    CHECK_FLOAT(AT(0, "demand_corr_cpu"), 1.0f);
+    CHECK_FLOAT(AT(1, "demand_corr_cpu"), -1.0f);
+    CHECK_FLOAT(AT(0, "alloc_util_mean_after"), 0.375f);
+    CHECK_FLOAT(AT(0, "alloc_util_std_after"), 0.0f);
+    CHECK_FLOAT(AT(1, "alloc_util_max_after"), 1.25f);
+    CHECK_FLOAT(AT(0, "tetris_alignment"), 0.375f);         /* 4 x 0.125 x 0.75 */
+    CHECK_FLOAT(AT(0, "cosine_alignment"), 1.0f);
+    CHECK_FLOAT(AT(0, "free_l2_before"), 1.5f);            /* sqrt(4 x 0.75^2) */
+    CHECK_FLOAT(AT(0, "free_l2_after"), 1.25f);            /* sqrt(4 x 0.625^2) */
+    CHECK_FLOAT(AT(1, "free_l2_after"), 0.0f);
+    CHECK_FLOAT(AT(1, "free_min_after"), 0.0f);
+    CHECK_FLOAT(AT(0, "stranded_after"), 0.0f);
+    CHECK_FLOAT(AT(0, "dominant_share"), 0.125f);
+    CHECK_FLOAT(AT(0, "dominant_resource"), 0.0f);         /* ties: the first resource */
+    CHECK_FLOAT(AT(1, "resources_over_after"), 4.0f);
+    CHECK_FLOAT(AT(0, "host_empty"), 1.0f);
+    CHECK_FLOAT(AT(1, "host_empty"), 0.0f);
+    CHECK_FLOAT(AT(1, "vm_count_after"), 4.0f);
+    CHECK_FLOAT(AT(0, "group_domain_frac"), 0.25f);
+    CHECK_FLOAT(AT(0, "group_exposure_after"), 0.4f);
+    CHECK_FLOAT(AT(0, "peers_on_host_frac"), 0.5f);
+    CHECK_FLOAT(AT(0, "net_traffic_hops"), 3.0f);          /* mean net 1.5 x 2 hops */
+    CHECK_FLOAT(AT(0, "nic_util_vm"), (float)((3.0 * 0.008) / 1000.0));
+    CHECK_FLOAT(AT(1, "nic_util_vm"), 0.0f);
+    CHECK_FLOAT(AT(1, "nic_util_after"), 0.0f);
+    CHECK_FLOAT(AT(0, "cost_per_vm_after"), 3.0f);
+
+    /* zero denominators and constant histories */
+    for (r = 0; r < PR; r++) {
+        in.req[r] = 0.0;
+        for (t = 0; t < 4; t++) {
+            in.hist[t * PR + r] = 0.1; /* the lanes' mean of 0.1s is not 0.1 */
+            in.usage[(1 * 4 + t) * PR + r] = 0.0;
+        }
+    }
+    in.vinfo[0] = 0.0;
+    in.vinfo[1] = 0.0;
+    CHECK_OK(run_place(&in, out, 2 * PF, &e));
+    CHECK_FLOAT(AT(0, "vm_mean_cpu"), 0.1f);
+    CHECK_FLOAT(AT(0, "vm_std_cpu"), 0.0f);
+    CHECK_FLOAT(AT(0, "vm_trend_cpu"), 0.0f);
+    CHECK_FLOAT(AT(0, "demand_corr_cpu"), 0.0f);
+    CHECK_FLOAT(AT(1, "host_std_mem"), 0.0f);
+    CHECK_FLOAT(AT(0, "vm_peak_to_request_cpu"), 0.0f);
+    CHECK_FLOAT(AT(0, "cosine_alignment"), 0.0f);
+    CHECK_FLOAT(AT(0, "dominant_share"), 0.0f);
+    CHECK_FLOAT(AT(0, "group_domain_frac"), 0.0f);
+    CHECK_FLOAT(AT(0, "group_exposure_after"), 2.0f); /* (1 + 1) / (0 + 1) */
+    CHECK_FLOAT(AT(0, "peers_in_domain_frac"), 0.0f);
+    for (t = 0; t < 4; t++) in.hist[t * PR + 2] = 0.0;
+    CHECK_OK(run_place(&in, out, 2 * PF, &e));
+    CHECK_FLOAT(AT(1, "peak_diversity_disk"), 1.0f); /* no demand at all: 1 */
+    for (t = 0, r = 0; r < 2 * PF; r++) t += !isfinite(out[r]);
+    CHECK(t == 0);
+#undef AT
+    free_place(&in);
+}
+
+/* Rows are independent: row h of a batch equals a call with host h alone; and fc_place_factors
+ * is deterministic call to call. */
+static void test_place_rows(void)
+{
+    place_in in = make_place(36, 17);
+    const size_t H = 36, n = 17;
+    float *all = xcalloc(n * PF, sizeof(float)), *again = xcalloc(n * PF, sizeof(float));
+    float one[PF];
+    fc_error e;
+    size_t h, k;
+    current = "placement rows";
+    for (k = 0; k < H * PR; k++) in.hist[k] = in.hist[k] * 1.37 + (double)((k * 2654435761u) % 1000) / 7.0;
+    for (k = 0; k < n * H * PR; k++) in.usage[k] = in.usage[k] * 3.1 + (double)((k * 40503u) % 977) / 3.0;
+    CHECK_OK(run_place(&in, all, n * PF, &e));
+    CHECK_OK(run_place(&in, again, n * PF, &e));
+    CHECK(memcmp(all, again, n * PF * sizeof(float)) == 0);
+    for (h = 0; h < n; h++) {
+        CHECK_OK(fc_place_factors(&in.p, in.req, PR, in.hist, H * PR, in.vinfo, PVI, 1,
+                                  in.cap + h * PR, PR, in.alloc + h * PR, PR,
+                                  in.usage + h * H * PR, H * PR, in.hinfo + h * PHI, PHI, one, PF, &e));
+        if (!CHECK(memcmp(one, all + h * PF, sizeof one) == 0)) printf("  host %zu differs\n", h);
+    }
+    for (h = 0, k = 0; k < n * PF; k++) h += !isfinite(all[k]);
+    CHECK(h == 0);
+    free(all);
+    free(again);
+    free_place(&in);
+}
+
 int main(void)
 {
     test_version();
@@ -1248,6 +1704,11 @@ int main(void)
     test_status_strings();
     test_long_windows();
     test_negative_timestamp_later();
+    test_place_names();
+    test_place_params();
+    test_place_status();
+    test_place_values();
+    test_place_rows();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail == 0 ? 0 : 1;
 }

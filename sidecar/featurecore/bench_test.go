@@ -93,3 +93,32 @@ func BenchmarkCallOverhead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlaceFactors1000 is the placement hot path: the factors of one VM against 1,000
+// candidate hosts with the default hour of history, in one call into a reused buffer
+// (PlaceVM's budget is 5 ms p99 for 1,000 hosts, the model included). Reports ns per host.
+func BenchmarkPlaceFactors1000(b *testing.B) {
+	benchPlace(b, 1000, featurecore.DefaultPlaceParams())
+}
+
+// BenchmarkPlaceFactors1000Day is the same with a day of history (H = 288).
+func BenchmarkPlaceFactors1000Day(b *testing.B) {
+	benchPlace(b, 1000, featurecore.PlaceParams{History: 288, StepSeconds: 300})
+}
+
+// BenchmarkPlaceFactors1 is one candidate host: the fixed cost of a call.
+func BenchmarkPlaceFactors1(b *testing.B) {
+	benchPlace(b, 1, featurecore.DefaultPlaceParams())
+}
+
+func benchPlace(b *testing.B, hosts int, p featurecore.PlaceParams) {
+	in := placeInput(hosts, p.History, 42)
+	out := make([]float32, featurecore.PlaceOutputLen(hosts))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := featurecore.PlaceFactors(p, in, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(hosts), "ns/host")
+}

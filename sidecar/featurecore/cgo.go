@@ -9,8 +9,9 @@ package featurecore
 // the guard below refuses to build with them. (cgo rejects -ffp-contract=off.)
 //
 // noescape/nocallback: the core keeps no pointer after it returns and never calls Go,
-// so the C.fc_params and C.fc_error values built on the Go stack for each call stay on
-// the stack (no allocation per call) and cgo skips its callback bookkeeping.
+// so the C.fc_params, C.fc_place_params and C.fc_error values built on the Go stack for
+// each call stay on the stack (no allocation per call) and cgo skips its callback
+// bookkeeping.
 
 /*
 #cgo CFLAGS: -std=c11 -O2 -I${SRCDIR}/../../feature_core/include -I${SRCDIR}/../../feature_core/src
@@ -36,6 +37,14 @@ package featurecore
 #cgo nocallback fc_resample
 #cgo noescape fc_schema_hash
 #cgo nocallback fc_schema_hash
+#cgo noescape fc_place_params_init
+#cgo nocallback fc_place_params_init
+#cgo noescape fc_place_params_check
+#cgo nocallback fc_place_params_check
+#cgo noescape fc_place_hash
+#cgo nocallback fc_place_hash
+#cgo noescape fc_place_factors
+#cgo nocallback fc_place_factors
 
 #if defined(__FAST_MATH__)
 #error "featurecore: -ffast-math (or -Ofast) changes feature bits; remove it from CGO_CFLAGS"

@@ -30,6 +30,11 @@
 //		return err // e.g. featurecore: window: sample 7, channel "cpu_pct": ...
 //	}
 //
+// Placement: PlaceFactors computes the 154 placement factors of one VM request against n
+// candidate hosts in one call (PlaceInput holds flat slices; out gets one row of
+// PlaceFactorCount float32s per host), for the ITP scorers; docs/placement-factors.md defines
+// them and golden/placement_v1.txt proves the bits.
+//
 // Raw, irregular metrics go through Params.Grid and Params.Resample first. Errors are
 // *Error values carrying the C status and the sample, channel and feature at fault; match
 // them with errors.Is against ErrMissing, ErrTimeGap, ... (one sentinel per status).

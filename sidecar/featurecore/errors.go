@@ -26,6 +26,7 @@ const (
 	StatusTimeGap       Status = C.FC_ERR_TIME_GAP
 	StatusRange         Status = C.FC_ERR_RANGE
 	StatusTimeRange     Status = C.FC_ERR_TIME_RANGE
+	StatusZeroCapacity  Status = C.FC_ERR_ZERO_CAPACITY
 )
 
 const statusCount = C.FC_STATUS_COUNT
@@ -89,6 +90,7 @@ var (
 	ErrTimeGap       error = &statusError{StatusTimeGap}
 	ErrRange         error = &statusError{StatusRange}
 	ErrTimeRange     error = &statusError{StatusTimeRange}
+	ErrZeroCapacity  error = &statusError{StatusZeroCapacity}
 )
 
 var sentinels = [statusCount]error{
@@ -104,18 +106,23 @@ var sentinels = [statusCount]error{
 	StatusTimeGap:       ErrTimeGap,
 	StatusRange:         ErrRange,
 	StatusTimeRange:     ErrTimeRange,
+	StatusZeroCapacity:  ErrZeroCapacity,
 }
 
 // Error is the error every call of this package returns: the C status and where the
 // core found the first bad input (the fields of fc_error). Index, Channel and Feature are
 // -1 when not relevant; ChannelName and FeatureName are the schema's names for Channel
 // and Feature ("" when -1).
+//
+// For PlaceFactors (Op "place") Index is the candidate host, Channel the input column
+// (ChannelName like "host_usage.mem_mb", see PlaceColumnName) and Feature the factor
+// (FeatureName like "host_mean_cpu", see PlaceFactorNames).
 type Error struct {
-	Op      string // "window", "windows", "grid", "resample", "params" or "schema"
+	Op      string // "window", "windows", "grid", "resample", "params", "schema", "place" or "place params"
 	Status  Status
-	Index   int64 // sample index; for a StatusRange error of Resample, a bin index
-	Channel int   // input channel index
-	Feature int   // feature index (a feature row's column, or the Center/Scale entry)
+	Index   int64 // sample index; a bin index for a StatusRange error of Resample; a host for "place"
+	Channel int   // input channel index; an input column for "place"
+	Feature int   // feature index (a feature row's column, or the Center/Scale entry); a factor for "place"
 
 	ChannelName string
 	FeatureName string
@@ -124,6 +131,7 @@ type Error struct {
 // Error reads like
 //
 //	featurecore: window: sample 12, channel "net_rx_kbs": missing sample (NaN) inside the window: ...
+//	featurecore: place: host 3, column "host_usage.mem_mb": negative value on a channel ...
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("featurecore: ")
@@ -138,23 +146,35 @@ func (e *Error) Error() string {
 		}
 		n++
 	}
+	place := e.Op == "place"
 	if e.Index >= 0 {
 		sep()
-		if e.Op == "resample" && e.Status == StatusRange {
+		switch {
+		case place:
+			b.WriteString("host ")
+		case e.Op == "resample" && e.Status == StatusRange:
 			b.WriteString("bin ")
-		} else {
+		default:
 			b.WriteString("sample ")
 		}
 		b.WriteString(strconv.FormatInt(e.Index, 10))
 	}
 	if e.Channel >= 0 {
 		sep()
-		b.WriteString("channel ")
+		if place {
+			b.WriteString("column ")
+		} else {
+			b.WriteString("channel ")
+		}
 		writeName(&b, e.ChannelName, e.Channel)
 	}
 	if e.Feature >= 0 {
 		sep()
-		b.WriteString("feature ")
+		if place {
+			b.WriteString("factor ")
+		} else {
+			b.WriteString("feature ")
+		}
 		writeName(&b, e.FeatureName, e.Feature)
 	}
 	if n > 0 {

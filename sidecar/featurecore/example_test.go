@@ -58,3 +58,54 @@ func Example() {
 	// true
 	// 7 latency_ms
 }
+
+// ExamplePlaceFactors scores one VM request (2 cores, 4 GB) against two candidate hosts
+// with the last hour of demand: one row of placement factors per host.
+func ExamplePlaceFactors() {
+	p := featurecore.DefaultPlaceParams() // H = 12 samples of 300 s
+	const hosts, h, r = 2, 12, featurecore.PlaceResources
+	in := &featurecore.PlaceInput{
+		VMRequest: []float64{5200, 4096, 20000, 50000}, // cpu_mhz, mem_mb, disk_kbs, net_kbs
+		VMHistory: make([]float64, h*r),
+		VMInfo:    []float64{0, 0}, // group_size, peers
+		Hosts:     hosts,
+		HostCapacity: []float64{
+			83200, 262144, 400000, 1250000, // host 0: 32 cores
+			41600, 131072, 200000, 125000, // host 1: 16 cores, 1 Gbit/s
+		},
+		HostAllocated: []float64{41600, 131072, 100000, 500000, 36400, 65536, 50000, 100000},
+		HostUsage:     make([]float64, hosts*h*r),
+		HostInfo:      make([]float64, hosts*featurecore.PlaceHostInfo),
+	}
+	for t := range h {
+		for j := range r {
+			in.VMHistory[t*r+j] = in.VMRequest[j] * 0.5
+			for host := range hosts {
+				in.HostUsage[(host*h+t)*r+j] = in.HostAllocated[host*r+j] * (0.5 + 0.02*float64(t))
+			}
+		}
+	}
+	out := make([]float32, featurecore.PlaceOutputLen(hosts))
+	if err := featurecore.PlaceFactors(p, in, out); err != nil {
+		fmt.Println(err)
+		return
+	}
+	names := featurecore.PlaceFactorNames()
+	for host := range hosts {
+		row := out[host*featurecore.PlaceFactorCount : (host+1)*featurecore.PlaceFactorCount]
+		for i, name := range names {
+			if name == "alloc_util_max_after" || name == "peak_headroom_after_net" {
+				fmt.Printf("host %d %s %g\n", host, name, row[i])
+			}
+		}
+	}
+	in.HostCapacity[r+2] = 0 // host 1 offers no disk bandwidth
+	err := featurecore.PlaceFactors(p, in, out)
+	fmt.Println(errors.Is(err, featurecore.ErrZeroCapacity), err.(*featurecore.Error).Index)
+	// Output:
+	// host 0 peak_headroom_after_net 865000
+	// host 0 alloc_util_max_after 0.5625
+	// host 1 peak_headroom_after_net 28000
+	// host 1 alloc_util_max_after 1.2
+	// true 1
+}

@@ -1,7 +1,7 @@
 package featurecore_test
 
-// Reader of the golden feature vectors (docs/golden-format.md). Test-only: golden files
-// are inputs of tests, never of the serving path.
+// Reader of the golden feature and placement vectors (docs/golden-format.md). Test-only:
+// golden files are inputs of tests, never of the serving path.
 
 import (
 	"bufio"
@@ -13,10 +13,16 @@ import (
 )
 
 type goldenFile struct {
-	version string            // fc_version
-	hashes  map[string]uint64 // schema_hash lines, by schema name
-	vectors []*goldenVector
+	version   string            // fc_version
+	hashes    map[string]uint64 // schema_hash lines, by schema name
+	placeHash uint64            // place_hash line (placement files)
+	hasPlace  bool
+	vectors   []*goldenVector
 }
+
+// placeArrays are the input arrays of a place vector, in fc_place_factors order.
+var placeArrays = []string{"vm_request", "vm_history", "vm_info", "host_capacity",
+	"host_allocated", "host_usage", "host_info"}
 
 type goldenVector struct {
 	name string
@@ -37,6 +43,8 @@ type goldenVector struct {
 	out32                      []uint32
 	out64                      []uint64 // resample
 	counts                     []uint32 // resample
+	history, nHosts            int64    // place
+	place                      map[string][]float64
 	seen                       map[string]bool
 }
 
@@ -76,6 +84,15 @@ func readGolden(r io.Reader) (*goldenFile, error) {
 					return nil, fail("want one token")
 				}
 				g.version = toks[0]
+			case "place_hash":
+				if len(toks) != 1 || len(toks[0]) != 16 || g.hasPlace {
+					return nil, fail("want one place_hash of 16 hex digits")
+				}
+				h, err := strconv.ParseUint(toks[0], 16, 64)
+				if err != nil {
+					return nil, fail("%v", err)
+				}
+				g.placeHash, g.hasPlace = h, true
 			case "schema_hash":
 				if len(toks) != 2 || len(toks[1]) != 16 {
 					return nil, fail("want <schema> <16 hex digits>")
@@ -93,7 +110,8 @@ func readGolden(r io.Reader) (*goldenFile, error) {
 					return nil, fail("vector %q already defined on line %d", toks[0], prev)
 				}
 				names[toks[0]] = lineNo
-				cur = &goldenVector{name: toks[0], line: lineNo, seen: map[string]bool{}}
+				cur = &goldenVector{name: toks[0], line: lineNo, seen: map[string]bool{},
+					place: map[string][]float64{}}
 			default:
 				return nil, fail("unexpected outside a vector")
 			}
@@ -144,6 +162,12 @@ func readGolden(r io.Reader) (*goldenFile, error) {
 			cur.nBins, err = oneInt(toks)
 		case "n_windows":
 			cur.nWindows, err = oneInt(toks)
+		case "history":
+			cur.history, err = oneInt(toks)
+		case "n_hosts":
+			cur.nHosts, err = oneInt(toks)
+		case "vm_request", "vm_history", "vm_info", "host_capacity", "host_allocated", "host_usage", "host_info":
+			cur.place[key], err = doubles(toks)
 		case "center":
 			cur.center, err = doubles(toks)
 		case "scale":
@@ -199,20 +223,24 @@ func readGolden(r io.Reader) (*goldenFile, error) {
 
 // complete checks that a vector has the keys its call needs (and no others).
 func (v *goldenVector) complete() error {
+	if v.call == "place" {
+		return v.completePlace()
+	}
 	required := []string{"call", "schema", "seq_len", "stat_window", "step_seconds", "fill_limit",
 		"center", "scale", "ts", "values", "status"}
-	var only, forbidden []string
+	forbidden := append([]string{"history", "n_hosts"}, placeArrays...)
+	var only []string
 	switch v.call {
 	case "window":
-		forbidden = []string{"stride", "t0", "n_bins", "n_windows", "counts"}
+		forbidden = append(forbidden, "stride", "t0", "n_bins", "n_windows", "counts")
 	case "windows":
 		required = append(required, "stride")
-		forbidden = []string{"t0", "n_bins", "counts"}
+		forbidden = append(forbidden, "t0", "n_bins", "counts")
 	case "resample":
 		required = append(required, "t0", "n_bins")
-		forbidden = []string{"stride", "n_windows"}
+		forbidden = append(forbidden, "stride", "n_windows")
 	default:
-		return fmt.Errorf("call %q, want window, windows or resample", v.call)
+		return fmt.Errorf("call %q, want window, windows, resample or place", v.call)
 	}
 	ok := v.status == "FC_OK"
 	switch {
@@ -241,6 +269,31 @@ func (v *goldenVector) complete() error {
 	}
 	if len(v.center) != len(v.scale) {
 		return fmt.Errorf("center has %d values, scale %d", len(v.center), len(v.scale))
+	}
+	return nil
+}
+
+// completePlace checks a place vector: params, n_hosts, the seven arrays and the result.
+func (v *goldenVector) completePlace() error {
+	required := append([]string{"call", "history", "step_seconds", "n_hosts", "status"}, placeArrays...)
+	forbidden := []string{"schema", "seq_len", "stat_window", "fill_limit", "center", "scale", "ts",
+		"values", "stride", "t0", "n_bins", "n_windows", "counts"}
+	if v.status == "FC_OK" {
+		required = append(required, "out")
+		forbidden = append(forbidden, "error")
+	} else {
+		required = append(required, "error")
+		forbidden = append(forbidden, "out")
+	}
+	for _, k := range required {
+		if !v.seen[k] {
+			return fmt.Errorf("missing %q (call place, status %s)", k, v.status)
+		}
+	}
+	for _, k := range forbidden {
+		if v.seen[k] {
+			return fmt.Errorf("unexpected %q (call place, status %s)", k, v.status)
+		}
 	}
 	return nil
 }

@@ -18,6 +18,13 @@ func TestSchemaHashMacros(t *testing.T) {
 	}
 }
 
+// The placement hash computed by the core at run time equals FC_PLACE_HASH.
+func TestPlaceHashMacro(t *testing.T) {
+	if got := PlaceHash(); got != headerPlaceHash {
+		t.Errorf("PlaceHash() = %#016x, FC_PLACE_HASH = %#016x", got, headerPlaceHash)
+	}
+}
+
 func TestCheckVersion(t *testing.T) {
 	if err := checkVersion(uint(VersionNumber()), headerVersionNumber); err != nil {
 		t.Fatalf("linked library: %v", err)

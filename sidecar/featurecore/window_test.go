@@ -470,6 +470,7 @@ func TestStatus(t *testing.T) {
 		{featurecore.StatusTimeGap, "FC_ERR_TIME_GAP", featurecore.ErrTimeGap},
 		{featurecore.StatusRange, "FC_ERR_RANGE", featurecore.ErrRange},
 		{featurecore.StatusTimeRange, "FC_ERR_TIME_RANGE", featurecore.ErrTimeRange},
+		{featurecore.StatusZeroCapacity, "FC_ERR_ZERO_CAPACITY", featurecore.ErrZeroCapacity},
 	}
 	seen := map[error]bool{}
 	for i, tc := range tests {
@@ -505,7 +506,7 @@ func TestStatus(t *testing.T) {
 			t.Errorf("%s: Unwrap = %v", tc.name, errors.Unwrap(e))
 		}
 	}
-	for _, s := range []featurecore.Status{-1, 13, 1000} {
+	for _, s := range []featurecore.Status{-1, 14, 1000} {
 		if s.String() != "FC_ERR_UNKNOWN_STATUS" || s.Message() != "unknown status code" || s.Err() == nil {
 			t.Errorf("Status(%d): %q %q %v", int(s), s.String(), s.Message(), s.Err())
 		}
