@@ -52,8 +52,8 @@ def test_schema_hash_is_fnv1a_of_the_feature_names() -> None:
 
 
 def test_version() -> None:
-    assert fc.VERSION == "1.0.0"
-    assert fc.lib.fc_version_number() == 10000
+    assert fc.VERSION == "1.1.0"
+    assert fc.lib.fc_version_number() == 10100
 
 
 def test_inputs_are_not_copied() -> None:

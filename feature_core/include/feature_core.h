@@ -35,10 +35,10 @@ extern "C" {
 /* ---- version ----------------------------------------------------------------- */
 
 #define FC_VERSION_MAJOR 1
-#define FC_VERSION_MINOR 0
+#define FC_VERSION_MINOR 1
 #define FC_VERSION_PATCH 0
 #define FC_VERSION_NUMBER (FC_VERSION_MAJOR * 10000 + FC_VERSION_MINOR * 100 + FC_VERSION_PATCH)
-#define FC_VERSION_STRING "1.0.0"
+#define FC_VERSION_STRING "1.1.0"
 
 /* Version of the library actually linked; compare with FC_VERSION_NUMBER to catch a
  * binding built against another header. */

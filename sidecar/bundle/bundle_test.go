@@ -48,7 +48,7 @@ func TestLoadErrors(t *testing.T) {
 		{"tampered golden", func(t *testing.T, dir string) { testbundle.Truncate(t, filepath.Join(dir, "golden", "anomaly.json")) },
 			"anomaly.json: sha256"},
 		{"tampered manifest sha", func(t *testing.T, dir string) {
-			testbundle.EditManifest(t, dir, `"sha256": "2f6e`, `"sha256": "3f6e`)
+			testbundle.EditManifest(t, dir, testbundle.SHA256(t, filepath.Join(dir, "pba.onnx")), strings.Repeat("0", 64))
 		}, "pba.onnx: sha256"},
 		{"wrong format", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, "dwcp-ml-bundle/1", "dwcp-ml-bundle/9")

@@ -88,7 +88,7 @@ type CapacityRecommendation struct {
 type Versions struct {
 	Bundle      string // bundle_version
 	BundleDir   string
-	FeatureCore string // feature core version, e.g. 1.0.0
+	FeatureCore string // feature core version, e.g. 1.1.0
 	ONNXRuntime string // ONNX Runtime library version, e.g. 1.32.0
 	LoadedAt    time.Time
 	Models      []ModelInfo // manifest order; a typed call uses the first model of its family

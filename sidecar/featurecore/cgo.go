@@ -88,7 +88,7 @@ func checkVersion(linked, header uint) error {
 	return nil
 }
 
-// Version returns the version string of the linked feature core ("1.0.0"); golden files
+// Version returns the version string of the linked feature core ("1.1.0"); golden files
 // and model bundles record it.
 func Version() string { return C.GoString(C.fc_version_string()) }
 

@@ -108,7 +108,7 @@ func TestUnknownSchema(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	if featurecore.Version() != "1.0.0" || featurecore.VersionNumber() != 10000 {
+	if featurecore.Version() != "1.1.0" || featurecore.VersionNumber() != 10100 {
 		t.Errorf("Version %q, VersionNumber %d", featurecore.Version(), featurecore.VersionNumber())
 	}
 }

@@ -51,11 +51,11 @@ func TestOpenRefusesBadBundles(t *testing.T) {
 		{"truncated onnx", func(t *testing.T, dir string) { testbundle.Truncate(t, filepath.Join(dir, "pba.onnx")) },
 			engine.ErrBadBundle, "pba.onnx: sha256"},
 		{"tampered manifest sha256", func(t *testing.T, dir string) {
-			testbundle.EditManifest(t, dir, `"sha256": "f4a0`, `"sha256": "04a0`)
+			testbundle.EditManifest(t, dir, testbundle.SHA256(t, filepath.Join(dir, "anomaly.onnx")), strings.Repeat("0", 64))
 		}, engine.ErrBadBundle, "anomaly.onnx: sha256"},
 		{"another feature core", func(t *testing.T, dir string) {
-			testbundle.EditManifest(t, dir, `"feature_core_version": "1.0.0"`, `"feature_core_version": "1.1.0"`)
-		}, engine.ErrMismatch, "made with feature core 1.1.0, this runtime has 1.0.0"},
+			testbundle.EditManifest(t, dir, `"feature_core_version": "1.1.0"`, `"feature_core_version": "1.0.0"`)
+		}, engine.ErrMismatch, "made with feature core 1.0.0, this runtime has 1.1.0"},
 		{"another onnxruntime", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"onnxruntime_version": "1.32.0"`, `"onnxruntime_version": "1.31.1"`)
 		}, engine.ErrMismatch, "verified with ONNX Runtime 1.31.1, but"},

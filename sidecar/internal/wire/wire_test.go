@@ -127,7 +127,7 @@ func TestTypesRoundTrip(t *testing.T) {
 	if got := CapacityFromProto(CapacityToProto(c)); !reflect.DeepEqual(got, c) {
 		t.Errorf("capacity: %+v, want %+v", got, c)
 	}
-	v := engine.Versions{Bundle: "b", BundleDir: "/d", FeatureCore: "1.0.0", ONNXRuntime: "1.32.0",
+	v := engine.Versions{Bundle: "b", BundleDir: "/d", FeatureCore: "1.1.0", ONNXRuntime: "1.32.0",
 		LoadedAt: time.Unix(1700000000, 123456789).UTC(),
 		Models: []engine.ModelInfo{{Name: "pba", Family: "pba", Version: "0.1.0", Schema: "vm", SchemaHash: "0af4",
 			SHA256: "2f6e", InputShape: []int64{-1, 12, 14}, OutputShape: []int64{-1, 3}, WindowSamples: 23,
