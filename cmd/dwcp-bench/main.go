@@ -1,11 +1,12 @@
 // Command dwcp-bench measures the serving latency table of docs/serving.md in one run:
 // per model, p50 and p99 of one typed call (features + model) on the bundle's first golden
 // input, Go in-process, through the sidecar over a Unix socket and over loopback TCP (the
-// sidecar's server runs in this process, on its own goroutines), and Python (feature core
+// sidecar's server runs in this process, on its own goroutines, unless -unix/-tcp name a
+// running dwcp-sidecar), and Python (feature core
 // through cffi + ONNX Runtime, tests/bench_latency.py) on the same inputs. It prints a
 // Markdown table and asserts nothing.
 //
-//	dwcp-bench [-bundle golden/bundle] [-calls 20000] [-python .venv/bin/python]
+//	dwcp-bench [-bundle golden/bundle] [-calls 20000] [-python .venv/bin/python] [-unix PATH] [-tcp ADDR]
 package main
 
 import (
@@ -46,6 +47,8 @@ func run(args []string, out io.Writer) error {
 	dir := fs.String("bundle", "golden/bundle", "bundle directory")
 	calls := fs.Int("calls", 20000, "timed calls per model and path (a fifth for pba)")
 	python := fs.String("python", ".venv/bin/python", `Python with dwcp-ml installed; "" skips the Python column`)
+	unixTarget := fs.String("unix", "", "measure a running dwcp-sidecar on this socket path instead of one in this process")
+	tcpTarget := fs.String("tcp", "", "measure a running dwcp-sidecar on this host:port instead of one in this process")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,8 +75,8 @@ func run(args []string, out io.Writer) error {
 		eng  func() (engine.Engine, func(), error)
 	}{
 		{"Go in-process", func() (engine.Engine, func(), error) { return eng, func() {}, nil }},
-		{"sidecar UDS", func() (engine.Engine, func(), error) { return sidecar(ctx, eng, "unix") }},
-		{"sidecar TCP", func() (engine.Engine, func(), error) { return sidecar(ctx, eng, "tcp") }},
+		{"sidecar UDS", func() (engine.Engine, func(), error) { return sidecar(ctx, eng, "unix", *unixTarget) }},
+		{"sidecar TCP", func() (engine.Engine, func(), error) { return sidecar(ctx, eng, "tcp", *tcpTarget) }},
 	}
 	table := map[string]map[string]percentiles{}
 	for _, p := range paths {
@@ -101,8 +104,16 @@ func run(args []string, out io.Writer) error {
 	return printTable(out, b, table, py)
 }
 
-// sidecar serves eng on a fresh socket or loopback port and returns a client of it.
-func sidecar(ctx context.Context, eng *runtime.Engine, network string) (engine.Engine, func(), error) {
+// sidecar returns a client of the sidecar at external (a socket path or host:port), or of
+// one serving eng in this process on a fresh socket or loopback port.
+func sidecar(ctx context.Context, eng *runtime.Engine, network, external string) (engine.Engine, func(), error) {
+	if external != "" {
+		target := external
+		if network == "unix" {
+			target = "unix://" + external
+		}
+		return dial(ctx, target, func() {})
+	}
 	addr, target := "127.0.0.1:0", ""
 	var tmp string
 	if network == "unix" {
@@ -126,20 +137,26 @@ func sidecar(ctx context.Context, eng *runtime.Engine, network string) (engine.E
 	if err := srv.Attach(ctx, eng, eng); err != nil {
 		return nil, nil, err
 	}
-	c, err := client.Dial(ctx, target)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := c.WaitReady(ctx); err != nil {
-		return nil, nil, err
-	}
-	return c, func() {
-		c.Close()
+	return dial(ctx, target, func() {
 		srv.Shutdown(ctx)
 		if tmp != "" {
 			os.RemoveAll(tmp)
 		}
-	}, nil
+	})
+}
+
+func dial(ctx context.Context, target string, stop func()) (engine.Engine, func(), error) {
+	c, err := client.Dial(ctx, target)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	if err := c.WaitReady(ctx); err != nil {
+		c.Close()
+		stop()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); stop() }, nil
 }
 
 func measure(ctx context.Context, e engine.Engine, family string, s engine.Series, n int) (percentiles, error) {
