@@ -20,6 +20,7 @@ from tqdm import tqdm
 from dwcp_ml import feature_core as fc
 from dwcp_ml import pipeline
 from dwcp_ml.export import bundle
+from dwcp_ml.export.model import schema_label
 from dwcp_ml.training import data, prepare, synthetic
 
 
@@ -140,21 +141,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     trained = pipeline.load_stage(Path(args.work), "trained", _models(args))
     print(f"{'model':<10}{'rows':>7}{'max abs err':>14}  {'tolerance':>22}{'KiB':>9}")
     for name, model in tqdm(trained.items(), desc="export", unit="model", disable=args.quiet):
-        exported = pipeline.FAMILIES[name].export_model(model)
+        exported = pipeline.FAMILIES[name].export_models(model)
         pipeline.save(exported, Path(args.work) / "exported" / f"{name}.pkl")
-        v = exported.verification
-        print(f"{name:<10}{v.rows:>7}{v.max_abs_error:>14.3g}"
-              f"  {f'atol {v.atol:g} rtol {v.rtol:g}':>22}{len(exported.onnx_bytes) / 1024:>9.0f}")
+        for e in exported:
+            v = e.verification
+            print(f"{e.name:<10}{v.rows:>7}{v.max_abs_error:>14.3g}"
+                  f"  {f'atol {v.atol:g} rtol {v.rtol:g}':>22}{len(e.onnx_bytes) / 1024:>9.0f}")
     return 0
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     exported = pipeline.load_stage(Path(args.work), "exported", _models(args))
-    written = bundle.write(Path(args.out), list(exported.values()), version=args.version)
+    models = [m for family in exported.values() for m in family]
+    written = bundle.write(Path(args.out), models, version=args.version)
     print(f"bundle {written.version} in {written.path}:")
     for model in written.models.values():
         size = model.path.stat().st_size / 1024
-        print(f"  {model.name:<10} {model.family:<8} schema {model.params.schema.label:<6} "
+        print(f"  {model.name:<10} {model.family:<8} schema {schema_label(model.params):<9} "
               f"input {list(model.inputs[0].shape)} {size:8.0f} KiB")
     return 0
 

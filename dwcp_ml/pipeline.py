@@ -50,8 +50,10 @@ class Family:
     def train(self, traces: list[Trace], config: Any, progress: bool) -> Any:
         return self.module(f"dwcp_ml.training.{self.training}").train(traces, config, progress)
 
-    def export_model(self, trained: Any) -> Any:
-        return self.module(f"dwcp_ml.export.{self.export}").export(trained)
+    def export_models(self, trained: Any) -> list[Any]:
+        """The family's ExportedModels (one, or several like itp's two scorers)."""
+        exported = self.module(f"dwcp_ml.export.{self.export}").export(trained)
+        return exported if isinstance(exported, list) else [exported]
 
 
 def _bitbrains(month: str, loader: Callable[..., Trace], source: Source) -> list[Trace]:
@@ -92,6 +94,8 @@ FAMILIES: dict[str, Family] = {
                _metric_traces),
         Family("scaling", "scaling", "ScalingConfig", "onnx_scaling", "eval_scaling",
                _cpu_traces),
+        # The simulator generates its own seeded VMs (synthetic default); no traces.
+        Family("itp", "itp.scorer", "ItpConfig", "onnx_itp", "itp.report", lambda _: []),
     )
 }
 

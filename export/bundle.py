@@ -19,7 +19,8 @@ from dwcp_ml import __version__
 from dwcp_ml import feature_core as fc
 
 from . import metadata, runtime
-from .model import INPUT, ML_OPSET, OPSET, ExportedModel, TensorSpec, model_input
+from .model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, ExportedModel, TensorSpec,
+                    model_input, schema_hash, schema_label)
 
 FORMAT = "dwcp-ml-bundle/1"
 GOLDEN_FORMAT = "dwcp-ml-golden-predictions/1"
@@ -44,7 +45,7 @@ class BundleModel:
     family: str
     version: str
     path: Path
-    params: fc.Params
+    params: fc.Params | fc.PlacementParams
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     thresholds: dict[str, float]
@@ -84,7 +85,9 @@ def _spec(spec: TensorSpec) -> dict[str, object]:
     return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
 
 
-def _params_from(d: dict[str, object]) -> fc.Params:
+def _params_from(d: dict[str, object]) -> fc.Params | fc.PlacementParams:
+    if d["schema"] == PLACEMENT_SCHEMA:
+        return fc.PlacementParams(history=int(d["history"]), step_seconds=int(d["step_seconds"]))
     return fc.Params(
         schema=fc.Schema.parse(str(d["schema"])), seq_len=int(d["seq_len"]),
         stat_window=int(d["stat_window"]), step_seconds=int(d["step_seconds"]),
@@ -93,22 +96,36 @@ def _params_from(d: dict[str, object]) -> fc.Params:
     )
 
 
+def _placement_input(params: fc.PlacementParams, requests: list[dict[str, object]]) -> np.ndarray:
+    """Factor rows of placement requests: each request's feasible hosts, in order."""
+    from dwcp_ml.training.itp.request import query_from_request
+
+    rows = [fc.placement_factors(params, *query_from_request(r, params.history).args())
+            for r in requests]
+    return np.ascontiguousarray(np.concatenate(rows), np.float32)
+
+
 def golden_predictions(model: ExportedModel, onnx_bytes: bytes) -> dict[str, object]:
-    """Raw samples -> features (core) -> ONNX Runtime output, as raw bits."""
+    """Raw inputs -> features (core) -> ONNX Runtime output, as raw bits."""
     params = model.feature_params
-    windows = np.concatenate([
-        fc.windows(params, ts, values) for ts, values in zip(model.golden_ts, model.golden_values)
-    ])
-    x = model_input(windows, model.inputs[0])
+    if isinstance(params, fc.PlacementParams):
+        requests = model.golden_requests or []
+        x = _placement_input(params, requests)
+        raw: dict[str, object] = {"kind": PLACEMENT_SCHEMA, "requests": requests}
+    else:
+        windows = np.concatenate([fc.windows(params, ts, values)
+                                  for ts, values in zip(model.golden_ts, model.golden_values)])
+        x = model_input(windows, model.inputs[0])
+        raw = {
+            "ts": np.asarray(model.golden_ts, np.int64).tolist(),
+            "values_shape": list(model.golden_values.shape),
+            "values": _hex64(model.golden_values),
+        }
     y = runtime.session(onnx_bytes).run(None, {INPUT: x})[0]
     return {
         "format": GOLDEN_FORMAT,
         "model": model.name,
-        "raw": {
-            "ts": np.asarray(model.golden_ts, np.int64).tolist(),
-            "values_shape": list(model.golden_values.shape),
-            "values": _hex64(model.golden_values),
-        },
+        "raw": raw,
         "input": {"name": INPUT, "shape": list(x.shape), "float32": _hex32(x)},
         "output": {"name": model.outputs[0].name, "shape": list(y.shape), "float32": _hex32(y)},
     }
@@ -136,8 +153,8 @@ def write(directory: Path, models: list[ExportedModel], version: str) -> Bundle:
             "version": model.version,
             "file": f"{model.name}.onnx",
             "sha256": _sha256(onnx_bytes),
-            "schema": model.feature_params.schema.label,
-            "schema_hash": f"{model.feature_params.schema.hash:016x}",
+            "schema": schema_label(model.feature_params),
+            "schema_hash": schema_hash(model.feature_params),
             "feature_params": metadata.feature_params_dict(model.feature_params),
             "inputs": [_spec(s) for s in model.inputs],
             "outputs": [_spec(s) for s in model.outputs],
@@ -199,11 +216,11 @@ def load(directory: Path, *, require_ort: bool = True) -> Bundle:
         for entry in manifest["models"]:
             name = str(entry["name"])
             params = _params_from(entry["feature_params"])
-            if entry["schema_hash"] != f"{params.schema.hash:016x}":
+            if entry["schema_hash"] != schema_hash(params):
                 raise MismatchError(
                     f"{path}: model {name!r} was trained on feature schema hash "
-                    f"{entry['schema_hash']}, the core's {params.schema.label} schema is "
-                    f"{params.schema.hash:016x}: the features changed; retrain")
+                    f"{entry['schema_hash']}, the core's {schema_label(params)} schema is "
+                    f"{schema_hash(params)}: the features changed; retrain")
             onnx_bytes = _read_checked(directory, str(entry["file"]), entry["sha256"])
             _read_checked(directory, str(entry["golden"]), entry["golden_sha256"])
             stamped = metadata.metadata(onnx_bytes)
@@ -252,10 +269,13 @@ def check_goldens(bundle: Bundle) -> list[GoldenResult]:
     for model in bundle.models.values():
         golden = json.loads(model.golden_path.read_text())
         raw = golden["raw"]
-        ts = np.asarray(raw["ts"], np.int64)
-        values = _from_hex64(raw["values"], raw["values_shape"])
-        windows = np.concatenate([fc.windows(model.params, t, v) for t, v in zip(ts, values)])
-        x = model_input(windows, model.inputs[0])
+        if isinstance(model.params, fc.PlacementParams):
+            x = _placement_input(model.params, raw["requests"])
+        else:
+            ts = np.asarray(raw["ts"], np.int64)
+            values = _from_hex64(raw["values"], raw["values_shape"])
+            windows = np.concatenate([fc.windows(model.params, t, v) for t, v in zip(ts, values)])
+            x = model_input(windows, model.inputs[0])
         x_gold = _from_hex32(golden["input"]["float32"], golden["input"]["shape"])
         problem = _first_difference("features", x_gold, x)
         if problem is None:

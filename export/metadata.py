@@ -9,7 +9,8 @@ import onnx
 from dwcp_ml import feature_core as fc
 
 from . import runtime
-from .model import INPUT, ML_OPSET, OPSET, OUTPUT, ExportedModel
+from .model import (INPUT, ML_OPSET, OPSET, OUTPUT, PLACEMENT_SCHEMA, ExportedModel,
+                    schema_hash, schema_label)
 
 PREFIX = "dwcp."
 
@@ -18,7 +19,10 @@ class ExportRuleError(Exception):
     """An ONNX graph breaks an export rule (names what and where)."""
 
 
-def feature_params_dict(params: fc.Params) -> dict[str, object]:
+def feature_params_dict(params: fc.Params | fc.PlacementParams) -> dict[str, object]:
+    if isinstance(params, fc.PlacementParams):
+        return {"schema": PLACEMENT_SCHEMA, "history": params.history,
+                "step_seconds": params.step_seconds}
     n = params.n_features
     return {
         "schema": params.schema.label,
@@ -42,8 +46,8 @@ def stamp(model: ExportedModel) -> bytes:
         "model": model.name,
         "family": model.family,
         "version": model.version,
-        "schema": model.feature_params.schema.label,
-        "schema_hash": f"{model.feature_params.schema.hash:016x}",
+        "schema": schema_label(model.feature_params),
+        "schema_hash": schema_hash(model.feature_params),
         "feature_core_version": fc.VERSION,
         "feature_params": json.dumps(feature_params_dict(model.feature_params)),
         "training_data_digest": model.training_data_digest,

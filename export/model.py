@@ -50,17 +50,34 @@ class ExportedModel:
     onnx_bytes: bytes
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    feature_params: fc.Params  # schema, window lengths, normalisation
+    # Window models: schema, window lengths, normalisation; placement models: the history.
+    feature_params: fc.Params | fc.PlacementParams
     verification: Verification
-    # Raw samples behind the golden predictions (held-out windows plus edge cases):
-    # timestamps (n, input_len) int64 and values (n, input_len, channels) float64. The bundle
-    # writer turns them into features with the core and runs ONNX Runtime on them.
-    golden_ts: np.ndarray
-    golden_values: np.ndarray
+    # Raw inputs behind the golden predictions, turned into features by the core and run
+    # through ONNX Runtime by the bundle writer. Window models: timestamps (n, input_len)
+    # int64 and values (n, input_len, channels) float64 (held-out windows plus edge cases);
+    # placement models: requests as DWCP sends them (training/itp/request.py).
+    golden_ts: np.ndarray | None
+    golden_values: np.ndarray | None
     training_data_digest: str
     thresholds: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # e.g. what the output columns mean
+    golden_requests: list[dict[str, object]] | None = None
+
+
+PLACEMENT_SCHEMA = "placement"
+
+
+def schema_label(params: fc.Params | fc.PlacementParams) -> str:
+    """The manifest's schema name: a window schema, or "placement"."""
+    return PLACEMENT_SCHEMA if isinstance(params, fc.PlacementParams) else params.schema.label
+
+
+def schema_hash(params: fc.Params | fc.PlacementParams) -> str:
+    """The manifest's schema hash (16 hex digits) of the features the model takes."""
+    h = fc.PLACEMENT_HASH if isinstance(params, fc.PlacementParams) else params.schema.hash
+    return f"{h:016x}"
 
 
 def model_input(windows: np.ndarray, spec: TensorSpec) -> np.ndarray:
