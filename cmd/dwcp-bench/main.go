@@ -64,7 +64,7 @@ func run(args []string, out io.Writer) error {
 	defer eng.Close()
 	inputs := map[string]engine.Series{}
 	for _, m := range b.Manifest.Models {
-		if _, ok := inputs[m.Family]; !ok {
+		if _, ok := inputs[m.Family]; !ok && len(b.Goldens[m.Name].Runs) > 0 {
 			r := b.Goldens[m.Name].Runs[0]
 			inputs[m.Family] = engine.Series{Timestamps: r.Timestamps, Values: r.Values}
 		}

@@ -53,9 +53,11 @@ type Model struct {
 	GoldenSHA256       string             `json:"golden_sha256"`
 }
 
-// FeatureParams are the feature core parameters the model was trained with.
+// FeatureParams are the feature core parameters the model was trained with. A placement
+// model (schema "placement") has History and StepSeconds only.
 type FeatureParams struct {
 	Schema      string    `json:"schema"`
+	History     int       `json:"history"` // placement: history samples H per resource
 	SeqLen      int       `json:"seq_len"`
 	StatWindow  int       `json:"stat_window"`
 	StepSeconds int64     `json:"step_seconds"`

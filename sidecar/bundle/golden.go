@@ -9,9 +9,12 @@ import (
 )
 
 // Golden is a model's golden predictions: raw runs of samples, the feature tensor the core
-// makes of them (windows of each run, stride 1, in order) and the ONNX Runtime output.
+// makes of them (windows of each run, stride 1, in order) and the ONNX Runtime output. A
+// placement model's golden (raw.kind "placement") has Placements instead of Runs: its
+// input holds the factor rows of each request's feasible hosts, request after request.
 type Golden struct {
 	Runs        []Run
+	Placements  []GoldenPlacement
 	InputShape  []int64
 	Input       []float32
 	OutputShape []int64
@@ -28,9 +31,11 @@ type goldenFile struct {
 	Format string `json:"format"`
 	Model  string `json:"model"`
 	Raw    struct {
-		TS          [][]int64 `json:"ts"`
-		ValuesShape []int     `json:"values_shape"`
-		Values      string    `json:"values"`
+		Kind        string          `json:"kind"` // "" (runs of samples) or PlacementKind
+		Requests    json.RawMessage `json:"requests"`
+		TS          [][]int64       `json:"ts"`
+		ValuesShape []int           `json:"values_shape"`
+		Values      string          `json:"values"`
 	} `json:"raw"`
 	Input  goldenTensor `json:"input"`
 	Output goldenTensor `json:"output"`
@@ -51,6 +56,25 @@ func parseGolden(path string, m *Model, data []byte) (*Golden, error) {
 		return nil, bad(m.Name, "%s: format %q for model %q, want %q for %q", path, f.Format, f.Model,
 			GoldenFormat, m.Name)
 	}
+	g := &Golden{InputShape: f.Input.Shape, OutputShape: f.Output.Shape}
+	var err error
+	if f.Raw.Kind == PlacementKind || m.Schema == PlacementKind {
+		if f.Raw.Kind != PlacementKind || m.Schema != PlacementKind {
+			return nil, bad(m.Name, "%s: raw.kind %q for a model of schema %q; placement goldens go with "+
+				"placement models", path, f.Raw.Kind, m.Schema)
+		}
+		if m.FeatureParams.History <= 0 {
+			return nil, bad(m.Name, "%s: feature_params.history is %d; a placement model needs its history "+
+				"length", path, m.FeatureParams.History)
+		}
+		if g.Placements, err = parsePlacements(f.Raw.Requests, m.FeatureParams.History); err != nil {
+			return nil, bad(m.Name, "%s: %v", path, err)
+		}
+		return g.decoded(path, m, &f)
+	}
+	if f.Raw.Kind != "" {
+		return nil, bad(m.Name, "%s: unknown raw.kind %q", path, f.Raw.Kind)
+	}
 	vs := f.Raw.ValuesShape
 	if len(vs) != 3 || vs[0] != len(f.Raw.TS) {
 		return nil, bad(m.Name, "%s: raw.values_shape %v does not fit %d runs", path, vs, len(f.Raw.TS))
@@ -59,7 +83,6 @@ func parseGolden(path string, m *Model, data []byte) (*Golden, error) {
 	if err != nil {
 		return nil, bad(m.Name, "%s: raw.values: %v", path, err)
 	}
-	g := &Golden{InputShape: f.Input.Shape, OutputShape: f.Output.Shape}
 	per := vs[1] * vs[2]
 	for i, ts := range f.Raw.TS {
 		if len(ts) != vs[1] {
@@ -67,6 +90,12 @@ func parseGolden(path string, m *Model, data []byte) (*Golden, error) {
 		}
 		g.Runs = append(g.Runs, Run{Timestamps: ts, Values: values[i*per : (i+1)*per]})
 	}
+	return g.decoded(path, m, &f)
+}
+
+// decoded reads the input and output tensors into g.
+func (g *Golden) decoded(path string, m *Model, f *goldenFile) (*Golden, error) {
+	var err error
 	if g.Input, err = f.Input.decode(); err != nil {
 		return nil, bad(m.Name, "%s: input: %v", path, err)
 	}

@@ -203,6 +203,31 @@ func (c *Client) RecommendCapacityBatch(ctx context.Context, s []engine.Series) 
 	return answers(c.target, "recommend capacity", len(s), resp.GetRecommendations(), wire.CapacityFromProto)
 }
 
+func (c *Client) PlaceVM(ctx context.Context, req engine.PlacementRequest) (engine.Placement, error) {
+	return one(c.place(ctx, "place vm", []engine.PlacementRequest{req}))
+}
+
+func (c *Client) PlaceVMBatch(ctx context.Context, reqs []engine.PlacementRequest) ([]engine.Placement, error) {
+	return c.place(ctx, "place vm batch", reqs)
+}
+
+func (c *Client) place(ctx context.Context, op string, reqs []engine.PlacementRequest) ([]engine.Placement, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: wire.PlacementRequestsToProto(reqs)})
+	if err != nil {
+		return nil, c.fail(ctx, err, op, "")
+	}
+	if got := len(resp.GetPlacements()); got != len(reqs) {
+		return nil, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s answered %d of %d requests", c.target, got, len(reqs))
+	}
+	out := make([]engine.Placement, len(reqs))
+	for i, p := range resp.GetPlacements() {
+		out[i] = wire.PlacementFromProto(p)
+	}
+	return out, nil
+}
+
 func (c *Client) Versions(ctx context.Context) (engine.Versions, error) {
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()

@@ -31,6 +31,17 @@ type Engine interface {
 	RecommendCapacity(ctx context.Context, s Series) (CapacityRecommendation, error)
 	RecommendCapacityBatch(ctx context.Context, s []Series) ([]CapacityRecommendation, error)
 
+	// PlaceVM chooses a host for one VM (DWCP's PlaceVM(ctx, vm, constraints)): the hard
+	// constraints (capacity, anti-affinity, failure-domain spread, maintenance) filter the
+	// hosts outside the model, the placement model scores every feasible host in one batch,
+	// the best score wins (ties: lowest host index). The answer says which constraints
+	// removed which hosts and which factors decided. No feasible host is CodeNoFeasibleHost.
+	PlaceVM(ctx context.Context, req PlacementRequest) (Placement, error)
+	// PlaceVMBatch decides each request on its own cluster state, as PlaceVM would (it
+	// does not apply one placement to the next request's state), scoring all requests'
+	// feasible hosts in one model batch. Any request's error fails the call and names it.
+	PlaceVMBatch(ctx context.Context, reqs []PlacementRequest) ([]Placement, error)
+
 	// Versions describes the loaded bundle, its models, the feature core and ONNX Runtime.
 	Versions(ctx context.Context) (Versions, error)
 }
@@ -101,7 +112,7 @@ type ModelInfo struct {
 	SHA256                string
 	InputShape            []int64 // -1 is the batch axis
 	OutputShape           []int64
-	WindowSamples         int // raw samples one window needs (typed calls)
+	WindowSamples         int // raw samples one window needs (typed calls); placement: the history samples H
 	StepSeconds           int64
 	Thresholds            map[string]float64
 }

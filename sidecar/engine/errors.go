@@ -19,10 +19,14 @@ const (
 	CodeLibrary                  // ONNX Runtime library missing or unusable (FailedPrecondition)
 	CodeUnavailable              // engine closed or sidecar unreachable (Unavailable)
 	CodeCanceled                 // the caller's context ended (Canceled / DeadlineExceeded)
+	// CodeNoFeasibleHost: a valid placement request whose hard constraints leave no host
+	// (FailedPrecondition: the same request fails again until the cluster changes). Err is
+	// a *NoFeasibleHostError listing every host and why.
+	CodeNoFeasibleHost
 )
 
 var codeNames = [...]string{"internal", "invalid input", "not found", "batch too large",
-	"bad bundle", "mismatch", "onnxruntime library", "unavailable", "canceled"}
+	"bad bundle", "mismatch", "onnxruntime library", "unavailable", "canceled", "no feasible host"}
 
 func (c Code) String() string {
 	if c < 0 || int(c) >= len(codeNames) {
@@ -33,15 +37,16 @@ func (c Code) String() string {
 
 // Sentinels, one per Code, for errors.Is.
 var (
-	ErrInternal     = &Error{Code: CodeInternal}
-	ErrInvalidInput = &Error{Code: CodeInvalidInput}
-	ErrNotFound     = &Error{Code: CodeNotFound}
-	ErrTooLarge     = &Error{Code: CodeTooLarge}
-	ErrBadBundle    = &Error{Code: CodeBadBundle}
-	ErrMismatch     = &Error{Code: CodeMismatch}
-	ErrLibrary      = &Error{Code: CodeLibrary}
-	ErrUnavailable  = &Error{Code: CodeUnavailable}
-	ErrCanceled     = &Error{Code: CodeCanceled}
+	ErrInternal       = &Error{Code: CodeInternal}
+	ErrInvalidInput   = &Error{Code: CodeInvalidInput}
+	ErrNotFound       = &Error{Code: CodeNotFound}
+	ErrTooLarge       = &Error{Code: CodeTooLarge}
+	ErrBadBundle      = &Error{Code: CodeBadBundle}
+	ErrMismatch       = &Error{Code: CodeMismatch}
+	ErrLibrary        = &Error{Code: CodeLibrary}
+	ErrUnavailable    = &Error{Code: CodeUnavailable}
+	ErrCanceled       = &Error{Code: CodeCanceled}
+	ErrNoFeasibleHost = &Error{Code: CodeNoFeasibleHost}
 )
 
 // Error is every error an Engine returns.

@@ -24,8 +24,12 @@ type Config struct {
 	// LibraryPath is libonnxruntime.so; "" means $ONNXRUNTIME_LIB, then the pinned wheel's
 	// library in the nearest .venv at or above the working directory (FindLibrary).
 	LibraryPath string
-	// MaxBatch is the most rows (or series) one call may carry; 0 means DefaultMaxBatch.
+	// MaxBatch is the most rows (or series, or placement requests) one call may carry; 0
+	// means DefaultMaxBatch.
 	MaxBatch int
+	// MaxHosts is the most hosts one placement call may carry, all its requests together;
+	// 0 means DefaultMaxHosts.
+	MaxHosts int
 }
 
 // Engine serves one verified bundle at a time. It is safe for concurrent use.
@@ -54,6 +58,9 @@ type loaded struct {
 func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxHosts <= 0 {
+		cfg.MaxHosts = DefaultMaxHosts
 	}
 	path, version, err := startLibrary(cfg.LibraryPath)
 	if err != nil {

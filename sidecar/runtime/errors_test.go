@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 
@@ -43,6 +44,21 @@ func goldenRow(t testing.TB, model string) []float64 {
 	return row
 }
 
+// modelNames returns the default bundle's model names, sorted.
+func modelNames(t testing.TB) []string {
+	t.Helper()
+	b, err := bundle.Load(defaultBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range b.Manifest.Models {
+		names = append(names, m.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func TestRequestErrors(t *testing.T) {
 	e, err := runtime.Open(context.Background(), defaultBundle, runtime.Config{MaxBatch: 8})
 	if err != nil {
@@ -78,8 +94,8 @@ func TestRequestErrors(t *testing.T) {
 			engine.ErrInvalidInput, "feature 9 (row 0, step 1 value) is -Inf"},
 		{"beyond float32", func() error { _, err := e.Predict(ctx, "anomaly", "", with(0, 1e39)); return err },
 			engine.ErrInvalidInput, "within float32 range"},
-		{"unknown model", func() error { _, err := e.Predict(ctx, "itp", "", row); return err },
-			engine.ErrNotFound, `unknown model "itp"; bundle default-1 serves anomaly, pba, scaling`},
+		{"unknown model", func() error { _, err := e.Predict(ctx, "nope", "", row); return err },
+			engine.ErrNotFound, `unknown model "nope"; bundle default-1 serves ` + strings.Join(modelNames(t), ", ")},
 		{"unknown version", func() error { _, err := e.Predict(ctx, "anomaly", "7", row); return err },
 			engine.ErrNotFound, `version "7" is not loaded; bundle default-1 has anomaly 1`},
 		{"zero rows", func() error { _, err := e.PredictBatch(ctx, "anomaly", "", 0, nil); return err },

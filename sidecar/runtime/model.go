@@ -23,9 +23,17 @@ type model struct {
 	samples  int // raw samples per window = params.WindowInputLen()
 	channels int
 	session  *ort.DynamicAdvancedSession
+
+	// Placement models (schema "placement"): params is unused.
+	place       bool
+	placeParams featurecore.PlaceParams
+	overcommit  engine.Resources // default reservation limits (thresholds overcommit_*)
 }
 
 func newModel(m *bundle.Model, bundleVersion string) (*model, error) {
+	if m.FeatureParams.Schema == bundle.PlacementKind {
+		return newPlaceModel(m, bundleVersion)
+	}
 	schema, err := featurecore.ParseSchema(m.FeatureParams.Schema)
 	if err != nil {
 		return nil, mismatch(m.Name, "schema %q is not in this feature core (%s): %w",
@@ -76,7 +84,11 @@ func openVerified(entry *bundle.Model, b *bundle.Bundle, opts *ort.SessionOption
 	if err := m.open(b.ONNX[entry.Name], opts); err != nil {
 		return nil, err
 	}
-	if err := checkGolden(m, b.Goldens[entry.Name]); err != nil {
+	check := checkGolden
+	if m.place {
+		check = checkPlaceGolden
+	}
+	if err := check(m, b.Goldens[entry.Name]); err != nil {
 		m.close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
 // Predict runs model on one input row; see engine.Engine.
@@ -56,8 +57,12 @@ func (e *Engine) PredictBatch(ctx context.Context, name, version string, rows in
 	return res, nil
 }
 
-// featureName names position i of an input row: step and feature of the window.
+// featureName names position i of an input row: step and feature of the window, or the
+// placement factor.
 func (m *model) featureName(i int) string {
+	if m.place {
+		return featurecore.PlaceFactorName(i)
+	}
 	names := m.params.Schema.Features()
 	return "step " + strconv.Itoa(i/len(names)) + " " + names[i%len(names)]
 }

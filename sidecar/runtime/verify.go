@@ -7,6 +7,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
@@ -118,6 +119,75 @@ func checkGolden(m *model, g *bundle.Golden) error {
 			"the bundle's predictions", err)
 	}
 	return nil
+}
+
+// checkPlaceGolden runs each golden placement request through the path PlaceVM takes
+// (validation, hard constraints, input assembly, placement factors) and requires the
+// golden's feasible hosts and every factor bit, then scores all rows in one batch (the
+// layout Python used) and requires every output bit.
+func checkPlaceGolden(m *model, g *bundle.Golden) error {
+	if len(g.Placements) == 0 {
+		return badBundle(m.entry.Name, "golden has no placement requests")
+	}
+	reqs := make([]engine.PlacementRequest, len(g.Placements))
+	for i, p := range g.Placements {
+		reqs[i] = p.Request
+	}
+	sc := &placeScratch{hostIdx: map[string]int32{}, domIdx: map[string]int32{}}
+	jobs, err := m.prepare(sc, "golden", reqs)
+	if err != nil {
+		return badBundle(m.entry.Name, "golden: %w", err)
+	}
+	for i, j := range jobs {
+		want, got := g.Placements[i].Feasible, sc.feasible[j.off:j.off+j.n]
+		if want == nil {
+			continue
+		}
+		same := len(want) == len(got)
+		for k := 0; same && k < len(got); k++ {
+			same = want[k] == int(got[k])
+		}
+		if !same {
+			return mismatch(m.entry.Name, "golden request %d: the hard constraints leave hosts %v, the golden %v",
+				i, got, want)
+		}
+	}
+	rows := len(sc.feasible)
+	features := sc.factors[:rows*m.inLen]
+	if err := sameBits("factors", g.Input, features); err != nil {
+		return mismatch(m.entry.Name, "golden %w (%s): this runtime does not reproduce the training factors",
+			err, m.placeCell(jobs, sc, g.Input, features))
+	}
+	if want := rows * m.outLen; len(g.Output) != want {
+		return badBundle(m.entry.Name, "golden output has %d values, want %d rows x %d", len(g.Output), rows, m.outLen)
+	}
+	out := make([]float32, len(g.Output))
+	if err := m.run(features, rows, out); err != nil {
+		return err
+	}
+	if err := sameBits("output", g.Output, out); err != nil {
+		return mismatch(m.entry.Name, "golden %w: this ONNX Runtime build or CPU does not reproduce "+
+			"the bundle's predictions", err)
+	}
+	return nil
+}
+
+// placeCell names the first differing factor of a placement golden: request, host, factor.
+func (m *model) placeCell(jobs []placeJob, sc *placeScratch, want, got []float32) string {
+	for i := range min(len(want), len(got)) {
+		if math.Float32bits(want[i]) == math.Float32bits(got[i]) {
+			continue
+		}
+		row := i / m.inLen
+		for r, j := range jobs {
+			if row >= j.off && row < j.off+j.n {
+				hi := sc.feasible[row]
+				return fmt.Sprintf("request %d, host %d (%s), factor %s", r, hi, j.req.Hosts[hi].ID,
+					featurecore.PlaceFactorName(i%m.inLen))
+			}
+		}
+	}
+	return "the row counts differ"
 }
 
 // sameBits reports the first differing value of two float32 slices, by bit pattern.

@@ -85,6 +85,48 @@ func (h service) RecommendCapacity(ctx context.Context, req *pb.RecommendCapacit
 	return &pb.RecommendCapacityResponse{Recommendations: out}, nil
 }
 
+// PlaceVM serves engine.PlaceVM for one request and engine.PlaceVMBatch for more, after
+// checking the batch size and the resource vectors' lengths.
+func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.PlaceVMResponse, error) {
+	const op = "place vm"
+	a, err := h.attached()
+	if err != nil {
+		return nil, wire.Status(ctx, err)
+	}
+	n := len(req.GetRequests())
+	switch {
+	case n == 0:
+		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, op, "", "no placement requests"))
+	case n > h.maxBatch:
+		return nil, wire.Status(ctx, engine.Errorf(engine.CodeTooLarge, op, "",
+			"%d requests; at most %d per call, split the batch", n, h.maxBatch))
+	}
+	in, err := wire.PlacementRequestsFromProto(req.GetRequests())
+	if err != nil {
+		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, op, "", "%s", err))
+	}
+	var out []engine.Placement
+	if n == 1 {
+		var p engine.Placement
+		p, err = a.eng.PlaceVM(ctx, in[0])
+		out = []engine.Placement{p}
+	} else {
+		out, err = a.eng.PlaceVMBatch(ctx, in)
+	}
+	if err != nil {
+		return nil, wire.Status(ctx, err)
+	}
+	if len(out) != n {
+		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInternal, op, "",
+			"the engine answered %d of %d requests", len(out), n))
+	}
+	resp := &pb.PlaceVMResponse{Placements: make([]*pb.Placement, n)}
+	for i, p := range out {
+		resp.Placements[i] = wire.PlacementToProto(p)
+	}
+	return resp, nil
+}
+
 // typed serves a typed call: one series goes to the engine's single call, more to its
 // batch call, so a client's single call is exactly the in-process one.
 func typed[A, P any](ctx context.Context, maxBatch int, op string, series []*pb.Series,

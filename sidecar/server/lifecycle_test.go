@@ -81,7 +81,7 @@ func TestHealth(t *testing.T) {
 	if err := sameBits(got, want); err != nil {
 		t.Errorf("versions: %v", err)
 	}
-	if got.Bundle != "default-1" || len(got.Models) != 3 || got.ONNXRuntime == "" || got.FeatureCore == "" {
+	if got.Bundle != "default-1" || len(got.Models) != len(goldenBundle(t).Manifest.Models) || got.ONNXRuntime == "" || got.FeatureCore == "" {
 		t.Errorf("versions %+v", got)
 	}
 	if v := metric(t, srv.Registry(), "dwcp_ml_bundle_info", map[string]string{"bundle_version": "default-1"}); v != 1 {

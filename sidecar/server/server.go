@@ -64,6 +64,7 @@ var typedFamily = map[string]string{
 	"ForecastBandwidth": "pba",
 	"AnomalyScore":      "anomaly",
 	"RecommendCapacity": "scaling",
+	"PlaceVM":           "itp",
 }
 
 // New returns a Server with no engine: health NOT_SERVING until Attach.

@@ -8,8 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
 // Dir is the absolute path of the committed default bundle.
@@ -107,4 +111,37 @@ func SHA256(t testing.TB, path string) string {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// ScaleHosts returns req with n hosts: its hosts repeated in order, copy k >= 1 of host
+// "h3" named "h3.k" in the same domain, so the group and peer hosts (which name originals)
+// still resolve. Host slices are shared with req.
+func ScaleHosts(req engine.PlacementRequest, n int) engine.PlacementRequest {
+	out := req
+	out.Hosts = make([]engine.HostState, n)
+	for i := range out.Hosts {
+		h := req.Hosts[i%len(req.Hosts)]
+		if k := i / len(req.Hosts); k > 0 {
+			h.ID += "." + strconv.Itoa(k)
+		}
+		out.Hosts[i] = h
+	}
+	return out
+}
+
+// Placement returns the default bundle's placement model (the first of family "itp", the
+// one PlaceVM uses) and its golden; the test fails if there is none.
+func Placement(t testing.TB) (*bundle.Model, *bundle.Golden) {
+	t.Helper()
+	b, err := bundle.Load(Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.Manifest.Models {
+		if m := &b.Manifest.Models[i]; m.Family == "itp" {
+			return m, b.Goldens[m.Name]
+		}
+	}
+	t.Fatalf("%s has no placement model (family itp)", Dir())
+	return nil, nil
 }

@@ -8,8 +8,10 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of the errors the sidecar's engine returns.
@@ -18,15 +20,16 @@ const Domain = "dwcp.ml"
 // reasons are the ErrorInfo reasons, one per engine.Code; part of the wire API, so they
 // never change (the Code numbers may).
 var reasons = map[engine.Code]string{
-	engine.CodeInternal:     "INTERNAL",
-	engine.CodeInvalidInput: "INVALID_INPUT",
-	engine.CodeNotFound:     "NOT_FOUND",
-	engine.CodeTooLarge:     "TOO_LARGE",
-	engine.CodeBadBundle:    "BAD_BUNDLE",
-	engine.CodeMismatch:     "MISMATCH",
-	engine.CodeLibrary:      "LIBRARY",
-	engine.CodeUnavailable:  "UNAVAILABLE",
-	engine.CodeCanceled:     "CANCELED",
+	engine.CodeInternal:       "INTERNAL",
+	engine.CodeInvalidInput:   "INVALID_INPUT",
+	engine.CodeNotFound:       "NOT_FOUND",
+	engine.CodeTooLarge:       "TOO_LARGE",
+	engine.CodeBadBundle:      "BAD_BUNDLE",
+	engine.CodeMismatch:       "MISMATCH",
+	engine.CodeLibrary:        "LIBRARY",
+	engine.CodeUnavailable:    "UNAVAILABLE",
+	engine.CodeCanceled:       "CANCELED",
+	engine.CodeNoFeasibleHost: "NO_FEASIBLE_HOST",
 }
 
 // GRPCCode is the gRPC code of an engine error. A canceled call is DeadlineExceeded when
@@ -37,7 +40,7 @@ func GRPCCode(ctx context.Context, err error) codes.Code {
 		return codes.InvalidArgument
 	case engine.CodeNotFound:
 		return codes.NotFound
-	case engine.CodeBadBundle, engine.CodeMismatch, engine.CodeLibrary:
+	case engine.CodeBadBundle, engine.CodeMismatch, engine.CodeLibrary, engine.CodeNoFeasibleHost:
 		return codes.FailedPrecondition
 	case engine.CodeUnavailable:
 		return codes.Unavailable
@@ -52,7 +55,8 @@ func GRPCCode(ctx context.Context, err error) codes.Code {
 
 // Status turns an engine error into a gRPC status error whose message is err's text and
 // whose ErrorInfo carries the engine code, op, model and message, so ErrorFromStatus
-// rebuilds the same *engine.Error on the client.
+// rebuilds the same *engine.Error on the client. A *engine.NoFeasibleHostError in err's
+// chain travels too, as a NoFeasibleHost detail.
 func Status(ctx context.Context, err error) error {
 	var e *engine.Error
 	if !errors.As(err, &e) {
@@ -63,10 +67,15 @@ func Status(ctx context.Context, err error) error {
 		msg = e.Err.Error() // what e.Error() prints in that case
 	}
 	st := status.New(GRPCCode(ctx, err), e.Error())
-	if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{
 		Reason: reasons[e.Code], Domain: Domain,
 		Metadata: map[string]string{"op": e.Op, "model": e.Model, "msg": msg},
-	}); derr == nil {
+	}}
+	var nf *engine.NoFeasibleHostError
+	if errors.As(err, &nf) {
+		details = append(details, noFeasibleToProto(nf))
+	}
+	if withInfo, derr := st.WithDetails(details...); derr == nil {
 		st = withInfo
 	}
 	return st.Err()
@@ -89,6 +98,12 @@ func ErrorFromStatus(err error, target, op, model string) *engine.Error {
 	case codes.DeadlineExceeded:
 		ctxErr = context.DeadlineExceeded
 	}
+	var cause error = ctxErr
+	for _, d := range st.Details() {
+		if nf, ok := d.(*pb.NoFeasibleHost); ok {
+			cause = noFeasibleFromProto(nf)
+		}
+	}
 	for _, d := range st.Details() {
 		info, ok := d.(*errdetails.ErrorInfo)
 		if !ok || info.GetDomain() != Domain {
@@ -97,7 +112,7 @@ func ErrorFromStatus(err error, target, op, model string) *engine.Error {
 		for code, reason := range reasons {
 			if reason == info.GetReason() {
 				md := info.GetMetadata()
-				return &engine.Error{Code: code, Op: md["op"], Model: md["model"], Msg: md["msg"], Err: ctxErr}
+				return &engine.Error{Code: code, Op: md["op"], Model: md["model"], Msg: md["msg"], Err: cause}
 			}
 		}
 	}

@@ -1,12 +1,14 @@
 // The dwcp-sidecar API: sidecar/engine's Engine interface over gRPC.
 //
 // Every call mirrors an engine.Engine method. The typed calls take a batch of series (a
-// single call is a batch of one) and answer one message per series, in order. Times are
+// single call is a batch of one) and answer one message per series, in order; PlaceVM
+// likewise takes a batch of placement requests. Times are
 // int64 Unix seconds and durations double seconds, as the series themselves are on a
 // whole-second grid. Errors are gRPC statuses (InvalidArgument, NotFound,
 // FailedPrecondition, Unavailable, Canceled, DeadlineExceeded, Internal) carrying a
 // google.rpc.ErrorInfo (domain "dwcp.ml", reason = the engine error code, metadata "op",
-// "model", "msg") so a Go client rebuilds the exact *engine.Error.
+// "model", "msg") so a Go client rebuilds the exact *engine.Error; a NO_FEASIBLE_HOST
+// error (FailedPrecondition) also carries a NoFeasibleHost detail listing every host.
 //
 // Regenerate the Go code with `make proto`.
 
@@ -32,6 +34,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Constraint numbers equal engine.Constraint.
+type Constraint int32
+
+const (
+	Constraint_CONSTRAINT_UNSPECIFIED   Constraint = 0
+	Constraint_CONSTRAINT_MAINTENANCE   Constraint = 1
+	Constraint_CONSTRAINT_CAPACITY      Constraint = 2
+	Constraint_CONSTRAINT_ANTI_AFFINITY Constraint = 3
+	Constraint_CONSTRAINT_SPREAD        Constraint = 4
+)
+
+// Enum value maps for Constraint.
+var (
+	Constraint_name = map[int32]string{
+		0: "CONSTRAINT_UNSPECIFIED",
+		1: "CONSTRAINT_MAINTENANCE",
+		2: "CONSTRAINT_CAPACITY",
+		3: "CONSTRAINT_ANTI_AFFINITY",
+		4: "CONSTRAINT_SPREAD",
+	}
+	Constraint_value = map[string]int32{
+		"CONSTRAINT_UNSPECIFIED":   0,
+		"CONSTRAINT_MAINTENANCE":   1,
+		"CONSTRAINT_CAPACITY":      2,
+		"CONSTRAINT_ANTI_AFFINITY": 3,
+		"CONSTRAINT_SPREAD":        4,
+	}
+)
+
+func (x Constraint) Enum() *Constraint {
+	p := new(Constraint)
+	*p = x
+	return p
+}
+
+func (x Constraint) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Constraint) Descriptor() protoreflect.EnumDescriptor {
+	return file_dwcpml_v1_engine_proto_enumTypes[0].Descriptor()
+}
+
+func (Constraint) Type() protoreflect.EnumType {
+	return &file_dwcpml_v1_engine_proto_enumTypes[0]
+}
+
+func (x Constraint) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Constraint.Descriptor instead.
+func (Constraint) EnumDescriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+}
 
 type PredictRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -793,6 +851,862 @@ func (x *CapacityRecommendation) GetModel() *ModelRef {
 	return nil
 }
 
+// Resources are 4 doubles in the order cpu_mhz, mem_mb, disk_kbs, net_kbs; histories H
+// samples of the 4, sample-major, oldest first (engine.PlacementRequest documents each
+// field).
+type PlaceVMRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*PlacementRequest    `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceVMRequest) Reset() {
+	*x = PlaceVMRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceVMRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceVMRequest) ProtoMessage() {}
+
+func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceVMRequest.ProtoReflect.Descriptor instead.
+func (*PlaceVMRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PlaceVMRequest) GetRequests() []*PlacementRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type PlaceVMResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Placements    []*Placement           `protobuf:"bytes,1,rep,name=placements,proto3" json:"placements,omitempty"` // one per request, in order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceVMResponse) Reset() {
+	*x = PlaceVMResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceVMResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceVMResponse) ProtoMessage() {}
+
+func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceVMResponse.ProtoReflect.Descriptor instead.
+func (*PlaceVMResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PlaceVMResponse) GetPlacements() []*Placement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
+type PlacementRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vm            *VMRequest             `protobuf:"bytes,1,opt,name=vm,proto3" json:"vm,omitempty"`
+	Hosts         []*HostState           `protobuf:"bytes,2,rep,name=hosts,proto3" json:"hosts,omitempty"`                    // every host of the cluster, in cluster order
+	Overcommit    []float64              `protobuf:"fixed64,3,rep,packed,name=overcommit,proto3" json:"overcommit,omitempty"` // 4 ratios (0 = the bundle's default) or none (all defaults)
+	Domains       int32                  `protobuf:"varint,4,opt,name=domains,proto3" json:"domains,omitempty"`               // failure domains of the spread limit; 0 = distinct domains of the hosts
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlacementRequest) Reset() {
+	*x = PlacementRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementRequest) ProtoMessage() {}
+
+func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
+func (*PlacementRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PlacementRequest) GetVm() *VMRequest {
+	if x != nil {
+		return x.Vm
+	}
+	return nil
+}
+
+func (x *PlacementRequest) GetHosts() []*HostState {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *PlacementRequest) GetOvercommit() []float64 {
+	if x != nil {
+		return x.Overcommit
+	}
+	return nil
+}
+
+func (x *PlacementRequest) GetDomains() int32 {
+	if x != nil {
+		return x.Domains
+	}
+	return 0
+}
+
+type VMRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Request       []float64              `protobuf:"fixed64,2,rep,packed,name=request,proto3" json:"request,omitempty"` // 4
+	History       []float64              `protobuf:"fixed64,3,rep,packed,name=history,proto3" json:"history,omitempty"` // H × 4
+	Group         string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	GroupSize     int32                  `protobuf:"varint,5,opt,name=group_size,json=groupSize,proto3" json:"group_size,omitempty"`
+	GroupHosts    []string               `protobuf:"bytes,6,rep,name=group_hosts,json=groupHosts,proto3" json:"group_hosts,omitempty"`
+	PeerHosts     []string               `protobuf:"bytes,7,rep,name=peer_hosts,json=peerHosts,proto3" json:"peer_hosts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VMRequest) Reset() {
+	*x = VMRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VMRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VMRequest) ProtoMessage() {}
+
+func (x *VMRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VMRequest.ProtoReflect.Descriptor instead.
+func (*VMRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *VMRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *VMRequest) GetRequest() []float64 {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *VMRequest) GetHistory() []float64 {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *VMRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *VMRequest) GetGroupSize() int32 {
+	if x != nil {
+		return x.GroupSize
+	}
+	return 0
+}
+
+func (x *VMRequest) GetGroupHosts() []string {
+	if x != nil {
+		return x.GroupHosts
+	}
+	return nil
+}
+
+func (x *VMRequest) GetPeerHosts() []string {
+	if x != nil {
+		return x.PeerHosts
+	}
+	return nil
+}
+
+type HostState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Domain        string                 `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	Capacity      []float64              `protobuf:"fixed64,3,rep,packed,name=capacity,proto3" json:"capacity,omitempty"`   // 4
+	Allocated     []float64              `protobuf:"fixed64,4,rep,packed,name=allocated,proto3" json:"allocated,omitempty"` // 4
+	Usage         []float64              `protobuf:"fixed64,5,rep,packed,name=usage,proto3" json:"usage,omitempty"`         // H × 4
+	VmCount       int32                  `protobuf:"varint,6,opt,name=vm_count,json=vmCount,proto3" json:"vm_count,omitempty"`
+	NicMbps       float64                `protobuf:"fixed64,7,opt,name=nic_mbps,json=nicMbps,proto3" json:"nic_mbps,omitempty"`
+	FailureRate   float64                `protobuf:"fixed64,8,opt,name=failure_rate,json=failureRate,proto3" json:"failure_rate,omitempty"`
+	Cost          float64                `protobuf:"fixed64,9,opt,name=cost,proto3" json:"cost,omitempty"`
+	Maintenance   bool                   `protobuf:"varint,10,opt,name=maintenance,proto3" json:"maintenance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostState) Reset() {
+	*x = HostState{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostState) ProtoMessage() {}
+
+func (x *HostState) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostState.ProtoReflect.Descriptor instead.
+func (*HostState) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HostState) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *HostState) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *HostState) GetCapacity() []float64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
+func (x *HostState) GetAllocated() []float64 {
+	if x != nil {
+		return x.Allocated
+	}
+	return nil
+}
+
+func (x *HostState) GetUsage() []float64 {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *HostState) GetVmCount() int32 {
+	if x != nil {
+		return x.VmCount
+	}
+	return 0
+}
+
+func (x *HostState) GetNicMbps() float64 {
+	if x != nil {
+		return x.NicMbps
+	}
+	return 0
+}
+
+func (x *HostState) GetFailureRate() float64 {
+	if x != nil {
+		return x.FailureRate
+	}
+	return 0
+}
+
+func (x *HostState) GetCost() float64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *HostState) GetMaintenance() bool {
+	if x != nil {
+		return x.Maintenance
+	}
+	return false
+}
+
+type Placement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	HostIndex     int32                  `protobuf:"varint,2,opt,name=host_index,json=hostIndex,proto3" json:"host_index,omitempty"`
+	Score         float64                `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	Model         *ModelRef              `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	Hosts         int32                  `protobuf:"varint,5,opt,name=hosts,proto3" json:"hosts,omitempty"`
+	Feasible      int32                  `protobuf:"varint,6,opt,name=feasible,proto3" json:"feasible,omitempty"`
+	Rejected      []*Rejection           `protobuf:"bytes,7,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	Ranking       []*HostScore           `protobuf:"bytes,8,rep,name=ranking,proto3" json:"ranking,omitempty"`
+	TopFactors    []*FactorEffect        `protobuf:"bytes,9,rep,name=top_factors,json=topFactors,proto3" json:"top_factors,omitempty"`
+	Reference     *HostScore             `protobuf:"bytes,10,opt,name=reference,proto3" json:"reference,omitempty"` // unset when there is none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Placement) Reset() {
+	*x = Placement{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Placement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Placement) ProtoMessage() {}
+
+func (x *Placement) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Placement.ProtoReflect.Descriptor instead.
+func (*Placement) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Placement) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Placement) GetHostIndex() int32 {
+	if x != nil {
+		return x.HostIndex
+	}
+	return 0
+}
+
+func (x *Placement) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Placement) GetModel() *ModelRef {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+func (x *Placement) GetHosts() int32 {
+	if x != nil {
+		return x.Hosts
+	}
+	return 0
+}
+
+func (x *Placement) GetFeasible() int32 {
+	if x != nil {
+		return x.Feasible
+	}
+	return 0
+}
+
+func (x *Placement) GetRejected() []*Rejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
+func (x *Placement) GetRanking() []*HostScore {
+	if x != nil {
+		return x.Ranking
+	}
+	return nil
+}
+
+func (x *Placement) GetTopFactors() []*FactorEffect {
+	if x != nil {
+		return x.TopFactors
+	}
+	return nil
+}
+
+func (x *Placement) GetReference() *HostScore {
+	if x != nil {
+		return x.Reference
+	}
+	return nil
+}
+
+type HostScore struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	HostIndex     int32                  `protobuf:"varint,2,opt,name=host_index,json=hostIndex,proto3" json:"host_index,omitempty"`
+	Score         float64                `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostScore) Reset() {
+	*x = HostScore{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostScore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostScore) ProtoMessage() {}
+
+func (x *HostScore) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostScore.ProtoReflect.Descriptor instead.
+func (*HostScore) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *HostScore) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *HostScore) GetHostIndex() int32 {
+	if x != nil {
+		return x.HostIndex
+	}
+	return 0
+}
+
+func (x *HostScore) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+type FactorEffect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Index         int32                  `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Value         float64                `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	Reference     float64                `protobuf:"fixed64,4,opt,name=reference,proto3" json:"reference,omitempty"`
+	Delta         float64                `protobuf:"fixed64,5,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FactorEffect) Reset() {
+	*x = FactorEffect{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FactorEffect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FactorEffect) ProtoMessage() {}
+
+func (x *FactorEffect) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FactorEffect.ProtoReflect.Descriptor instead.
+func (*FactorEffect) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FactorEffect) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FactorEffect) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *FactorEffect) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *FactorEffect) GetReference() float64 {
+	if x != nil {
+		return x.Reference
+	}
+	return 0
+}
+
+func (x *FactorEffect) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+type Rejection struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	HostIndex     int32                  `protobuf:"varint,2,opt,name=host_index,json=hostIndex,proto3" json:"host_index,omitempty"`
+	Violations    []*Violation           `protobuf:"bytes,3,rep,name=violations,proto3" json:"violations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rejection) Reset() {
+	*x = Rejection{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rejection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rejection) ProtoMessage() {}
+
+func (x *Rejection) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
+func (*Rejection) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Rejection) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Rejection) GetHostIndex() int32 {
+	if x != nil {
+		return x.HostIndex
+	}
+	return 0
+}
+
+func (x *Rejection) GetViolations() []*Violation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+type Violation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Constraint    Constraint             `protobuf:"varint,1,opt,name=constraint,proto3,enum=dwcp.ml.v1.Constraint" json:"constraint,omitempty"`
+	Resource      int32                  `protobuf:"varint,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Allocated     float64                `protobuf:"fixed64,3,opt,name=allocated,proto3" json:"allocated,omitempty"`
+	Request       float64                `protobuf:"fixed64,4,opt,name=request,proto3" json:"request,omitempty"`
+	Capacity      float64                `protobuf:"fixed64,5,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Overcommit    float64                `protobuf:"fixed64,6,opt,name=overcommit,proto3" json:"overcommit,omitempty"`
+	Group         string                 `protobuf:"bytes,7,opt,name=group,proto3" json:"group,omitempty"`
+	Domain        string                 `protobuf:"bytes,8,opt,name=domain,proto3" json:"domain,omitempty"`
+	Count         int32                  `protobuf:"varint,9,opt,name=count,proto3" json:"count,omitempty"`
+	Limit         int32                  `protobuf:"varint,10,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Violation) Reset() {
+	*x = Violation{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Violation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Violation) ProtoMessage() {}
+
+func (x *Violation) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Violation.ProtoReflect.Descriptor instead.
+func (*Violation) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Violation) GetConstraint() Constraint {
+	if x != nil {
+		return x.Constraint
+	}
+	return Constraint_CONSTRAINT_UNSPECIFIED
+}
+
+func (x *Violation) GetResource() int32 {
+	if x != nil {
+		return x.Resource
+	}
+	return 0
+}
+
+func (x *Violation) GetAllocated() float64 {
+	if x != nil {
+		return x.Allocated
+	}
+	return 0
+}
+
+func (x *Violation) GetRequest() float64 {
+	if x != nil {
+		return x.Request
+	}
+	return 0
+}
+
+func (x *Violation) GetCapacity() float64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *Violation) GetOvercommit() float64 {
+	if x != nil {
+		return x.Overcommit
+	}
+	return 0
+}
+
+func (x *Violation) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *Violation) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *Violation) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *Violation) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// NoFeasibleHost is a status detail of NO_FEASIBLE_HOST errors (engine.NoFeasibleHostError).
+type NoFeasibleHost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       int32                  `protobuf:"varint,1,opt,name=request,proto3" json:"request,omitempty"`
+	Hosts         int32                  `protobuf:"varint,2,opt,name=hosts,proto3" json:"hosts,omitempty"`
+	Rejected      []*Rejection           `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NoFeasibleHost) Reset() {
+	*x = NoFeasibleHost{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NoFeasibleHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NoFeasibleHost) ProtoMessage() {}
+
+func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NoFeasibleHost.ProtoReflect.Descriptor instead.
+func (*NoFeasibleHost) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *NoFeasibleHost) GetRequest() int32 {
+	if x != nil {
+		return x.Request
+	}
+	return 0
+}
+
+func (x *NoFeasibleHost) GetHosts() int32 {
+	if x != nil {
+		return x.Hosts
+	}
+	return 0
+}
+
+func (x *NoFeasibleHost) GetRejected() []*Rejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
 type VersionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -801,7 +1715,7 @@ type VersionsRequest struct {
 
 func (x *VersionsRequest) Reset() {
 	*x = VersionsRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +1727,7 @@ func (x *VersionsRequest) String() string {
 func (*VersionsRequest) ProtoMessage() {}
 
 func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +1740,7 @@ func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
 func (*VersionsRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 type VersionsResponse struct {
@@ -838,7 +1752,7 @@ type VersionsResponse struct {
 
 func (x *VersionsResponse) Reset() {
 	*x = VersionsResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +1764,7 @@ func (x *VersionsResponse) String() string {
 func (*VersionsResponse) ProtoMessage() {}
 
 func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1777,7 @@ func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
 func (*VersionsResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *VersionsResponse) GetVersions() *Versions {
@@ -882,7 +1796,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +1808,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1821,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReloadRequest) GetBundleDir() string {
@@ -926,7 +1840,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1852,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1865,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReloadResponse) GetVersions() *Versions {
@@ -977,7 +1891,7 @@ type Versions struct {
 
 func (x *Versions) Reset() {
 	*x = Versions{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1903,7 @@ func (x *Versions) String() string {
 func (*Versions) ProtoMessage() {}
 
 func (x *Versions) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1916,7 @@ func (x *Versions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Versions.ProtoReflect.Descriptor instead.
 func (*Versions) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Versions) GetBundle() string {
@@ -1066,7 +1980,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1992,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +2005,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -1227,7 +2141,95 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\bheadroom\x18\x04 \x01(\x01R\bheadroom\x12\x19\n" +
 	"\bunit_mhz\x18\x05 \x01(\x01R\aunitMhz\x12'\n" +
 	"\x0fhorizon_seconds\x18\x06 \x01(\x01R\x0ehorizonSeconds\x12*\n" +
-	"\x05model\x18\a \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"\x11\n" +
+	"\x05model\x18\a \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"J\n" +
+	"\x0ePlaceVMRequest\x128\n" +
+	"\brequests\x18\x01 \x03(\v2\x1c.dwcp.ml.v1.PlacementRequestR\brequests\"H\n" +
+	"\x0fPlaceVMResponse\x125\n" +
+	"\n" +
+	"placements\x18\x01 \x03(\v2\x15.dwcp.ml.v1.PlacementR\n" +
+	"placements\"\xa0\x01\n" +
+	"\x10PlacementRequest\x12%\n" +
+	"\x02vm\x18\x01 \x01(\v2\x15.dwcp.ml.v1.VMRequestR\x02vm\x12+\n" +
+	"\x05hosts\x18\x02 \x03(\v2\x15.dwcp.ml.v1.HostStateR\x05hosts\x12\x1e\n" +
+	"\n" +
+	"overcommit\x18\x03 \x03(\x01R\n" +
+	"overcommit\x12\x18\n" +
+	"\adomains\x18\x04 \x01(\x05R\adomains\"\xc4\x01\n" +
+	"\tVMRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\arequest\x18\x02 \x03(\x01R\arequest\x12\x18\n" +
+	"\ahistory\x18\x03 \x03(\x01R\ahistory\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1d\n" +
+	"\n" +
+	"group_size\x18\x05 \x01(\x05R\tgroupSize\x12\x1f\n" +
+	"\vgroup_hosts\x18\x06 \x03(\tR\n" +
+	"groupHosts\x12\x1d\n" +
+	"\n" +
+	"peer_hosts\x18\a \x03(\tR\tpeerHosts\"\x92\x02\n" +
+	"\tHostState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06domain\x18\x02 \x01(\tR\x06domain\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x03(\x01R\bcapacity\x12\x1c\n" +
+	"\tallocated\x18\x04 \x03(\x01R\tallocated\x12\x14\n" +
+	"\x05usage\x18\x05 \x03(\x01R\x05usage\x12\x19\n" +
+	"\bvm_count\x18\x06 \x01(\x05R\avmCount\x12\x19\n" +
+	"\bnic_mbps\x18\a \x01(\x01R\anicMbps\x12!\n" +
+	"\ffailure_rate\x18\b \x01(\x01R\vfailureRate\x12\x12\n" +
+	"\x04cost\x18\t \x01(\x01R\x04cost\x12 \n" +
+	"\vmaintenance\x18\n" +
+	" \x01(\bR\vmaintenance\"\x86\x03\n" +
+	"\tPlacement\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"host_index\x18\x02 \x01(\x05R\thostIndex\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x01R\x05score\x12*\n" +
+	"\x05model\x18\x04 \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\x12\x14\n" +
+	"\x05hosts\x18\x05 \x01(\x05R\x05hosts\x12\x1a\n" +
+	"\bfeasible\x18\x06 \x01(\x05R\bfeasible\x121\n" +
+	"\brejected\x18\a \x03(\v2\x15.dwcp.ml.v1.RejectionR\brejected\x12/\n" +
+	"\aranking\x18\b \x03(\v2\x15.dwcp.ml.v1.HostScoreR\aranking\x129\n" +
+	"\vtop_factors\x18\t \x03(\v2\x18.dwcp.ml.v1.FactorEffectR\n" +
+	"topFactors\x123\n" +
+	"\treference\x18\n" +
+	" \x01(\v2\x15.dwcp.ml.v1.HostScoreR\treference\"T\n" +
+	"\tHostScore\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"host_index\x18\x02 \x01(\x05R\thostIndex\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x01R\x05score\"\x82\x01\n" +
+	"\fFactorEffect\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x05R\x05index\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x1c\n" +
+	"\treference\x18\x04 \x01(\x01R\treference\x12\x14\n" +
+	"\x05delta\x18\x05 \x01(\x01R\x05delta\"u\n" +
+	"\tRejection\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"host_index\x18\x02 \x01(\x05R\thostIndex\x125\n" +
+	"\n" +
+	"violations\x18\x03 \x03(\v2\x15.dwcp.ml.v1.ViolationR\n" +
+	"violations\"\xad\x02\n" +
+	"\tViolation\x126\n" +
+	"\n" +
+	"constraint\x18\x01 \x01(\x0e2\x16.dwcp.ml.v1.ConstraintR\n" +
+	"constraint\x12\x1a\n" +
+	"\bresource\x18\x02 \x01(\x05R\bresource\x12\x1c\n" +
+	"\tallocated\x18\x03 \x01(\x01R\tallocated\x12\x18\n" +
+	"\arequest\x18\x04 \x01(\x01R\arequest\x12\x1a\n" +
+	"\bcapacity\x18\x05 \x01(\x01R\bcapacity\x12\x1e\n" +
+	"\n" +
+	"overcommit\x18\x06 \x01(\x01R\n" +
+	"overcommit\x12\x14\n" +
+	"\x05group\x18\a \x01(\tR\x05group\x12\x16\n" +
+	"\x06domain\x18\b \x01(\tR\x06domain\x12\x14\n" +
+	"\x05count\x18\t \x01(\x05R\x05count\x12\x14\n" +
+	"\x05limit\x18\n" +
+	" \x01(\x05R\x05limit\"s\n" +
+	"\x0eNoFeasibleHost\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\x05R\arequest\x12\x14\n" +
+	"\x05hosts\x18\x02 \x01(\x05R\x05hosts\x121\n" +
+	"\brejected\x18\x03 \x03(\v2\x15.dwcp.ml.v1.RejectionR\brejected\"\x11\n" +
 	"\x0fVersionsRequest\"D\n" +
 	"\x10VersionsResponse\x120\n" +
 	"\bversions\x18\x01 \x01(\v2\x14.dwcp.ml.v1.VersionsR\bversions\".\n" +
@@ -1263,12 +2265,20 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"thresholds\x1a=\n" +
 	"\x0fThresholdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xeb\x03\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*\x92\x01\n" +
+	"\n" +
+	"Constraint\x12\x1a\n" +
+	"\x16CONSTRAINT_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CONSTRAINT_MAINTENANCE\x10\x01\x12\x17\n" +
+	"\x13CONSTRAINT_CAPACITY\x10\x02\x12\x1c\n" +
+	"\x18CONSTRAINT_ANTI_AFFINITY\x10\x03\x12\x15\n" +
+	"\x11CONSTRAINT_SPREAD\x10\x042\xaf\x04\n" +
 	"\x06Engine\x12B\n" +
 	"\aPredict\x12\x1a.dwcp.ml.v1.PredictRequest\x1a\x1b.dwcp.ml.v1.PredictResponse\x12`\n" +
 	"\x11ForecastBandwidth\x12$.dwcp.ml.v1.ForecastBandwidthRequest\x1a%.dwcp.ml.v1.ForecastBandwidthResponse\x12Q\n" +
 	"\fAnomalyScore\x12\x1f.dwcp.ml.v1.AnomalyScoreRequest\x1a .dwcp.ml.v1.AnomalyScoreResponse\x12`\n" +
-	"\x11RecommendCapacity\x12$.dwcp.ml.v1.RecommendCapacityRequest\x1a%.dwcp.ml.v1.RecommendCapacityResponse\x12E\n" +
+	"\x11RecommendCapacity\x12$.dwcp.ml.v1.RecommendCapacityRequest\x1a%.dwcp.ml.v1.RecommendCapacityResponse\x12B\n" +
+	"\aPlaceVM\x12\x1a.dwcp.ml.v1.PlaceVMRequest\x1a\x1b.dwcp.ml.v1.PlaceVMResponse\x12E\n" +
 	"\bVersions\x12\x1b.dwcp.ml.v1.VersionsRequest\x1a\x1c.dwcp.ml.v1.VersionsResponse\x12?\n" +
 	"\x06Reload\x12\x19.dwcp.ml.v1.ReloadRequest\x1a\x1a.dwcp.ml.v1.ReloadResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
 
@@ -1284,60 +2294,87 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 	return file_dwcpml_v1_engine_proto_rawDescData
 }
 
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
-	(*PredictRequest)(nil),            // 0: dwcp.ml.v1.PredictRequest
-	(*PredictResponse)(nil),           // 1: dwcp.ml.v1.PredictResponse
-	(*Series)(nil),                    // 2: dwcp.ml.v1.Series
-	(*ModelRef)(nil),                  // 3: dwcp.ml.v1.ModelRef
-	(*ForecastBandwidthRequest)(nil),  // 4: dwcp.ml.v1.ForecastBandwidthRequest
-	(*ForecastBandwidthResponse)(nil), // 5: dwcp.ml.v1.ForecastBandwidthResponse
-	(*BandwidthForecast)(nil),         // 6: dwcp.ml.v1.BandwidthForecast
-	(*AnomalyScoreRequest)(nil),       // 7: dwcp.ml.v1.AnomalyScoreRequest
-	(*AnomalyScoreResponse)(nil),      // 8: dwcp.ml.v1.AnomalyScoreResponse
-	(*AnomalyResult)(nil),             // 9: dwcp.ml.v1.AnomalyResult
-	(*RecommendCapacityRequest)(nil),  // 10: dwcp.ml.v1.RecommendCapacityRequest
-	(*RecommendCapacityResponse)(nil), // 11: dwcp.ml.v1.RecommendCapacityResponse
-	(*CapacityRecommendation)(nil),    // 12: dwcp.ml.v1.CapacityRecommendation
-	(*VersionsRequest)(nil),           // 13: dwcp.ml.v1.VersionsRequest
-	(*VersionsResponse)(nil),          // 14: dwcp.ml.v1.VersionsResponse
-	(*ReloadRequest)(nil),             // 15: dwcp.ml.v1.ReloadRequest
-	(*ReloadResponse)(nil),            // 16: dwcp.ml.v1.ReloadResponse
-	(*Versions)(nil),                  // 17: dwcp.ml.v1.Versions
-	(*ModelInfo)(nil),                 // 18: dwcp.ml.v1.ModelInfo
-	nil,                               // 19: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(Constraint)(0),                   // 0: dwcp.ml.v1.Constraint
+	(*PredictRequest)(nil),            // 1: dwcp.ml.v1.PredictRequest
+	(*PredictResponse)(nil),           // 2: dwcp.ml.v1.PredictResponse
+	(*Series)(nil),                    // 3: dwcp.ml.v1.Series
+	(*ModelRef)(nil),                  // 4: dwcp.ml.v1.ModelRef
+	(*ForecastBandwidthRequest)(nil),  // 5: dwcp.ml.v1.ForecastBandwidthRequest
+	(*ForecastBandwidthResponse)(nil), // 6: dwcp.ml.v1.ForecastBandwidthResponse
+	(*BandwidthForecast)(nil),         // 7: dwcp.ml.v1.BandwidthForecast
+	(*AnomalyScoreRequest)(nil),       // 8: dwcp.ml.v1.AnomalyScoreRequest
+	(*AnomalyScoreResponse)(nil),      // 9: dwcp.ml.v1.AnomalyScoreResponse
+	(*AnomalyResult)(nil),             // 10: dwcp.ml.v1.AnomalyResult
+	(*RecommendCapacityRequest)(nil),  // 11: dwcp.ml.v1.RecommendCapacityRequest
+	(*RecommendCapacityResponse)(nil), // 12: dwcp.ml.v1.RecommendCapacityResponse
+	(*CapacityRecommendation)(nil),    // 13: dwcp.ml.v1.CapacityRecommendation
+	(*PlaceVMRequest)(nil),            // 14: dwcp.ml.v1.PlaceVMRequest
+	(*PlaceVMResponse)(nil),           // 15: dwcp.ml.v1.PlaceVMResponse
+	(*PlacementRequest)(nil),          // 16: dwcp.ml.v1.PlacementRequest
+	(*VMRequest)(nil),                 // 17: dwcp.ml.v1.VMRequest
+	(*HostState)(nil),                 // 18: dwcp.ml.v1.HostState
+	(*Placement)(nil),                 // 19: dwcp.ml.v1.Placement
+	(*HostScore)(nil),                 // 20: dwcp.ml.v1.HostScore
+	(*FactorEffect)(nil),              // 21: dwcp.ml.v1.FactorEffect
+	(*Rejection)(nil),                 // 22: dwcp.ml.v1.Rejection
+	(*Violation)(nil),                 // 23: dwcp.ml.v1.Violation
+	(*NoFeasibleHost)(nil),            // 24: dwcp.ml.v1.NoFeasibleHost
+	(*VersionsRequest)(nil),           // 25: dwcp.ml.v1.VersionsRequest
+	(*VersionsResponse)(nil),          // 26: dwcp.ml.v1.VersionsResponse
+	(*ReloadRequest)(nil),             // 27: dwcp.ml.v1.ReloadRequest
+	(*ReloadResponse)(nil),            // 28: dwcp.ml.v1.ReloadResponse
+	(*Versions)(nil),                  // 29: dwcp.ml.v1.Versions
+	(*ModelInfo)(nil),                 // 30: dwcp.ml.v1.ModelInfo
+	nil,                               // 31: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
-	2,  // 0: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
-	6,  // 1: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
-	3,  // 2: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	2,  // 3: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
-	9,  // 4: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
-	3,  // 5: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
-	2,  // 6: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
-	12, // 7: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
-	3,  // 8: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	17, // 9: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	17, // 10: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	18, // 11: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	19, // 12: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	0,  // 13: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	4,  // 14: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	7,  // 15: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	10, // 16: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	13, // 17: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	15, // 18: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	1,  // 19: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	5,  // 20: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	8,  // 21: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	11, // 22: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	14, // 23: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	16, // 24: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	3,  // 0: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 1: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
+	4,  // 2: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	3,  // 3: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
+	10, // 4: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
+	4,  // 5: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
+	3,  // 6: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
+	13, // 7: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
+	4,  // 8: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
+	16, // 9: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	19, // 10: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	17, // 11: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	18, // 12: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	4,  // 13: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	22, // 14: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	20, // 15: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	21, // 16: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	20, // 17: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	23, // 18: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	0,  // 19: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	22, // 20: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	29, // 21: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	29, // 22: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	30, // 23: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	31, // 24: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	1,  // 25: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	5,  // 26: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	8,  // 27: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	11, // 28: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	14, // 29: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	25, // 30: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	27, // 31: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	2,  // 32: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	6,  // 33: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	9,  // 34: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	12, // 35: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	15, // 36: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	26, // 37: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	28, // 38: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -1350,13 +2387,14 @@ func file_dwcpml_v1_engine_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   20,
+			NumEnums:      1,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_dwcpml_v1_engine_proto_goTypes,
 		DependencyIndexes: file_dwcpml_v1_engine_proto_depIdxs,
+		EnumInfos:         file_dwcpml_v1_engine_proto_enumTypes,
 		MessageInfos:      file_dwcpml_v1_engine_proto_msgTypes,
 	}.Build()
 	File_dwcpml_v1_engine_proto = out.File

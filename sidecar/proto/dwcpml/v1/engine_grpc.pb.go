@@ -1,12 +1,14 @@
 // The dwcp-sidecar API: sidecar/engine's Engine interface over gRPC.
 //
 // Every call mirrors an engine.Engine method. The typed calls take a batch of series (a
-// single call is a batch of one) and answer one message per series, in order. Times are
+// single call is a batch of one) and answer one message per series, in order; PlaceVM
+// likewise takes a batch of placement requests. Times are
 // int64 Unix seconds and durations double seconds, as the series themselves are on a
 // whole-second grid. Errors are gRPC statuses (InvalidArgument, NotFound,
 // FailedPrecondition, Unavailable, Canceled, DeadlineExceeded, Internal) carrying a
 // google.rpc.ErrorInfo (domain "dwcp.ml", reason = the engine error code, metadata "op",
-// "model", "msg") so a Go client rebuilds the exact *engine.Error.
+// "model", "msg") so a Go client rebuilds the exact *engine.Error; a NO_FEASIBLE_HOST
+// error (FailedPrecondition) also carries a NoFeasibleHost detail listing every host.
 //
 // Regenerate the Go code with `make proto`.
 
@@ -35,6 +37,7 @@ const (
 	Engine_ForecastBandwidth_FullMethodName = "/dwcp.ml.v1.Engine/ForecastBandwidth"
 	Engine_AnomalyScore_FullMethodName      = "/dwcp.ml.v1.Engine/AnomalyScore"
 	Engine_RecommendCapacity_FullMethodName = "/dwcp.ml.v1.Engine/RecommendCapacity"
+	Engine_PlaceVM_FullMethodName           = "/dwcp.ml.v1.Engine/PlaceVM"
 	Engine_Versions_FullMethodName          = "/dwcp.ml.v1.Engine/Versions"
 	Engine_Reload_FullMethodName            = "/dwcp.ml.v1.Engine/Reload"
 )
@@ -52,6 +55,9 @@ type EngineClient interface {
 	AnomalyScore(ctx context.Context, in *AnomalyScoreRequest, opts ...grpc.CallOption) (*AnomalyScoreResponse, error)
 	// RecommendCapacity turns each VM's recent CPU demand into the capacity to provision.
 	RecommendCapacity(ctx context.Context, in *RecommendCapacityRequest, opts ...grpc.CallOption) (*RecommendCapacityResponse, error)
+	// PlaceVM chooses a host for each VM request (engine.PlaceVMBatch; one request is
+	// engine.PlaceVM): hard constraints first, then the placement model's scores.
+	PlaceVM(ctx context.Context, in *PlaceVMRequest, opts ...grpc.CallOption) (*PlaceVMResponse, error)
 	// Versions describes the loaded bundle, its models, the feature core and ONNX Runtime.
 	Versions(ctx context.Context, in *VersionsRequest, opts ...grpc.CallOption) (*VersionsResponse, error)
 	// Reload verifies the bundle in bundle_dir (a path on the sidecar's machine; "" = the
@@ -107,6 +113,16 @@ func (c *engineClient) RecommendCapacity(ctx context.Context, in *RecommendCapac
 	return out, nil
 }
 
+func (c *engineClient) PlaceVM(ctx context.Context, in *PlaceVMRequest, opts ...grpc.CallOption) (*PlaceVMResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlaceVMResponse)
+	err := c.cc.Invoke(ctx, Engine_PlaceVM_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *engineClient) Versions(ctx context.Context, in *VersionsRequest, opts ...grpc.CallOption) (*VersionsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(VersionsResponse)
@@ -140,6 +156,9 @@ type EngineServer interface {
 	AnomalyScore(context.Context, *AnomalyScoreRequest) (*AnomalyScoreResponse, error)
 	// RecommendCapacity turns each VM's recent CPU demand into the capacity to provision.
 	RecommendCapacity(context.Context, *RecommendCapacityRequest) (*RecommendCapacityResponse, error)
+	// PlaceVM chooses a host for each VM request (engine.PlaceVMBatch; one request is
+	// engine.PlaceVM): hard constraints first, then the placement model's scores.
+	PlaceVM(context.Context, *PlaceVMRequest) (*PlaceVMResponse, error)
 	// Versions describes the loaded bundle, its models, the feature core and ONNX Runtime.
 	Versions(context.Context, *VersionsRequest) (*VersionsResponse, error)
 	// Reload verifies the bundle in bundle_dir (a path on the sidecar's machine; "" = the
@@ -166,6 +185,9 @@ func (UnimplementedEngineServer) AnomalyScore(context.Context, *AnomalyScoreRequ
 }
 func (UnimplementedEngineServer) RecommendCapacity(context.Context, *RecommendCapacityRequest) (*RecommendCapacityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecommendCapacity not implemented")
+}
+func (UnimplementedEngineServer) PlaceVM(context.Context, *PlaceVMRequest) (*PlaceVMResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlaceVM not implemented")
 }
 func (UnimplementedEngineServer) Versions(context.Context, *VersionsRequest) (*VersionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Versions not implemented")
@@ -266,6 +288,24 @@ func _Engine_RecommendCapacity_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_PlaceVM_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlaceVMRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).PlaceVM(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_PlaceVM_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).PlaceVM(ctx, req.(*PlaceVMRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Engine_Versions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(VersionsRequest)
 	if err := dec(in); err != nil {
@@ -324,6 +364,10 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecommendCapacity",
 			Handler:    _Engine_RecommendCapacity_Handler,
+		},
+		{
+			MethodName: "PlaceVM",
+			Handler:    _Engine_PlaceVM_Handler,
 		},
 		{
 			MethodName: "Versions",
