@@ -39,7 +39,7 @@ from .evaluate import TRAIN_SEED_BASE, ScenarioConfig, make_scenario
 from .labels import LabelConfig, LabeledDecisions, generate
 from .policies import RandomPolicy
 from .request import request_from_state
-from .simulator import SimState, simulate
+from .simulator import Scenario, SimState, simulate
 
 
 @dataclass(frozen=True)
@@ -147,15 +147,27 @@ def golden_requests(config: ItpConfig) -> list[dict[str, Any]]:
     return capture.requests
 
 
+def training_scenarios(config: ItpConfig, base: ScenarioConfig | None = None) -> list[Scenario]:
+    """config.scenarios scenarios on training seeds (TRAIN_SEED_BASE + i), loads cycling
+    through config.loads; ``base`` sets the workload (default: synthetic, config.cluster)."""
+    base = base or ScenarioConfig(cluster=config.cluster)
+    return [make_scenario(replace(base, load=config.loads[i % len(config.loads)],
+                                  seed=TRAIN_SEED_BASE + i))
+            for i in range(config.scenarios)]
+
+
 def train(traces: list[Trace], config: ItpConfig = ItpConfig(), progress: bool = False
           ) -> TrainedItp:
-    """Labels from the simulator (synthetic default workload; ``traces`` are not used: the
-    simulator generates its VMs from its own seeded workload model), then both scorers."""
+    """Labels from the simulator on the synthetic default workload (``traces`` are not used:
+    the simulator generates its VMs from its own seeded workload model), then both scorers."""
     del traces
+    return fit(training_scenarios(config), config, progress)
+
+
+def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bool = False
+        ) -> TrainedItp:
+    """Labels decisions of ``scenarios`` (random behaviour policy), then fits both scorers."""
     started = time.perf_counter()
-    scenarios = [make_scenario(ScenarioConfig(load=config.loads[i % len(config.loads)],
-                                              seed=TRAIN_SEED_BASE + i, cluster=config.cluster))
-                 for i in range(config.scenarios)]
     data = generate(scenarios, RandomPolicy, LabelConfig(sample=config.sample))
     params = fc.PlacementParams(history=int(data.vm_history.shape[1]))
     X = factors(params, data)
@@ -196,5 +208,5 @@ def train(traces: list[Trace], config: ItpConfig = ItpConfig(), progress: bool =
                       training_data_digest=_digest(data))
 
 
-__all__ = ["ItpConfig", "TrainedItp", "train", "factors", "regret_target", "choice_metrics",
+__all__ = ["ItpConfig", "TrainedItp", "train", "fit", "training_scenarios", "factors", "regret_target", "choice_metrics",
            "golden_requests"]

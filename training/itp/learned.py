@@ -1,0 +1,42 @@
+"""The learned placer in the simulator: the exported ONNX scorer, run the way Go runs it
+(factors from the feature core, ONNX Runtime with 1 thread, one batch per decision, argmax
+with ties to the lowest host index), behind the same hard-constraint filter as every
+baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dwcp_ml import feature_core as fc
+from dwcp_ml.export.model import INPUT
+from dwcp_ml.export.runtime import session
+
+from .query import build_query
+from .simulator import Scenario, SimState
+
+
+class LearnedPolicy:
+    """Picklable (the ONNX bytes travel; the session is made in each process)."""
+
+    def __init__(self, onnx_bytes: bytes, name: str = "learned", history: int = 12):
+        self.onnx_bytes, self.name = onnx_bytes, name
+        self.params = fc.PlacementParams(history=history)
+        self._session: Any = None
+
+    def reset(self, scenario: Scenario) -> None:
+        if self._session is None:
+            self._session = session(self.onnx_bytes)
+
+    def choose(self, state: SimState, vm: int, feasible: NDArray[np.int64]) -> int:
+        x = fc.placement_factors(self.params, *build_query(state, vm, feasible).args())
+        score = self._session.run(None, {INPUT: x})[0][:, 0]
+        return int(feasible[int(np.argmax(score))])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_session": None}
+
+
+__all__ = ["LearnedPolicy"]
