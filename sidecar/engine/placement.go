@@ -189,16 +189,24 @@ func (v Violation) String() string {
 		return "capacity " + name + ": " + num(v.Allocated) + " + " + num(v.Request) + " > " +
 			num(v.Capacity) + " × " + num(v.Overcommit)
 	case ConstraintAntiAffinity:
-		s := "anti-affinity: group " + v.Group + " already on host"
+		s := "anti-affinity: group " + groupName(v.Group) + " already on host"
 		if v.Count > 1 {
 			s += " (" + strconv.Itoa(v.Count) + " members)"
 		}
 		return s
 	case ConstraintSpread:
-		return "spread: " + strconv.Itoa(v.Count) + " of group " + v.Group + " in domain " + v.Domain +
-			", limit " + strconv.Itoa(v.Limit)
+		return "spread: " + strconv.Itoa(v.Count) + " of group " + groupName(v.Group) + " in domain " +
+			groupName(v.Domain) + ", limit " + strconv.Itoa(v.Limit)
 	}
 	return v.Constraint.String()
+}
+
+// groupName shows an empty group or domain name as "".
+func groupName(g string) string {
+	if g == "" {
+		return `""`
+	}
+	return g
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

@@ -178,7 +178,10 @@ func (m *model) filter(sc *placeScratch, j *placeJob) *engine.NoFeasibleHostErro
 	if D == 0 {
 		D = len(sc.domIdx)
 	}
-	limit := (g + D - 1) / D
+	limit := g / D // ceil(g / D), without overflow
+	if g%D != 0 {
+		limit++
+	}
 	var viol []engine.Violation // every rejected host's violations, shared by the Rejections
 	for i := range r.Hosts {
 		h := &r.Hosts[i]
