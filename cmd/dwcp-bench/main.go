@@ -3,8 +3,9 @@
 // input, Go in-process, through the sidecar over a Unix socket and over loopback TCP (the
 // sidecar's server runs in this process, on its own goroutines, unless -unix/-tcp name a
 // running dwcp-sidecar), and Python (feature core
-// through cffi + ONNX Runtime, tests/bench_latency.py) on the same inputs. It prints a
-// Markdown table and asserts nothing.
+// through cffi + ONNX Runtime, tests/bench_latency.py) on the same inputs; and one PlaceVM
+// over 1,000 hosts (the placement model's first golden request, its hosts replicated with
+// distinct IDs), Go only. It prints a Markdown table and asserts nothing.
 //
 //	dwcp-bench [-bundle golden/bundle] [-calls 20000] [-python .venv/bin/python] [-unix PATH] [-tcp ADDR]
 package main
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
@@ -37,8 +39,11 @@ func main() {
 	}
 }
 
-// families in table order, with the typed call that serves each.
+// families in table order, with the typed call that serves each; the placement row
+// (PlaceVM, placeHosts hosts) follows when the bundle has a placement model.
 var families = []string{runtime.FamilyAnomaly, runtime.FamilyCapacity, runtime.FamilyBandwidth}
+
+const placeHosts = 1000
 
 type percentiles struct{ P50, P99 float64 } // microseconds
 
@@ -63,10 +68,15 @@ func run(args []string, out io.Writer) error {
 	}
 	defer eng.Close()
 	inputs := map[string]engine.Series{}
+	var place *engine.PlacementRequest
 	for _, m := range b.Manifest.Models {
-		if _, ok := inputs[m.Family]; !ok && len(b.Goldens[m.Name].Runs) > 0 {
-			r := b.Goldens[m.Name].Runs[0]
-			inputs[m.Family] = engine.Series{Timestamps: r.Timestamps, Values: r.Values}
+		g := b.Goldens[m.Name]
+		if _, ok := inputs[m.Family]; !ok && len(g.Runs) > 0 {
+			inputs[m.Family] = engine.Series{Timestamps: g.Runs[0].Timestamps, Values: g.Runs[0].Values}
+		}
+		if m.Family == runtime.FamilyPlacement && place == nil && len(g.Placements) > 0 {
+			r := scaleHosts(g.Placements[0].Request, placeHosts)
+			place = &r
 		}
 	}
 
@@ -90,18 +100,30 @@ func run(args []string, out io.Writer) error {
 			if f == runtime.FamilyBandwidth {
 				n = max(1, n/5)
 			}
-			if table[p.name][f], err = measure(ctx, e, f, inputs[f], n); err != nil {
+			s := inputs[f]
+			if table[p.name][f], err = measure(n, func() error { return typedCall(ctx, e, f, s) }); err != nil {
 				stop()
 				return fmt.Errorf("%s %s: %w", p.name, f, err)
+			}
+		}
+		if place != nil {
+			f := runtime.FamilyPlacement
+			call := func() error { _, err := e.PlaceVM(ctx, *place); return err }
+			if table[p.name][f], err = measure(max(1, *calls/20), call); err != nil {
+				stop()
+				return fmt.Errorf("%s PlaceVM: %w", p.name, err)
 			}
 		}
 		stop()
 	}
 	py, err := pythonColumn(*python, *dir, *calls)
-	if err != nil {
+	if err := printTable(out, b, table, py); err != nil {
 		return err
 	}
-	return printTable(out, b, table, py)
+	if err != nil { // the Go figures are printed; say why the Python ones are not
+		fmt.Fprintf(out, "\nPython column: %v\n", err)
+	}
+	return nil
 }
 
 // sidecar returns a client of the sidecar at external (a socket path or host:port), or of
@@ -159,19 +181,35 @@ func dial(ctx context.Context, target string, stop func()) (engine.Engine, func(
 	return c, func() { c.Close(); stop() }, nil
 }
 
-func measure(ctx context.Context, e engine.Engine, family string, s engine.Series, n int) (percentiles, error) {
-	call := func() error {
-		var err error
-		switch family {
-		case runtime.FamilyAnomaly:
-			_, err = e.AnomalyScore(ctx, s)
-		case runtime.FamilyCapacity:
-			_, err = e.RecommendCapacity(ctx, s)
-		case runtime.FamilyBandwidth:
-			_, err = e.ForecastBandwidth(ctx, s)
-		}
-		return err
+func typedCall(ctx context.Context, e engine.Engine, family string, s engine.Series) error {
+	var err error
+	switch family {
+	case runtime.FamilyAnomaly:
+		_, err = e.AnomalyScore(ctx, s)
+	case runtime.FamilyCapacity:
+		_, err = e.RecommendCapacity(ctx, s)
+	case runtime.FamilyBandwidth:
+		_, err = e.ForecastBandwidth(ctx, s)
 	}
+	return err
+}
+
+// scaleHosts returns req with n hosts: its hosts repeated in order, copy k >= 1 of host
+// "h3" named "h3.k" in the same domain (group and peer hosts name originals).
+func scaleHosts(req engine.PlacementRequest, n int) engine.PlacementRequest {
+	out := req
+	out.Hosts = make([]engine.HostState, n)
+	for i := range out.Hosts {
+		h := req.Hosts[i%len(req.Hosts)]
+		if k := i / len(req.Hosts); k > 0 {
+			h.ID = fmt.Sprintf("%s.%d", h.ID, k)
+		}
+		out.Hosts[i] = h
+	}
+	return out
+}
+
+func measure(n int, call func() error) (percentiles, error) {
 	for range min(n, 500) { // warm-up: connections, allocator arenas, caches
 		if err := call(); err != nil {
 			return percentiles{}, err
@@ -199,7 +237,13 @@ func pythonColumn(python, dir string, calls int) (map[string][2]percentiles, err
 	out, err := exec.Command(python, "tests/bench_latency.py", "--bundle", dir,
 		"--calls", fmt.Sprint(calls), "--json").Output()
 	if err != nil {
-		return nil, fmt.Errorf("python column (%s tests/bench_latency.py; run from the repository root): %w", python, err)
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			if lines := strings.Split(strings.TrimSpace(string(ee.Stderr)), "\n"); len(lines) > 0 {
+				stderr = ": " + lines[len(lines)-1]
+			}
+		}
+		return nil, fmt.Errorf("%s tests/bench_latency.py (run from the repository root): %w%s", python, err, stderr)
 	}
 	var raw map[string]struct {
 		P50    float64 `json:"p50_us"`
@@ -218,7 +262,8 @@ func pythonColumn(python, dir string, calls int) (map[string][2]percentiles, err
 }
 
 func printTable(out io.Writer, b *bundle.Bundle, t map[string]map[string]percentiles, py map[string][2]percentiles) error {
-	fmt.Fprintf(out, "bundle %s; p50 / p99 in µs of one call (features + model, one series)\n\n", b.Manifest.BundleVersion)
+	fmt.Fprintf(out, "bundle %s; p50 / p99 in µs of one call (features + model, one series; PlaceVM: "+
+		"constraints, factors and scores of every host, occlusion)\n\n", b.Manifest.BundleVersion)
 	fmt.Fprintln(out, "| model | Go in-process | sidecar UDS | sidecar TCP | UDS overhead p50 | Python features+ORT | Python ORT alone |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")
 	pp := func(p percentiles) string { return fmt.Sprintf("%.1f / %.1f", p.P50, p.P99) }
@@ -236,6 +281,19 @@ func printTable(out io.Writer, b *bundle.Bundle, t map[string]map[string]percent
 			pyCols = pp(p[0]) + " | " + pp(p[1])
 		}
 		fmt.Fprintf(out, "| %s | %s | %s | %s | %.1f | %s |\n", name, pp(in), pp(uds), pp(tcp), uds.P50-in.P50, pyCols)
+	}
+	f := runtime.FamilyPlacement
+	if in, ok := t["Go in-process"][f]; ok {
+		name := f
+		for _, m := range b.Manifest.Models {
+			if m.Family == f {
+				name = m.Name
+				break
+			}
+		}
+		uds, tcp := t["sidecar UDS"][f], t["sidecar TCP"][f]
+		fmt.Fprintf(out, "| %s: PlaceVM, %d hosts | %s | %s | %s | %.1f | — | — |\n", name, placeHosts, pp(in), pp(uds),
+			pp(tcp), uds.P50-in.P50)
 	}
 	return nil
 }

@@ -7,8 +7,10 @@
 //
 // demo waits until the sidecar serves, prints its versions, then sends one request of each
 // kind on the golden inputs of -bundle (read locally): ForecastBandwidth on pba's first
-// golden run, AnomalyScore on anomaly's, RecommendCapacity on scaling's, and Predict on
-// row 0 of the anomaly model's golden input; it prints the answers as a table.
+// golden run, AnomalyScore on anomaly's, RecommendCapacity on scaling's, PlaceVM on the
+// placement model's first golden request (chosen host, score, hosts removed by each hard
+// constraint, top factors against the reference host), and Predict on row 0 of the
+// anomaly model's golden input; it prints the answers as a table.
 //
 // reload asks the sidecar to verify and swap in the bundle in DIR, made absolute against
 // this command's working directory (the sidecar runs on the same machine); on failure the

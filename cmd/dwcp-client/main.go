@@ -172,6 +172,14 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 				r.PredictedPeakMHz, r.Headroom, r.Units, r.UnitMHz, r.CapacityMHz, r.Horizon)}, err
 		},
 		func() (row, error) {
+			req, ok := firstPlacement(b)
+			if !ok {
+				return row{"PlaceVM", "—", "skipped: bundle " + cfg.bundle + " has no placement model (family itp)"}, nil
+			}
+			p, err := c.PlaceVM(ctx, req)
+			return row{"PlaceVM", ref(p.Model), p.Summary()}, err
+		},
+		func() (row, error) {
 			g, ok := b.Goldens["anomaly"]
 			if !ok || g.InputShape[0] < 1 {
 				return row{}, fmt.Errorf("bundle %s has no golden input of model anomaly", cfg.bundle)
@@ -197,6 +205,17 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.call, r.model, time.Since(start).Round(time.Microsecond), r.answer)
 	}
 	return tw.Flush()
+}
+
+// firstPlacement is the first golden request of the bundle's placement model (the first
+// model of family itp, the one PlaceVM uses), if it has one.
+func firstPlacement(b *bundle.Bundle) (engine.PlacementRequest, bool) {
+	for _, m := range b.Manifest.Models {
+		if g := b.Goldens[m.Name]; m.Family == "itp" && len(g.Placements) > 0 {
+			return g.Placements[0].Request, true
+		}
+	}
+	return engine.PlacementRequest{}, false
 }
 
 func ref(m engine.ModelRef) string { return m.Name + " " + m.Version }
