@@ -74,3 +74,53 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPlacementGolden: a placement model's golden reads into engine requests (every host
+// of the cluster, histories of H samples) whose feasible rows fill its input, and a golden
+// whose raw inputs do not fit the model is refused.
+func TestPlacementGolden(t *testing.T) {
+	m, g := testbundle.Placement(t)
+	if m.Schema != bundle.PlacementKind || m.FeatureParams.History <= 0 || len(g.Runs) != 0 || len(g.Placements) == 0 {
+		t.Fatalf("%s: schema %s, history %d, %d runs, %d placements", m.Name, m.Schema, m.FeatureParams.History,
+			len(g.Runs), len(g.Placements))
+	}
+	want := m.FeatureParams.History * engine.NumResources
+	for i, p := range g.Placements {
+		r := p.Request
+		if len(r.Hosts) == 0 || len(r.VM.History) != want || r.Overcommit == (engine.Resources{}) {
+			t.Errorf("request %d: %d hosts, history %d values, overcommit %v", i, len(r.Hosts), len(r.VM.History), r.Overcommit)
+		}
+		for j, h := range r.Hosts {
+			if h.ID == "" || len(h.Usage) != want || h.Capacity[engine.ResourceCPU] <= 0 {
+				t.Errorf("request %d host %d: %+v", i, j, h)
+			}
+		}
+	}
+	if int(g.InputShape[0]) != len(g.Output) || len(g.Input) != len(g.Output)*int(g.InputShape[1]) {
+		t.Errorf("input %v, %d outputs", g.InputShape, len(g.Output))
+	}
+
+	for _, tc := range []struct{ name, old, new, want string }{
+		{"runs golden for a placement model", `"kind": "placement"`, `"kind": "runs"`, `raw.kind "runs" for a model of schema "placement"`},
+		{"short history", `"history": "`, `"history": "00`, "raw.requests[0].vm.history: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := testbundle.Copy(t)
+			name := filepath.Join("golden", m.Name+".json")
+			path := filepath.Join(dir, name)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The generator indents; accept a compact file too.
+			spaced := strings.NewReplacer(`"kind":"`, `"kind": "`, `"history":"`, `"history": "`).Replace(string(data))
+			testbundle.Write(t, path, spaced)
+			testbundle.Edit(t, path, tc.old, tc.new)
+			testbundle.Rehash(t, dir, name)
+			_, err = bundle.Load(dir)
+			if !errors.Is(err, engine.ErrBadBundle) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a bad bundle containing %q", err, tc.want)
+			}
+		})
+	}
+}

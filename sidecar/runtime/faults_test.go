@@ -79,6 +79,19 @@ func TestOpenRefusesBadBundles(t *testing.T) {
 			engine.ErrMismatch, "pba: golden features[0]: golden 0x"},
 		{"golden output bit", func(t *testing.T, dir string) { flipGolden(t, dir, "scaling", "output") },
 			engine.ErrMismatch, "scaling: golden output[0]: golden 0x"},
+		{"changed placement hash", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"schema_hash": "b674e4b315aefd5d"`, `"schema_hash": "b674e4b315aefd5e"`)
+		}, engine.ErrMismatch, "trained on placement factors hash b674e4b315aefd5e, this feature core's is b674e4b315aefd5d"},
+		{"placement history", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"history": 12`, `"history": 11`)
+		}, engine.ErrBadBundle, "raw.requests[0].vm.history: 384 bytes of float64, want 44 values"},
+		{"no default overcommit", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"overcommit_mem_mb"`, `"overcommit_memory"`)
+		}, engine.ErrBadBundle, "thresholds.overcommit_mem_mb is 0 (present: false)"},
+		{"golden factor bit", func(t *testing.T, dir string) { flipGolden(t, dir, "itp", "input") },
+			engine.ErrMismatch, "itp: golden factors[0]: golden 0x"},
+		{"golden placement score bit", func(t *testing.T, dir string) { flipGolden(t, dir, "itp_gb", "output") },
+			engine.ErrMismatch, "itp_gb: golden output[0]: golden 0x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
