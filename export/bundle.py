@@ -96,21 +96,24 @@ def _params_from(d: dict[str, object]) -> fc.Params | fc.PlacementParams:
     )
 
 
-def _placement_input(params: fc.PlacementParams, requests: list[dict[str, object]]) -> np.ndarray:
-    """Factor rows of placement requests: each request's feasible hosts, in order."""
+def _placement_input(params: fc.PlacementParams, requests: list[dict[str, object]]
+                     ) -> tuple[np.ndarray, list[list[int]]]:
+    """Factor rows of placement requests (each request's feasible hosts, in order) and the
+    feasible host indices of each request."""
     from dwcp_ml.training.itp.request import query_from_request
 
-    rows = [fc.placement_factors(params, *query_from_request(r, params.history).args())
-            for r in requests]
-    return np.ascontiguousarray(np.concatenate(rows), np.float32)
+    queries = [query_from_request(r, params.history) for r in requests]
+    rows = [fc.placement_factors(params, *q.args()) for q in queries]
+    return (np.ascontiguousarray(np.concatenate(rows), np.float32),
+            [q.hosts.tolist() for q in queries])
 
 
 def golden_predictions(model: ExportedModel, onnx_bytes: bytes) -> dict[str, object]:
     """Raw inputs -> features (core) -> ONNX Runtime output, as raw bits."""
     params = model.feature_params
     if isinstance(params, fc.PlacementParams):
-        requests = model.golden_requests or []
-        x = _placement_input(params, requests)
+        x, feasible = _placement_input(params, model.golden_requests or [])
+        requests = [{**r, "feasible": f} for r, f in zip(model.golden_requests or [], feasible)]
         raw: dict[str, object] = {"kind": PLACEMENT_SCHEMA, "requests": requests}
     else:
         windows = np.concatenate([fc.windows(params, ts, values)
@@ -269,15 +272,20 @@ def check_goldens(bundle: Bundle) -> list[GoldenResult]:
     for model in bundle.models.values():
         golden = json.loads(model.golden_path.read_text())
         raw = golden["raw"]
+        problem = None
         if isinstance(model.params, fc.PlacementParams):
-            x = _placement_input(model.params, raw["requests"])
+            x, feasible = _placement_input(model.params, raw["requests"])
+            for i, (r, f) in enumerate(zip(raw["requests"], feasible)):
+                if r.get("feasible") != f:
+                    problem = f"requests[{i}].feasible: golden {r.get('feasible')}, got {f}"
+                    break
         else:
             ts = np.asarray(raw["ts"], np.int64)
             values = _from_hex64(raw["values"], raw["values_shape"])
             windows = np.concatenate([fc.windows(model.params, t, v) for t, v in zip(ts, values)])
             x = model_input(windows, model.inputs[0])
         x_gold = _from_hex32(golden["input"]["float32"], golden["input"]["shape"])
-        problem = _first_difference("features", x_gold, x)
+        problem = problem or _first_difference("features", x_gold, x)
         if problem is None:
             y = runtime.session(model.path.read_bytes()).run(None, {INPUT: x})[0]
             y_gold = _from_hex32(golden["output"]["float32"], golden["output"]["shape"])

@@ -59,6 +59,8 @@ def main() -> None:
     b = bundle_io.load(args.bundle)
     result = {}
     for name, model in sorted(b.models.items()):
+        if isinstance(model.params, fc.PlacementParams):
+            continue  # one row per host, not a window: PlaceVM's latency is measured in Go
         lat, ort_only = latencies_us(model, args.calls if model.family != "pba" else max(1, args.calls // 5))
         result[name] = {"p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99)),
                         "ort_p50_us": float(np.percentile(ort_only, 50)),

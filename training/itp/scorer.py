@@ -128,21 +128,27 @@ def _digest(data: LabeledDecisions) -> str:
 
 
 class _Capture:
-    """Observer keeping the first ``n`` decisions of a run as DWCP requests."""
+    """Observer keeping ``n`` decisions of a run as DWCP requests: every ``every``-th
+    decision with a choice to make, once the cluster has filled (from step ``start``), so
+    the goldens see loaded, different hosts rather than an empty cluster's ties."""
 
-    def __init__(self, n: int):
-        self.n, self.requests = n, []
+    def __init__(self, n: int, start: int, every: int = 7):
+        self.n, self.start, self.every, self.seen, self.requests = n, start, every, 0, []
 
     def __call__(self, state: SimState, vm: int, feasible: NDArray[np.int64], kind: int) -> None:
-        if len(self.requests) < self.n and len(feasible) > 1:
+        if len(self.requests) >= self.n or state.t < self.start or len(feasible) < 2:
+            return
+        self.seen += 1
+        if self.seen % self.every == 0:
             self.requests.append(request_from_state(state, vm))
 
 
 def golden_requests(config: ItpConfig) -> list[dict[str, Any]]:
-    """Requests of a small training-seed scenario (its cluster fits a golden file)."""
+    """Requests of a small training-seed scenario (its cluster fits a golden file), taken
+    from the second half of its horizon."""
     cluster = replace(config.cluster, n_hosts=config.golden_hosts)
     scenario = make_scenario(ScenarioConfig(load=0.9, seed=TRAIN_SEED_BASE + 999, cluster=cluster))
-    capture = _Capture(config.golden_requests)
+    capture = _Capture(config.golden_requests, start=scenario.workload.steps // 2)
     simulate(scenario, RandomPolicy(), observer=capture)
     return capture.requests
 
