@@ -142,8 +142,13 @@ func (l *loaded) retire() {
 	l.close()
 }
 
-// acquire returns the current bundle held for reading; release it with l.mu.RUnlock.
-func (e *Engine) acquire(op string) (*loaded, error) {
+// acquire returns the current bundle held for reading; release it with l.mu.RUnlock. It
+// fails fast when the caller has already given up: a model run itself is not interruptible
+// (and takes microseconds to milliseconds).
+func (e *Engine) acquire(ctx context.Context, op string) (*loaded, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, engine.Errorf(engine.CodeCanceled, op, "", "%w", err)
+	}
 	for {
 		l := e.current.Load()
 		if l == nil {
@@ -196,7 +201,7 @@ func (e *Engine) Close() error {
 
 // Versions describes the bundle being served.
 func (e *Engine) Versions(ctx context.Context) (engine.Versions, error) {
-	l, err := e.acquire("versions")
+	l, err := e.acquire(ctx, "versions")
 	if err != nil {
 		return engine.Versions{}, err
 	}

@@ -80,10 +80,7 @@ func (e *Engine) PlaceVM(ctx context.Context, req engine.PlacementRequest) (engi
 // occlusion rows that explain each decision (see explain).
 func (e *Engine) PlaceVMBatch(ctx context.Context, reqs []engine.PlacementRequest) ([]engine.Placement, error) {
 	const op = "place vm"
-	if err := live(ctx, op); err != nil {
-		return nil, err
-	}
-	l, err := e.acquire(op)
+	l, err := e.acquire(ctx, op)
 	if err != nil {
 		return nil, err
 	}

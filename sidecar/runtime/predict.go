@@ -19,10 +19,7 @@ func (e *Engine) Predict(ctx context.Context, model, version string, features []
 // models take float32; a float32 passed through float64 keeps its bits).
 func (e *Engine) PredictBatch(ctx context.Context, name, version string, rows int, features []float64) ([]float64, error) {
 	const op = "predict"
-	if err := live(ctx, op); err != nil {
-		return nil, err
-	}
-	l, err := e.acquire(op)
+	l, err := e.acquire(ctx, op)
 	if err != nil {
 		return nil, err
 	}
@@ -74,15 +71,6 @@ func (e *Engine) checkRows(op, model string, rows int) error {
 	case rows > e.cfg.MaxBatch:
 		return engine.Errorf(engine.CodeTooLarge, op, model, "%d rows in one call; the limit is %d, split the batch",
 			rows, e.cfg.MaxBatch)
-	}
-	return nil
-}
-
-// live fails fast when the caller has already given up; a model run itself is not
-// interruptible (and takes microseconds).
-func live(ctx context.Context, op string) error {
-	if err := ctx.Err(); err != nil {
-		return engine.Errorf(engine.CodeCanceled, op, "", "%w", err)
 	}
 	return nil
 }

@@ -78,10 +78,7 @@ func (e *Engine) RecommendCapacityBatch(ctx context.Context, s []engine.Series) 
 // core, runs the family's model on all rows at once and converts each output row.
 func runTyped[T any](ctx context.Context, e *Engine, op, family string, series []engine.Series,
 	answer func(m *model, out []float32, lastTimestamp int64) (T, error)) ([]T, error) {
-	if err := live(ctx, op); err != nil {
-		return nil, err
-	}
-	l, err := e.acquire(op)
+	l, err := e.acquire(ctx, op)
 	if err != nil {
 		return nil, err
 	}
