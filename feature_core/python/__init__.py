@@ -8,6 +8,7 @@ computes or re-sums a feature itself.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,26 +231,42 @@ _ERRORS: dict[str, type[FeatureCoreError]] = {
 }
 
 
-def _check(status: int, err, op: str, schema: Schema) -> None:  # noqa: ANN001 - cdata
+def _raise_status(status: int, err, op: str, index_word: str,  # noqa: ANN001 - cdata
+                  channel: tuple[str, Callable[[int], str]],
+                  feature: tuple[str, Callable[[int], str]]) -> None:
+    """Raises the exception of a non-OK status, its message prefixed with op and where
+    fc_error located the problem: ``index_word`` names err.index, ``channel`` and
+    ``feature`` give the word and the name lookup for err.channel and err.feature."""
     if status == 0:
         return
     name = ffi.string(lib.fc_status_name(status)).decode()
     cls = _ERRORS.get(name, FeatureCoreError)
     message = ffi.string(lib.fc_status_message(status)).decode()
     where: list[str] = []
-    index = channel = feature = None
+    located: dict[str, object] = {"index": None, "channel": None, "feature": None}
     if err is not None and err.status == status:
         if err.index >= 0:
-            index = int(err.index)
-            where.append(f"{'bin' if op == 'resample' and cls is RangeError else 'sample'} {index}")
-        if err.channel >= 0:
-            channel = ffi.string(lib.fc_channel_name(schema, err.channel)).decode()
-            where.append(f"channel {channel!r}")
-        if err.feature >= 0:
-            feature = ffi.string(lib.fc_feature_name(schema, err.feature)).decode()
-            where.append(f"feature {feature!r}")
+            located["index"] = int(err.index)
+            where.append(f"{index_word} {int(err.index)}")
+        for key, (word, lookup), value in (("channel", channel, err.channel),
+                                          ("feature", feature, err.feature)):
+            if value >= 0:
+                located[key] = lookup(int(value))
+                where.append(f"{word} {located[key]!r}")
     prefix = f"{op}: " + (", ".join(where) + ": " if where else "")
-    raise cls(prefix + message, index=index, channel=channel, feature=feature)
+    raise cls(prefix + message, **located)
+
+
+def _check(status: int, err, op: str, schema: Schema) -> None:  # noqa: ANN001 - cdata
+    """Raises the exception of a window-feature status: index is a sample (a bin for
+    resample's range errors), channel and feature are named by the schema."""
+    if status == 0:
+        return
+    cls = _ERRORS.get(ffi.string(lib.fc_status_name(status)).decode())
+    _raise_status(
+        status, err, op, "bin" if op == "resample" and cls is RangeError else "sample",
+        ("channel", lambda c: ffi.string(lib.fc_channel_name(schema, c)).decode()),
+        ("feature", lambda f: ffi.string(lib.fc_feature_name(schema, f)).decode()))
 
 
 def _timestamps(ts: ArrayLike) -> NDArray[np.int64]:
@@ -426,25 +443,8 @@ class PlacementParams:
 def _check_place(status: int, err, op: str) -> None:  # noqa: ANN001 - cdata
     """Raises the exception of a placement status: index is the host, channel the input
     column ("host_usage.mem_mb"), feature the factor."""
-    if status == 0:
-        return
-    name = ffi.string(lib.fc_status_name(status)).decode()
-    cls = _ERRORS.get(name, FeatureCoreError)
-    message = ffi.string(lib.fc_status_message(status)).decode()
-    where: list[str] = []
-    index = channel = feature = None
-    if err is not None and err.status == status:
-        if err.index >= 0:
-            index = int(err.index)
-            where.append(f"host {index}")
-        if err.channel >= 0:
-            channel = PLACEMENT_COLUMNS[err.channel]
-            where.append(f"column {channel!r}")
-        if err.feature >= 0:
-            feature = PLACEMENT_FACTORS[err.feature]
-            where.append(f"factor {feature!r}")
-    prefix = f"{op}: " + (", ".join(where) + ": " if where else "")
-    raise cls(prefix + message, index=index, channel=channel, feature=feature)
+    _raise_status(status, err, op, "host", ("column", PLACEMENT_COLUMNS.__getitem__),
+                  ("factor", PLACEMENT_FACTORS.__getitem__))
 
 
 def _place_array(name: str, value: ArrayLike, shape: tuple[int | None, ...]) -> NDArray[np.float64]:
