@@ -199,8 +199,15 @@ func (e *Error) Is(target error) bool { return target != nil && target == e.Stat
 // Unwrap returns the sentinel of e.Status.
 func (e *Error) Unwrap() error { return e.Status.Err() }
 
-// newError converts a failing C call into an *Error.
+// newError converts a failing window-feature call into an *Error, naming the channel and
+// feature from schema.
 func newError(op string, schema Schema, st C.fc_status, ce *C.fc_error) error {
+	return locatedError(op, st, ce, schema.channelName, schema.featureName)
+}
+
+// locatedError converts a failing C call into an *Error; channelName and featureName name
+// the fc_error's channel and feature indexes when they are set.
+func locatedError(op string, st C.fc_status, ce *C.fc_error, channelName, featureName func(int) string) error {
 	e := &Error{
 		Op:      op,
 		Status:  Status(st),
@@ -209,10 +216,10 @@ func newError(op string, schema Schema, st C.fc_status, ce *C.fc_error) error {
 		Feature: int(ce.feature),
 	}
 	if e.Channel >= 0 {
-		e.ChannelName = schema.channelName(e.Channel)
+		e.ChannelName = channelName(e.Channel)
 	}
 	if e.Feature >= 0 {
-		e.FeatureName = schema.featureName(e.Feature)
+		e.FeatureName = featureName(e.Feature)
 	}
 	return e
 }

@@ -173,16 +173,10 @@ func PlaceHash() uint64 {
 	return uint64(h)
 }
 
-// newPlaceError converts a failing placement call into an *Error.
+// newPlaceError converts a failing placement call into an *Error: Channel is an input
+// column, Feature a factor.
 func newPlaceError(op string, st C.fc_status, ce *C.fc_error) error {
-	e := &Error{
-		Op:      op,
-		Status:  Status(st),
-		Index:   int64(ce.index),
-		Channel: int(ce.channel),
-		Feature: int(ce.feature),
-	}
-	e.ChannelName = nameAt(placeColumnNames, e.Channel)
-	e.FeatureName = nameAt(placeFactorNames, e.Feature)
-	return e
+	return locatedError(op, st, ce,
+		func(i int) string { return nameAt(placeColumnNames, i) },
+		func(i int) string { return nameAt(placeFactorNames, i) })
 }
