@@ -13,32 +13,23 @@ import (
 func (m *model) choose(j *placeJob, sc *placeScratch, p *engine.Placement) error {
 	scores := sc.scores[j.off : j.off+j.n]
 	hosts := sc.feasible[j.off : j.off+j.n]
-	var top [topN]int // rows, best first
-	nt := 0
+	var top topRows // rows, best first
+	higher := func(a, b int) bool { return scores[a] > scores[b] }
 	for row, s := range scores {
 		if math.IsNaN(float64(s)) {
 			hi := hosts[row]
 			return internal(m.entry.Name, "the model scored host %d (%s) NaN", hi, j.req.Hosts[hi].ID)
 		}
-		pos := nt
-		for pos > 0 && s > scores[top[pos-1]] { // strictly better: an equal score stays behind
-			pos--
-		}
-		if pos == topN {
-			continue
-		}
-		copy(top[pos+1:], top[pos:min(nt, topN-1)])
-		top[pos] = row
-		nt = min(nt+1, topN)
+		top.offer(row, higher)
 	}
-	p.Ranking = make([]engine.HostScore, nt)
-	for k, row := range top[:nt] {
+	p.Ranking = make([]engine.HostScore, top.n)
+	for k, row := range top.kept() {
 		hi := int(hosts[row])
 		p.Ranking[k] = engine.HostScore{Host: j.req.Hosts[hi].ID, HostIndex: hi, Score: float64(scores[row])}
 	}
 	// The occlusion reference: the best host that scored lower than the chosen one (hosts
 	// that tie with it lost on their index, not on a factor).
-	j.best, j.ref = top[0], -1
+	j.best, j.ref = top.rows[0], -1
 	for row, s := range scores {
 		if s < scores[j.best] && (j.ref < 0 || s > scores[j.ref]) {
 			j.ref = row
@@ -98,32 +89,21 @@ func (m *model) explain(jobs []placeJob, sc *placeScratch, out []engine.Placemen
 			continue
 		}
 		base := float64(sc.scores[j.off+j.best])
-		var top [topN]int // occlusion rows, most negative delta first
-		nt := 0
+		var top topRows // occlusion rows, most negative delta first
 		delta := func(k int) float64 { return float64(sc.occlOut[k]) - base }
+		lower := func(a, b int) bool { return delta(a) < delta(b) }
 		for k := j.occOff; k < j.occOff+j.occN; k++ {
-			d := delta(k)
-			if !(d < 0) {
-				continue
+			if delta(k) < 0 {
+				top.offer(k, lower)
 			}
-			pos := nt
-			for pos > 0 && d < delta(top[pos-1]) {
-				pos--
-			}
-			if pos == topN {
-				continue
-			}
-			copy(top[pos+1:], top[pos:min(nt, topN-1)])
-			top[pos] = k
-			nt = min(nt+1, topN)
 		}
-		if nt == 0 {
+		if top.n == 0 {
 			continue
 		}
 		chosen := sc.factors[(j.off+j.best)*F:]
 		ref := sc.factors[(j.off+j.ref)*F:]
-		effects := make([]engine.FactorEffect, nt)
-		for e, k := range top[:nt] {
+		effects := make([]engine.FactorEffect, top.n)
+		for e, k := range top.kept() {
 			f := int(sc.occlCol[k])
 			effects[e] = engine.FactorEffect{Name: featurecore.PlaceFactorName(f), Index: f,
 				Value: float64(chosen[f]), Reference: float64(ref[f]), Delta: delta(k)}
@@ -132,3 +112,25 @@ func (m *model) explain(jobs []placeJob, sc *placeScratch, out []engine.Placemen
 	}
 	return nil
 }
+
+// topRows keeps the topN best rows offered, best first. better must be strict: a row equal
+// to one already kept stays behind it, so ties go to the row offered first.
+type topRows struct {
+	rows [topN]int
+	n    int
+}
+
+func (t *topRows) offer(row int, better func(a, b int) bool) {
+	pos := t.n
+	for pos > 0 && better(row, t.rows[pos-1]) {
+		pos--
+	}
+	if pos == topN {
+		return
+	}
+	copy(t.rows[pos+1:], t.rows[pos:min(t.n, topN-1)])
+	t.rows[pos] = row
+	t.n = min(t.n+1, topN)
+}
+
+func (t *topRows) kept() []int { return t.rows[:t.n] }
