@@ -32,6 +32,7 @@
  * -DFC_FUZZ_STATS prints a histogram of the statuses each call returned (harness tuning).
  */
 #include "feature_core.h"
+#include "fuzz_common.h"
 
 #include <float.h>
 #include <inttypes.h>
@@ -44,16 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_SAMPLES 48
 #define MAX_BINS 8192
-
-static void fail(const char *what, long line)
-{
-    fprintf(stderr, "fuzz_api: invariant broken (fuzz_api.c:%ld): %s\n", line, what);
-    abort();
-}
-#define REQUIRE(cond)                                                                      \
-    do {                                                                                   \
-        if (!(cond)) fail(#cond, __LINE__);                                                \
-    } while (0)
 
 #ifdef FC_FUZZ_STATS
 /* -DFC_FUZZ_STATS: histogram of statuses per call, printed at exit (harness tuning). */
@@ -78,54 +69,6 @@ static int stats_registered;
 #else
 #define STAT(call, st) ((void)0)
 #endif
-
-/* ---- byte reader ---------------------------------------------------------------- */
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t n;
-} rd;
-
-static uint8_t u8(rd *r)
-{
-    if (r->n == 0) return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint32_t u32(rd *r)
-{
-    uint32_t x = 0;
-    int i;
-    for (i = 0; i < 4; i++) x = (x << 8) | u8(r);
-    return x;
-}
-
-static uint64_t u64(rd *r)
-{
-    return ((uint64_t)u32(r) << 32) | u32(r);
-}
-
-static double from_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
-
-static uint64_t bits64(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
-
-static uint32_t bits32(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
-}
 
 static int64_t to_i64(uint64_t u)
 {
@@ -243,14 +186,14 @@ static void check_validation(fc_status st, const fc_error *e, const int64_t *ts,
                     "%" PRId64 "/%d\n",
                     fc_status_name(st), e->index, (int)e->channel, fc_status_name(want), idx,
                     (int)ch);
-            fail("validation differs from the documented policy", __LINE__);
+            fail("validation differs from the documented policy", __FILE__, __LINE__);
         }
         REQUIRE(e->feature == -1);
     } else if (st == FC_OK || st == FC_ERR_RANGE || st == FC_ERR_OUTPUT_SIZE) {
         if (want != FC_OK) {
             fprintf(stderr, "fuzz_api: core says %s but sample %" PRId64 " is %s\n",
                     fc_status_name(st), idx, fc_status_name(want));
-            fail("bad sample not reported", __LINE__);
+            fail("bad sample not reported", __FILE__, __LINE__);
         }
     }
 }

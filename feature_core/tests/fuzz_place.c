@@ -26,6 +26,7 @@
  * An invariant failure prints what broke and aborts, so libFuzzer saves the input.
  */
 #include "feature_core.h"
+#include "fuzz_common.h"
 
 #include <float.h>
 #include <inttypes.h>
@@ -42,52 +43,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NHI FC_PLACE_HOST_INFO
 #define MAX_HOSTS 48
 #define MAX_HISTORY 300
-
-static void fail(const char *what, long line)
-{
-    fprintf(stderr, "fuzz_place: invariant broken (fuzz_place.c:%ld): %s\n", line, what);
-    abort();
-}
-#define REQUIRE(cond)                                                                      \
-    do {                                                                                   \
-        if (!(cond)) fail(#cond, __LINE__);                                                \
-    } while (0)
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t n;
-} rd;
-
-static uint8_t u8(rd *r)
-{
-    if (r->n == 0) return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint32_t u32(rd *r)
-{
-    uint32_t x = 0;
-    int i;
-    for (i = 0; i < 4; i++) x = (x << 8) | u8(r);
-    return x;
-}
-
-static uint64_t u64(rd *r) { return ((uint64_t)u32(r) << 32) | u32(r); }
-
-static double from_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
-
-static uint32_t bits32(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
-}
 
 static double any_double(rd *r)
 {
@@ -212,7 +167,7 @@ static int factor(const char *name)
     size_t f;
     for (f = 0; f < NF; f++)
         if (strcmp(fc_place_factor_name(f), name) == 0) return (int)f;
-    fail(name, __LINE__);
+    fail(name, __FILE__, __LINE__);
     return -1;
 }
 
