@@ -2,49 +2,24 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 )
 
-const defaultBundle = "../../golden/bundle"
+var defaultBundle = testbundle.Dir()
 
 // flippedBundle copies the default bundle with another float32 as the scaling model's
 // first golden output and that file's sha256 recorded: only the golden comparison can
 // notice.
 func flippedBundle(t *testing.T) string {
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(defaultBundle)); err != nil {
-		t.Fatal(err)
-	}
-	golden := filepath.Join(dir, "golden", "scaling.json")
-	replace(t, golden, `"float32": "45c14ad0`, `"float32": "45c14ad1`)
-	manifest := filepath.Join(dir, "manifest.json")
-	replace(t, manifest, sha(t, filepath.Join(defaultBundle, "golden", "scaling.json")), sha(t, golden))
+	dir := testbundle.Copy(t)
+	testbundle.Edit(t, filepath.Join(dir, "golden", "scaling.json"), `"float32": "45c14ad0`, `"float32": "45c14ad1`)
+	testbundle.Rehash(t, dir, "golden/scaling.json")
 	return dir
-}
-
-func replace(t *testing.T, path, old, new string) {
-	data, err := os.ReadFile(path)
-	if err != nil || !strings.Contains(string(data), old) {
-		t.Fatalf("%s: %v, or it lacks %q", path, err, old)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func sha(t *testing.T, path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 func TestParity(t *testing.T) {

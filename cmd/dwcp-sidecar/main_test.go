@@ -15,46 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// defaultBundle is the committed bundle (tests run in the package directory).
-var defaultBundle = filepath.Join("..", "..", "golden", "bundle")
-
-// copyBundle copies the committed bundle (flat files and golden/) into a test directory.
-func copyBundle(t *testing.T) string {
-	t.Helper()
-	dst := t.TempDir()
-	for _, sub := range []string{".", "golden"} {
-		entries, err := os.ReadDir(filepath.Join(defaultBundle, sub))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(dst, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join(defaultBundle, sub, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, filepath.Join(dst, sub, e.Name()), string(data))
-		}
-	}
-	return dst
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+// defaultBundle is the committed bundle.
+var defaultBundle = testbundle.Dir()
 
 // syncBuffer collects the log lines of run, which writes from several goroutines.
 type syncBuffer struct {
@@ -136,7 +104,7 @@ func ready(t *testing.T, target string) *client.Client {
 // SIGTERM drains, removes its socket and exits 0.
 func TestSidecar(t *testing.T) {
 	ctx := context.Background()
-	dir := copyBundle(t)
+	dir := testbundle.Copy(t)
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	tcp, metrics := freeAddr(t), freeAddr(t)
 	s := start(t, "-bundle", dir, "-unix", sock, "-tcp", tcp, "-metrics", metrics, "-shutdown-timeout", "5s")
@@ -159,7 +127,7 @@ func TestSidecar(t *testing.T) {
 	}
 
 	// SIGHUP re-reads the bundle directory: first broken, then with a new version.
-	writeFile(t, filepath.Join(dir, "pba.onnx"), "truncated")
+	testbundle.Write(t, filepath.Join(dir, "pba.onnx"), "truncated")
 	s.sig <- syscall.SIGHUP
 	waitLog(t, s.log, "reload refused")
 	if v, err := uds.Versions(ctx); err != nil || v.Bundle != "default-1" {
@@ -169,13 +137,8 @@ func TestSidecar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "pba.onnx"), string(restored))
-	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "manifest.json"),
-		strings.Replace(string(manifest), `"bundle_version": "default-1"`, `"bundle_version": "default-2"`, 1))
+	testbundle.Write(t, filepath.Join(dir, "pba.onnx"), string(restored))
+	testbundle.EditManifest(t, dir, `"bundle_version": "default-1"`, `"bundle_version": "default-2"`)
 	s.sig <- syscall.SIGHUP
 	waitLog(t, s.log, "reloaded")
 	if v, err := uds.Versions(ctx); err != nil || v.Bundle != "default-2" {
@@ -222,7 +185,7 @@ func TestSocketFile(t *testing.T) {
 			}
 			t.Cleanup(func() { lis.Close() })
 		}, 1},
-		{"regular file", func(t *testing.T, path string) { writeFile(t, path, "not a socket") }, 1},
+		{"regular file", func(t *testing.T, path string) { testbundle.Write(t, path, "not a socket") }, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

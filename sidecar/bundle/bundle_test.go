@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
-	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 )
 
 func TestLoadDefault(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
-	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 )
 

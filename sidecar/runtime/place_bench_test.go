@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 )
 
 // BenchmarkPlaceVM1000 times one PlaceVM over 1,000 hosts (the golden's first request,

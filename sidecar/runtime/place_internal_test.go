@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
-	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 )
 
 // placeModels opens the default bundle and returns its placement models with their goldens.

@@ -10,9 +10,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
-	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 )
 

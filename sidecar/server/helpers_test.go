@@ -17,10 +17,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
-	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 )

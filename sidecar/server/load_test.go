@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
-	"github.com/dwcp/dwcp-ml/sidecar/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 )
 

@@ -19,7 +19,7 @@ import (
 // Dir is the absolute path of the committed default bundle.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "golden", "bundle")
+	return filepath.Join(filepath.Dir(file), "..", "..", "golden", "bundle")
 }
 
 // Copy copies the default bundle into a new temporary directory and returns it.
