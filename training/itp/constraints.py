@@ -30,20 +30,33 @@ def domain_limit(group_size: int | NDArray[np.int64], n_domains: int) -> NDArray
     return -(-np.asarray(group_size, np.int64) // n_domains)
 
 
+_NO_HOSTS = np.zeros(0, np.int64)
+
+
 def feasible_hosts(state: SimState, vm: int) -> NDArray[np.int64]:
     """Hosts (ascending indices) where ``vm`` may be placed now. The only filter: the
     simulator calls it before every placement, for every policy."""
     wl, cl = state.workload, state.cluster
-    ok = ~state.in_maintenance
-    ok &= np.all(state.alloc + wl.request[vm] <= state.limit, axis=1)
     g = int(wl.group_size[vm])
-    if g > 1:
-        members = state.group_members(vm)
-        if len(members):
-            hosts = state.vm_host[members]
-            ok[hosts] = False
-            per_domain = np.bincount(cl.domain[hosts], minlength=cl.n_domains)
-            ok &= per_domain[cl.domain] < math.ceil(g / cl.n_domains)
+    members = state.vm_host[state.group_members(vm)] if g > 1 else _NO_HOSTS
+    return feasible(state.in_maintenance, state.alloc, wl.request[vm], state.limit, g, members,
+                    cl.domain, cl.n_domains)
+
+
+def feasible(maintenance: NDArray[np.bool_], alloc: NDArray[np.float64],
+             request: NDArray[np.float64], limit: NDArray[np.float64], group_size: int,
+             member_hosts: NDArray[np.int64], domain: NDArray[np.int64], n_domains: int
+             ) -> NDArray[np.int64]:
+    """The hard constraints on plain arrays (also what a DWCP request carries,
+    request.py): hosts not in maintenance whose reservations fit (alloc + request <=
+    limit per resource) and, for a group of declared size > 1 whose placed members are on
+    ``member_hosts``, hold no member and fewer than ceil(size / domains) in their domain."""
+    ok = ~maintenance
+    ok &= np.all(alloc + request <= limit, axis=1)
+    if group_size > 1 and len(member_hosts):
+        ok[member_hosts] = False
+        per_domain = np.bincount(domain[member_hosts], minlength=n_domains)
+        ok &= per_domain[domain] < math.ceil(group_size / n_domains)
     return np.flatnonzero(ok)
 
 

@@ -55,42 +55,50 @@ def _c(a: NDArray) -> NDArray[np.float64]:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def build_query(state: SimState, vm: int, hosts: NDArray[np.int64]) -> PlacementQuery:
-    """The contract's arrays for ``vm`` against ``hosts`` in the current state."""
-    wl, cl = state.workload, state.cluster
-    hosts = np.asarray(hosts, np.int64)
-    k = len(hosts)
-    dom = cl.domain[hosts]
-    members = state.group_members(vm)
-    peers = state.peers(vm)
-    m_host = state.vm_host[members]
-    p_host = state.vm_host[peers]
-    m_dom = cl.domain[m_host]
-    p_dom = cl.domain[p_host]
-    n, D = cl.n, cl.n_domains
-
-    info = np.zeros((k, len(HOST_INFO)), np.float64)
-    info[:, 0] = [len(state.host_vms[h]) for h in hosts]
-    info[:, 1] = np.bincount(m_host, minlength=n)[hosts]
-    in_dom = np.bincount(m_dom, minlength=D)
+def host_info(hosts: NDArray[np.int64], vm_count: NDArray[np.float64],
+              domain: NDArray[np.int64], n_domains: int, member_hosts: NDArray[np.int64],
+              peer_hosts: NDArray[np.int64], nic_mbps: NDArray[np.float64],
+              failure_rate: NDArray[np.float64], cost: NDArray[np.float64],
+              alloc_cpu: NDArray[np.float64], capacity_cpu: NDArray[np.float64]
+              ) -> NDArray[np.float64]:
+    """The HOST_INFO columns of the candidate ``hosts`` (vm_count is per candidate; every
+    other per-host array covers the whole cluster): the VM's group members and peers are
+    on ``member_hosts`` and ``peer_hosts``, one entry per VM. The simulator (build_query)
+    and a DWCP request (request.py) both come here."""
+    n, D = len(domain), n_domains
+    dom = domain[hosts]
+    info = np.zeros((len(hosts), len(HOST_INFO)), np.float64)
+    info[:, 0] = vm_count
+    info[:, 1] = np.bincount(member_hosts, minlength=n)[hosts]
+    in_dom = np.bincount(domain[member_hosts], minlength=D)
     info[:, 2] = in_dom[dom]
     n_dom = int(np.count_nonzero(in_dom))
     info[:, 3] = n_dom
     info[:, 4] = n_dom + (in_dom[dom] == 0)
-    p_on = np.bincount(p_host, minlength=n)[hosts].astype(np.float64)
-    p_in = np.bincount(p_dom, minlength=D)[dom].astype(np.float64)
+    p_on = np.bincount(peer_hosts, minlength=n)[hosts].astype(np.float64)
+    p_in = np.bincount(domain[peer_hosts], minlength=D)[dom].astype(np.float64)
     info[:, 5], info[:, 6] = p_on, p_in
-    if len(peers):
+    if len(peer_hosts):
         # Hops to each peer: 0 same host, 1 same domain (rack), 2 another domain.
-        info[:, 7] = ((p_in - p_on) * 1.0 + (len(peers) - p_in) * 2.0) / len(peers)
-    info[:, 8] = cl.nic_mbps[hosts]
-    info[:, 9] = cl.failure_rate[hosts]
-    info[:, 10] = cl.cost[hosts]
-    dom_alloc = np.bincount(cl.domain, weights=state.alloc[:, 0], minlength=D)
-    dom_cap = np.bincount(cl.domain, weights=cl.capacity[:, 0], minlength=D)
+        info[:, 7] = ((p_in - p_on) * 1.0 + (len(peer_hosts) - p_in) * 2.0) / len(peer_hosts)
+    info[:, 8] = nic_mbps[hosts]
+    info[:, 9] = failure_rate[hosts]
+    info[:, 10] = cost[hosts]
+    dom_alloc = np.bincount(domain, weights=alloc_cpu, minlength=D)
+    dom_cap = np.bincount(domain, weights=capacity_cpu, minlength=D)
     info[:, 11] = dom_alloc[dom] / dom_cap[dom]
-    info[:, 12] = cl.domain_hosts[dom]
+    info[:, 12] = np.bincount(domain, minlength=D)[dom]
+    return info
 
+
+def build_query(state: SimState, vm: int, hosts: NDArray[np.int64]) -> PlacementQuery:
+    """The contract's arrays for ``vm`` against ``hosts`` in the current state."""
+    wl, cl = state.workload, state.cluster
+    hosts = np.asarray(hosts, np.int64)
+    members, peers = state.group_members(vm), state.peers(vm)
+    info = host_info(hosts, np.array([len(state.host_vms[h]) for h in hosts], np.float64),
+                     cl.domain, cl.n_domains, state.vm_host[members], state.vm_host[peers],
+                     cl.nic_mbps, cl.failure_rate, cl.cost, state.alloc[:, 0], cl.capacity[:, 0])
     vm_info = np.array([len(members), len(peers)], np.float64)
     return PlacementQuery(
         hosts=hosts, vm_request=_c(wl.request[vm]), vm_history=_c(state.vm_history(vm)),
@@ -99,4 +107,4 @@ def build_query(state: SimState, vm: int, hosts: NDArray[np.int64]) -> Placement
         host_info=_c(info))
 
 
-__all__ = ["VM_INFO", "HOST_INFO", "RESOURCES", "R", "PlacementQuery", "build_query"]
+__all__ = ["VM_INFO", "HOST_INFO", "RESOURCES", "R", "PlacementQuery", "build_query", "host_info"]

@@ -4,22 +4,23 @@ the caller knows it, host by host, and the VM to place. Floats travel as big-end
 doubles in hex so every bit survives.
 
 ``request_from_state`` writes one from a simulator state; ``query_from_request`` reads one
-back the way the Go runtime does — the hard constraints, then the factor inputs of the
-feasible hosts — so a test can require that it reproduces ``feasible_hosts`` and
-``build_query`` exactly, and the bundle writer can compute golden features from the request
-alone.
+back as the Go runtime does — the hard constraints, then the factor inputs of the feasible
+hosts — with the simulator's own ``constraints.feasible`` and ``query.host_info`` on the
+request's arrays. A test requires that it reproduces ``feasible_hosts`` and ``build_query``
+exactly (the request carries the whole state), and the bundle writer computes golden
+features from the request alone.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .cluster import R
-from .query import HOST_INFO, PlacementQuery
+from . import constraints
+from .query import PlacementQuery, host_info
 from .simulator import SimState
 
 KIND = "placement"
@@ -65,7 +66,7 @@ def query_from_request(req: dict[str, Any], history: int) -> PlacementQuery:
     alone (what sidecar/runtime does in Go). ``hosts`` of the result are the feasible host
     indices, ascending."""
     vm, hosts = req["vm"], req["hosts"]
-    n, H = len(hosts), int(history)
+    H = int(history)
     ids = [h["id"] for h in hosts]
     index = {h: i for i, h in enumerate(ids)}
     domain_names = sorted({h["domain"] for h in hosts}, key=[h["domain"] for h in hosts].index)
@@ -82,35 +83,12 @@ def query_from_request(req: dict[str, Any], history: int) -> PlacementQuery:
     m_host = np.array([index[h] for h in vm["group_hosts"]], np.int64)
     p_host = np.array([index[h] for h in vm["peer_hosts"]], np.int64)
 
-    on_host = np.bincount(m_host, minlength=n)
-    in_dom = np.bincount(dom[m_host], minlength=D)
-    ok = ~np.array([h["maintenance"] for h in hosts], bool)
-    ok &= np.all(allocated + request <= capacity * overcommit, axis=1)
-    g = int(vm["group_size"])
-    if g > 1 and len(m_host):
-        ok &= (on_host == 0) & (in_dom[dom] < math.ceil(g / D))
-    feasible = np.flatnonzero(ok)
-
-    fd = dom[feasible]
-    info = np.zeros((len(feasible), len(HOST_INFO)), np.float64)
-    info[:, 0] = [hosts[h]["vm_count"] for h in feasible]
-    info[:, 1] = on_host[feasible]
-    info[:, 2] = in_dom[fd]
-    n_dom = int(np.count_nonzero(in_dom))
-    info[:, 3] = n_dom
-    info[:, 4] = n_dom + (in_dom[fd] == 0)
-    p_on = np.bincount(p_host, minlength=n)[feasible].astype(np.float64)
-    p_in = np.bincount(dom[p_host], minlength=D)[fd].astype(np.float64)
-    info[:, 5], info[:, 6] = p_on, p_in
-    if len(p_host):
-        info[:, 7] = ((p_in - p_on) * 1.0 + (len(p_host) - p_in) * 2.0) / len(p_host)
-    info[:, 8] = scalar["nic_mbps"][feasible]
-    info[:, 9] = scalar["failure_rate"][feasible]
-    info[:, 10] = scalar["cost"][feasible]
-    dom_alloc = np.bincount(dom, weights=allocated[:, 0], minlength=D)
-    dom_cap = np.bincount(dom, weights=capacity[:, 0], minlength=D)
-    info[:, 11] = dom_alloc[fd] / dom_cap[fd]
-    info[:, 12] = np.bincount(dom, minlength=D)[fd]
+    maintenance = np.array([h["maintenance"] for h in hosts], bool)
+    feasible = constraints.feasible(maintenance, allocated, request, capacity * overcommit,
+                                    int(vm["group_size"]), m_host, dom, D)
+    info = host_info(feasible, np.array([hosts[h]["vm_count"] for h in feasible], np.float64),
+                     dom, D, m_host, p_host, scalar["nic_mbps"], scalar["failure_rate"],
+                     scalar["cost"], allocated[:, 0], capacity[:, 0])
 
     c = np.ascontiguousarray
     return PlacementQuery(
