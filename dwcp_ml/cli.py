@@ -178,20 +178,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trusted_keys(path: str | None) -> object | None:
+    if not path:
+        return None
+    from dwcp_ml.export import signing
+
+    return signing.load_trusted_keys(Path(path))
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Loads a bundle (sha256, schema hash, feature core and ONNX Runtime versions) and
-    reproduces its golden predictions; regenerates nothing."""
-    loaded = bundle.load(Path(args.bundle))
-    results = bundle.check_goldens(loaded)
+    """Runs the bundle checks of spec/bundle/checks.json in order (the golden predictions
+    last); a refused bundle is one line naming the check (with --json an object with "ok":
+    false), exit status 2. Regenerates nothing."""
+    try:
+        loaded = bundle.load(Path(args.bundle),
+                             trusted_keys=_trusted_keys(getattr(args, "trusted_keys", None)))
+        results = bundle.check_goldens(loaded)
+        refusal = bundle.first_refusal(loaded, results)
+        if refusal is not None:
+            raise refusal
+    except bundle.BundleError as exc:
+        if args.json:
+            print(json.dumps({"bundle": args.bundle, "ok": False, "check": exc.check,
+                              "error": exc.detail}))
+        raise UsageError(f"{args.bundle}: check {exc.check}: {exc.detail}") from None
     if args.json:
         print(json.dumps({
-            "bundle": str(loaded.path), "version": loaded.version,
+            "bundle": str(loaded.path), "version": loaded.version, "ok": True,
             "models": [{"model": r.model, "ok": r.ok, "detail": r.detail} for r in results],
         }, indent=2))
     else:
         for r in results:
-            print(f"{r.model:<12} {'match' if r.ok else 'MISMATCH'}  {r.detail}")
-    return 0 if all(r.ok for r in results) else 1
+            print(f"{r.model:<12} match  {r.detail}")
+    return 0
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,42 +1,37 @@
 """The bundle: a directory with one .onnx per model, golden predictions and manifest.json.
 
-Loading verifies every file's sha256, the feature schema hash and the feature core version
-against the running library, and refuses a mismatch with an error naming what differs. The
-golden predictions hold raw samples, the feature tensor the core makes of them and the
-ONNX Runtime output (CPU, 1 thread), all as raw float bits.
+Loading runs the ordered checks of spec/bundle/checks.json (export/spec_checks.py): the file
+is read safely, the manifest is strict JSON valid against spec/bundle/manifest.schema.json,
+every file is a regular file inside the bundle with its sha256, the versions, opsets, schema
+hashes, ONNX signatures and metadata agree, and the goldens are well formed; a refusal is a
+BundleError naming its check. ``check_goldens`` then recomputes the golden features and ONNX
+Runtime outputs (raw float bits) and compares them bit for bit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dwcp_ml import __version__
 from dwcp_ml import feature_core as fc
 
-from . import metadata, runtime
+from . import metadata, runtime, spec_checks
+from .golden_checks import GOLDEN_FORMAT, GoldenData, first_difference, recompute_input
 from .model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, ExportedModel, TensorSpec,
                     model_input, schema_hash, schema_label)
+from .spec_checks import BundleError, CorruptBundleError, MismatchError
 
-FORMAT = "dwcp-ml-bundle/1"
-GOLDEN_FORMAT = "dwcp-ml-golden-predictions/1"
-MANIFEST = "manifest.json"
-
-
-class BundleError(Exception):
-    """A bundle cannot be used; the message says which file or field and why."""
-
-
-class CorruptBundleError(BundleError):
-    """A file is missing, unreadable or does not match its recorded sha256."""
-
-
-class MismatchError(BundleError):
-    """The bundle was made for another feature schema, feature core or ONNX Runtime."""
+FORMAT = spec_checks.FORMAT
+MANIFEST = spec_checks.MANIFEST
+__all__ = ["FORMAT", "GOLDEN_FORMAT", "MANIFEST", "BundleError", "CorruptBundleError",
+           "MismatchError", "Bundle", "BundleModel", "GoldenResult", "write", "load",
+           "check_goldens", "first_refusal", "golden_predictions"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +46,11 @@ class BundleModel:
     thresholds: dict[str, float]
     golden_path: Path
     entry: dict[str, object]
+    # What the checks read and verified (never re-read from disk): the ONNX bytes, their
+    # ONNX Runtime session, the parsed golden file.
+    onnx_bytes: bytes = field(default=b"", repr=False, compare=False)
+    session: Any = field(default=None, repr=False, compare=False)
+    golden: GoldenData | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -73,27 +73,8 @@ def _hex64(arr: np.ndarray) -> str:
     return np.ascontiguousarray(arr, np.float64).astype(">f8").tobytes().hex()
 
 
-def _from_hex32(text: str, shape: list[int]) -> np.ndarray:
-    return np.frombuffer(bytes.fromhex(text), ">u4").astype(np.uint32).view(np.float32).reshape(shape)
-
-
-def _from_hex64(text: str, shape: list[int]) -> np.ndarray:
-    return np.frombuffer(bytes.fromhex(text), ">f8").astype(np.float64).reshape(shape)
-
-
 def _spec(spec: TensorSpec) -> dict[str, object]:
     return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
-
-
-def _params_from(d: dict[str, object]) -> fc.Params | fc.PlacementParams:
-    if d["schema"] == PLACEMENT_SCHEMA:
-        return fc.PlacementParams(history=int(d["history"]), step_seconds=int(d["step_seconds"]))
-    return fc.Params(
-        schema=fc.Schema.parse(str(d["schema"])), seq_len=int(d["seq_len"]),
-        stat_window=int(d["stat_window"]), step_seconds=int(d["step_seconds"]),
-        fill_limit=int(d["fill_limit"]), center=tuple(float(v) for v in d["center"]),
-        scale=tuple(float(v) for v in d["scale"]),
-    )
 
 
 def _placement_input(params: fc.PlacementParams, requests: list[dict[str, object]]
@@ -182,67 +163,29 @@ def write(directory: Path, models: list[ExportedModel], version: str) -> Bundle:
     return load(directory)
 
 
-def _read_checked(directory: Path, name: str, sha256: object) -> bytes:
-    path = directory / name
-    if not path.is_file():
-        raise CorruptBundleError(f"{path}: missing (listed in {MANIFEST})")
-    data = path.read_bytes()
-    if _sha256(data) != sha256:
-        raise CorruptBundleError(
-            f"{path}: sha256 {_sha256(data)} does not match the manifest's {sha256}: the file "
-            "was changed or truncated after the bundle was written")
-    return data
-
-
-def load(directory: Path, *, require_ort: bool = True) -> Bundle:
-    """Reads and checks a bundle; raises a BundleError subclass naming what differs."""
+def load(directory: Path, *, require_ort: bool = True,
+         trusted_keys: object | None = None) -> Bundle:
+    """Runs the checks manifest.read .. golden.read (signature only with ``trusted_keys``,
+    onnxruntime.version only with ``require_ort``); raises a BundleError naming the first
+    check that refuses."""
     directory = Path(directory)
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise CorruptBundleError(f"{path}: missing; is {directory} a dwcp-ml bundle?")
-    try:
-        manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptBundleError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CorruptBundleError(f"{path}: format is not {FORMAT}")
-    if manifest.get("feature_core_version") != fc.VERSION:
-        raise MismatchError(
-            f"{path}: made with feature core {manifest.get('feature_core_version')}, this is "
-            f"{fc.VERSION}: features would differ; retrain or use a matching dwcp-ml")
-    if require_ort and manifest.get("onnxruntime_version") != runtime.VERSION:
-        raise MismatchError(
-            f"{path}: verified with ONNX Runtime {manifest.get('onnxruntime_version')}, this "
-            f"is {runtime.VERSION}: golden predictions are only bit-exact on the same build")
+    state = spec_checks.run(directory, require_ort=require_ort, trusted_keys=trusted_keys)
     models: dict[str, BundleModel] = {}
-    try:
-        for entry in manifest["models"]:
-            name = str(entry["name"])
-            params = _params_from(entry["feature_params"])
-            if entry["schema_hash"] != schema_hash(params):
-                raise MismatchError(
-                    f"{path}: model {name!r} was trained on feature schema hash "
-                    f"{entry['schema_hash']}, the core's {schema_label(params)} schema is "
-                    f"{schema_hash(params)}: the features changed; retrain")
-            onnx_bytes = _read_checked(directory, str(entry["file"]), entry["sha256"])
-            _read_checked(directory, str(entry["golden"]), entry["golden_sha256"])
-            stamped = metadata.metadata(onnx_bytes)
-            if stamped.get("schema_hash") != entry["schema_hash"]:
-                raise MismatchError(f"{directory / entry['file']}: metadata schema hash "
-                                    f"{stamped.get('schema_hash')} != manifest's")
-            models[name] = BundleModel(
-                name=name, family=str(entry["family"]), version=str(entry["version"]),
-                path=directory / str(entry["file"]), params=params,
-                inputs=[TensorSpec(s["name"], tuple(s["shape"]), s["dtype"]) for s in entry["inputs"]],
-                outputs=[TensorSpec(s["name"], tuple(s["shape"]), s["dtype"]) for s in entry["outputs"]],
-                thresholds={k: float(v) for k, v in entry["thresholds"].items()},
-                golden_path=directory / str(entry["golden"]), entry=entry,
-            )
-    except (KeyError, TypeError, ValueError, fc.FeatureCoreError) as exc:
-        if isinstance(exc, fc.UnknownSchemaError):
-            raise MismatchError(f"{path}: {exc}") from None
-        raise CorruptBundleError(f"{path}: malformed model entry ({exc!r})") from None
-    return Bundle(directory, str(manifest.get("bundle_version")), manifest, models)
+    for i, entry in enumerate(state.models):
+        name = str(entry["name"])
+        models[name] = BundleModel(
+            name=name, family=str(entry["family"]), version=str(entry["version"]),
+            path=directory / str(entry["file"]),
+            params=spec_checks.params_from(entry["feature_params"]),
+            inputs=[TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in entry["inputs"]],
+            outputs=[TensorSpec(t["name"], tuple(t["shape"]), t["dtype"])
+                     for t in entry["outputs"]],
+            thresholds={k: float(v) for k, v in entry["thresholds"].items()},
+            golden_path=directory / str(entry["golden"]), entry=entry,
+            onnx_bytes=state.files[entry["file"]], session=state.sessions[i],
+            golden=state.goldens[i],
+        )
+    return Bundle(directory, str(state.manifest["bundle_version"]), state.manifest, models)
 
 
 @dataclass(frozen=True)
@@ -250,47 +193,54 @@ class GoldenResult:
     model: str
     ok: bool
     detail: str
+    check: str | None = None  # golden.features or golden.output when not ok
 
 
-def _first_difference(label: str, expected: np.ndarray, got: np.ndarray) -> str | None:
-    if expected.shape != got.shape:
-        return f"{label}: shape {got.shape}, golden {expected.shape}"
-    e = expected.view(np.uint32).ravel()
-    g = got.view(np.uint32).ravel()
-    diff = np.flatnonzero(e != g)
-    if not diff.size:
-        return None
-    k = int(diff[0])
-    return (f"{label}[{k}]: golden 0x{int(e[k]):08x} ({float(expected.ravel()[k])!r}), "
-            f"got 0x{int(g[k]):08x} ({float(got.ravel()[k])!r}); {diff.size} values differ")
+def _output_problem(model: BundleModel, x: np.ndarray) -> str | None:
+    assert model.golden is not None
+    try:
+        y = model.session.run(None, {model.inputs[0].name: x})[0]
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises several pybind types
+        return f"ONNX Runtime cannot run the golden input ({str(exc).splitlines()[0][:200]})"
+    return first_difference("output", model.golden.y, np.asarray(y).astype(np.float32))
 
 
 def check_goldens(bundle: Bundle) -> list[GoldenResult]:
-    """Recomputes features from the golden raw samples and predictions from them; both must
-    equal the stored bits. Regenerates nothing."""
+    """golden.features over every model, then golden.output over those whose features
+    matched: the recomputed input and output must equal the stored bits. One result per
+    model, in manifest order; regenerates nothing."""
+    inputs: dict[str, np.ndarray] = {}
+    problems: dict[str, tuple[str, str]] = {}
+    for model in bundle.models.values():
+        assert model.golden is not None, "check_goldens needs a Bundle from load()"
+        x, problem = recompute_input(model.params, model.golden, model.inputs[0])
+        problem = problem or first_difference("features", model.golden.x, x)
+        if problem:
+            problems[model.name] = ("golden.features", problem)
+        else:
+            inputs[model.name] = x
+    for model in bundle.models.values():
+        if model.name in inputs:
+            problem = _output_problem(model, inputs[model.name])
+            if problem:
+                problems[model.name] = ("golden.output", problem)
     results = []
     for model in bundle.models.values():
-        golden = json.loads(model.golden_path.read_text())
-        raw = golden["raw"]
-        problem = None
-        if isinstance(model.params, fc.PlacementParams):
-            x, feasible = _placement_input(model.params, raw["requests"])
-            for i, (r, f) in enumerate(zip(raw["requests"], feasible)):
-                if r.get("feasible") != f:
-                    problem = f"requests[{i}].feasible: golden {r.get('feasible')}, got {f}"
-                    break
+        if model.name in problems:
+            check, detail = problems[model.name]
+            results.append(GoldenResult(model.name, False, detail, check))
         else:
-            ts = np.asarray(raw["ts"], np.int64)
-            values = _from_hex64(raw["values"], raw["values_shape"])
-            windows = np.concatenate([fc.windows(model.params, t, v) for t, v in zip(ts, values)])
-            x = model_input(windows, model.inputs[0])
-        x_gold = _from_hex32(golden["input"]["float32"], golden["input"]["shape"])
-        problem = problem or _first_difference("features", x_gold, x)
-        if problem is None:
-            y = runtime.session(model.path.read_bytes()).run(None, {INPUT: x})[0]
-            y_gold = _from_hex32(golden["output"]["float32"], golden["output"]["shape"])
-            problem = _first_difference("output", y_gold, y.astype(np.float32))
-        rows = len(x)
-        results.append(GoldenResult(model.name, problem is None,
-                                    problem or f"{rows} rows match bit for bit"))
+            results.append(GoldenResult(model.name, True,
+                                        f"{len(inputs[model.name])} rows match bit for bit"))
     return results
+
+
+def first_refusal(bundle: Bundle, results: list[GoldenResult]) -> BundleError | None:
+    """The refusal check_goldens' results amount to: the first model failing golden.features,
+    else the first failing golden.output (the spec's order), naming its golden file."""
+    for check in spec_checks.GOLDEN_CHECKS:
+        for r in results:
+            if r.check == check:
+                golden = bundle.models[r.model].entry["golden"]
+                return spec_checks.refuse(check, f"{golden}: {r.detail}")
+    return None
