@@ -1,14 +1,8 @@
 package bundle
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
@@ -18,8 +12,8 @@ const (
 	Format        = "dwcp-ml-bundle/1"
 	GoldenFormat  = "dwcp-ml-golden-predictions/1"
 	ManifestFile  = "manifest.json"
-	BatchAxis     = -1 // a null (dynamic) dimension in a tensor shape
-	maxBundleFile = 1 << 30
+	SignatureFile = "model.sig" // the OpenSSF model-signing signature of a signed bundle
+	BatchAxis     = -1          // a null (dynamic) dimension in a tensor shape
 )
 
 // Manifest is manifest.json.
@@ -93,60 +87,53 @@ func (t *TensorSpec) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Bundle is a loaded bundle whose files all match their recorded sha256.
+// Bundle is a loaded bundle that passed the checks its loader ran.
 type Bundle struct {
 	Dir      string
 	Manifest Manifest
 	ONNX     map[string][]byte  // model name -> ONNX file bytes
 	Goldens  map[string]*Golden // model name -> golden predictions
+	// Files are the bundle files read by the files.regular check, by slash path relative
+	// to Dir: manifest.json and every named file; with a signature check, every regular
+	// file but model.sig.
+	Files map[string][]byte
+	// SignedBy is the id of the trusted key that signed the bundle ("" if unchecked).
+	SignedBy string
+
+	verify Verifier
+	root   *os.Root // open while the checks run
+	raw    []byte   // manifest.json
 }
 
-// Load reads the bundle in dir and checks the format, the model entries and every file's
-// sha256. It does not check versions against a runtime; see sidecar/runtime.
-func Load(dir string) (*Bundle, error) {
-	mpath := filepath.Join(dir, ManifestFile)
-	data, err := readFile(mpath)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, bad("", "%s: missing; is %s a dwcp-ml bundle?", mpath, dir)
-		}
-		return nil, bad("", "%s: %w", mpath, err)
+// Verifier checks the signature sig (model.sig) over files (every regular file of the
+// bundle but model.sig, by slash path) and returns the id of the trusted key that made it.
+type Verifier func(sig []byte, files map[string][]byte) (keyID string, err error)
+
+// Option configures Load.
+type Option func(*Bundle)
+
+// WithSignature makes the signature check run: the bundle must carry model.sig, and
+// verify must accept it.
+func WithSignature(verify Verifier) Option { return func(b *Bundle) { b.verify = verify } }
+
+// Load reads the bundle in dir and runs this package's checks of the specification
+// (spec/bundle/checks.json) in its order: everything but the checks that need a feature
+// core or ONNX Runtime (see sidecar/runtime).
+func Load(dir string, opts ...Option) (*Bundle, error) { return LoadWith(dir, nil, opts...) }
+
+// LoadWith is Load with more checks (a runtime's), all run in the specification's order.
+func LoadWith(dir string, more []Check, opts ...Option) (*Bundle, error) {
+	b := &Bundle{Dir: dir, ONNX: map[string][]byte{}, Goldens: map[string]*Golden{}, Files: map[string][]byte{}}
+	for _, o := range opts {
+		o(b)
 	}
-	b := &Bundle{Dir: dir, ONNX: map[string][]byte{}, Goldens: map[string]*Golden{}}
-	if err := json.Unmarshal(data, &b.Manifest); err != nil {
-		return nil, bad("", "%s: not valid JSON (%v)", mpath, err)
-	}
-	m := &b.Manifest
-	if m.Format != Format {
-		return nil, bad("", "%s: format is %q, not %q", mpath, m.Format, Format)
-	}
-	if m.BundleVersion == "" || m.FeatureCoreVersion == "" || m.ONNXRuntimeVersion == "" {
-		return nil, bad("", "%s: bundle_version, feature_core_version and onnxruntime_version are required", mpath)
-	}
-	if len(m.Models) == 0 {
-		return nil, bad("", "%s: no models", mpath)
-	}
-	for i := range m.Models {
-		mod := &m.Models[i]
-		if err := mod.check(mpath); err != nil {
-			return nil, err
+	defer func() {
+		if b.root != nil {
+			b.root.Close()
 		}
-		if _, dup := b.ONNX[mod.Name]; dup {
-			return nil, bad(mod.Name, "%s: model name %q repeats", mpath, mod.Name)
-		}
-		onnx, err := readChecked(dir, mod.Name, mod.File, mod.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		gdata, err := readChecked(dir, mod.Name, mod.Golden, mod.GoldenSHA256)
-		if err != nil {
-			return nil, err
-		}
-		g, err := parseGolden(filepath.Join(dir, mod.Golden), mod, gdata)
-		if err != nil {
-			return nil, err
-		}
-		b.ONNX[mod.Name], b.Goldens[mod.Name] = onnx, g
+	}()
+	if err := RunChecks(b, append(b.checks(), more...)); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -159,68 +146,6 @@ func (b *Bundle) Model(name string) (*Model, bool) {
 		}
 	}
 	return nil, false
-}
-
-func (m *Model) check(mpath string) error {
-	switch {
-	case m.Name == "" || m.Family == "" || m.Version == "":
-		return bad(m.Name, "%s: a model entry lacks name, family or version", mpath)
-	case m.File == "" || m.Golden == "":
-		return bad(m.Name, "%s: model %q lacks file or golden", mpath, m.Name)
-	case len(m.Inputs) != 1 || len(m.Outputs) != 1:
-		return bad(m.Name, "%s: model %q has %d inputs and %d outputs; the runtime serves one of each",
-			mpath, m.Name, len(m.Inputs), len(m.Outputs))
-	case m.Schema != m.FeatureParams.Schema:
-		return bad(m.Name, "%s: model %q: schema %q but feature_params.schema %q", mpath, m.Name,
-			m.Schema, m.FeatureParams.Schema)
-	}
-	for _, t := range []TensorSpec{m.Inputs[0], m.Outputs[0]} {
-		if t.Dtype != "float32" {
-			return bad(m.Name, "%s: model %q: tensor %q is %s; only float32 is served", mpath, m.Name, t.Name, t.Dtype)
-		}
-		if len(t.Shape) < 2 || t.Shape[0] != BatchAxis {
-			return bad(m.Name, "%s: model %q: tensor %q shape %v: the first axis must be the dynamic batch axis",
-				mpath, m.Name, t.Name, t.Shape)
-		}
-		for _, d := range t.Shape[1:] {
-			if d <= 0 {
-				return bad(m.Name, "%s: model %q: tensor %q shape %v: only the batch axis may be dynamic",
-					mpath, m.Name, t.Name, t.Shape)
-			}
-		}
-	}
-	return nil
-}
-
-func readChecked(dir, model, name, want string) ([]byte, error) {
-	if !filepath.IsLocal(name) {
-		return nil, bad(model, "%s: file %q is outside the bundle", filepath.Join(dir, ManifestFile), name)
-	}
-	path := filepath.Join(dir, name)
-	data, err := readFile(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, bad(model, "%s: missing (listed in %s)", path, ManifestFile)
-		}
-		return nil, bad(model, "%s: %w", path, err)
-	}
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != want {
-		return nil, bad(model, "%s: sha256 %s does not match the manifest's %s: the file was "+
-			"changed or truncated after the bundle was written", path, got, want)
-	}
-	return data, nil
-}
-
-func readFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > maxBundleFile {
-		return nil, fmt.Errorf("%d bytes; a bundle file is at most %d", st.Size(), maxBundleFile)
-	}
-	return os.ReadFile(path)
 }
 
 func bad(model, format string, args ...any) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Golden is a model's golden predictions: raw runs of samples, the feature tensor the core
@@ -76,10 +77,14 @@ func parseGolden(path string, m *Model, data []byte) (*Golden, error) {
 		return nil, bad(m.Name, "%s: unknown raw.kind %q", path, f.Raw.Kind)
 	}
 	vs := f.Raw.ValuesShape
-	if len(vs) != 3 || vs[0] != len(f.Raw.TS) {
+	if len(vs) != 3 || vs[0] != len(f.Raw.TS) || vs[1] < 0 || vs[2] < 0 {
 		return nil, bad(m.Name, "%s: raw.values_shape %v does not fit %d runs", path, vs, len(f.Raw.TS))
 	}
-	values, err := float64s(f.Raw.Values, vs[0]*vs[1]*vs[2])
+	n, ok := product([]int64{int64(vs[0]), int64(vs[1]), int64(vs[2])}, len(f.Raw.Values)/16)
+	if !ok {
+		return nil, bad(m.Name, "%s: raw.values_shape %v holds more values than raw.values", path, vs)
+	}
+	values, err := float64s(f.Raw.Values, n)
 	if err != nil {
 		return nil, bad(m.Name, "%s: raw.values: %v", path, err)
 	}
@@ -93,8 +98,20 @@ func parseGolden(path string, m *Model, data []byte) (*Golden, error) {
 	return g.decoded(path, m, &f)
 }
 
-// decoded reads the input and output tensors into g.
+// decoded reads the input and output tensors into g, after checking their shapes
+// against the model's: the manifest's row shapes and one batch of the same rows.
 func (g *Golden) decoded(path string, m *Model, f *goldenFile) (*Golden, error) {
+	for _, t := range []struct {
+		label string
+		got   []int64
+		want  TensorSpec
+	}{{"input", g.InputShape, m.Inputs[0]}, {"output", g.OutputShape, m.Outputs[0]}} {
+		if len(t.got) != len(t.want.Shape) || len(t.got) == 0 || t.got[0] != g.InputShape[0] ||
+			!slices.Equal(t.got[1:], t.want.Shape[1:]) {
+			return nil, bad(m.Name, "%s: %s shape %v does not fit the manifest's %v with the input's rows",
+				path, t.label, t.got, t.want.Shape)
+		}
+	}
 	var err error
 	if g.Input, err = f.Input.decode(); err != nil {
 		return nil, bad(m.Name, "%s: input: %v", path, err)
@@ -106,12 +123,9 @@ func (g *Golden) decoded(path string, m *Model, f *goldenFile) (*Golden, error) 
 }
 
 func (t goldenTensor) decode() ([]float32, error) {
-	n := 1
-	for _, d := range t.Shape {
-		if d < 0 {
-			return nil, fmt.Errorf("shape %v has a negative dimension", t.Shape)
-		}
-		n *= int(d)
+	n, ok := product(t.Shape, len(t.Float32)/8)
+	if !ok {
+		return nil, fmt.Errorf("shape %v has a negative dimension or more values than the file holds", t.Shape)
 	}
 	raw, err := hex.DecodeString(t.Float32)
 	if err != nil {
@@ -125,6 +139,26 @@ func (t goldenTensor) decode() ([]float32, error) {
 		out[i] = math.Float32frombits(binary.BigEndian.Uint32(raw[4*i:]))
 	}
 	return out, nil
+}
+
+// product multiplies the dimensions of a shape if none is negative and the product is at
+// most limit (the values the text could hold), so no overflow and no huge allocation.
+func product(shape []int64, limit int) (int, bool) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, false
+		}
+		if d == 0 {
+			n = 0
+			continue
+		}
+		if n > int64(limit)/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return int(n), n <= int64(limit)
 }
 
 func float64s(text string, n int) ([]float64, error) {

@@ -54,6 +54,9 @@ type Error struct {
 	Code  Code
 	Op    string // the call, e.g. "predict", "load"
 	Model string // the model concerned, if any
+	// Check names the bundle check (spec/bundle/checks.json) that refused a bundle, so
+	// callers and tests can branch on it; "" for every other error.
+	Check string
 	Msg   string // what was wrong, and what to do
 	Err   error  // the cause (e.g. a *featurecore.Error, context.DeadlineExceeded), if any
 }
@@ -72,6 +75,9 @@ func (e *Error) Error() string {
 	if e.Model != "" {
 		s += " " + e.Model
 	}
+	if e.Check != "" {
+		s += ": check " + e.Check
+	}
 	if e.Msg != "" {
 		return s + ": " + e.Msg
 	}
@@ -84,7 +90,7 @@ func (e *Error) Error() string {
 // Is matches a sentinel of the same Code.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code && t.Op == "" && t.Model == "" && t.Msg == "" && t.Err == nil
+	return ok && t.Code == e.Code && t.Op == "" && t.Model == "" && t.Check == "" && t.Msg == "" && t.Err == nil
 }
 
 func (e *Error) Unwrap() error { return e.Err }
