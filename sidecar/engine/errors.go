@@ -23,10 +23,13 @@ const (
 	// (FailedPrecondition: the same request fails again until the cluster changes). Err is
 	// a *NoFeasibleHostError listing every host and why.
 	CodeNoFeasibleHost
+	// CodePermissionDenied: the caller may not make this call (an admin call from a peer
+	// that is not allowed, or a reload of a directory outside the bundle root).
+	CodePermissionDenied
 )
 
 var codeNames = [...]string{"internal", "invalid input", "not found", "batch too large",
-	"bad bundle", "mismatch", "onnxruntime library", "unavailable", "canceled", "no feasible host"}
+	"bad bundle", "mismatch", "onnxruntime library", "unavailable", "canceled", "no feasible host", "permission denied"}
 
 func (c Code) String() string {
 	if c < 0 || int(c) >= len(codeNames) {
@@ -37,16 +40,17 @@ func (c Code) String() string {
 
 // Sentinels, one per Code, for errors.Is.
 var (
-	ErrInternal       = &Error{Code: CodeInternal}
-	ErrInvalidInput   = &Error{Code: CodeInvalidInput}
-	ErrNotFound       = &Error{Code: CodeNotFound}
-	ErrTooLarge       = &Error{Code: CodeTooLarge}
-	ErrBadBundle      = &Error{Code: CodeBadBundle}
-	ErrMismatch       = &Error{Code: CodeMismatch}
-	ErrLibrary        = &Error{Code: CodeLibrary}
-	ErrUnavailable    = &Error{Code: CodeUnavailable}
-	ErrCanceled       = &Error{Code: CodeCanceled}
-	ErrNoFeasibleHost = &Error{Code: CodeNoFeasibleHost}
+	ErrInternal         = &Error{Code: CodeInternal}
+	ErrInvalidInput     = &Error{Code: CodeInvalidInput}
+	ErrNotFound         = &Error{Code: CodeNotFound}
+	ErrTooLarge         = &Error{Code: CodeTooLarge}
+	ErrBadBundle        = &Error{Code: CodeBadBundle}
+	ErrMismatch         = &Error{Code: CodeMismatch}
+	ErrLibrary          = &Error{Code: CodeLibrary}
+	ErrUnavailable      = &Error{Code: CodeUnavailable}
+	ErrCanceled         = &Error{Code: CodeCanceled}
+	ErrNoFeasibleHost   = &Error{Code: CodeNoFeasibleHost}
+	ErrPermissionDenied = &Error{Code: CodePermissionDenied}
 )
 
 // Error is every error an Engine returns.

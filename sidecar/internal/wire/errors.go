@@ -20,16 +20,17 @@ const Domain = "dwcp.ml"
 // reasons are the ErrorInfo reasons, one per engine.Code; part of the wire API, so they
 // never change (the Code numbers may).
 var reasons = map[engine.Code]string{
-	engine.CodeInternal:       "INTERNAL",
-	engine.CodeInvalidInput:   "INVALID_INPUT",
-	engine.CodeNotFound:       "NOT_FOUND",
-	engine.CodeTooLarge:       "TOO_LARGE",
-	engine.CodeBadBundle:      "BAD_BUNDLE",
-	engine.CodeMismatch:       "MISMATCH",
-	engine.CodeLibrary:        "LIBRARY",
-	engine.CodeUnavailable:    "UNAVAILABLE",
-	engine.CodeCanceled:       "CANCELED",
-	engine.CodeNoFeasibleHost: "NO_FEASIBLE_HOST",
+	engine.CodeInternal:         "INTERNAL",
+	engine.CodeInvalidInput:     "INVALID_INPUT",
+	engine.CodeNotFound:         "NOT_FOUND",
+	engine.CodeTooLarge:         "TOO_LARGE",
+	engine.CodeBadBundle:        "BAD_BUNDLE",
+	engine.CodeMismatch:         "MISMATCH",
+	engine.CodeLibrary:          "LIBRARY",
+	engine.CodeUnavailable:      "UNAVAILABLE",
+	engine.CodeCanceled:         "CANCELED",
+	engine.CodeNoFeasibleHost:   "NO_FEASIBLE_HOST",
+	engine.CodePermissionDenied: "PERMISSION_DENIED",
 }
 
 // GRPCCode is the gRPC code of an engine error. A canceled call is DeadlineExceeded when
@@ -44,6 +45,8 @@ func GRPCCode(ctx context.Context, err error) codes.Code {
 		return codes.FailedPrecondition
 	case engine.CodeUnavailable:
 		return codes.Unavailable
+	case engine.CodePermissionDenied:
+		return codes.PermissionDenied
 	case engine.CodeCanceled:
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return codes.DeadlineExceeded
@@ -131,6 +134,8 @@ func ErrorFromStatus(err error, target, op, model string) *engine.Error {
 		e.Code = engine.CodeNotFound
 	case codes.FailedPrecondition:
 		e.Code = engine.CodeBadBundle
+	case codes.PermissionDenied, codes.Unauthenticated:
+		e.Code = engine.CodePermissionDenied
 	}
 	return e
 }

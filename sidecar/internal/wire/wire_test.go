@@ -29,6 +29,7 @@ func TestErrorRoundTrip(t *testing.T) {
 		{engine.Errorf(engine.CodeMismatch, "load bundle", "pba", "schema hash"), codes.FailedPrecondition},
 		{engine.Errorf(engine.CodeLibrary, "open", "", "no libonnxruntime"), codes.FailedPrecondition},
 		{engine.Errorf(engine.CodeUnavailable, "versions", "", "closed"), codes.Unavailable},
+		{engine.Errorf(engine.CodePermissionDenied, "reload", "", "uid 65534 may not reload"), codes.PermissionDenied},
 		{engine.Errorf(engine.CodeCanceled, "predict", "", "%w", context.Canceled), codes.Canceled},
 		{engine.Errorf(engine.CodeCanceled, "predict", "", "%w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{engine.Errorf(engine.CodeInternal, "predict", "pba", "ORT failed"), codes.Internal},
