@@ -175,8 +175,16 @@ func (h service) Versions(ctx context.Context, _ *pb.VersionsRequest) (*pb.Versi
 	return &pb.VersionsResponse{Versions: wire.VersionsToProto(v)}, nil
 }
 
+// Reload serves an authorized caller (see authorize) and loads only "" (the configured
+// bundle) or a directory under the bundle root.
 func (h service) Reload(ctx context.Context, req *pb.ReloadRequest) (*pb.ReloadResponse, error) {
-	v, err := h.Server.Reload(ctx, req.GetBundleDir())
+	dir, err := h.reloadDir(req.GetBundleDir())
+	if err != nil {
+		h.metrics.reloads.WithLabelValues("error").Inc()
+		h.log.Warn("reload refused", "dir", req.GetBundleDir(), "err", err)
+		return nil, wire.Status(ctx, err)
+	}
+	v, err := h.Server.Reload(ctx, dir)
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}

@@ -70,6 +70,13 @@ func openEngine(t testing.TB, dir string, maxBatch int) *runtime.Engine {
 	return e
 }
 
+// testRoot is the directory that holds every t.TempDir of t (testbundle.Copy makes its
+// bundles there): the bundle root of tests that reload those bundles.
+func testRoot(t testing.TB) string {
+	t.Helper()
+	return filepath.Dir(t.TempDir())
+}
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // listen opens a listener on network "unix" (a socket in a test directory) or "tcp"

@@ -94,7 +94,7 @@ func TestHealth(t *testing.T) {
 func TestReload(t *testing.T) {
 	ctx := context.Background()
 	eng := openEngine(t, testbundle.Dir(), 0)
-	srv, target := serveEngine(t, "unix", eng, eng, server.Config{})
+	srv, target := serveEngine(t, "unix", eng, eng, server.Config{BundleRoot: testRoot(t)})
 	rec := &codeRecorder{}
 	c := dial(t, target, client.WithDialOptions(grpc.WithUnaryInterceptor(rec.intercept)))
 

@@ -27,7 +27,7 @@ func TestLoad(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			eng := openEngine(t, testbundle.Dir(), 0)
-			_, target := serveEngine(t, "unix", eng, eng, server.Config{})
+			_, target := serveEngine(t, "unix", eng, eng, server.Config{BundleRoot: testRoot(t)})
 			calls := loadCalls(t, eng)
 
 			// The reloads start after a quarter and after half of the requests.

@@ -26,6 +26,9 @@ type metrics struct {
 	bundle   *prometheus.GaugeVec
 	reloads  *prometheus.CounterVec
 	panics   *prometheus.CounterVec
+
+	conns        prometheus.Gauge
+	connsRefused prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -54,10 +57,18 @@ func newMetrics() *metrics {
 			Name: "dwcp_ml_panics_total",
 			Help: "Handler panics answered with Internal.",
 		}, []string{"method"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dwcp_ml_connections",
+			Help: "Connections open now (Unix socket and TCP), at most Config.MaxConns.",
+		}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dwcp_ml_connections_refused_total",
+			Help: "Connections closed at accept because MaxConns were already open.",
+		}),
 	}
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
-	m.reg.MustRegister(m.duration, m.requests, m.bundle, m.reloads, m.panics,
+	m.reg.MustRegister(m.duration, m.requests, m.bundle, m.reloads, m.panics, m.conns, m.connsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

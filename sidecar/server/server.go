@@ -3,8 +3,10 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,25 @@ type Config struct {
 	MaxBatch   int          // rows or series per call; 0 = DefaultMaxBatch
 	MaxMsgSize int          // largest request or answer in bytes; 0 = DefaultMaxMsgSize
 	Logger     *slog.Logger // nil = slog.Default()
+
+	// BundleDir is what a reload of "" loads ("" = the directory being served).
+	BundleDir string
+	// BundleRoot is the directory under which the Reload RPC may load bundles; "" = none:
+	// the RPC then reloads only BundleDir. Server.Reload (the owner's, e.g. SIGHUP) is
+	// not bound by it.
+	BundleRoot string
+	// AdminUIDs may make admin calls (Reload) on a Unix socket; empty = the process's own
+	// uid. Over TCP only a peer with a client certificate verified by TLS.ClientCAs may.
+	AdminUIDs []uint32
+	// TLS is the server side of TLS on TCP connections (nil = plaintext TCP). For admin
+	// calls over TCP set ClientCAs and ClientAuth = tls.VerifyClientCertIfGiven, so
+	// clients without a certificate still make the other calls. At least TLS 1.2.
+	TLS *tls.Config
+
+	MaxConns         int           // connections open at once over all listeners; 0 = DefaultMaxConns
+	MaxStreams       int           // concurrent calls per connection; 0 = DefaultMaxStreams
+	IdleTimeout      time.Duration // a connection without calls this long is closed (GOAWAY); 0 = DefaultIdleTimeout
+	HandshakeTimeout time.Duration // to finish TLS and the HTTP/2 preface; 0 = DefaultHandshakeTimeout
 }
 
 // Server is the gRPC sidecar over one engine.
@@ -49,6 +70,10 @@ type Server struct {
 
 	cur      atomic.Pointer[attached] // nil until Attach
 	reloadMu sync.Mutex               // one reload at a time, so bundle_info follows the engine
+
+	bundleDir, bundleRoot string
+	adminUIDs             []uint32
+	conns                 chan struct{} // one slot per open connection (MaxConns)
 }
 
 // attached is the engine being served and what the metric labels need from its bundle.
@@ -69,21 +94,19 @@ var typedFamily = map[string]string{
 
 // New returns a Server with no engine: health NOT_SERVING until Attach.
 func New(cfg Config) *Server {
-	s := &Server{maxBatch: cfg.MaxBatch, log: cfg.Logger, health: health.NewServer(), metrics: newMetrics()}
-	if s.maxBatch <= 0 {
-		s.maxBatch = DefaultMaxBatch
-	}
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	msg := cfg.MaxMsgSize
-	if msg <= 0 {
-		msg = DefaultMaxMsgSize
-	}
-	s.grpc = grpc.NewServer(
+	s := &Server{maxBatch: positive(cfg.MaxBatch, DefaultMaxBatch), log: cmp.Or(cfg.Logger, slog.Default()),
+		health: health.NewServer(), metrics: newMetrics(),
+		bundleDir: cfg.BundleDir, bundleRoot: absOrEmpty(cfg.BundleRoot), adminUIDs: adminUIDs(cfg.AdminUIDs),
+		conns: make(chan struct{}, positive(cfg.MaxConns, DefaultMaxConns))}
+	msg := positive(cfg.MaxMsgSize, DefaultMaxMsgSize)
+	opts := append([]grpc.ServerOption{
+		grpc.Creds(newTransportCreds(cfg.TLS)),
 		grpc.MaxRecvMsgSize(msg), grpc.MaxSendMsgSize(msg),
-		grpc.ChainUnaryInterceptor(s.observe, s.recoverPanic),
-	)
+		grpc.ChainUnaryInterceptor(s.observe, s.authorizeUnary, s.recoverPanic),
+		grpc.ChainStreamInterceptor(s.authorizeStream),
+	}, limitOptions(positive(cfg.MaxStreams, DefaultMaxStreams),
+		cmp.Or(max(cfg.IdleTimeout, 0), DefaultIdleTimeout), cmp.Or(max(cfg.HandshakeTimeout, 0), DefaultHandshakeTimeout))...)
+	s.grpc = grpc.NewServer(opts...)
 	pb.RegisterEngineServer(s.grpc, service{Server: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -91,9 +114,28 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Serve accepts connections on lis until Shutdown; call it once per listener.
+// Serve accepts connections on lis until Shutdown; call it once per listener. The
+// connections of all listeners count against one MaxConns.
 func (s *Server) Serve(lis net.Listener) error {
-	return s.grpc.Serve(lis)
+	return s.grpc.Serve(&limitListener{Listener: lis, slots: s.conns, metrics: s.metrics})
+}
+
+func positive(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// absOrEmpty makes a configured directory absolute and clean, so paths compare lexically.
+func absOrEmpty(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return filepath.Clean(dir)
 }
 
 // Attach starts serving eng, whose bundle must be loaded and verified, and reports
@@ -125,9 +167,12 @@ func newAttached(eng engine.Engine, rel Reloader, v engine.Versions) *attached {
 	return a
 }
 
-// Reload verifies the bundle in dir and swaps it in ("" = reload the current directory),
-// returning what serves afterwards. On failure the old bundle keeps serving.
+// Reload verifies the bundle in dir and swaps it in ("" = Config.BundleDir, or the
+// directory being served when that is empty), returning what serves afterwards. On
+// failure the old bundle keeps serving. It is the owner's reload: the Reload RPC checks
+// the caller and the bundle root before it calls Reload.
 func (s *Server) Reload(ctx context.Context, dir string) (engine.Versions, error) {
+	dir = cmp.Or(dir, s.bundleDir)
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	a, err := s.attached()
