@@ -73,6 +73,10 @@ def _hex64(arr: np.ndarray) -> str:
     return np.ascontiguousarray(arr, np.float64).astype(">f8").tobytes().hex()
 
 
+def _from_hex64(text: str, shape: list[int]) -> np.ndarray:  # tests/bench_latency.py
+    return np.frombuffer(bytes.fromhex(text), ">f8").astype(np.float64).reshape(shape)
+
+
 def _spec(spec: TensorSpec) -> dict[str, object]:
     return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
 
