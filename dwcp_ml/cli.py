@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import onnxruntime as ort
@@ -44,7 +45,7 @@ def _load_traces(args: argparse.Namespace) -> list[data.Trace]:
         return synthetic.traces(synthetic.SyntheticConfig(vms=args.vms, days=args.days))
     root = data.data_dir(args.data)
     if args.source == "bitbrains":
-        vms = data.bitbrains_vms(args.month, root)[: args.vms]
+        vms = data.first_vms(args.month, root, args.vms)
         return [data.load_bitbrains_vm(args.month, vm, root) for vm in vms]
     raise UsageError(f"unknown source {args.source!r}")  # argparse keeps this unreachable
 
@@ -57,8 +58,11 @@ def cmd_features(args: argparse.Namespace) -> int:
     last_steps: list[np.ndarray] = []
     started = time.perf_counter()
     for trace in tqdm(traces, desc="features", unit="trace", disable=args.quiet):
-        grid = prepare.to_grid(params, trace)
-        windows = prepare.grid_windows(params, grid)
+        try:
+            grid = prepare.to_grid(params, trace)
+            windows = prepare.grid_windows(params, grid)
+        except fc.FeatureCoreError as exc:  # the loaders' checks passed; name the trace
+            raise UsageError(f"{trace.name}: {exc}") from exc
         summary.raw_samples += len(trace.ts)
         summary.bins += len(grid.ts)
         summary.missing_bins += int(grid.missing.sum())
@@ -100,14 +104,37 @@ def cmd_golden(args: argparse.Namespace) -> int:
     for module, path in targets:
         if args.check:
             if not path.is_file():
-                raise UsageError(f"{path} does not exist; run `dwcp-ml golden` to create it")
-            if module.render() != path.read_text():
+                state = "is not a regular file" if path.exists() else "does not exist"
+                raise UsageError(f"{path} {state}; run `dwcp-ml golden` to create it")
+            if module.render().encode() != _read_file(path):
                 raise UsageError(f"{path} differs from what the feature core computes now")
             print(f"{path}: reproduced bit for bit")
         else:
-            module.write(path)
+            try:
+                module.write(path)
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc.strerror}; pass --out / "
+                                 "--placement-out with a writable file path") from None
             print(f"wrote {path}")
     return 0
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _make_dir(path: Path, flag: str) -> Path:
+    """Creates a directory the command writes into before any long work starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # FileExistsError: it, or a parent, is a file
+        state = "is a file" if path.is_file() else exc.strerror
+        raise UsageError(f"{flag} {path}: {state}; pass a directory to create or "
+                         "reuse") from None
+    return path
 
 
 def _source(args: argparse.Namespace) -> pipeline.Source:
@@ -116,7 +143,16 @@ def _source(args: argparse.Namespace) -> pipeline.Source:
 
 
 def _models(args: argparse.Namespace) -> list[str] | None:
-    return [m for m in args.models.split(",") if m] if args.models else None
+    if args.models is None:
+        return None
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not names:
+        raise UsageError(f"--models {args.models!r} names no model; pick from "
+                         f"{','.join(pipeline.FAMILIES)} or leave --models out for all")
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:
+        raise UsageError(f"--models names {', '.join(repeated)} more than once")
+    return names
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -124,6 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     source = _source(args)
     if source.kind == "real":
         data.data_dir(source.data_dir)  # a missing directory fails before any work starts
+    _make_dir(Path(args.work), "--work")
     rows = []
     for family in tqdm(chosen, desc="train", unit="model", disable=args.quiet):
         started = time.perf_counter()
@@ -163,11 +200,11 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    chosen = pipeline.families(_models(args))
     data_root = data.data_dir(args.data)
+    out = _make_dir(Path(args.out), "--out")
     index = ["# dwcp-ml evaluation", ""]
-    for family in pipeline.families(_models(args)):
+    for family in chosen:
         evaluate = family.module(f"dwcp_ml.training.{family.evaluation}").evaluate
         markdown, _ = evaluate(data_root, out / family.name)
         (out / family.name / "README.md").write_text(markdown + "\n")  # plots sit beside it
@@ -264,8 +301,34 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are the CLI's one line (not usage + message) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dwcp-ml: error: {' '.join(message.split())} "
+                     f"(see `{self.prog} --help`)\n")
+
+
+def _count(text: str) -> int:
+    """A count or length flag: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive count: pass 1 or more")
+    return value
+
+
+def _month(text: str) -> str:
+    try:
+        return data.check_month(text)
+    except data.TraceFormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dwcp-ml", description=__doc__)
+    parser = _Parser(prog="dwcp-ml", description=__doc__)
     parser.add_argument("--version", action="version",
                         version=f"dwcp-ml (feature core {fc.VERSION})")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,11 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--source", choices=["synthetic", "bitbrains"], default="synthetic")
     feats.add_argument("--data", help="shared data directory (default $DWCP_DATA_DIR or "
                                       "../shared/data)")
-    feats.add_argument("--month", default="2013-7", help="Bitbrains month: 2013-7 or 2013-8")
-    feats.add_argument("--vms", type=int, default=4, help="number of VMs")
-    feats.add_argument("--days", type=int, default=7, help="synthetic days per VM")
-    feats.add_argument("--seq-len", type=int, default=12)
-    feats.add_argument("--stat-window", type=int, default=12)
+    feats.add_argument("--month", type=_month, default="2013-7",
+                       help="Bitbrains month: 2013-7 or 2013-8")
+    feats.add_argument("--vms", type=_count, default=4, help="number of VMs")
+    feats.add_argument("--days", type=_count, default=7, help="synthetic days per VM")
+    feats.add_argument("--seq-len", type=_count, default=12)
+    feats.add_argument("--stat-window", type=_count, default=12)
     feats.add_argument("--quiet", action="store_true", help="no progress bar")
     feats.set_defaults(func=cmd_features)
 
@@ -301,8 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="default: synthetic VMs and shipped NAB; real: ../shared/data")
     train.add_argument("--data", help="shared data directory (default $DWCP_DATA_DIR or "
                                       "../shared/data)")
-    train.add_argument("--month", default="2013-7", help="Bitbrains month for --source real")
-    train.add_argument("--vms", type=int, help="first N Bitbrains VMs (default all)")
+    train.add_argument("--month", type=_month, default="2013-7",
+                       help="Bitbrains month for --source real")
+    train.add_argument("--vms", type=_count, help="first N Bitbrains VMs (default all)")
     train.add_argument("--tiny", action="store_true", help="small configurations (tests)")
     model_options(train)
     train.set_defaults(func=cmd_train)
@@ -342,8 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (UsageError, fc.FeatureCoreError, data.DataNotFoundError,
-            bundle.BundleError, pipeline.PipelineError) as exc:
+    except (UsageError, fc.FeatureCoreError, data.DataNotFoundError, data.TraceFormatError,
+            synthetic.ConfigError, bundle.BundleError, pipeline.PipelineError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error

@@ -58,7 +58,7 @@ class Family:
 
 def _bitbrains(month: str, loader: Callable[..., Trace], source: Source) -> list[Trace]:
     root = data.data_dir(source.data_dir)
-    vms = data.bitbrains_vms(month, root)[: source.vms]
+    vms = data.first_vms(month, root, source.vms)
     return [loader(month, vm, root) for vm in vms]
 
 
@@ -83,6 +83,9 @@ def _metric_traces(source: Source) -> list[Trace]:
         return anomaly.shipped_traces()
     root = data.data_dir(source.data_dir) / "nab"
     names = sorted(p.relative_to(root).as_posix() for p in root.glob("real*/*.csv"))
+    if not names:
+        raise data.DataNotFoundError(f"no NAB series (real*/*.csv) under {root}: pass --data "
+                                     "DIR holding nab/")
     return [data.load_nab(name, root.parent) for name in names]
 
 
@@ -114,9 +117,26 @@ def families(names: list[str] | None) -> list[Family]:
 
 
 def save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        pickle.dump(obj, fh)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            pickle.dump(obj, fh)
+    except OSError as exc:  # e.g. --work is a file, or not writable
+        raise PipelineError(f"cannot write {path}: {exc.strerror}; pass a writable --work "
+                            "directory") from None
+
+
+def _unpickle(path: Path) -> Any:
+    """One pickled step output; a truncated, foreign or unreadable file is a PipelineError."""
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - our own work directory
+    except OSError as exc:
+        problem = exc.strerror
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        problem = f"not a pickle this version wrote ({exc})"
+    step = "train" if path.parent.name == "trained" else "export"
+    raise PipelineError(f"{path}: {problem}; run `dwcp-ml {step}` again to rewrite it")
 
 
 def load_stage(work: Path, stage: str, names: list[str] | None) -> dict[str, Any]:
@@ -127,8 +147,7 @@ def load_stage(work: Path, stage: str, names: list[str] | None) -> dict[str, Any
     result = {}
     for path in found:
         if wanted is None or path.stem in wanted:
-            with path.open("rb") as fh:
-                result[path.stem] = pickle.load(fh)  # noqa: S301 - our own work directory
+            result[path.stem] = _unpickle(path)
     if not result:
         step = "train" if stage == "trained" else "export"
         raise PipelineError(f"{folder}: no {stage} models; run `dwcp-ml {step} --work {work}` "

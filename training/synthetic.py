@@ -6,6 +6,7 @@ weekly cycles, heavy-tailed network bursts, noise, and the sampling faults of re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 
@@ -13,6 +14,12 @@ from .data import Trace
 
 DAY = 86400
 START = 1372636800  # Monday 2013-07-01T00:00Z, the start of the Bitbrains July month
+MAX_VMS = 1000  # bounds keep a mistyped count from filling memory (1000 x 366 days ~ 5 GB)
+MAX_DAYS = 366
+
+
+class ConfigError(ValueError):
+    """A synthetic configuration out of range; the message names the field and its range."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,20 @@ class SyntheticConfig:
     jitter_seconds: int = 20  # collectors do not fire exactly on the grid
     drop_rate: float = 0.003  # lost samples
     repeat_rate: float = 0.002  # samples reported twice
+
+    def __post_init__(self) -> None:
+        ranges = {
+            "vms": (self.vms, 1, MAX_VMS), "days": (self.days, 1, MAX_DAYS),
+            "step_seconds": (self.step_seconds, 1, DAY),
+            "jitter_seconds": (self.jitter_seconds, 0, self.step_seconds - 1),
+        }
+        for name, (value, low, high) in ranges.items():
+            if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
+                raise ConfigError(f"synthetic {name}={value!r} out of range: an integer in "
+                                  f"{low}..{high}")
+        for name, rate in (("drop_rate", self.drop_rate), ("repeat_rate", self.repeat_rate)):
+            if not 0.0 <= rate < 1.0:  # also refuses NaN
+                raise ConfigError(f"synthetic {name}={rate!r} out of range: 0 <= rate < 1")
 
 
 def vm_trace(config: SyntheticConfig, vm: int) -> Trace:
