@@ -112,6 +112,9 @@ func (g *Golden) decoded(path string, m *Model, f *goldenFile) (*Golden, error) 
 				path, t.label, t.got, t.want.Shape)
 		}
 	}
+	if g.InputShape[0] < 1 {
+		return nil, bad(m.Name, "%s: input shape %v has no rows", path, g.InputShape)
+	}
 	var err error
 	if g.Input, err = f.Input.decode(); err != nil {
 		return nil, bad(m.Name, "%s: input: %v", path, err)

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
@@ -75,56 +73,42 @@ func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// readBundle reads dir and checks it against the loaded library and feature core; it
-// returns the session options to open its models with (destroy them after).
-func readBundle(dir, ortVersion, libPath string) (*bundle.Bundle, *ort.SessionOptions, error) {
-	b, err := bundle.Load(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkVersions(&b.Manifest, ortVersion, libPath); err != nil {
-		return nil, nil, err
-	}
+// readBundle runs every check of the specification on the bundle in dir, in its order:
+// sidecar/bundle's and the loader's against this feature core and ONNX Runtime. On
+// success the loader holds the bundle's models with open sessions; on error nothing stays
+// open. keepGoing is Parity's mode (see loader).
+func readBundle(ctx context.Context, dir, ortVersion, libPath string, keepGoing bool) (*loader, *bundle.Bundle, error) {
 	opts, err := sessionOptions()
 	if err != nil {
 		return nil, nil, engine.Errorf(engine.CodeLibrary, "load bundle", "", "%w", err)
 	}
-	return b, opts, nil
+	defer opts.Destroy() // each session keeps what it needs of them
+	ld := &loader{ctx: ctx, ortVersion: ortVersion, libPath: libPath, opts: opts, keepGoing: keepGoing}
+	b, err := bundle.LoadWith(dir, ld.checks())
+	if err != nil {
+		ld.close()
+		return nil, nil, err
+	}
+	return ld, b, nil
 }
 
 // load reads, checks and opens a bundle; on error nothing stays open.
 func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
-	b, opts, err := readBundle(dir, e.ortVersion, e.libPath)
+	ld, b, err := readBundle(ctx, dir, e.ortVersion, e.libPath, false)
 	if err != nil {
 		return nil, err
 	}
-	defer opts.Destroy()
 	l := &loaded{models: map[string]*model{}, byFamily: map[string]*model{}}
-	verified := false
-	defer func() {
-		if !verified {
-			l.close()
-		}
-	}()
-	for i := range b.Manifest.Models {
-		if err := ctx.Err(); err != nil {
-			return nil, engine.Errorf(engine.CodeCanceled, "load bundle", "", "%w", err)
-		}
-		entry := &b.Manifest.Models[i]
-		m, err := openVerified(entry, b, opts)
-		if err != nil {
-			return nil, err
-		}
+	for _, m := range ld.models {
 		l.models[m.entry.Name] = m
-		if _, dup := l.byFamily[entry.Family]; !dup {
-			l.byFamily[entry.Family] = m
+		if _, dup := l.byFamily[m.entry.Family]; !dup {
+			l.byFamily[m.entry.Family] = m
 		}
 		l.versions.Models = append(l.versions.Models, m.info)
 	}
 	l.versions.Bundle, l.versions.BundleDir = b.Manifest.BundleVersion, dir
 	l.versions.FeatureCore, l.versions.ONNXRuntime = featurecore.Version(), e.ortVersion
 	l.versions.LoadedAt = time.Now().UTC()
-	verified = true
 	return l, nil
 }
 

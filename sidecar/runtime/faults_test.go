@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dwcp/dwcp-ml/internal/testbundle"
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 )
@@ -41,69 +42,98 @@ func flipGolden(t *testing.T, dir, model, tensor string) {
 	testbundle.Rehash(t, dir, name)
 }
 
+// refusedAt requires err to be an *engine.Error with code, check and msg in its message.
+func refusedAt(t *testing.T, err error, code engine.Code, check, msg string) {
+	t.Helper()
+	var ee *engine.Error
+	if !errors.As(err, &ee) || ee.Code != code || ee.Check != check || !strings.Contains(err.Error(), msg) ||
+		!strings.Contains(err.Error(), "check "+check+": ") {
+		t.Fatalf("got %v\nwant code %s at check %s containing %q", err, code, check, msg)
+	}
+}
+
+// openBad opens dir, closing the engine if it was not refused.
+func openBad(dir string, cfg runtime.Config) error {
+	e, err := runtime.Open(context.Background(), dir, cfg)
+	if err == nil {
+		e.Close()
+	}
+	return err
+}
+
 func TestOpenRefusesBadBundles(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(t *testing.T, dir string)
-		want   error
+		code   engine.Code
+		check  string
 		msg    string
 	}{
 		{"truncated onnx", func(t *testing.T, dir string) { testbundle.Truncate(t, filepath.Join(dir, "pba.onnx")) },
-			engine.ErrBadBundle, "pba.onnx: sha256"},
+			engine.CodeBadBundle, bundle.CheckFilesSHA256, "pba.onnx: sha256"},
 		{"tampered manifest sha256", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, testbundle.SHA256(t, filepath.Join(dir, "anomaly.onnx")), strings.Repeat("0", 64))
-		}, engine.ErrBadBundle, "anomaly.onnx: sha256"},
+		}, engine.CodeBadBundle, bundle.CheckFilesSHA256, "anomaly.onnx: sha256"},
 		{"another feature core", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"feature_core_version": "1.1.0"`, `"feature_core_version": "1.0.0"`)
-		}, engine.ErrMismatch, "made with feature core 1.0.0, this runtime has 1.1.0"},
+		}, engine.CodeMismatch, bundle.CheckFeatureCore, "made with feature core 1.0.0, this runtime has 1.1.0"},
 		{"another onnxruntime", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"onnxruntime_version": "1.32.0"`, `"onnxruntime_version": "1.31.1"`)
-		}, engine.ErrMismatch, "verified with ONNX Runtime 1.31.1, but"},
+		}, engine.CodeMismatch, bundle.CheckONNXRuntime, "verified with ONNX Runtime 1.31.1, but"},
 		{"another opset", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"ai.onnx": 18`, `"ai.onnx": 19`)
-		}, engine.ErrMismatch, "manifest opset ai.onnx is 19, this runtime serves 18"},
+		}, engine.CodeMismatch, bundle.CheckOpset, "manifest opset ai.onnx is 19, this runtime serves 18"},
 		{"changed schema hash", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"schema_hash": "befc309086efdf45"`, `"schema_hash": "befc309086efdf46"`)
-		}, engine.ErrMismatch, "hash befc309086efdf46, this feature core's is befc309086efdf45"},
+		}, engine.CodeMismatch, bundle.CheckSchemaHash, "hash befc309086efdf46, this feature core's is befc309086efdf45"},
+		{"schema and feature_params disagree", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, "\"feature_params\": {\n        \"schema\": \"metric\"",
+				"\"feature_params\": {\n        \"schema\": \"vm\"")
+		}, engine.CodeBadBundle, bundle.CheckSchemaHash, `schema "metric" but feature_params.schema "vm"`},
 		{"version not the stamped one", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"version": "0.1.0"`, `"version": "0.2.0"`)
-		}, engine.ErrMismatch, `metadata dwcp.version is "0.1.0", the manifest says "0.2.0"`},
+		}, engine.CodeMismatch, bundle.CheckONNXMetadata, `metadata dwcp.version is "0.1.0", the manifest says "0.2.0"`},
 		{"not an onnx file", func(t *testing.T, dir string) {
 			testbundle.Write(t, filepath.Join(dir, "scaling.onnx"), "this is not a model")
 			testbundle.Rehash(t, dir, "scaling.onnx")
-		}, engine.ErrBadBundle, "scaling.onnx"},
+		}, engine.CodeBadBundle, bundle.CheckONNXSignature, "scaling.onnx: ONNX Runtime cannot read it"},
+		{"truncated onnx, sha256 updated", func(t *testing.T, dir string) {
+			testbundle.Truncate(t, filepath.Join(dir, "pba.onnx"))
+			testbundle.Rehash(t, dir, "pba.onnx")
+		}, engine.CodeBadBundle, bundle.CheckONNXSignature, "pba: check onnx.signature: pba.onnx: ONNX Runtime cannot read it"},
+		{"input renamed", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"name": "input"`, `"name": "features"`)
+		}, engine.CodeBadBundle, bundle.CheckONNXSignature, `the manifest says float32 tensor "features"`},
 		{"changed normalisation", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, "\"scale\": [\n          1.0,", "\"scale\": [\n          2.0,")
-		}, engine.ErrMismatch, "anomaly: golden features[0]"},
+		}, engine.CodeMismatch, bundle.CheckGoldenFeature, "anomaly: check golden.features: golden features[0]"},
 		{"golden input bit", func(t *testing.T, dir string) { flipGolden(t, dir, "pba", "input") },
-			engine.ErrMismatch, "pba: golden features[0]: golden 0x"},
+			engine.CodeMismatch, bundle.CheckGoldenFeature, "pba: check golden.features: golden features[0]: golden 0x"},
 		{"golden output bit", func(t *testing.T, dir string) { flipGolden(t, dir, "scaling", "output") },
-			engine.ErrMismatch, "scaling: golden output[0]: golden 0x"},
+			engine.CodeMismatch, bundle.CheckGoldenOutput, "scaling: check golden.output: golden output[0]: golden 0x"},
 		{"changed placement hash", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"schema_hash": "b674e4b315aefd5d"`, `"schema_hash": "b674e4b315aefd5e"`)
-		}, engine.ErrMismatch, "trained on placement factors hash b674e4b315aefd5e, this feature core's is b674e4b315aefd5d"},
+		}, engine.CodeMismatch, bundle.CheckSchemaHash,
+			"trained on placement factors hash b674e4b315aefd5e, this feature core's is b674e4b315aefd5d"},
 		{"placement history", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"history": 12`, `"history": 11`)
-		}, engine.ErrBadBundle, "raw.requests[0].vm.history: 384 bytes of float64, want 44 values"},
+		}, engine.CodeBadBundle, bundle.CheckGoldenRead, "raw.requests[0].vm.history: 384 bytes of float64, want 44 values"},
 		{"no default overcommit", func(t *testing.T, dir string) {
 			testbundle.EditManifest(t, dir, `"overcommit_mem_mb"`, `"overcommit_memory"`)
-		}, engine.ErrBadBundle, "thresholds.overcommit_mem_mb is 0 (present: false)"},
+		}, engine.CodeBadBundle, bundle.CheckSchema, "missing property 'overcommit_mem_mb'"},
+		{"empty thresholds", func(t *testing.T, dir string) {
+			testbundle.EditManifest(t, dir, `"score": 0.2045516613351983`, "")
+		}, engine.CodeBadBundle, bundle.CheckSchema, "at '/models/0/thresholds': missing property 'score'"},
 		{"golden factor bit", func(t *testing.T, dir string) { flipGolden(t, dir, "itp", "input") },
-			engine.ErrMismatch, "itp: golden factors[0]: golden 0x"},
+			engine.CodeMismatch, bundle.CheckGoldenFeature, "itp: check golden.features: golden factors[0]: golden 0x"},
 		{"golden placement score bit", func(t *testing.T, dir string) { flipGolden(t, dir, "itp_gb", "output") },
-			engine.ErrMismatch, "itp_gb: golden output[0]: golden 0x"},
+			engine.CodeMismatch, bundle.CheckGoldenOutput, "itp_gb: check golden.output: golden output[0]: golden 0x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := testbundle.Copy(t)
 			tt.mutate(t, dir)
-			e, err := runtime.Open(context.Background(), dir, runtime.Config{})
-			if err == nil {
-				e.Close()
-			}
-			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
-				t.Fatalf("got %v\nwant %v containing %q", err, tt.want, tt.msg)
-			}
+			refusedAt(t, openBad(dir, runtime.Config{}), tt.code, tt.check, tt.msg)
 		})
 	}
 }

@@ -75,40 +75,6 @@ func newModel(m *bundle.Model, bundleVersion string) (*model, error) {
 	return mod, nil
 }
 
-// openVerified creates the model's session and checks its golden predictions.
-func openVerified(entry *bundle.Model, b *bundle.Bundle, opts *ort.SessionOptions) (*model, error) {
-	m, err := newModel(entry, b.Manifest.BundleVersion)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.open(b.ONNX[entry.Name], opts); err != nil {
-		return nil, err
-	}
-	check := checkGolden
-	if m.place {
-		check = checkPlaceGolden
-	}
-	if err := check(m, b.Goldens[entry.Name]); err != nil {
-		m.close()
-		return nil, err
-	}
-	return m, nil
-}
-
-// open creates the session after checking the ONNX file against the manifest.
-func (m *model) open(onnx []byte, opts *ort.SessionOptions) error {
-	if err := checkONNX(m.entry, onnx); err != nil {
-		return err
-	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx,
-		[]string{m.entry.Inputs[0].Name}, []string{m.entry.Outputs[0].Name}, opts)
-	if err != nil {
-		return badBundle(m.entry.Name, "ONNX Runtime cannot load %s: %w", m.entry.File, err)
-	}
-	m.session = s
-	return nil
-}
-
 func (m *model) close() {
 	if m.session != nil {
 		m.session.Destroy()
