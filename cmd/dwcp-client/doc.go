@@ -1,9 +1,16 @@
 // Command dwcp-client talks to a running dwcp-sidecar through sidecar/client (pure Go, no
 // cgo): a demonstration of every kind of call, the versions served, and hot reload.
 //
-//	dwcp-client [-addr unix:///tmp/dwcp-sidecar.sock] [-bundle golden/bundle] [-wait 30s] [-timeout 2s] demo
+//	dwcp-client [-addr unix://$XDG_RUNTIME_DIR/dwcp-sidecar/dwcp-sidecar.sock] [-bundle golden/bundle] [-wait 30s] [-timeout 2s] demo
 //	dwcp-client [-addr ...] versions
 //	dwcp-client [-addr ...] reload DIR
+//	dwcp-client -addr HOST:PORT [-tls-ca CA.pem] [-tls-cert C.pem -tls-key C.key] [-tls-server-name NAME] ...
+//
+// The default -addr is dwcp-sidecar's default socket for this user (client.DefaultSocket:
+// $XDG_RUNTIME_DIR/dwcp-sidecar/, else /run/dwcp-sidecar/ for root, else
+// /tmp/dwcp-sidecar-UID/). Any -tls-* flag turns TLS on for a TCP -addr: -tls-ca verifies
+// the sidecar's certificate (default: the system's CAs), -tls-cert and -tls-key present a
+// client certificate, which reload over TCP needs (mutual TLS).
 //
 // demo waits until the sidecar serves, prints its versions, then sends one request of each
 // kind on the golden inputs of -bundle (read locally): ForecastBandwidth on pba's first
@@ -14,7 +21,10 @@
 //
 // reload asks the sidecar to verify and swap in the bundle in DIR, made absolute against
 // this command's working directory (the sidecar runs on the same machine); on failure the
-// sidecar keeps its bundle and the error says why.
+// sidecar keeps its bundle and the error says why. Reload is an admin call: the sidecar
+// allows it on its Unix socket to the uids of its -admin-uids (default its own) and over
+// TCP only with a client certificate its -tls-client-ca verified, and only for a DIR
+// under its -bundle-root.
 //
 // Bad usage prints one line and exits 2; a failed call exits 1.
 package main

@@ -21,8 +21,9 @@ func main() {
 }
 
 type config struct {
-	addr, bundle  string
-	wait, timeout time.Duration
+	addr, bundle                          string
+	wait, timeout                         time.Duration
+	tlsCA, tlsCert, tlsKey, tlsServerName string
 }
 
 // usageError is bad usage: one line, exit 2.
@@ -53,10 +54,14 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("dwcp-client", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // bad usage is one line (run prints it); -h prints the usage
 	fs.Usage = func() {}
-	fs.StringVar(&cfg.addr, "addr", "unix:///tmp/dwcp-sidecar.sock", "sidecar `target`: unix:///path or host:port")
+	fs.StringVar(&cfg.addr, "addr", client.DefaultTarget(), "sidecar `target`: unix:///path or host:port")
 	fs.StringVar(&cfg.bundle, "bundle", "golden/bundle", "bundle `dir` whose golden inputs demo sends")
 	fs.DurationVar(&cfg.wait, "wait", 30*time.Second, "how long to wait for the sidecar to serve")
 	fs.DurationVar(&cfg.timeout, "timeout", client.DefaultTimeout, "timeout of each call")
+	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "PEM CA `file` verifying the sidecar's certificate; any -tls-* flag turns TLS on (default CAs: the system's)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM client certificate `file` (mutual TLS: needed for reload over TCP)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
+	fs.StringVar(&cfg.tlsServerName, "tls-server-name", "", "`name` the sidecar's certificate must carry (default the host of -addr)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "usage: dwcp-client [flags] demo | versions | reload DIR")
@@ -77,7 +82,15 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{fmt.Sprintf("%s takes %d argument(s), got %d", cmd, want, len(rest))}
 	}
 
-	c, err := client.Dial(ctx, cfg.addr, client.WithTimeout(cfg.timeout))
+	opts := []client.Option{client.WithTimeout(cfg.timeout)}
+	tlsCfg, err := clientTLS(cfg)
+	if err != nil {
+		return err
+	}
+	if tlsCfg != nil {
+		opts = append(opts, client.WithTLSConfig(tlsCfg))
+	}
+	c, err := client.Dial(ctx, cfg.addr, opts...)
 	if errors.Is(err, engine.ErrInvalidInput) {
 		return usageError{"-addr: " + err.Error()}
 	}

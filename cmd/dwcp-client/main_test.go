@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dwcp/dwcp-ml/internal/testpki"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 )
@@ -20,16 +22,24 @@ var defaultBundle = filepath.Join("..", "..", "golden", "bundle")
 // the -addr that reaches it.
 func sidecar(t *testing.T) string {
 	t.Helper()
+	lis, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, lis, nil)
+	return "unix://" + lis.Addr().String()
+}
+
+// serveOn serves the committed bundle on lis, with TLS on TCP if tlsCfg is not nil.
+func serveOn(t *testing.T, lis net.Listener, tlsCfg *tls.Config) {
+	t.Helper()
 	eng, err := runtime.Open(context.Background(), defaultBundle, runtime.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Config{})
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Root "/": reload may load any directory reached without symbolic links, so the
+	// tests reload both the committed bundle and test directories.
+	srv := server.New(server.Config{BundleRoot: "/", TLS: tlsCfg})
 	go srv.Serve(lis)
 	if err := srv.Attach(context.Background(), eng, eng); err != nil {
 		t.Fatal(err)
@@ -40,7 +50,48 @@ func sidecar(t *testing.T) string {
 		srv.Shutdown(ctx)
 		eng.Close()
 	})
-	return "unix://" + sock
+}
+
+// TestTLS: over TCP with TLS, the -tls-* flags verify the sidecar and present the client
+// certificate that reload needs; without one, reload is refused and versions works.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	serverCA, clientCA := testpki.NewCA(t, "server-ca"), testpki.NewCA(t, "client-ca")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, lis, &tls.Config{Certificates: []tls.Certificate{serverCA.Server(t, "sidecar")},
+		ClientCAs: clientCA.Pool(), ClientAuth: tls.VerifyClientCertIfGiven})
+	ca := serverCA.WriteCA(t, dir)
+	cert, key := testpki.Write(t, dir, "operator", clientCA.Client(t, "operator"))
+	addr := []string{"-addr", lis.Addr().String(), "-wait", "2s", "-tls-ca", ca}
+	tests := []struct {
+		name string
+		args []string
+		exit int
+		want string // in stdout, or in stderr when exit != 0
+	}{
+		{"versions, server verified", []string{"versions"}, 0, "bundle default-1"},
+		{"reload with a client certificate", []string{"-tls-cert", cert, "-tls-key", key, "reload", defaultBundle}, 0, "reloaded "},
+		{"reload without one", []string{"reload", defaultBundle}, 1, "without a verified client certificate may not make admin calls"},
+		{"server name mismatch", []string{"-tls-server-name", "elsewhere", "versions"}, 1, "not serving"},
+		{"cert without key", []string{"-tls-cert", cert, "versions"}, 2, "-tls-cert and -tls-key go together"},
+		{"CA file not PEM", []string{"-tls-ca", key + ".missing", "versions"}, 2, "-tls-ca: open "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append(append([]string{}, addr...), tc.args...), &stdout, &stderr)
+			out := stdout.String()
+			if tc.exit != 0 {
+				out = stderr.String()
+			}
+			if code != tc.exit || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d (want %d), output lacks %q:\nstdout:\n%s\nstderr:\n%s", code, tc.exit, tc.want, &stdout, &stderr)
+			}
+		})
+	}
 }
 
 func TestCommands(t *testing.T) {
@@ -60,7 +111,7 @@ func TestCommands(t *testing.T) {
 			"Predict            anomaly", "27 features (golden row 0)", "PlaceVM            itp 1.0.0", "hosts feasible"}},
 		{"versions", []string{"versions"}, 0, []string{"bundle default-1", "pba      pba      0.1.0    vm"}},
 		{"reload", []string{"reload", defaultBundle}, 0, []string{"reloaded " + abs, "bundle default-1 from " + abs}},
-		{"reload refused", []string{"reload", t.TempDir()}, 1, []string{"dwcp-client: error: ", "still serving default-1", "manifest.json: missing"}},
+		{"reload refused", []string{"reload", t.TempDir()}, 1, []string{"dwcp-client: error: ", "still serving default-1", "manifest.json"}},
 		{"demo without goldens", []string{"-bundle", t.TempDir(), "demo"}, 1, []string{"golden inputs: "}},
 	}
 	for _, tc := range tests {
