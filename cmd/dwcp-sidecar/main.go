@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,11 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 )
-
-const defaultSocket = "/tmp/dwcp-sidecar.sock"
 
 func main() {
 	sig := make(chan os.Signal, 1)
@@ -27,9 +28,18 @@ func main() {
 }
 
 type config struct {
-	bundle, unix, tcp, metrics, ortLib string
-	maxBatch                           int
-	shutdownTimeout                    time.Duration
+	bundle, bundleRoot, unix, tcp, metrics, ortLib string
+	maxBatch                                       int
+	shutdownTimeout                                time.Duration
+
+	runtimeDir                    string // the default socket's private directory; "" with -unix
+	socketMode                    fileMode
+	adminUIDs                     uidList
+	tlsCert, tlsKey, tlsClientCA  string
+	insecure                      bool
+	tls                           *tls.Config // from the -tls-* flags; nil = plaintext TCP
+	maxConns, maxStreams          int
+	idleTimeout, handshakeTimeout time.Duration
 }
 
 // run is the command: it returns the exit status (0, 1 on failure, 2 on bad usage).
@@ -56,9 +66,22 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("dwcp-sidecar", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // bad usage is one line (run prints it); -h prints the usage
 	fs.Usage = func() {}
-	fs.StringVar(&cfg.bundle, "bundle", "golden/bundle", "model bundle `dir`ectory")
-	fs.StringVar(&cfg.unix, "unix", "", "Unix socket `path` to listen on (default "+defaultSocket+" unless -tcp is given)")
-	fs.StringVar(&cfg.tcp, "tcp", "", "TCP `address` to listen on, e.g. 127.0.0.1:9400")
+	fs.StringVar(&cfg.bundle, "bundle", "golden/bundle", "model bundle `dir`ectory, also what SIGHUP and Reload \"\" reload")
+	fs.StringVar(&cfg.bundleRoot, "bundle-root", "", "the Reload RPC loads only directories under this `dir` (default the parent of -bundle)")
+	fs.StringVar(&cfg.unix, "unix", "", "Unix socket `path` to listen on (default "+client.DefaultSocket()+" unless -tcp is given)")
+	cfg.socketMode = 0o660
+	fs.Var(&cfg.socketMode, "socket-mode", "file `mode` of the Unix socket, octal (connecting needs write permission)")
+	cfg.adminUIDs = uidList{uint32(os.Getuid())}
+	fs.Var(&cfg.adminUIDs, "admin-uids", "comma-separated `uids` allowed admin calls (Reload) on the Unix socket")
+	fs.StringVar(&cfg.tcp, "tcp", "", "TCP `address` to listen on, e.g. 127.0.0.1:9400 (beyond loopback only with TLS or -insecure)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM server certificate `file` for TLS on -tcp")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
+	fs.StringVar(&cfg.tlsClientCA, "tls-client-ca", "", "PEM CA `file` verifying client certificates; admin calls over TCP need one it verified")
+	fs.BoolVar(&cfg.insecure, "insecure", false, "allow -tcp beyond loopback without TLS (logs a warning; admin calls stay refused there)")
+	fs.IntVar(&cfg.maxConns, "max-conns", server.DefaultMaxConns, "most connections open at once; more are closed at accept")
+	fs.IntVar(&cfg.maxStreams, "max-streams", server.DefaultMaxStreams, "most concurrent calls per connection")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close a connection without calls for this long")
+	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "close a connection that has not finished TLS and the HTTP/2 preface by then")
 	fs.StringVar(&cfg.metrics, "metrics", "127.0.0.1:9464", "`address` of the HTTP /metrics endpoint; empty disables it")
 	fs.StringVar(&cfg.ortLib, "ort-lib", "", "libonnxruntime.so `path` (default $ONNXRUNTIME_LIB, then the project's .venv wheel)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", runtime.DefaultMaxBatch, "most rows or series per call")
@@ -74,7 +97,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !set["unix"] && !set["tcp"] {
-		cfg.unix = defaultSocket
+		cfg.unix, cfg.runtimeDir = client.DefaultSocket(), client.RuntimeDir()
+	}
+	if !set["bundle-root"] {
+		cfg.bundleRoot = defaultRoot(cfg.bundle)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -87,8 +113,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-max-batch %d: must be at least 1", cfg.maxBatch)
 	case cfg.shutdownTimeout <= 0:
 		return cfg, fmt.Errorf("-shutdown-timeout %v: must be positive", cfg.shutdownTimeout)
+	case cfg.bundleRoot == "":
+		return cfg, errors.New("-bundle-root is empty")
+	case cfg.maxConns < 1:
+		return cfg, fmt.Errorf("-max-conns %d: must be at least 1", cfg.maxConns)
+	case cfg.maxStreams < 1:
+		return cfg, fmt.Errorf("-max-streams %d: must be at least 1", cfg.maxStreams)
+	case cfg.idleTimeout <= 0:
+		return cfg, fmt.Errorf("-idle-timeout %v: must be positive", cfg.idleTimeout)
+	case cfg.handshakeTimeout <= 0:
+		return cfg, fmt.Errorf("-handshake-timeout %v: must be positive", cfg.handshakeTimeout)
 	}
-	return cfg, nil
+	if err := checkListen(&cfg, set); err != nil {
+		return cfg, err
+	}
+	var err error
+	cfg.tls, err = serverTLS(cfg.tlsCert, cfg.tlsKey, cfg.tlsClientCA)
+	return cfg, err
 }
 
 type opened struct {
@@ -99,20 +140,24 @@ type opened struct {
 // serve listens, loads the bundle, serves until SIGINT/SIGTERM (reloading on SIGHUP) and
 // shuts down in order: NOT_SERVING, drain, close the engine, remove the socket.
 func serve(ctx context.Context, cfg config, sig <-chan os.Signal, log *slog.Logger) error {
-	srv := server.New(server.Config{MaxBatch: cfg.maxBatch, Logger: log})
-	listeners, err := listen(cfg, log)
+	raiseOpenFiles(cfg.maxConns, log)
+	srv := server.New(server.Config{MaxBatch: cfg.maxBatch, Logger: log,
+		BundleDir: cfg.bundle, BundleRoot: cfg.bundleRoot, AdminUIDs: cfg.adminUIDs, TLS: cfg.tls,
+		MaxConns: cfg.maxConns, MaxStreams: cfg.maxStreams, IdleTimeout: cfg.idleTimeout, HandshakeTimeout: cfg.handshakeTimeout})
+	l, err := listen(cfg, log)
 	if err != nil {
 		return err
 	}
-	served := make(chan error, len(listeners))
-	serving := len(listeners)
-	for _, lis := range listeners {
+	defer l.release(log)
+	served := make(chan error, len(l.all))
+	serving := len(l.all)
+	for _, lis := range l.all {
 		go func() { served <- srv.Serve(lis) }()
 	}
 	var metrics *http.Server
 	if cfg.metrics != "" {
 		if metrics, err = serveMetrics(cfg.metrics, srv, log); err != nil {
-			closeAll(listeners)
+			l.close()
 			return err
 		}
 	}
@@ -154,7 +199,7 @@ wait:
 				continue
 			}
 			log.Info("reloading", "signal", s.String(), "dir", cfg.bundle)
-			go srv.Reload(ctx, "") // logs and counts the outcome; the loop stays responsive
+			go srv.Reload(ctx, cfg.bundle) // logs and counts the outcome; the loop stays responsive
 		case err := <-served:
 			serving--
 			failure = fmt.Errorf("serving: %w", err)
@@ -165,7 +210,7 @@ wait:
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	srv.Shutdown(sctx)
-	for range serving { // each Serve closes its listener (removing the socket file) on return
+	for range serving { // each Serve closes its listener on return; l.release removes the socket
 		<-served
 	}
 	if metrics != nil {
@@ -188,54 +233,95 @@ wait:
 	return failure
 }
 
+// listening is what listen opened: the listeners, the Unix socket among them (nil
+// without -unix).
+type listening struct {
+	all  []net.Listener
+	sock *unixSocket
+}
+
 // listen opens the Unix socket and/or TCP listeners.
-func listen(cfg config, log *slog.Logger) ([]net.Listener, error) {
-	var out []net.Listener
+func listen(cfg config, log *slog.Logger) (*listening, error) {
+	l := &listening{}
 	if cfg.unix != "" {
-		lis, err := listenUnix(cfg.unix, log)
+		if cfg.runtimeDir != "" {
+			if err := privateDir(cfg.runtimeDir); err != nil {
+				return nil, err
+			}
+		}
+		sock, err := listenUnix(cfg.unix, fs.FileMode(cfg.socketMode), log)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, lis)
-		log.Info("listening", "unix", cfg.unix)
+		l.sock, l.all = sock, append(l.all, sock)
+		log.Info("listening", "unix", cfg.unix, "mode", cfg.socketMode.String(), "admin_uids", cfg.adminUIDs.String())
 	}
 	if cfg.tcp != "" {
 		lis, err := net.Listen("tcp", cfg.tcp)
 		if err != nil {
-			closeAll(out)
+			l.close()
+			l.release(log)
 			return nil, fmt.Errorf("listening on tcp %s: %w", cfg.tcp, err)
 		}
-		out = append(out, lis)
-		log.Info("listening", "tcp", lis.Addr().String())
+		l.all = append(l.all, lis)
+		logTCP(cfg, lis.Addr().String(), log)
 	}
-	return out, nil
+	return l, nil
 }
 
-// listenUnix listens on path, first removing a socket file that no process serves (left by
-// one that died); a live socket or any other file there is an error.
-func listenUnix(path string, log *slog.Logger) (net.Listener, error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("%s exists and is not a socket; refusing to replace it", path)
-		}
-		conn, err := net.DialTimeout("unix", path, time.Second)
-		if err == nil {
-			conn.Close()
-			return nil, fmt.Errorf("%s: another process is serving on this socket", path)
-		}
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%s: probing the existing socket: %w", path, err)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("removing the stale socket: %w", err)
-		}
-		log.Warn("removed a stale socket", "unix", path)
+// logTCP says how TCP is served, and warns when it is plaintext beyond loopback.
+func logTCP(cfg config, addr string, log *slog.Logger) {
+	host, _, _ := net.SplitHostPort(cfg.tcp)
+	switch {
+	case cfg.tls != nil && cfg.tlsClientCA != "":
+		log.Info("listening", "tcp", addr, "tls", true, "admin", "mutual TLS")
+	case cfg.tls != nil:
+		log.Info("listening", "tcp", addr, "tls", true, "admin", "refused (no -tls-client-ca)")
+	case !isLoopback(host):
+		log.Warn("listening without TLS beyond loopback (-insecure): any peer that reaches it may call the models unencrypted; admin calls are refused on it",
+			"tcp", addr)
+	default:
+		log.Info("listening", "tcp", addr, "tls", false, "admin", "refused (no mutual TLS)")
 	}
-	lis, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listening on unix %s: %w", path, err)
+}
+
+// close closes the listeners (Serve does it too, when it ran on them).
+func (l *listening) close() {
+	for _, lis := range l.all {
+		lis.Close()
 	}
-	return lis, nil
+}
+
+// release removes the Unix socket (if still ours) and drops its lock; once, after Serve
+// returned or close.
+func (l *listening) release(log *slog.Logger) {
+	if l.sock != nil {
+		l.sock.release(log)
+		l.sock = nil
+	}
+}
+
+// raiseOpenFiles raises the soft limit of open files to the hard one (every connection
+// is a file) and warns when -max-conns does not fit in it.
+func raiseOpenFiles(maxConns int, log *slog.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn("reading the open files limit", "err", err)
+		return
+	}
+	if lim.Cur < lim.Max {
+		raised := lim
+		raised.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err == nil {
+			lim = raised
+		}
+	}
+	log.Info("open files limit", "soft", lim.Cur, "hard", lim.Max, "max_conns", maxConns)
+	const reserve = 64 // the bundle's files, the metrics endpoint, the runtime's own
+	if uint64(maxConns)+reserve > lim.Cur {
+		log.Warn("-max-conns does not leave room for the bundle's files within the open files limit; lower it or raise the limit",
+			"max_conns", maxConns, "limit", lim.Cur)
+	}
 }
 
 func serveMetrics(addr string, srv *server.Server, log *slog.Logger) (*http.Server, error) {
@@ -253,10 +339,4 @@ func serveMetrics(addr string, srv *server.Server, log *slog.Logger) (*http.Serv
 	}()
 	log.Info("metrics", "url", "http://"+lis.Addr().String()+"/metrics")
 	return hs, nil
-}
-
-func closeAll(listeners []net.Listener) {
-	for _, lis := range listeners {
-		lis.Close()
-	}
 }

@@ -224,7 +224,7 @@ func TestFailures(t *testing.T) {
 		{"unknown flag", []string{"-port", "1"}, 2, "flag provided but not defined"},
 		{"bad max batch", []string{"-max-batch", "0"}, 2, "-max-batch 0"},
 		{"not a bundle", []string{"-bundle", "", "-unix", "SOCK"}, 2, "-bundle is empty"},
-		{"bundle fails to load", []string{"-bundle", "EMPTY", "-unix", "SOCK", "-metrics", ""}, 1, "manifest.json: missing"},
+		{"bundle fails to load", []string{"-bundle", "EMPTY", "-unix", "SOCK", "-metrics", ""}, 1, "manifest.json is missing"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
