@@ -95,17 +95,19 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise DataNotFoundError(f"{what} {path} not found") from None
     except OSError as exc:
         raise TraceFormatError(path, f"cannot be opened: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fh.fileno()).st_mode
+    try:
+        mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise TraceFormatError(path, f"is a directory; expected a {what} file")
         if not stat.S_ISREG(mode):
             raise TraceFormatError(path, f"is not a regular file (device, FIFO or socket); "
                                          f"expected a {what} file")
-        try:
+        with open(fd, "rb", closefd=False) as fh:
             return fh.read()
-        except OSError as exc:
-            raise TraceFormatError(path, f"cannot be read: {exc.strerror}") from None
+    except OSError as exc:
+        raise TraceFormatError(path, f"cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _decode(path: Path, raw: bytes) -> list[str]:
@@ -121,7 +123,8 @@ def _decode(path: Path, raw: bytes) -> list[str]:
 def _check_timestamp(path: Path, line: int, column: str, value: float) -> None:
     if not (math.isfinite(value) and value == math.floor(value) and 0 <= value <= MAX_TIMESTAMP):
         raise TraceFormatError(path, f"timestamp {value!r} is not whole Unix seconds in "
-                                     f"0..{MAX_TIMESTAMP} (1970..9999; milliseconds?)",
+                                     f"0..{MAX_TIMESTAMP} (1970..9999; seconds despite an '[ms]' "
+                                     "header, not milliseconds)",
                                line, column)
 
 
@@ -224,7 +227,8 @@ def bitbrains_vms(month: str, root: Path | None = None) -> list[int]:
     if not folder.is_dir():
         months = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
         known = f"months present: {', '.join(months)}" if months else f"{base} holds no months"
-        raise DataNotFoundError(f"Bitbrains month {folder} not found; {known}")
+        state = "is not a directory" if folder.exists() else "not found"
+        raise DataNotFoundError(f"Bitbrains month {folder} {state}; {known}")
     vms = []
     for path in folder.glob("*.csv.gz"):
         match = _VM_FILE.fullmatch(path.name)
@@ -252,9 +256,11 @@ def first_vms(month: str, root: Path | None, count: int | None) -> list[int]:
 
 
 def _read_bitbrains(month: str, vm: int, root: Path | None,
-                    columns: tuple[int, ...] | None = None) -> NDArray[np.float64]:
+                    columns: tuple[int, ...] | None = None,
+                    require_samples: bool = False) -> NDArray[np.float64]:
     """The numeric columns of one VM's file (all, or ``columns``), one row per sample, every
-    cell checked (finite, >= 0, whole-second timestamps)."""
+    cell checked (finite, >= 0, whole-second timestamps). A file holding only the header
+    gives no rows (the ITP replay skips such VMs) unless ``require_samples``."""
     path = (root or data_dir()) / "bitbrains" / check_month(month) / f"{vm}.csv.gz"
     raw = _read_bytes(path, "Bitbrains trace")
     if not raw:
@@ -270,7 +276,9 @@ def _read_bitbrains(month: str, vm: int, root: Path | None,
     _check_bitbrains_header(path, lines)
     body = [line for line in lines[1:] if line.strip()]
     if not body:
-        raise TraceFormatError(path, "no samples after the header")
+        if require_samples:
+            raise TraceFormatError(path, "no samples after the header")
+        return np.empty((0, len(columns or BITBRAINS_COLUMNS)))
     try:
         table = np.loadtxt(body, delimiter=";", comments=None, dtype=np.float64, ndmin=2)
     except ValueError as exc:
@@ -329,7 +337,7 @@ def load_bitbrains_vm(month: str, vm: int, root: Path | None = None) -> Trace:
     network receive/transmit KB/s. Rows keep the file's order (repeats and disorder included:
     fc_resample deals with them).
     """
-    raw = _read_bitbrains(month, vm, root)
+    raw = _read_bitbrains(month, vm, root, require_samples=True)
     ts = raw[:, 0].astype(np.int64)
     mem_capacity = raw[:, 5]
     mem_pct = np.divide(raw[:, 6] * 100.0, mem_capacity, out=np.zeros(len(raw)),
@@ -345,6 +353,6 @@ def load_bitbrains_cpu_mhz(month: str, vm: int, root: Path | None = None) -> Tra
     is relative to a provisioned capacity that differs per VM (and is what scaling changes).
     Rows keep the file's order (fc_resample deals with repeats and disorder).
     """
-    raw = _read_bitbrains(month, vm, root, columns=(0, 3))
+    raw = _read_bitbrains(month, vm, root, columns=(0, 3), require_samples=True)
     ts = raw[:, 0].astype(np.int64)
     return Trace(f"bitbrains/{month}/{vm}/cpu_mhz", ts, np.ascontiguousarray(raw[:, 1:2]))
