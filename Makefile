@@ -147,7 +147,9 @@ test-go: go-deps venv $(ORT_OTHER)
 	$(GO) vet ./...
 	@# The packages DWCP services link without a C toolchain must stay pure Go.
 	CGO_ENABLED=0 $(GO) build ./sidecar/client ./sidecar/engine ./sidecar/bundle ./cmd/dwcp-client
-	ONNXRUNTIME_LIB=$(ORT_LIB) DWCP_TEST_OTHER_ORT_LIB=$(abspath $(ORT_OTHER)) $(GO) test ./...
+	rm -rf $(BUILD)/bad-bundles && $(VPY) -m dwcp_ml.golden.bad_bundles $(BUILD)/bad-bundles
+	ONNXRUNTIME_LIB=$(ORT_LIB) DWCP_TEST_OTHER_ORT_LIB=$(abspath $(ORT_OTHER)) \
+	  DWCP_BAD_BUNDLES=$(abspath $(BUILD)/bad-bundles) $(GO) test ./...
 
 bench: venv
 	$(VPY) tests/bench_features.py

@@ -58,6 +58,9 @@ func parsePlacements(raw json.RawMessage, history int) ([]GoldenPlacement, error
 	hist := history * engine.NumResources
 	out := make([]GoldenPlacement, len(reqs))
 	for i, r := range reqs {
+		if len(r.Hosts) == 0 {
+			return nil, fmt.Errorf("raw.requests[%d].hosts is empty; a golden request lists the whole cluster", i)
+		}
 		var err error
 		at := func(field string, n int, text string) []float64 {
 			if err != nil {

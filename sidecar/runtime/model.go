@@ -68,11 +68,22 @@ func newModel(m *bundle.Model, bundleVersion string) (*model, error) {
 		WindowSamples: mod.samples, StepSeconds: p.StepSeconds, Thresholds: m.Thresholds,
 	}
 	mod.inLen, mod.outLen = mod.info.InputLen(), mod.info.OutputLen()
-	if mod.inLen != p.WindowOutputLen() {
-		return nil, badBundle(m.Name, "input shape %v holds %d values per row, but one window of the "+
-			"feature_params has %d features", m.Inputs[0].Shape, mod.inLen, p.WindowOutputLen())
-	}
 	return mod, nil
+}
+
+// checkRowLen requires the manifest's input rows to hold what the feature core makes of
+// one window (or one host): part of the onnx.signature check, after the ONNX file's own
+// shapes, so a wrong manifest shape is named against the file first.
+func (m *model) checkRowLen() error {
+	want := featurecore.PlaceFactorCount
+	if !m.place {
+		want = m.params.WindowOutputLen()
+	}
+	if m.inLen != want {
+		return badBundle(m.entry.Name, "input shape %v holds %d values per row, but the feature core makes %d "+
+			"of the feature_params", m.entry.Inputs[0].Shape, m.inLen, want)
+	}
+	return nil
 }
 
 func (m *model) close() {

@@ -58,11 +58,7 @@ func newPlaceModel(m *bundle.Model, bundleVersion string) (*model, error) {
 		SHA256: m.SHA256, InputShape: m.Inputs[0].Shape, OutputShape: m.Outputs[0].Shape,
 		WindowSamples: p.History, StepSeconds: p.StepSeconds, Thresholds: m.Thresholds,
 	}
-	mod.inLen, mod.outLen = mod.info.InputLen(), mod.info.OutputLen()
-	if mod.inLen != featurecore.PlaceFactorCount || mod.outLen != 1 {
-		return nil, badBundle(m.Name, "input shape %v and output shape %v: a placement model takes rows of "+
-			"%d factors and gives one score per row", m.Inputs[0].Shape, m.Outputs[0].Shape, featurecore.PlaceFactorCount)
-	}
+	mod.inLen, mod.outLen = mod.info.InputLen(), mod.info.OutputLen() // checked by onnx.signature (checkRowLen)
 	return mod, nil
 }
 

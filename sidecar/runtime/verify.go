@@ -151,6 +151,9 @@ func (l *loader) openSession(b *bundle.Bundle, i int) error {
 	if err := checkSignature(m.entry.File, "output", outs, m.entry.Outputs); err != nil {
 		return badBundle(m.entry.Name, "%w", err)
 	}
+	if err := m.checkRowLen(); err != nil {
+		return err
+	}
 	s, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx,
 		[]string{m.entry.Inputs[0].Name}, []string{m.entry.Outputs[0].Name}, l.opts)
 	if err != nil {
