@@ -156,7 +156,8 @@ DATA_CASES: dict[str, DataCase] = {
                                      "line 2, column 'Timestamp [ms]': timestamp 1372629804.5 is "
                                      "not whole Unix seconds"),
     "millisecond_timestamp": DataCase(vm_file(with_row(2, vm_row(0, c0="1372629804000000"))),
-                                      "(1970..9999; seconds despite an '[ms]' header, not milliseconds)"),
+                                      "(1970..9999; seconds despite an '[ms]' header, not "
+                                      "milliseconds)"),
     "negative_timestamp": DataCase(vm_file(with_row(8, vm_row(6, c0="-300"))),
                                    "line 8, column 'Timestamp [ms]': timestamp -300.0 is not"),
     "blank_line_counts_in_line_numbers": DataCase(
@@ -183,8 +184,8 @@ DATA_CASES: dict[str, DataCase] = {
         ("features", "--source", "bitbrains", "--data", "D", "--vms", "3", "--quiet")),
     "data_is_a_file": DataCase(lambda root: None, "is not a directory (from --data)",
                                ("features", "--source", "bitbrains", "--data", "D/x.txt")),
-    "data_nowhere": DataCase(lambda root: None, "nowhere not found (from --data)", ("features", "--source",
-                             "bitbrains", "--data", "D/nowhere", "--quiet")),
+    "data_nowhere": DataCase(lambda root: None, "nowhere not found (from --data)",
+                             ("features", "--source", "bitbrains", "--data", "D/nowhere")),
     # NAB series (train --source real loads every NAB series before training)
     "nab_bad_header": DataCase(nab_file("time;value\n2014-02-14 14:30:00;1\n"),
                                "line 1: expected the header 'timestamp,value'", NAB_ARGV),

@@ -39,7 +39,8 @@ class SyntheticConfig:
             "jitter_seconds": (self.jitter_seconds, 0, self.step_seconds - 1),
         }
         for name, (value, low, high) in ranges.items():
-            if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
+            integer = isinstance(value, Integral) and not isinstance(value, bool)
+            if not integer or not low <= value <= high:
                 raise ConfigError(f"synthetic {name}={value!r} out of range: an integer in "
                                   f"{low}..{high}")
         for name, rate in (("drop_rate", self.drop_rate), ("repeat_rate", self.repeat_rate)):
