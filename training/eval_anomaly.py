@@ -61,7 +61,7 @@ from dwcp_ml import feature_core as fc
 
 from .anomaly import (AnomalyConfig, TraceTooShortError, calibrate, native_score, split_in_time, train,
                       windows_with_ends, with_step)
-from .data import Trace, load_nab
+from .data import DataNotFoundError, Trace, TraceFormatError, load_nab
 from .prepare import to_grid
 
 PROBATION = 0.15
@@ -139,8 +139,16 @@ def _parse(text: str) -> int:
 
 
 def load_windows(root: Path) -> dict[str, list[tuple[int, int]]]:
-    raw = json.loads((root / "nab" / "labels" / "combined_windows.json").read_text())
-    return {name: [(_parse(a), _parse(b)) for a, b in spans] for name, spans in raw.items()}
+    path = root / "nab" / "labels" / "combined_windows.json"
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: NAB's label file is missing; --data must hold NAB's "
+                                "nab/labels/combined_windows.json")
+    try:
+        raw = json.loads(path.read_text())
+        return {str(name): [(_parse(a), _parse(b)) for a, b in spans] for name, spans in raw.items()}
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+        raise TraceFormatError(path, "not NAB's label format: a JSON object of series name -> "
+                               f"[[start, end], ...] timestamps ({type(exc).__name__})") from None
 
 
 def step_of(trace: Trace) -> int:
