@@ -318,3 +318,31 @@ func TestPlacementGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestParseManifestNumbers: numbers read as Python reads them: an underflow is 0 (the
+// schema library would panic on 1e-9999999 and crawl on 1e-99999), 3.0 is an integer,
+// and only overflow is refused.
+func TestParseManifestNumbers(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testbundle.Dir(), "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ old, new, check string }{
+		{`"fit_rows": 8393.0`, `"fit_rows": 1e-9999999`, ""},
+		{`"fit_rows": 8393.0`, `"fit_rows": 1e-99999`, ""},
+		{`"seq_len": 3`, `"seq_len": 3.0`, ""},
+		{`"seq_len": 3`, `"seq_len": 3.5`, bundle.CheckSchema},
+		{`"fit_rows": 8393.0`, `"fit_rows": -1e309`, bundle.CheckManifestJSON},
+	} {
+		start := time.Now()
+		m, err := bundle.ParseManifest([]byte(strings.Replace(string(data), tc.old, tc.new, 1)))
+		switch {
+		case time.Since(start) > time.Second:
+			t.Errorf("%s: %v", tc.new, time.Since(start))
+		case tc.check == "" && (err != nil || m.Models[0].FeatureParams.SeqLen != 3):
+			t.Errorf("%s: %v", tc.new, err)
+		case tc.check != "":
+			refusal(t, err, engine.CodeBadBundle, tc.check, "manifest.json")
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -105,12 +106,14 @@ func step(stack *[]*level, tok json.Token, offset int64, maxDepth int) error {
 	return nil
 }
 
-// decodeManifest validates data against the manifest schema and decodes it into m.
+// decodeManifest validates data (which passed checkJSON) against the manifest schema and
+// decodes it into m.
 func decodeManifest(data []byte, m *Manifest) error {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		return bad("", "%s: %v", ManifestFile, err)
 	}
+	inst = canonical(inst)
 	if err := LoadSpec().schema.Validate(inst); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
@@ -118,10 +121,38 @@ func decodeManifest(data []byte, m *Manifest) error {
 		}
 		return bad("", "%s: %v", ManifestFile, err)
 	}
-	if err := json.Unmarshal(data, m); err != nil {
+	canon, err := json.Marshal(inst)
+	if err == nil {
+		err = json.Unmarshal(canon, m)
+	}
+	if err != nil {
 		return bad("", "%s: %v", ManifestFile, err)
 	}
 	return nil
+}
+
+// canonical replaces every number with a fraction or an exponent by the shortest literal
+// of its float64 value, as Python reads it. The schema library turns number literals into
+// big.Rat: 1e-99999 would cost it a 10^99999 denominator and 1e-9999999 makes it panic;
+// and 3.0 becomes 3, which an integer field of the manifest can take. Integer literals
+// stay exact (checkJSON bounds them to the float64 range); nesting is at most json_depth.
+func canonical(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = canonical(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = canonical(e)
+		}
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eE") {
+			f, _ := strconv.ParseFloat(string(x), 64)
+			return json.Number(strconv.FormatFloat(f, 'g', -1, 64))
+		}
+	}
+	return v
 }
 
 // firstLeaf is the first most specific cause of a schema refusal, e.g. "at
