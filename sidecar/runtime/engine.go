@@ -28,6 +28,8 @@ type Config struct {
 	// MaxHosts is the most hosts one placement call may carry, all its requests together;
 	// 0 means DefaultMaxHosts.
 	MaxHosts int
+	// Limits bound the series of the typed calls; zero fields take their defaults.
+	Limits Limits
 }
 
 // Engine serves one verified bundle at a time. It is safe for concurrent use.
@@ -60,6 +62,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
 	if cfg.MaxHosts <= 0 {
 		cfg.MaxHosts = DefaultMaxHosts
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	path, version, err := startLibrary(cfg.LibraryPath)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
@@ -24,7 +23,11 @@ func (e *Engine) ForecastBandwidth(ctx context.Context, s engine.Series) (engine
 func (e *Engine) ForecastBandwidthBatch(ctx context.Context, s []engine.Series) ([]engine.BandwidthForecast, error) {
 	return runTyped(ctx, e, "forecast bandwidth", FamilyBandwidth, s,
 		func(m *model, out []float32, last int64) (engine.BandwidthForecast, error) {
-			horizon := seconds(m.info.Thresholds["horizon_seconds"])
+			h := m.info.Thresholds["horizon_seconds"]
+			if err := forecastCheck(m.entry.Name, out, h); err != nil {
+				return engine.BandwidthForecast{}, err
+			}
+			horizon := seconds(h)
 			return engine.BandwidthForecast{
 				Lower: float64(out[0]), Point: float64(out[1]), Upper: float64(out[2]),
 				QuantileLower: m.info.Thresholds["quantile_lower"],
@@ -45,7 +48,11 @@ func (e *Engine) AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]en
 	return runTyped(ctx, e, "anomaly score", FamilyAnomaly, s,
 		func(m *model, out []float32, _ int64) (engine.AnomalyResult, error) {
 			score, threshold := float64(out[0]), m.info.Thresholds["score"]
-			return engine.AnomalyResult{Score: score, Threshold: threshold, Anomalous: score >= threshold, Model: m.ref}, nil
+			anomalous, err := anomalyAnswer(m.entry.Name, score, threshold)
+			if err != nil {
+				return engine.AnomalyResult{}, err
+			}
+			return engine.AnomalyResult{Score: score, Threshold: threshold, Anomalous: anomalous, Model: m.ref}, nil
 		})
 }
 
@@ -61,12 +68,12 @@ func (e *Engine) RecommendCapacityBatch(ctx context.Context, s []engine.Series) 
 		func(m *model, out []float32, _ int64) (engine.CapacityRecommendation, error) {
 			t := m.info.Thresholds
 			q := float64(out[0])
-			if math.IsNaN(q) {
-				return engine.CapacityRecommendation{}, internal(m.entry.Name, "the forecast is NaN; refusing to size capacity from it")
+			units, capacity, err := capacityUnits(m.entry.Name, q, t)
+			if err != nil {
+				return engine.CapacityRecommendation{}, err
 			}
-			units := math.Max(math.Ceil(math.Max(q, 0)*t["headroom"]/t["unit_mhz"]), t["min_units"])
 			return engine.CapacityRecommendation{
-				PredictedPeakMHz: q, Units: int(units), CapacityMHz: units * t["unit_mhz"],
+				PredictedPeakMHz: q, Units: units, CapacityMHz: capacity,
 				Headroom: t["headroom"], UnitMHz: t["unit_mhz"],
 				Horizon: seconds(t["horizon_steps"] * float64(m.params.StepSeconds)),
 				Model:   m.ref,
@@ -90,9 +97,16 @@ func runTyped[T any](ctx context.Context, e *Engine, op, family string, series [
 	if err := e.checkRows(op, m.entry.Name, len(series)); err != nil {
 		return nil, err
 	}
+	// Lengths first: a long series is refused before any per-row work.
+	for i, s := range series {
+		if err := m.checkLength(op, e.cfg.Limits, i, len(s.Timestamps)); err != nil {
+			return nil, err
+		}
+	}
+	bounds := e.cfg.Limits.bounds(family)
 	in := make([]float32, len(series)*m.inLen)
 	for i, s := range series {
-		if err := m.window(op, i, s, in[i*m.inLen:(i+1)*m.inLen]); err != nil {
+		if err := m.window(op, bounds, i, s, in[i*m.inLen:(i+1)*m.inLen]); err != nil {
 			return nil, err
 		}
 	}
@@ -109,8 +123,9 @@ func runTyped[T any](ctx context.Context, e *Engine, op, family string, series [
 	return res, nil
 }
 
-// window computes the features of the most recent window of s into row.
-func (m *model) window(op string, i int, s engine.Series, row []float32) error {
+// window computes the features of the most recent window of s into row, after checking
+// the window's values against the channels' physical bounds.
+func (m *model) window(op string, bounds map[string]bound, i int, s engine.Series, row []float32) error {
 	n := len(s.Timestamps)
 	switch {
 	case n < m.samples:
@@ -123,6 +138,9 @@ func (m *model) window(op string, i int, s engine.Series, row []float32) error {
 			m.params.Schema.Channels())
 	}
 	first := n - m.samples
+	if err := m.checkRanges(op, bounds, i, first, s.Values[first*m.channels:]); err != nil {
+		return err
+	}
 	if err := m.params.Window(s.Timestamps[first:], s.Values[first*m.channels:], row); err != nil {
 		return invalid(op, m.entry.Name, "series %d, from sample %d: %w", i, first, err)
 	}
