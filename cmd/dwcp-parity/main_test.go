@@ -35,8 +35,8 @@ func TestParity(t *testing.T) {
 			[]string{"anomaly      match  9 rows match bit for bit", "pba          match", "scaling      match"}},
 		{"json", []string{"-json", defaultBundle}, 0, []string{`"version": "default-1"`, `"ok": true`}},
 		{"one model differs", []string{flipped}, 1,
-			[]string{"pba          match", "scaling      MISMATCH  dwcp-ml: load bundle scaling: golden output[0]: golden 0x45c14ad1"}},
-		{"no bundle", []string{t.TempDir()}, 2, []string{"dwcp-parity: error: dwcp-ml: load bundle: ", "missing; is"}},
+			[]string{"pba          match", "scaling      MISMATCH  dwcp-ml: load bundle scaling: check golden.output: golden output[0]: golden 0x45c14ad1"}},
+		{"no bundle", []string{t.TempDir()}, 2, []string{"dwcp-parity: error: dwcp-ml: load bundle: check manifest.read: manifest.json is missing; is"}},
 		{"usage", nil, 2, []string{"want one bundle directory"}},
 	}
 	for _, tt := range tests {

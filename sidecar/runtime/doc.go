@@ -8,13 +8,14 @@
 // runs every session in the deterministic profile the goldens were made with: CPU
 // execution provider, sequential execution, 1 intra-op and 1 inter-op thread.
 //
-// Open refuses a bundle unless all of it checks out, and the error names what differs:
-// every file's sha256; the feature core version and each schema hash against the compiled
-// featurecore; the opsets in each ONNX file against the manifest and what this runtime
-// supports; the ONNX Runtime version against the manifest; the stamped dwcp.* metadata and
-// the input and output names and shapes against the manifest; and finally the golden
-// predictions: features computed from the golden raw samples and the model outputs for
-// them must equal the stored bits exactly.
+// Open refuses a bundle unless all of it checks out. It runs the checks of the bundle
+// specification (spec/bundle/checks.json) in their order, each over every model before
+// the next: sidecar/bundle's (manifest, schema, files, sha256, signature, unique names,
+// golden files) and the runtime's: the feature core and ONNX Runtime versions, the opsets,
+// each schema hash against the compiled featurecore, each ONNX file's signature and
+// stamped dwcp.* metadata against the manifest, and finally the golden predictions:
+// features computed from the golden raw samples and the model outputs for them must equal
+// the stored bits exactly. The refusal is an *engine.Error whose Check names the check.
 //
 // Sessions are created once per bundle and shared by concurrent calls. Reload verifies a
 // new bundle completely before it swaps it in atomically; calls in flight finish on the

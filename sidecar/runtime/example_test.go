@@ -17,7 +17,7 @@ func Example() {
 	ctx := context.Background()
 	eng, err := runtime.Open(ctx, "../../golden/bundle", runtime.Config{})
 	if err != nil {
-		log.Fatal(err) // e.g. dwcp-ml: load bundle pba: .../pba.onnx: sha256 ... does not match
+		log.Fatal(err) // e.g. dwcp-ml: load bundle pba: check files.sha256: pba.onnx: sha256 does not match ...
 	}
 	defer eng.Close()
 
