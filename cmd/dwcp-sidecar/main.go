@@ -40,6 +40,7 @@ type config struct {
 	tls                           *tls.Config // from the -tls-* flags; nil = plaintext TCP
 	maxConns, maxStreams          int
 	idleTimeout, handshakeTimeout time.Duration
+	limits                        runtime.Limits
 }
 
 // run is the command: it returns the exit status (0, 1 on failure, 2 on bad usage).
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.ortLib, "ort-lib", "", "libonnxruntime.so `path` (default $ONNXRUNTIME_LIB, then the project's .venv wheel)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", runtime.DefaultMaxBatch, "most rows or series per call")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let calls in flight finish on SIGINT/SIGTERM")
+	limitFlags(fs, &cfg.limits)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "usage: dwcp-sidecar [flags]")
@@ -168,7 +170,7 @@ func serve(ctx context.Context, cfg config, sig <-chan os.Signal, log *slog.Logg
 	loading := make(chan opened, 1)
 	start := time.Now()
 	go func() {
-		eng, err := runtime.Open(loadCtx, cfg.bundle, runtime.Config{LibraryPath: cfg.ortLib, MaxBatch: cfg.maxBatch})
+		eng, err := runtime.Open(loadCtx, cfg.bundle, runtime.Config{LibraryPath: cfg.ortLib, MaxBatch: cfg.maxBatch, Limits: cfg.limits})
 		loading <- opened{eng, err}
 	}()
 
