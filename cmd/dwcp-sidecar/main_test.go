@@ -84,9 +84,9 @@ func freeAddr(t *testing.T) string {
 	return lis.Addr().String()
 }
 
-func ready(t *testing.T, target string) *client.Client {
+func ready(t *testing.T, target string, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.Dial(context.Background(), target)
+	c, err := client.Dial(context.Background(), target, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +224,18 @@ func TestFailures(t *testing.T) {
 		{"unknown flag", []string{"-port", "1"}, 2, "flag provided but not defined"},
 		{"bad max batch", []string{"-max-batch", "0"}, 2, "-max-batch 0"},
 		{"not a bundle", []string{"-bundle", "", "-unix", "SOCK"}, 2, "-bundle is empty"},
+		{"bad admin uid", []string{"-admin-uids", "0,root"}, 2, `"root" is not a numeric uid`},
+		{"bad socket mode", []string{"-socket-mode", "1777"}, 2, `"1777" is not an octal file mode`},
+		{"bad max conns", []string{"-max-conns", "0"}, 2, "-max-conns 0: must be at least 1"},
+		{"bad max streams", []string{"-max-streams", "-1"}, 2, "-max-streams -1: must be at least 1"},
+		{"bad idle timeout", []string{"-idle-timeout", "0s"}, 2, "-idle-timeout 0s: must be positive"},
+		{"bad handshake timeout", []string{"-handshake-timeout", "-1s"}, 2, "-handshake-timeout -1s: must be positive"},
+		{"tcp on every interface", []string{"-tcp", ":9400"}, 2, "-tcp :9400 listens beyond loopback without TLS"},
+		{"tls without tcp", []string{"-tls-cert", "c.pem", "-tls-key", "k.pem"}, 2, "apply to -tcp"},
+		{"cert without key", []string{"-tcp", "127.0.0.1:0", "-tls-cert", "c.pem"}, 2, "-tls-cert and -tls-key go together"},
+		{"client CA without cert", []string{"-tcp", "127.0.0.1:0", "-tls-client-ca", "ca.pem"}, 2, "-tls-client-ca needs -tls-cert"},
+		{"missing cert file", []string{"-tcp", "127.0.0.1:0", "-tls-cert", "EMPTY/c.pem", "-tls-key", "EMPTY/k.pem"}, 2, "-tls-cert/-tls-key: open "},
+		{"insecure without tcp", []string{"-insecure"}, 2, "-insecure applies to -tcp"},
 		{"bundle fails to load", []string{"-bundle", "EMPTY", "-unix", "SOCK", "-metrics", ""}, 1, "manifest.json is missing"},
 	}
 	for _, tc := range tests {
