@@ -115,9 +115,21 @@ func TestTLSHandshakeRefused(t *testing.T) {
 			if !errors.Is(err, engine.ErrUnavailable) && !errors.Is(err, engine.ErrCanceled) {
 				t.Fatalf("Versions: got %v, want no connection", err)
 			}
-			if !strings.Contains(err.Error(), "tls:") && !strings.Contains(err.Error(), "server preface") {
+			// In TLS 1.3 the server refuses a client certificate after the client's side of
+			// the handshake is done, so the client may see the alert or only the closed
+			// connection it was writing to.
+			if !containsAny(err.Error(), "tls:", "server preface", "broken pipe", "connection reset") {
 				t.Errorf("the error does not say the handshake failed: %v", err)
 			}
 		})
 	}
+}
+
+func containsAny(s string, parts ...string) bool {
+	for _, p := range parts {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
 }
