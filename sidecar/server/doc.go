@@ -11,7 +11,19 @@
 //
 // Reload (the Reload RPC, or SIGHUP in the command) asks the engine's Reloader to verify
 // and swap in a bundle; on failure the old bundle keeps serving and the error is returned,
-// logged and counted.
+// logged and counted. "" is Config.BundleDir.
+//
+// Trust: admin calls (adminOps: Reload) need an authorized peer, found by the transport
+// credentials' handshake: on a Unix socket the peer's uid (SO_PEERCRED, PeerCred) must be
+// in Config.AdminUIDs (default the process's own); on TCP the peer needs a client
+// certificate verified by Config.TLS's ClientCAs. Others get PermissionDenied naming who
+// was refused. The Reload RPC loads only directories under Config.BundleRoot without a
+// symbolic link below it, and its refusal says the same whatever is outside the root.
+// Other calls are open to any connected peer.
+//
+// Limits: at most Config.MaxConns connections over all listeners (more are closed at
+// accept), MaxStreams calls per connection, idle connections closed after IdleTimeout,
+// handshake and HTTP/2 preface within HandshakeTimeout, keepalive enforcement.
 //
 // Metrics live on the Server's own Prometheus registry (Registry, MetricsHandler):
 //
@@ -20,6 +32,8 @@
 //	dwcp_ml_bundle_info{bundle_version}             1 for the bundle being served
 //	dwcp_ml_reloads_total{result}                   result = ok | error
 //	dwcp_ml_panics_total{method}                    handler panics turned into Internal
+//	dwcp_ml_connections                             connections open now
+//	dwcp_ml_connections_refused_total               connections closed beyond MaxConns
 //
 // The model label is a model of the served bundle (or "unknown"), so clients cannot grow
 // the label set.
