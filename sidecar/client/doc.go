@@ -3,7 +3,7 @@
 // so code written against the in-process runtime switches to the sidecar by changing the
 // constructor, and gets the same answers to the bit.
 //
-//	c, err := client.Dial(ctx, "unix:///run/dwcp-sidecar.sock")
+//	c, err := client.Dial(ctx, client.DefaultTarget()) // or "host:port" with WithTLSConfig
 //	...
 //	defer c.Close()
 //	if err := c.WaitReady(ctx); err != nil { ... } // the sidecar verifies its bundle first
