@@ -99,13 +99,16 @@ demo: all
 	$(DWCP) bundle --work $(DEMO)/work --out $(DEMO)/bundle --version demo
 	$(DWCP) verify $(DEMO)/bundle
 	$(DWCP) verify golden/bundle
+	@# The sidecar reloads only bundles under -bundle-root: serve a copy of golden/bundle
+	@# from beside the bundle just trained.
+	cp -r golden/bundle $(DEMO)/default-bundle
 	$(GO) build -o $(BUILD)/bin/dwcp-sidecar ./cmd/dwcp-sidecar
 	CGO_ENABLED=0 $(GO) build -o $(BUILD)/bin/dwcp-client ./cmd/dwcp-client
-	@# The sidecar serves golden/bundle, the pure-Go client sends one call of each kind and
+	@# The sidecar serves the copy of golden/bundle, the pure-Go client sends one call of each kind and
 	@# hot-reloads the bundle just trained, then SIGTERM must drain and exit 0. The trap
 	@# stops the sidecar whatever fails; its log is printed after the client's output.
 	@sock=$(CURDIR)/$(SIDECAR_SOCK); log=$(SIDECAR_LOG); client="$(BUILD)/bin/dwcp-client -addr unix://$$sock"; \
-	ONNXRUNTIME_LIB=$(ORT_LIB) $(BUILD)/bin/dwcp-sidecar -bundle golden/bundle -unix $$sock -metrics "" 2>$$log & pid=$$!; \
+	ONNXRUNTIME_LIB=$(ORT_LIB) $(BUILD)/bin/dwcp-sidecar -bundle $(DEMO)/default-bundle -bundle-root $(DEMO) -unix $$sock -metrics "" 2>$$log & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; echo "--- $$log"; cat $$log' EXIT; \
 	$$client -bundle golden/bundle demo || exit 1; \
 	echo; $$client reload $(DEMO)/bundle || exit 1; \
