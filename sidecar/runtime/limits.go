@@ -1,8 +1,15 @@
 package runtime
 
-import "math"
+import (
+	"math"
+	"time"
 
-// Defaults of Limits, used for every zero field.
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+)
+
+// Defaults of Limits, used for every zero field. They are far above the real traces the
+// models are trained on (Bitbrains: cpu_pct <= 155, mem_pct <= 6400, KB/s <= 8.2e5, CPU
+// demand <= 22,133 MHz; NAB: values <= 8.7e8), so a real series is never refused.
 const (
 	// DefaultSeriesSlack is one day of 5-minute samples beyond a model's window.
 	DefaultSeriesSlack = 288
@@ -13,14 +20,18 @@ const (
 	// DefaultMaxKBps bounds disk and network throughput (KB/s, 1e8 = 100 GB/s).
 	DefaultMaxKBps = 1e8
 	// DefaultMaxMemPct bounds mem_pct: usage above the provisioned memory is real in the
-	// Bitbrains traces (up to 6400 %), so the bound is 100 times the provisioned memory.
+	// Bitbrains traces (up to 6400 % on 76 of 1.6 M samples, around memory resizes), so the
+	// bound is 100 times the provisioned memory rather than 100 %.
 	DefaultMaxMemPct = 10000
+	// DefaultMaxMetric bounds the anomaly family's value, which is any metric (NAB: CPU %,
+	// bytes, counts, up to 8.7e8), so the bound is a sanity bound, not a physical one.
+	DefaultMaxMetric = 1e15
 )
 
-// Limits bound what one typed call may carry. A zero field means its default.
+// Limits bound what one typed call may carry. A zero (or negative) field means its default.
 type Limits struct {
 	// SeriesSlack is how many samples a series may have beyond the model's window: only
-	// the most recent window is used, so a longer series is refused rather than copied.
+	// the most recent window is used, so a longer series is refused rather than read.
 	SeriesSlack int
 	// MaxCores bounds cpu_pct (100 x MaxCores) and, with MaxMHzPerCore, CPU demand in MHz.
 	MaxCores float64
@@ -30,9 +41,11 @@ type Limits struct {
 	MaxKBps float64
 	// MaxMemPct bounds mem_pct of the vm schema.
 	MaxMemPct float64
+	// MaxMetric bounds the anomaly family's value.
+	MaxMetric float64
 }
 
-// withDefaults returns l with every zero (or negative) field set to its default.
+// withDefaults returns l with every zero (or negative, or NaN) field set to its default.
 func (l Limits) withDefaults() Limits {
 	if l.SeriesSlack <= 0 {
 		l.SeriesSlack = DefaultSeriesSlack
@@ -46,34 +59,53 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxMHzPerCore, DefaultMaxMHzPerCore)
 	def(&l.MaxKBps, DefaultMaxKBps)
 	def(&l.MaxMemPct, DefaultMaxMemPct)
+	def(&l.MaxMetric, DefaultMaxMetric)
 	return l
 }
 
-// bound is the largest value a channel accepts and how the bound is made, for the error.
+// bound is the largest value a channel accepts and the flag(s) it comes from, for the error.
 type bound struct {
 	max  float64
 	from string
 }
 
-// bounds returns the upper bound of each channel, keyed by schema channel name. The
-// metric schema's value is CPU demand in MHz only for the scaling family; for the anomaly
-// family it is any metric (NAB: bytes, counts), bounded only by the model's float32 input.
-// Lower bounds (>= 0) and finiteness are the feature core's (fc_window), not repeated here.
-func (l Limits) bounds(family string) map[string]bound {
-	b := map[string]bound{
-		"cpu_pct":           {100 * l.MaxCores, "100 x -max-cores"},
-		"mem_pct":           {l.MaxMemPct, "-max-mem-pct"},
-		"disk_read_kbs":     {l.MaxKBps, "-max-kbps"},
-		"disk_write_kbs":    {l.MaxKBps, "-max-kbps"},
-		"net_rx_kbs":        {l.MaxKBps, "-max-kbps"},
-		"net_tx_kbs":        {l.MaxKBps, "-max-kbps"},
-		"packet_loss_ratio": {1, "a ratio"},
-		"value":             {math.MaxFloat32, "the float32 range"},
+// channelBounds is the physical upper bound of every channel a typed call takes, keyed by
+// schema channel name; a "family:channel" key overrides it for one family (the metric
+// schema's value is CPU demand in MHz for scaling, any metric for anomaly). A new schema
+// adds its channels here; a channel without a bound is refused (CodeMismatch) rather
+// than served unchecked. Lower bounds (>= 0), finiteness and time order are the feature
+// core's (fc_window: FC_ERR_NEGATIVE, FC_ERR_MISSING, FC_ERR_INFINITE), not repeated here.
+var channelBounds = map[string]func(Limits) bound{
+	"cpu_pct":        func(l Limits) bound { return bound{100 * l.MaxCores, "100 x -max-cores"} },
+	"mem_pct":        func(l Limits) bound { return bound{l.MaxMemPct, "-max-mem-pct"} },
+	"disk_read_kbs":  kbps,
+	"disk_write_kbs": kbps,
+	"net_rx_kbs":     kbps,
+	"net_tx_kbs":     kbps,
+	"value":          func(l Limits) bound { return bound{l.MaxMetric, "-max-metric"} },
+	FamilyCapacity + ":value": func(l Limits) bound {
+		return bound{l.MaxCores * l.MaxMHzPerCore, "-max-cores x -max-mhz-per-core"}
+	},
+}
+
+func kbps(l Limits) bound { return bound{l.MaxKBps, "-max-kbps"} }
+
+// bounds returns the bound of each of m's channels, in channel order, for a call of family.
+func (m *model) bounds(op, family string, l Limits) ([]bound, error) {
+	names := m.params.Schema.Channels()
+	out := make([]bound, len(names))
+	for c, name := range names {
+		f, ok := channelBounds[family+":"+name]
+		if !ok {
+			f, ok = channelBounds[name]
+		}
+		if !ok {
+			return nil, engine.Errorf(engine.CodeMismatch, op, m.entry.Name, "channel %s of schema %s has no "+
+				"physical bound in this sidecar; add it to the runtime's channelBounds", name, m.info.Schema)
+		}
+		out[c] = f(l)
 	}
-	if family == FamilyCapacity {
-		b["value"] = bound{l.MaxCores * l.MaxMHzPerCore, "-max-cores x -max-mhz-per-core"}
-	}
-	return b
+	return out, nil
 }
 
 // checkLength refuses series i of n samples when it is longer than the window plus the slack.
@@ -85,71 +117,111 @@ func (m *model) checkLength(op string, l Limits, i, n int) error {
 	return nil
 }
 
-// checkRanges refuses a value above its channel's physical bound in the samples of the
-// window, values row-major with m.channels per sample, first the index of values[0].
-func (m *model) checkRanges(op string, b map[string]bound, i, first int, values []float64) error {
-	names := m.params.Schema.Channels()
-	for c, name := range names {
-		lim, ok := b[name]
-		if !ok {
-			continue
-		}
-		for k := c; k < len(values); k += len(names) {
-			if v := values[k]; v > lim.max {
-				return invalid(op, m.entry.Name, "series %d, sample %d: %s is %g, above %g (%s)",
-					i, first+k/len(names), name, v, lim.max, lim.from)
-			}
+// checkRanges refuses a finite value above its channel's bound in the samples of the
+// window: values row-major, one bound per channel, first the series index of values[0].
+// +Inf is left to the feature core, which names it as infinite.
+func (m *model) checkRanges(op string, b []bound, i, first int, values []float64) error {
+	for k, v := range values {
+		if lim := b[k%len(b)]; v > lim.max && v <= math.MaxFloat64 {
+			return invalid(op, m.entry.Name, "series %d, sample %d: %s is %g, above %g (%s)",
+				i, first+k/len(b), m.params.Schema.Channels()[k%len(b)], v, lim.max, lim.from)
 		}
 	}
 	return nil
 }
 
-// maxUnits caps the capacity units of one answer; a unit count above it comes from
-// thresholds no real VM has (and could overflow int).
-const maxUnits = 1 << 40
+// The answers of the typed calls are checked before they leave with status OK. A bundle
+// whose thresholds are missing or out of range is refused at load (spec/bundle); these
+// checks are the second line, so a bad bundle gives CodeInternal, never a wrong answer.
+const (
+	// maxUnits caps the capacity units of one answer: it fits int and int32 everywhere and
+	// is far above what any real VM needs (the demand bound over 1 MHz units, times 100).
+	maxUnits = math.MaxInt32
+	// maxHorizonSeconds keeps a horizon inside time.Duration (about 292 years); a year is
+	// far above any horizon a model is trained for (spec/bundle: a week).
+	maxHorizonSeconds = 365 * 86400
+)
 
-// capacityUnits sizes capacity from the forecast q with the scaling thresholds, refusing
-// anything that is not a finite, representable answer.
-func capacityUnits(model string, q float64, t map[string]float64) (int, float64, error) {
-	if math.IsNaN(q) || math.IsInf(q, 0) {
-		return 0, 0, internal(model, "the forecast is %g; refusing to size capacity from it", q)
+// capacityAnswer sizes capacity from the forecast q with the scaling thresholds t and the
+// model's step, refusing anything that is not a finite, representable answer.
+func capacityAnswer(model string, q float64, t map[string]float64, stepSeconds int64) (engine.CapacityRecommendation, error) {
+	var zero engine.CapacityRecommendation
+	if !finite(q) {
+		return zero, internal(model, "the forecast is %g; refusing to size capacity from it", q)
 	}
-	units := math.Max(math.Ceil(math.Max(q, 0)*t["headroom"]/t["unit_mhz"]), t["min_units"])
-	if math.IsNaN(units) || units < 0 || units > maxUnits {
-		return 0, 0, internal(model, "bundle thresholds give %g capacity units (headroom %g, unit_mhz %g, "+
-			"min_units %g); the answer must be 0..%d", units, t["headroom"], t["unit_mhz"], t["min_units"], maxUnits)
+	headroom, unit, minUnits := t["headroom"], t["unit_mhz"], t["min_units"]
+	if !(headroom > 0) || !(unit > 0) || !(minUnits >= 0) || !finite(headroom) || !finite(unit) {
+		return zero, badThresholds(model, "headroom %g, unit_mhz %g, min_units %g (want headroom > 0, "+
+			"unit_mhz > 0, min_units >= 0, all finite)", headroom, unit, minUnits)
 	}
-	capacity := units * t["unit_mhz"]
-	if !finite(capacity) || capacity < 0 {
-		return 0, 0, internal(model, "bundle thresholds give capacity %g MHz (%g units of unit_mhz %g)",
-			capacity, units, t["unit_mhz"])
+	units := math.Max(math.Ceil(math.Max(q, 0)*headroom/unit), minUnits)
+	if !(units <= maxUnits) {
+		return zero, badThresholds(model, "they size %g units (forecast %g MHz, headroom %g, unit_mhz %g, "+
+			"min_units %g); at most %d are answered", units, q, headroom, unit, minUnits, maxUnits)
 	}
-	return int(units), capacity, nil
+	capacity := units * unit
+	if !finite(capacity) {
+		return zero, badThresholds(model, "%g units of unit_mhz %g make %g MHz", units, unit, capacity)
+	}
+	horizon, err := horizon(model, "horizon_steps x step_seconds", t["horizon_steps"]*float64(stepSeconds))
+	if err != nil {
+		return zero, err
+	}
+	return engine.CapacityRecommendation{
+		PredictedPeakMHz: q, Units: int(units), CapacityMHz: capacity,
+		Headroom: headroom, UnitMHz: unit, Horizon: horizon,
+	}, nil
 }
 
-// anomalyAnswer refuses a non-finite score or threshold.
-func anomalyAnswer(model string, score, threshold float64) (bool, error) {
-	if !finite(score) || !finite(threshold) {
-		return false, internal(model, "score %g against threshold %g: bundle thresholds give no answer", score, threshold)
+// anomalyAnswer refuses a non-finite score and a threshold outside the score's range
+// (-0.5, 0.5): a missing threshold reads 0 and is refused too.
+func anomalyAnswer(model string, score float64, t map[string]float64) (engine.AnomalyResult, error) {
+	threshold, ok := t["score"]
+	if !finite(score) {
+		return engine.AnomalyResult{}, internal(model, "the score is %g; refusing to answer with it", score)
 	}
-	return score >= threshold, nil
+	if !ok || !(threshold > -0.5 && threshold < 0.5) {
+		return engine.AnomalyResult{}, badThresholds(model, "score threshold %g (present: %t); it must be in "+
+			"(-0.5, 0.5)", threshold, ok)
+	}
+	return engine.AnomalyResult{Score: score, Threshold: threshold, Anomalous: score >= threshold}, nil
 }
 
-// forecastCheck refuses non-finite bandwidth quantiles and a horizon that is not positive.
-func forecastCheck(model string, out []float32, horizonSeconds float64) error {
+// forecastAnswer refuses non-finite quantiles, quantile levels outside [0, 1] and a
+// horizon under 1 s, which would put valid_until (whole seconds on the wire) at or before
+// the last sample.
+func forecastAnswer(model string, out []float32, t map[string]float64, last int64) (engine.BandwidthForecast, error) {
+	var zero engine.BandwidthForecast
 	for _, v := range out {
 		if !finite(float64(v)) {
-			return internal(model, "the forecast is %v; refusing to answer with it", out)
+			return zero, internal(model, "the forecast is %v; refusing to answer with it", out)
 		}
 	}
-	if !finite(horizonSeconds) || horizonSeconds <= 0 || horizonSeconds > maxHorizonSeconds {
-		return internal(model, "bundle thresholds give horizon_seconds %g; it must be in (0, %g]",
-			horizonSeconds, float64(maxHorizonSeconds))
+	lower, upper := t["quantile_lower"], t["quantile_upper"]
+	if !(lower >= 0 && lower <= 1) || !(upper >= 0 && upper <= 1) {
+		return zero, badThresholds(model, "quantile_lower %g, quantile_upper %g; they must be in [0, 1]", lower, upper)
 	}
-	return nil
+	h, err := horizon(model, "horizon_seconds", t["horizon_seconds"])
+	if err != nil {
+		return zero, err
+	}
+	return engine.BandwidthForecast{
+		Lower: float64(out[0]), Point: float64(out[1]), Upper: float64(out[2]),
+		QuantileLower: lower, QuantileUpper: upper,
+		Horizon: h, ValidUntil: time.Unix(last, 0).UTC().Add(h),
+	}, nil
 }
 
-// maxHorizonSeconds keeps a horizon inside time.Duration (about 292 years); a year is ample.
-const maxHorizonSeconds = 365 * 86400
+// horizon converts a horizon in seconds, refusing one outside [1 s, maxHorizonSeconds].
+func horizon(model, name string, s float64) (time.Duration, error) {
+	if !(s >= 1 && s <= maxHorizonSeconds) {
+		return 0, badThresholds(model, "%s is %g; it must be in [1, %d] s", name, s, maxHorizonSeconds)
+	}
+	return time.Duration(s * float64(time.Second)), nil
+}
+
+func badThresholds(model, format string, args ...any) error {
+	return internal(model, "the bundle's thresholds are wrong: "+format, args...)
+}
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -5,9 +5,15 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
+
+// The answer functions are tested here with thresholds no loadable bundle has (the bundle
+// specification refuses them at Open): they are the second line of defence.
 
 func internalWith(t *testing.T, err error, want string) {
 	t.Helper()
@@ -17,61 +23,146 @@ func internalWith(t *testing.T, err error, want string) {
 	}
 }
 
-func TestCapacityUnits(t *testing.T) {
-	good := map[string]float64{"headroom": 1.2, "unit_mhz": 1000, "min_units": 1}
+// with returns a copy of t with key set to v.
+func with(t map[string]float64, key string, v float64) map[string]float64 {
+	out := without(t, key)
+	out[key] = v
+	return out
+}
+
+// without returns a copy of t without key.
+func without(t map[string]float64, key string) map[string]float64 {
+	out := map[string]float64{}
+	for k, x := range t {
+		out[k] = x
+	}
+	delete(out, key)
+	return out
+}
+
+var nan = math.NaN()
+
+func TestCapacityAnswer(t *testing.T) {
+	good := map[string]float64{"headroom": 1.2, "unit_mhz": 1000, "min_units": 1, "horizon_steps": 12}
+	const wrong = "the bundle's thresholds are wrong: "
 	cases := []struct {
 		name string
 		q    float64
 		t    map[string]float64
 		want string
 	}{
-		{"empty thresholds", 5000, map[string]float64{}, "bundle thresholds give NaN capacity units"},
-		{"unit_mhz 0", 5000, map[string]float64{"headroom": 1.2, "unit_mhz": 0, "min_units": 1}, "+Inf capacity units"},
-		{"overflow", 1e30, good, "capacity units"},
-		{"NaN forecast", math.NaN(), good, "the forecast is NaN"},
+		{"empty thresholds (units -9223372036854775808 before)", 5000, map[string]float64{}, wrong + "headroom 0, unit_mhz 0"},
+		{"unit_mhz 0", 5000, with(good, "unit_mhz", 0), wrong + "headroom 1.2, unit_mhz 0"},
+		{"no unit_mhz", 5000, without(good, "unit_mhz"), wrong + "headroom 1.2, unit_mhz 0"},
+		{"unit_mhz +Inf", 5000, with(good, "unit_mhz", math.Inf(1)), "unit_mhz +Inf"},
+		{"headroom NaN", 5000, with(good, "headroom", math.NaN()), "headroom NaN"},
+		{"negative min_units", 5000, with(good, "min_units", -3), "min_units -3"},
+		{"units overflow int", 1e30, good, wrong + "they size 1.2e+27 units"},
+		{"min_units above the cap", 0, with(good, "min_units", 1e12), "at most 2147483647 are answered"},
+		{"capacity overflows float64", 5000, with(with(good, "unit_mhz", 1e308), "min_units", 1e6), "1e+06 units of unit_mhz 1e+308 make +Inf MHz"},
+		{"no horizon_steps", 5000, without(good, "horizon_steps"), wrong + "horizon_steps x step_seconds is 0"},
+		{"horizon beyond a year", 5000, with(good, "horizon_steps", 1e9), "horizon_steps x step_seconds is 3e+11"},
+		{"NaN forecast", nan, good, "the forecast is NaN"},
 		{"Inf forecast", math.Inf(1), good, "the forecast is +Inf"},
-		{"negative unit", 5000, map[string]float64{"headroom": 1.2, "unit_mhz": -1000, "min_units": -3}, "capacity units"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := capacityUnits("scaling", c.q, c.t)
+			_, err := capacityAnswer("scaling", c.q, c.t, 300)
 			internalWith(t, err, c.want)
 		})
 	}
-	if u, capacity, err := capacityUnits("scaling", 5000, good); err != nil || u != 6 || capacity != 6000 {
-		t.Fatalf("good thresholds: %d units, %g MHz, %v", u, capacity, err)
+	got, err := capacityAnswer("scaling", 5000, good, 300)
+	if err != nil || got.Units != 6 || got.CapacityMHz != 6000 || got.Horizon != time.Hour {
+		t.Fatalf("good thresholds: %+v, %v", got, err)
 	}
 }
 
 func TestAnomalyAnswer(t *testing.T) {
-	for _, c := range []struct{ score, threshold float64 }{{math.NaN(), 0.5}, {0.1, math.Inf(1)}, {math.Inf(-1), 0}} {
-		_, err := anomalyAnswer("anomaly", c.score, c.threshold)
-		internalWith(t, err, "bundle thresholds give no answer")
+	good := map[string]float64{"score": 0.1}
+	cases := []struct {
+		name  string
+		score float64
+		t     map[string]float64
+		want  string
+	}{
+		{"empty thresholds (threshold 0 before)", 0.2, map[string]float64{}, "score threshold 0 (present: false)"},
+		{"-Inf threshold", 0.2, with(good, "score", math.Inf(-1)), "score threshold -Inf"},
+		{"threshold above every score", 0.2, with(good, "score", 0.5), "score threshold 0.5 (present: true)"},
+		{"NaN score", nan, good, "the score is NaN"},
+		{"-Inf score", math.Inf(-1), good, "the score is -Inf"},
 	}
-	if a, err := anomalyAnswer("anomaly", 0.6, 0.5); err != nil || !a {
-		t.Fatalf("0.6 >= 0.5: %v %v", a, err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := anomalyAnswer("anomaly", c.score, c.t)
+			internalWith(t, err, c.want)
+		})
+	}
+	if a, err := anomalyAnswer("anomaly", 0.2, good); err != nil || !a.Anomalous || a.Threshold != 0.1 {
+		t.Fatalf("0.2 >= 0.1: %+v %v", a, err)
 	}
 }
 
-func TestForecastCheck(t *testing.T) {
+func TestForecastAnswer(t *testing.T) {
 	ok := []float32{1, 2, 3}
+	good := map[string]float64{"quantile_lower": 0.1, "quantile_upper": 0.9, "horizon_seconds": 1800}
 	cases := []struct {
-		name    string
-		out     []float32
-		horizon float64
-		want    string
+		name string
+		out  []float32
+		t    map[string]float64
+		want string
 	}{
-		{"horizon 0 (missing threshold)", ok, 0, "horizon_seconds 0"},
-		{"negative horizon", ok, -300, "horizon_seconds -300"},
-		{"NaN horizon", ok, math.NaN(), "horizon_seconds NaN"},
-		{"huge horizon", ok, 1e30, "horizon_seconds 1e+30"},
-		{"NaN output", []float32{1, float32(math.NaN()), 3}, 300, "the forecast is"},
-		{"Inf output", []float32{float32(math.Inf(1)), 2, 3}, 300, "the forecast is"},
+		{"empty thresholds (valid_until = last sample before)", ok, map[string]float64{"quantile_upper": 0.9},
+			"horizon_seconds is 0; it must be in [1, 31536000] s"},
+		{"negative horizon (valid_until in the past)", ok, with(good, "horizon_seconds", -300), "horizon_seconds is -300"},
+		{"sub-second horizon (valid_until = last on the wire)", ok, with(good, "horizon_seconds", 0.5), "horizon_seconds is 0.5"},
+		{"+Inf horizon", ok, with(good, "horizon_seconds", math.Inf(1)), "horizon_seconds is +Inf"},
+		{"horizon past time.Duration", ok, with(good, "horizon_seconds", 1e30), "horizon_seconds is 1e+30"},
+		{"quantile level NaN", ok, with(good, "quantile_lower", math.NaN()), "quantile_lower NaN"},
+		{"quantile level 2", ok, with(good, "quantile_upper", 2), "quantile_upper 2"},
+		{"NaN quantile", []float32{1, float32(nan), 3}, good, "the forecast is [1 NaN 3]"},
+		{"Inf quantile", []float32{float32(math.Inf(1)), 2, 3}, good, "the forecast is [+Inf 2 3]"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { internalWith(t, forecastCheck("pba", c.out, c.horizon), c.want) })
+		t.Run(c.name, func(t *testing.T) {
+			_, err := forecastAnswer("pba", c.out, c.t, 1_700_000_000)
+			internalWith(t, err, c.want)
+		})
 	}
-	if err := forecastCheck("pba", ok, 300); err != nil {
-		t.Fatal(err)
+	f, err := forecastAnswer("pba", ok, good, 1_700_000_000)
+	if err != nil || f.ValidUntil.Unix() != 1_700_001_800 || f.Upper != 3 {
+		t.Fatalf("good thresholds: %+v, %v", f, err)
+	}
+}
+
+func TestLimitsDefaults(t *testing.T) {
+	want := Limits{SeriesSlack: DefaultSeriesSlack, MaxCores: DefaultMaxCores, MaxMHzPerCore: DefaultMaxMHzPerCore,
+		MaxKBps: DefaultMaxKBps, MaxMemPct: DefaultMaxMemPct, MaxMetric: DefaultMaxMetric}
+	for _, l := range []Limits{{}, {SeriesSlack: -1, MaxCores: -2, MaxMHzPerCore: nan, MaxKBps: -1, MaxMemPct: 0, MaxMetric: -5}} {
+		if got := l.withDefaults(); got != want {
+			t.Errorf("%+v.withDefaults() = %+v, want %+v", l, got, want)
+		}
+	}
+	set := Limits{SeriesSlack: 5, MaxCores: 8, MaxMHzPerCore: 3000, MaxKBps: 1e6, MaxMemPct: 200, MaxMetric: 1e3}
+	if got := set.withDefaults(); got != set {
+		t.Errorf("set limits changed: %+v", got)
+	}
+}
+
+// TestEveryChannelBounded requires a bound for every channel of every schema a typed
+// family takes (spec/bundle: pba takes vm, anomaly and scaling take metric).
+func TestEveryChannelBounded(t *testing.T) {
+	for family, schema := range map[string]featurecore.Schema{FamilyBandwidth: featurecore.SchemaVM,
+		FamilyAnomaly: featurecore.SchemaMetric, FamilyCapacity: featurecore.SchemaMetric} {
+		m := &model{entry: &bundle.Model{Name: family}, params: featurecore.DefaultParams(schema)}
+		b, err := m.bounds("test", family, Limits{}.withDefaults())
+		if err != nil || len(b) != schema.NumChannels() {
+			t.Errorf("%s (%s): %d bounds, %v", family, schema, len(b), err)
+		}
+	}
+	m := &model{entry: &bundle.Model{Name: "link"}, params: featurecore.DefaultParams(featurecore.SchemaLink),
+		info: engine.ModelInfo{Schema: "link"}}
+	_, err := m.bounds("forecast bandwidth", FamilyBandwidth, Limits{}.withDefaults())
+	if engine.CodeOf(err) != engine.CodeMismatch || !strings.Contains(err.Error(), "channel bandwidth_mbps of schema link has no physical bound") {
+		t.Fatalf("link schema: %v", err)
 	}
 }

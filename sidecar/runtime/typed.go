@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
@@ -23,18 +22,9 @@ func (e *Engine) ForecastBandwidth(ctx context.Context, s engine.Series) (engine
 func (e *Engine) ForecastBandwidthBatch(ctx context.Context, s []engine.Series) ([]engine.BandwidthForecast, error) {
 	return runTyped(ctx, e, "forecast bandwidth", FamilyBandwidth, s,
 		func(m *model, out []float32, last int64) (engine.BandwidthForecast, error) {
-			h := m.info.Thresholds["horizon_seconds"]
-			if err := forecastCheck(m.entry.Name, out, h); err != nil {
-				return engine.BandwidthForecast{}, err
-			}
-			horizon := seconds(h)
-			return engine.BandwidthForecast{
-				Lower: float64(out[0]), Point: float64(out[1]), Upper: float64(out[2]),
-				QuantileLower: m.info.Thresholds["quantile_lower"],
-				QuantileUpper: m.info.Thresholds["quantile_upper"],
-				Horizon:       horizon, ValidUntil: time.Unix(last, 0).UTC().Add(horizon),
-				Model: m.ref,
-			}, nil
+			f, err := forecastAnswer(m.entry.Name, out, m.info.Thresholds, last)
+			f.Model = m.ref
+			return f, err
 		})
 }
 
@@ -47,12 +37,9 @@ func (e *Engine) AnomalyScore(ctx context.Context, s engine.Series) (engine.Anom
 func (e *Engine) AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]engine.AnomalyResult, error) {
 	return runTyped(ctx, e, "anomaly score", FamilyAnomaly, s,
 		func(m *model, out []float32, _ int64) (engine.AnomalyResult, error) {
-			score, threshold := float64(out[0]), m.info.Thresholds["score"]
-			anomalous, err := anomalyAnswer(m.entry.Name, score, threshold)
-			if err != nil {
-				return engine.AnomalyResult{}, err
-			}
-			return engine.AnomalyResult{Score: score, Threshold: threshold, Anomalous: anomalous, Model: m.ref}, nil
+			a, err := anomalyAnswer(m.entry.Name, float64(out[0]), m.info.Thresholds)
+			a.Model = m.ref
+			return a, err
 		})
 }
 
@@ -66,18 +53,9 @@ func (e *Engine) RecommendCapacity(ctx context.Context, s engine.Series) (engine
 func (e *Engine) RecommendCapacityBatch(ctx context.Context, s []engine.Series) ([]engine.CapacityRecommendation, error) {
 	return runTyped(ctx, e, "recommend capacity", FamilyCapacity, s,
 		func(m *model, out []float32, _ int64) (engine.CapacityRecommendation, error) {
-			t := m.info.Thresholds
-			q := float64(out[0])
-			units, capacity, err := capacityUnits(m.entry.Name, q, t)
-			if err != nil {
-				return engine.CapacityRecommendation{}, err
-			}
-			return engine.CapacityRecommendation{
-				PredictedPeakMHz: q, Units: units, CapacityMHz: capacity,
-				Headroom: t["headroom"], UnitMHz: t["unit_mhz"],
-				Horizon: seconds(t["horizon_steps"] * float64(m.params.StepSeconds)),
-				Model:   m.ref,
-			}, nil
+			c, err := capacityAnswer(m.entry.Name, float64(out[0]), m.info.Thresholds, m.params.StepSeconds)
+			c.Model = m.ref
+			return c, err
 		})
 }
 
@@ -103,7 +81,10 @@ func runTyped[T any](ctx context.Context, e *Engine, op, family string, series [
 			return nil, err
 		}
 	}
-	bounds := e.cfg.Limits.bounds(family)
+	bounds, err := m.bounds(op, family, e.cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
 	in := make([]float32, len(series)*m.inLen)
 	for i, s := range series {
 		if err := m.window(op, bounds, i, s, in[i*m.inLen:(i+1)*m.inLen]); err != nil {
@@ -125,7 +106,7 @@ func runTyped[T any](ctx context.Context, e *Engine, op, family string, series [
 
 // window computes the features of the most recent window of s into row, after checking
 // the window's values against the channels' physical bounds.
-func (m *model) window(op string, bounds map[string]bound, i int, s engine.Series, row []float32) error {
+func (m *model) window(op string, bounds []bound, i int, s engine.Series, row []float32) error {
 	n := len(s.Timestamps)
 	switch {
 	case n < m.samples:
@@ -154,5 +135,3 @@ func one[T any](res []T, err error) (T, error) {
 	}
 	return res[0], nil
 }
-
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
