@@ -220,7 +220,42 @@ def _trusted_keys(path: str | None) -> object | None:
         return None
     from dwcp_ml.export import signing
 
-    return signing.load_trusted_keys(Path(path))
+    try:
+        return signing.load_trusted_keys(Path(path))
+    except signing.SigningError as exc:
+        raise UsageError(f"--trusted-keys {exc}") from None
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """A new ECDSA P-256 key pair for `dwcp-ml sign`; prints the key id."""
+    from dwcp_ml.export import signing
+
+    try:
+        print(signing.keygen(Path(args.out_private), Path(args.out_public)))
+    except signing.SigningError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Signs the bundle directory (model.sig, OpenSSF model-signing); prints key id and path."""
+    from dwcp_ml.export import signing
+
+    try:
+        path = signing.sign(Path(args.bundle), Path(args.key))
+        print(f"signed by {signing.private_key_id(Path(args.key))}: {path}")
+    except signing.SigningError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _signed_by(args: argparse.Namespace) -> str | None:
+    """The key id that signed the verified bundle (None without --trusted-keys)."""
+    if not getattr(args, "trusted_keys", None):
+        return None
+    from dwcp_ml.export import signing
+
+    return signing.verify_signature(Path(args.bundle), _trusted_keys(args.trusted_keys))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -234,6 +269,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         refusal = bundle.first_refusal(loaded, results)
         if refusal is not None:
             raise refusal
+        signed_by = _signed_by(args)
     except bundle.BundleError as exc:
         if args.json:
             print(json.dumps({"bundle": args.bundle, "ok": False, "check": exc.check,
@@ -242,11 +278,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "bundle": str(loaded.path), "version": loaded.version, "ok": True,
+            "signed_by": signed_by,
             "models": [{"model": r.model, "ok": r.ok, "detail": r.detail} for r in results],
         }, indent=2))
     else:
         for r in results:
             print(f"{r.model:<12} match  {r.detail}")
+        if signed_by:
+            print(f"{'signature':<12} ok     signed by {signed_by}")
     return 0
 
 
@@ -393,7 +432,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check a bundle and reproduce its golden predictions")
     verify.add_argument("bundle", help="bundle directory")
     verify.add_argument("--json", action="store_true", help="machine-readable result")
+    verify.add_argument("--trusted-keys", metavar="F",
+                        help="PEM public keys; the bundle's model.sig must be signed by one")
     verify.set_defaults(func=cmd_verify)
+
+    keygen = sub.add_parser("keygen", help="new ECDSA P-256 key pair for signing bundles")
+    keygen.add_argument("--out-private", required=True, metavar="K",
+                        help="private key to create (PKCS8 PEM, mode 0600)")
+    keygen.add_argument("--out-public", required=True, metavar="P",
+                        help="public key to create (PEM), for --trusted-keys")
+    keygen.set_defaults(func=cmd_keygen)
+
+    sign = sub.add_parser("sign", help="sign a bundle (model.sig, OpenSSF model-signing format)")
+    sign.add_argument("bundle", help="bundle directory")
+    sign.add_argument("--key", required=True, metavar="K", help="private key of dwcp-ml keygen")
+    sign.set_defaults(func=cmd_sign)
 
     parity = sub.add_parser("parity", help="golden predictions in Python and in Go, one line each")
     parity.add_argument("bundle", help="bundle directory")
