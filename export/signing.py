@@ -142,6 +142,22 @@ def keygen(private_key: Path, public_key: Path) -> str:
     return _id(key.public_key())
 
 
+@dataclass(frozen=True)
+class KeyPair:
+    """The files keygen wrote and their key id."""
+
+    private: Path
+    public: Path
+    key_id: str
+
+
+def generate_key(prefix: Path) -> KeyPair:
+    """A new key pair at PREFIX.key and PREFIX.pub (golden/bad_bundles.py's signature cases)."""
+    private = prefix.with_name(prefix.name + ".key")
+    public = prefix.with_name(prefix.name + ".pub")
+    return KeyPair(private, public, keygen(private, public))
+
+
 def _read_key_file(path: Path) -> bytes:
     try:
         # The operator names this file, so a link is fine; a FIFO must not block the open.
