@@ -30,6 +30,9 @@ type Config struct {
 	MaxHosts int
 	// Limits bound the series of the typed calls; zero fields take their defaults.
 	Limits Limits
+	// Verifier, if set, makes every load (Open and Reload) require model.sig signed by a
+	// trusted key (e.g. (*signing.KeyRing).Verify); nil leaves bundles signature-unchecked.
+	Verifier bundle.Verifier
 }
 
 // Engine serves one verified bundle at a time. It is safe for concurrent use.
@@ -80,14 +83,14 @@ func Open(ctx context.Context, dir string, cfg Config) (*Engine, error) {
 // sidecar/bundle's and the loader's against this feature core and ONNX Runtime. On
 // success the loader holds the bundle's models with open sessions; on error nothing stays
 // open. keepGoing is Parity's mode (see loader).
-func readBundle(ctx context.Context, dir, ortVersion, libPath string, keepGoing bool) (*loader, *bundle.Bundle, error) {
-	opts, err := sessionOptions()
+func readBundle(ctx context.Context, dir, ortVersion, libPath string, keepGoing bool, opts ...bundle.Option) (*loader, *bundle.Bundle, error) {
+	sessOpts, err := sessionOptions()
 	if err != nil {
 		return nil, nil, engine.Errorf(engine.CodeLibrary, "load bundle", "", "%w", err)
 	}
-	defer opts.Destroy() // each session keeps what it needs of them
-	ld := &loader{ctx: ctx, ortVersion: ortVersion, libPath: libPath, opts: opts, keepGoing: keepGoing}
-	b, err := bundle.LoadWith(dir, ld.checks())
+	defer sessOpts.Destroy() // each session keeps what it needs of them
+	ld := &loader{ctx: ctx, ortVersion: ortVersion, libPath: libPath, opts: sessOpts, keepGoing: keepGoing}
+	b, err := bundle.LoadWith(dir, ld.checks(), opts...)
 	if err != nil {
 		ld.close()
 		return nil, nil, err
@@ -97,7 +100,11 @@ func readBundle(ctx context.Context, dir, ortVersion, libPath string, keepGoing 
 
 // load reads, checks and opens a bundle; on error nothing stays open.
 func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
-	ld, b, err := readBundle(ctx, dir, e.ortVersion, e.libPath, false)
+	var opts []bundle.Option
+	if e.cfg.Verifier != nil {
+		opts = append(opts, bundle.WithSignature(e.cfg.Verifier))
+	}
+	ld, b, err := readBundle(ctx, dir, e.ortVersion, e.libPath, false, opts...)
 	if err != nil {
 		return nil, err
 	}
