@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
+	"github.com/dwcp/dwcp-ml/sidecar/signing"
 )
 
 func main() {
@@ -41,6 +43,8 @@ type config struct {
 	maxConns, maxStreams          int
 	idleTimeout, handshakeTimeout time.Duration
 	limits                        runtime.Limits
+	trustedKeys                   string           // -trusted-keys
+	keys                          *signing.KeyRing // nil: bundles are not signature-checked
 }
 
 // run is the command: it returns the exit status (0, 1 on failure, 2 on bad usage).
@@ -87,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.ortLib, "ort-lib", "", "libonnxruntime.so `path` (default $ONNXRUNTIME_LIB, then the project's .venv wheel)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", runtime.DefaultMaxBatch, "most rows or series per call")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let calls in flight finish on SIGINT/SIGTERM")
+	fs.StringVar(&cfg.trustedKeys, "trusted-keys", "", "PEM public keys `file`: every bundle (at start and on reload) must carry a model.sig signed by one")
 	limitFlags(fs, &cfg.limits)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -129,9 +134,28 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := checkListen(&cfg, set); err != nil {
 		return cfg, err
 	}
+	if cfg.trustedKeys != "" {
+		keys, err := signing.LoadKeyRing(cfg.trustedKeys)
+		if err != nil {
+			return cfg, fmt.Errorf("-trusted-keys: %w", err)
+		}
+		cfg.keys = keys
+	}
 	var err error
 	cfg.tls, err = serverTLS(cfg.tlsCert, cfg.tlsKey, cfg.tlsClientCA)
 	return cfg, err
+}
+
+// runtimeConfig is the engine's configuration; with -trusted-keys every load checks model.sig.
+func runtimeConfig(cfg config, log *slog.Logger) runtime.Config {
+	rc := runtime.Config{LibraryPath: cfg.ortLib, MaxBatch: cfg.maxBatch, Limits: cfg.limits}
+	if cfg.keys == nil {
+		log.Warn("bundles are not signature-checked (no -trusted-keys)")
+		return rc
+	}
+	log.Info("bundles must be signed", "trusted_keys", strings.Join(cfg.keys.IDs(), ","))
+	rc.Verifier = cfg.keys.Verify
+	return rc
 }
 
 type opened struct {
@@ -169,8 +193,9 @@ func serve(ctx context.Context, cfg config, sig <-chan os.Signal, log *slog.Logg
 	defer cancelLoad()
 	loading := make(chan opened, 1)
 	start := time.Now()
+	rc := runtimeConfig(cfg, log)
 	go func() {
-		eng, err := runtime.Open(loadCtx, cfg.bundle, runtime.Config{LibraryPath: cfg.ortLib, MaxBatch: cfg.maxBatch, Limits: cfg.limits})
+		eng, err := runtime.Open(loadCtx, cfg.bundle, rc)
 		loading <- opened{eng, err}
 	}()
 
