@@ -15,13 +15,9 @@
 // Malformed), and requires the resources to be exactly the given files with equal sha256
 // (Digest). Every refusal is an *Error with a Reason; messages name bundle-relative files.
 //
-// Why not sigstore-go (v1.3.0, in go.mod): it does work for these bundles (a
-// TrustedPublicKeyMaterial keyed by the hint, verify.WithNoObserverTimestamps, policy
-// WithKey and WithoutArtifactUnsafe verified the Python-signed fixture), but it adds about
-// 60 modules and 8.0 MB (+37 %, 21.8 -> 29.8 MB) to cmd/dwcp-sidecar, and its artifact policy
-// compares only the statement's single subject digest, so the per-file check that names
-// what changed must be written here anyway. What remains is ECDSA over the DSSE encoding,
-// about 40 lines of standard library.
+// Why not sigstore-go (v1.3.0, in go.mod): docs/signing.md gives the measurement. Its
+// artifact policy also checks one digest, not model-signing's per-file resource list, which
+// is the part that matters here; a key-only DSSE check is ~150 lines of standard library.
 //
 // A key id is "sha256:" + hex sha256 of the DER SubjectPublicKeyInfo (re-encoded, so it
 // does not depend on how the PEM was written), as dwcp-ml keygen and sign print it.
