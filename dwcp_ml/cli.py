@@ -249,15 +249,6 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _signed_by(args: argparse.Namespace) -> str | None:
-    """The key id that signed the verified bundle (None without --trusted-keys)."""
-    if not getattr(args, "trusted_keys", None):
-        return None
-    from dwcp_ml.export import signing
-
-    return signing.verify_signature(Path(args.bundle), _trusted_keys(args.trusted_keys))
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     """Runs the bundle checks of spec/bundle/checks.json in order (the golden predictions
     last); a refused bundle is one line naming the check (with --json an object with "ok":
@@ -269,7 +260,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
         refusal = bundle.first_refusal(loaded, results)
         if refusal is not None:
             raise refusal
-        signed_by = _signed_by(args)
     except bundle.BundleError as exc:
         if args.json:
             print(json.dumps({"bundle": args.bundle, "ok": False, "check": exc.check,
@@ -278,14 +268,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "bundle": str(loaded.path), "version": loaded.version, "ok": True,
-            "signed_by": signed_by,
+            "signed_by": loaded.signed_by,
             "models": [{"model": r.model, "ok": r.ok, "detail": r.detail} for r in results],
         }, indent=2))
     else:
         for r in results:
             print(f"{r.model:<12} match  {r.detail}")
-        if signed_by:
-            print(f"{'signature':<12} ok     signed by {signed_by}")
+        if loaded.signed_by:
+            print(f"{'signature':<12} ok     signed by {loaded.signed_by}")
     return 0
 
 

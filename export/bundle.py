@@ -59,6 +59,7 @@ class Bundle:
     version: str
     manifest: dict[str, object]
     models: dict[str, BundleModel]
+    signed_by: str | None = None  # the trusted key id that signed it, if keys were given
 
 
 def _sha256(data: bytes) -> str:
@@ -189,7 +190,8 @@ def load(directory: Path, *, require_ort: bool = True,
             onnx_bytes=state.files[entry["file"]], session=state.sessions[i],
             golden=state.goldens[i],
         )
-    return Bundle(directory, str(state.manifest["bundle_version"]), state.manifest, models)
+    return Bundle(directory, str(state.manifest["bundle_version"]), state.manifest, models,
+                  state.signed_by)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ class State:
     directory: Path
     require_ort: bool
     trusted_keys: object | None
+    signed_by: str | None = None  # the trusted key id that verified model.sig
     dir_fd: int = -1
     raw_manifest: bytes = b""
     manifest: dict[str, Any] = field(default_factory=dict)
@@ -166,7 +167,7 @@ def _signature(s: State) -> None:
     from . import signing  # only with trusted keys: model-signing is a heavy import
 
     try:
-        signing.verify_signature(s.directory, s.trusted_keys)
+        s.signed_by = signing.verify_signature(s.directory, s.trusted_keys)
     except Exception as exc:  # noqa: BLE001 - signing's error (any type) carries .check
         if getattr(exc, "check", None) != "signature":
             raise
