@@ -1,6 +1,6 @@
 """What every family's exporter hands to the bundle writer, and the export rules they share.
 
-Rules (DESIGN.md "Models"): float32 tensors, no ZipMap, the fixed opsets below, a dynamic
+Rules (docs/models.md): float32 tensors, no ZipMap, the fixed opsets below, a dynamic
 batch axis, one input named ``input`` and one output named ``output`` (the names DWCP's Go
 loaders already use), and verification against the native model before anything is written.
 """

@@ -1,6 +1,6 @@
 """Anomaly detector: scikit-learn IsolationForest over flattened feature-core windows.
 
-Pipeline (every feature from the feature core, DESIGN.md):
+Pipeline (every feature from the feature core, docs/feature-core.md):
 
     raw trace -> fc.resample (grid) -> fc.windows (seq_len x 9 metric features)
               -> one flat row per window -> IsolationForest -> score -> flag at a threshold

@@ -1,4 +1,4 @@
-"""The naive forecasts a skeptic tries first (DESIGN.md "Evaluation protocol"), for every
+"""The naive forecasts a skeptic tries first (docs/models.md), for every
 family's evaluation: last value, same time yesterday, mean and median of the last hour,
 85th percentile of the last day, on a 5-minute grid.
 

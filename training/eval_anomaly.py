@@ -1,6 +1,6 @@
 """NAB evaluation of the anomaly detector against a rolling z-score baseline.
 
-Protocol (DESIGN.md "Evaluation protocol"), per NAB series:
+Protocol (docs/models.md), per NAB series:
 
 - the first 15 % of the series' samples (NAB's probationary period) is the training data:
   :func:`training.anomaly.train` fits on its first 70 % and calibrates the threshold on its last
