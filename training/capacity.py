@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-# Reactive scaler's target utilisation; fixed before looking at any results (the evaluation protocol: fix
+# Reactive scaler's target utilisation; fixed before looking at any results (protocol: fix
 # the simulator first).
 REACTIVE_TARGET = 0.7
 # Headrooms the training tries on its validation part (the smallest that beats the reactive

@@ -145,7 +145,8 @@ def load_windows(root: Path) -> dict[str, list[tuple[int, int]]]:
                                 "nab/labels/combined_windows.json")
     try:
         raw = json.loads(path.read_text())
-        return {str(name): [(_parse(a), _parse(b)) for a, b in spans] for name, spans in raw.items()}
+        return {str(name): [(_parse(a), _parse(b)) for a, b in spans]
+                for name, spans in raw.items()}
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
         raise TraceFormatError(path, "not NAB's label format: a JSON object of series name -> "
                                f"[[start, end], ...] timestamps ({type(exc).__name__})") from None

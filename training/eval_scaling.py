@@ -48,7 +48,7 @@ from .scaling import ScalingConfig, future_peak, quantile_metrics, samples, trai
 
 TRAIN_MONTH = "2013-7"
 TEST_MONTH = "2013-8"
-# Fixed before looking at August results (the evaluation protocol: fix the simulator first); the reactive
+# Fixed before looking at August results (protocol: fix the simulator first); the reactive
 # target (capacity.REACTIVE_TARGET) is the one the training chose the headroom against.
 MODEL_HEADROOMS = (0.9, 1.0, 1.1, 1.25, 1.5)
 REACTIVE_TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9)
