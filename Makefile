@@ -102,13 +102,20 @@ demo: all
 	@# The sidecar reloads only bundles under -bundle-root: serve a copy of golden/bundle
 	@# from beside the bundle just trained.
 	cp -r golden/bundle $(DEMO)/default-bundle
+	@# Both bundles are signed with a key made for the demo; the sidecar serves only bundles
+	@# signed by a key in -trusted-keys.
+	$(DWCP) keygen --out-private $(DEMO)/keys/signing.key --out-public $(DEMO)/keys/trusted.pub
+	$(DWCP) sign $(DEMO)/default-bundle --key $(DEMO)/keys/signing.key
+	$(DWCP) sign $(DEMO)/bundle --key $(DEMO)/keys/signing.key
+	$(DWCP) verify $(DEMO)/bundle --trusted-keys $(DEMO)/keys/trusted.pub
 	$(GO) build -o $(BUILD)/bin/dwcp-sidecar ./cmd/dwcp-sidecar
 	CGO_ENABLED=0 $(GO) build -o $(BUILD)/bin/dwcp-client ./cmd/dwcp-client
 	@# The sidecar serves the copy of golden/bundle, the pure-Go client sends one call of each kind and
 	@# hot-reloads the bundle just trained, then SIGTERM must drain and exit 0. The trap
 	@# stops the sidecar whatever fails; its log is printed after the client's output.
 	@sock=$(CURDIR)/$(SIDECAR_SOCK); log=$(SIDECAR_LOG); client="$(BUILD)/bin/dwcp-client -addr unix://$$sock"; \
-	ONNXRUNTIME_LIB=$(ORT_LIB) $(BUILD)/bin/dwcp-sidecar -bundle $(DEMO)/default-bundle -bundle-root $(DEMO) -unix $$sock -metrics "" 2>$$log & pid=$$!; \
+	ONNXRUNTIME_LIB=$(ORT_LIB) $(BUILD)/bin/dwcp-sidecar -bundle $(DEMO)/default-bundle -bundle-root $(DEMO) \
+		-trusted-keys $(DEMO)/keys/trusted.pub -unix $$sock -metrics "" 2>$$log & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; echo "--- $$log"; cat $$log' EXIT; \
 	$$client -bundle golden/bundle demo || exit 1; \
 	echo; $$client reload $(DEMO)/bundle || exit 1; \
@@ -146,6 +153,8 @@ $(ORT_OTHER): | venv
 	  open(n.rsplit('/', 1)[1], 'wb').write(z.read(n))"
 	rm -f $(BUILD)/ort-$(ORT_OTHER_VERSION)/*.whl
 
+FUZZTIME ?= 10s
+
 test-go: go-deps venv $(ORT_OTHER)
 	$(GO) vet ./...
 	@# The packages DWCP services link without a C toolchain must stay pure Go.
@@ -153,6 +162,11 @@ test-go: go-deps venv $(ORT_OTHER)
 	rm -rf $(BUILD)/bad-bundles && $(VPY) -m dwcp_ml.golden.bad_bundles $(BUILD)/bad-bundles
 	ONNXRUNTIME_LIB=$(ORT_LIB) DWCP_TEST_OTHER_ORT_LIB=$(abspath $(ORT_OTHER)) \
 	  DWCP_BAD_BUNDLES=$(abspath $(BUILD)/bad-bundles) $(GO) test ./...
+	@# A short run of each fuzz target past its seeds; longer runs: docs/bundle.md, docs/serving.md.
+	for target in "FuzzManifest ./sidecar/bundle" "FuzzGolden ./sidecar/bundle" \
+	    "FuzzRequest ./sidecar/internal/wire"; do set -- $$target; \
+	  ONNXRUNTIME_LIB=$(ORT_LIB) $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $(FUZZTIME) \
+	    -fuzzminimizetime 1s $$2 || exit 1; done
 
 bench: venv
 	$(VPY) tests/bench_features.py

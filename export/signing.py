@@ -126,12 +126,15 @@ def _create(path: Path, data: bytes, mode: int) -> None:
 
 def keygen(private_key: Path, public_key: Path) -> str:
     """Writes a new ECDSA P-256 key pair (private: PKCS8 PEM, unencrypted, mode 0600; public:
-    SubjectPublicKeyInfo PEM) and returns its key id. Refuses to overwrite either file."""
+    SubjectPublicKeyInfo PEM) and returns its key id. Refuses to overwrite either file; missing
+    parent directories are created private (0700), as a fresh key directory should be."""
     for path in (private_key, public_key):
         if os.path.lexists(path):
             raise SigningError(f"{path}: already exists; refusing to overwrite a key")
     key = ec.generate_private_key(ec.SECP256R1())
     try:
+        for path in (private_key, public_key):
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _create(private_key, key.private_bytes(serialization.Encoding.PEM,
                                                serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()), 0o600)

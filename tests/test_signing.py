@@ -67,6 +67,12 @@ def test_keygen_writes_a_private_key_only_the_owner_reads(tmp_path: Path) -> Non
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
 
 
+def test_keygen_creates_a_private_key_directory(tmp_path: Path) -> None:
+    signing.keygen(tmp_path / "keys" / "k.key", tmp_path / "keys" / "k.pub")
+    assert stat.S_IMODE(os.stat(tmp_path / "keys").st_mode) == 0o700
+    assert (tmp_path / "keys" / "k.pub").is_file()
+
+
 def test_keygen_refuses_to_overwrite(tmp_path: Path) -> None:
     (tmp_path / "k.key").write_text("precious")
     with pytest.raises(signing.SigningError, match="k.key: already exists; refusing"):
