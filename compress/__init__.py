@@ -1,0 +1,1 @@
+"""Model compression: INT8 quantization, pruning, distillation, low-rank (docs/compression.md)."""

@@ -1,0 +1,1 @@
+"""Hyperparameter and architecture search with Optuna (docs/search.md)."""
