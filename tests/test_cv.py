@@ -56,3 +56,14 @@ def test_slices_keep_the_fold_ranges() -> None:
     assert 0 <= test.ts[0] - (fold.test_start - 3600) < 300 and test.ts[-1] < fold.test_end
     with pytest.raises(cv.FoldError, match="no trace named vm2"):
         cv.pick([trace], ["vm2"])
+
+
+def test_cv_result_mean_spread_and_table() -> None:
+    res = cv.CvResult("wape", ("f0", "f1"), ({"wape": 0.2}, {"wape": 0.4}),
+                      {"last": ({"wape": 0.3}, {"wape": 0.5})})
+    assert res.mean_loss() == pytest.approx(0.3)
+    mean, sd = res.mean_std("wape", "last")
+    assert (mean, sd) == (pytest.approx(0.4), pytest.approx(0.1414213562))
+    assert "| last | 0.400 +- 0.141 |" in res.table(["wape"])
+    with pytest.raises(ValueError, match="one row of metrics per fold"):
+        cv.CvResult("wape", ("f0",), ({"wape": 0.2}, {"wape": 0.4}), {})

@@ -17,10 +17,11 @@ traces. Nothing here knows a month: the ranges come from the data given.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .data import Trace
 
@@ -143,3 +144,55 @@ def pick(traces: Iterable[Trace], names: Iterable[str]) -> list[Trace]:
     if missing:
         raise FoldError(f"no trace named {', '.join(missing)}")
     return [by_name[n] for n in names]
+
+
+# --------------------------------------------------------------------------- results
+
+FoldCallback = Callable[[int, float], None]
+"""Called after each fold with (fold index, mean loss so far); a search uses it to prune
+(it may raise, e.g. ``optuna.TrialPruned``, and the exception propagates)."""
+
+
+@dataclass(frozen=True)
+class CvResult:
+    """One family's cross-validation: metrics per fold for the model and every baseline.
+
+    ``loss`` names the metric a search minimises (lower is better). Every family's
+    ``eval_<family>.cross_validate`` returns this, so searches, leaderboards and reports
+    read one shape.
+    """
+
+    loss: str
+    folds: tuple[str, ...]  # fold.describe() of each fold, in order
+    model: tuple[dict[str, float], ...]  # metrics of the model, one dict per fold
+    baselines: dict[str, tuple[dict[str, float], ...]]  # name -> metrics per fold
+
+    def __post_init__(self) -> None:
+        if len(self.model) != len(self.folds) or any(
+                len(rows) != len(self.folds) for rows in self.baselines.values()):
+            raise ValueError("CvResult needs one row of metrics per fold for every method")
+
+    def values(self, metric: str, method: str = "model") -> NDArray[np.float64]:
+        rows = self.model if method == "model" else self.baselines[method]
+        return np.array([r[metric] for r in rows], dtype=np.float64)
+
+    def mean_loss(self) -> float:
+        return float(self.values(self.loss).mean())
+
+    def mean_std(self, metric: str, method: str = "model") -> tuple[float, float]:
+        """Mean and sample standard deviation over folds (0 for one fold)."""
+        v = self.values(metric, method)
+        return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+    def table(self, metrics: Sequence[str], digits: int = 3) -> str:
+        """Markdown: one row per method, ``mean +- sd`` over folds for each metric."""
+        head = "| method | " + " | ".join(metrics) + " |"
+        rule = "|---|" + "---|" * len(metrics)
+        rows = [head, rule]
+        for method in ("model", *self.baselines):
+            cells = []
+            for m in metrics:
+                mean, sd = self.mean_std(m, method)
+                cells.append(f"{mean:.{digits}f} +- {sd:.{digits}f}")
+            rows.append(f"| {method} | " + " | ".join(cells) + " |")
+        return "\n".join(rows)
