@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,7 +22,7 @@ from dwcp_ml import feature_core as fc
 from dwcp_ml import pipeline
 from dwcp_ml.export import bundle
 from dwcp_ml.export.model import schema_label
-from dwcp_ml.training import data, prepare, synthetic
+from dwcp_ml.training import cv, data, prepare, selection, synthetic
 
 
 class UsageError(Exception):
@@ -199,14 +199,21 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selection(text: str | None) -> selection.Selection | None:
+    return None if text is None else selection.parse(text)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     chosen = pipeline.families(_models(args))
-    data_root = data.data_dir(args.data)
     out = _make_dir(Path(args.out), "--out")
+    request = selection.EvalRequest(
+        data_root=data.data_dir(args.data), out_dir=out, train=_selection(args.train),
+        test=_selection(args.test), bundle=Path(args.bundle) if args.bundle else None,
+        n_folds=args.folds, progress=not args.quiet)
     index = ["# dwcp-ml evaluation", ""]
     for family in chosen:
         evaluate = family.module(f"dwcp_ml.training.{family.evaluation}").evaluate
-        markdown, _ = evaluate(data_root, out / family.name)
+        markdown, _ = evaluate(replace(request, out_dir=out / family.name))
         (out / family.name / "README.md").write_text(markdown + "\n")  # plots sit beside it
         index.append(f"- [{family.name}]({family.name}/README.md)")
         print(f"{family.name}: report in {out / family.name}")
@@ -413,9 +420,19 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(bundle_cmd)
     bundle_cmd.set_defaults(func=cmd_bundle)
 
-    evaluate = sub.add_parser("eval", help="evaluate on the real traces; Markdown + PNG report")
+    evaluate = sub.add_parser("eval", help="evaluate on any data (cross-validation, a test "
+                              "selection, or a bundle as it is); Markdown + PNG report")
     evaluate.add_argument("--data", help="shared data directory")
     evaluate.add_argument("--out", default="reports", help="report directory")
+    evaluate.add_argument("--train", metavar="SEL", help="what to train and cross-validate on, "
+                          "e.g. bitbrains:months=2013-7,2013-8:vms=first:70 (default: the "
+                          "family's dev data)")
+    evaluate.add_argument("--test", metavar="SEL", help="what to test on after training on "
+                          "--train, e.g. nab:series=realKnownCause/nyc_taxi.csv (default: "
+                          "cross-validation only)")
+    evaluate.add_argument("--bundle", metavar="B", help="judge this bundle's models as they "
+                          "are, without retraining, on --test (or --train)")
+    evaluate.add_argument("--folds", type=_count, default=5, help="cross-validation folds")
     model_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
@@ -451,7 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (UsageError, fc.FeatureCoreError, data.DataNotFoundError, data.TraceFormatError,
-            synthetic.ConfigError, bundle.BundleError, pipeline.PipelineError) as exc:
+            synthetic.ConfigError, bundle.BundleError, pipeline.PipelineError,
+            selection.SelectionError, cv.FoldError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error

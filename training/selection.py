@@ -191,3 +191,21 @@ def _field(text: str, kind: str, key: str, value: str, fields: dict[str, object]
         fields["names"] = tuple(value.split(","))
     else:
         fields["start" if key == "from" else "end"] = _date(value, key)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What ``dwcp-ml eval`` asks of a family's ``evaluate(request) -> (markdown, metrics)``.
+
+    ``train`` None means the family's dev selection (its eval module names it). ``test`` None
+    means cross-validation only, inside ``train``. ``bundle`` set means: judge that bundle's
+    model as it is, without retraining, on ``test`` (or ``train`` if no test is given).
+    """
+
+    data_root: Path
+    out_dir: Path
+    train: Selection | None = None
+    test: Selection | None = None
+    bundle: Path | None = None
+    n_folds: int = 5
+    progress: bool = False

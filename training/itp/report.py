@@ -19,6 +19,7 @@ from typing import Any
 
 from dwcp_ml.export import onnx_itp
 from dwcp_ml.training import data
+from dwcp_ml.training.selection import EvalRequest, Selection, SelectionError
 
 from .evaluate import (BITBRAINS_LOADS, EVAL_SEEDS, LOADS, RunMetrics, ScenarioConfig,
                        SummaryRow, bitbrains_config, summarise, sweep)
@@ -26,7 +27,17 @@ from .learned import LearnedPolicy
 from .policies import BASELINES, EXTRA
 from .scorer import ItpConfig, fit, training_scenarios
 
-TRAIN_MONTH, TEST_MONTH = "2013-7", "2013-8"
+# The Bitbrains replay: scorers learn on one month and are judged on another (eval --train
+# and --test choose others; only their months are used, the simulator draws its own VMs).
+DEV_TRAIN = Selection("bitbrains", months=("2013-7",))
+DEV_TEST = Selection("bitbrains", months=("2013-8",))
+
+
+def _month(sel: Selection | None, default: Selection, flag: str) -> str:
+    sel = sel or default
+    if sel.kind != "bitbrains" or len(sel.months) != 1:
+        raise SelectionError(f"itp replays one Bitbrains month; {flag} gave {sel.describe()}")
+    return sel.months[0]
 
 
 def policies(exported: list[Any]) -> dict[str, Any]:
@@ -101,20 +112,25 @@ def _section(out: Path, name: str, results: list[RunMetrics], train_s: float,
         table(rows_random, rows_best), "", f"![speed-up vs load]({plot})", ""])
 
 
-def evaluate(data_root: str | Path | None, out_dir: str | Path,
-             config: ItpConfig = ItpConfig(), seeds: tuple[int, ...] = EVAL_SEEDS,
-             progress: bool = False) -> tuple[str, dict[str, Any]]:
+def evaluate(request: EvalRequest, config: ItpConfig = ItpConfig(),
+             seeds: tuple[int, ...] = EVAL_SEEDS) -> tuple[str, dict[str, Any]]:
     """Synthetic default and Bitbrains replay; writes PNGs into out_dir and returns (Markdown
     report, {"synthetic": [RunMetrics], "bitbrains": [...]})."""
-    out = Path(out_dir)
+    if request.bundle is not None:
+        raise SelectionError("itp: eval --bundle is not supported yet (the simulator runs the "
+                             "scorers it trains)")
+    train_month = _month(request.train, DEV_TRAIN, "--train")
+    test_month = _month(request.test, DEV_TEST, "--test")
+    progress = request.progress
+    out = Path(request.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    root = data.data_dir(data_root)
+    root = data.data_dir(request.data_root)
     sections, results = [], {}
     for name, base_train, base_eval, loads in (
         ("synthetic", ScenarioConfig(cluster=config.cluster), ScenarioConfig(cluster=config.cluster),
          LOADS),
-        ("bitbrains", bitbrains_config(TRAIN_MONTH, root=str(root)),
-         bitbrains_config(TEST_MONTH, root=str(root)), BITBRAINS_LOADS),
+        ("bitbrains", bitbrains_config(train_month, root=str(root)),
+         bitbrains_config(test_month, root=str(root)), BITBRAINS_LOADS),
     ):
         t0 = time.perf_counter()
         train_cfg = config if name == "synthetic" else ItpConfig(loads=BITBRAINS_LOADS,
@@ -135,7 +151,7 @@ def evaluate(data_root: str | Path | None, out_dir: str | Path,
         "simulator's Python policies (the learned ones include building the query in Python, "
         "the C factors and ONNX Runtime); Go's PlaceVM latency is in docs/serving.md.", "",
         f"Synthetic scorers: trained on training seeds; Bitbrains scorers: trained on "
-        f"{TRAIN_MONTH}, evaluated on a replay of {TEST_MONTH}.", ""]
+        f"{train_month}, evaluated on a replay of {test_month}.", ""]
     return "\n".join(head + sections), results
 
 
