@@ -205,11 +205,12 @@ def _selection(text: str | None) -> selection.Selection | None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     chosen = pipeline.families(_models(args))
+    train, test = _selection(args.train), _selection(args.test)
     out = _make_dir(Path(args.out), "--out")
     request = selection.EvalRequest(
-        data_root=data.data_dir(args.data), out_dir=out, train=_selection(args.train),
-        test=_selection(args.test), bundle=Path(args.bundle) if args.bundle else None,
-        n_folds=args.folds, progress=not args.quiet)
+        data_root=data.data_dir(args.data), out_dir=out, train=train, test=test,
+        bundle=Path(args.bundle) if args.bundle else None, n_folds=args.folds,
+        progress=not args.quiet)
     index = ["# dwcp-ml evaluation", ""]
     for family in chosen:
         evaluate = family.module(f"dwcp_ml.training.{family.evaluation}").evaluate
