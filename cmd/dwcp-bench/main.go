@@ -7,7 +7,12 @@
 // over 1,000 hosts (the placement model's first golden request, its hosts replicated with
 // distinct IDs), Go only. It prints a Markdown table and asserts nothing.
 //
+// With -onnx FILE it measures one ONNX file instead, outside any bundle, in a session made
+// as the served ones are: p50 and p99 of one call of -shape (Go in-process, model only, no
+// features), or with -input-hex F the output bits of the input in F (see onnxMode).
+//
 //	dwcp-bench [-bundle golden/bundle] [-calls 20000] [-python .venv/bin/python] [-unix PATH] [-tcp ADDR]
+//	dwcp-bench -onnx FILE [-shape 1x108] [-calls N] [-input-hex F] [-ort-lib LIB] [-json]
 package main
 
 import (
@@ -54,8 +59,18 @@ func run(args []string, out io.Writer) error {
 	python := fs.String("python", ".venv/bin/python", `Python with dwcp-ml installed; "" skips the Python column`)
 	unixTarget := fs.String("unix", "", "measure a running dwcp-sidecar on this socket path instead of one in this process")
 	tcpTarget := fs.String("tcp", "", "measure a running dwcp-sidecar on this host:port instead of one in this process")
+	var om onnxMode
+	fs.StringVar(&om.file, "onnx", "", "measure this ONNX file instead of a bundle")
+	fs.StringVar(&om.shape, "shape", "1x108", "-onnx: input shape, dimensions joined by x")
+	fs.StringVar(&om.inputHex, "input-hex", "", "-onnx: print the outputs of the big-endian float32 hex input in this file")
+	fs.StringVar(&om.ortLib, "ort-lib", "", "-onnx: libonnxruntime.so (default: $"+runtime.LibraryEnv+", then the .venv wheel's)")
+	fs.BoolVar(&om.json, "json", false, "-onnx: print one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if om.file != "" {
+		om.calls = *calls
+		return om.run(out)
 	}
 	ctx := context.Background()
 	b, err := bundle.Load(*dir)
