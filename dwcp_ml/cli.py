@@ -223,6 +223,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """An Optuna study over the family's space (docs/search.md); logic in dwcp_ml.search."""
+    from dwcp_ml.search import report, study
+
+    spec = study.SearchSpec(
+        family=args.family, out=Path(args.out), trials=args.trials, workers=args.workers,
+        storage=args.storage, study_name=args.study_name, sampler=args.sampler,
+        pruner=args.pruner, objectives=tuple(o.strip() for o in args.objectives.split(",")),
+        train=args.train, data=Path(args.data) if args.data else None, tiny=args.tiny,
+        folds=args.folds, seed=args.seed, latency_calls=args.latency_calls,
+        budget_us=args.budget_us, progress=not args.quiet,
+        command=" ".join(["dwcp-ml", *sys.argv[1:]]))
+    chosen = report.write(study.run(spec), spec)
+    print(f"trial {chosen.trial.number}: {chosen.why}; report in {spec.out / 'report.md'}")
+    return 0
+
+
 def _trusted_keys(path: str | None) -> object | None:
     if not path:
         return None
@@ -436,6 +453,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--folds", type=_count, default=5, help="cross-validation folds")
     model_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
+
+    search = sub.add_parser("search", help="Optuna search over a family's configuration "
+                            "(CV loss, optionally vs serving latency); report + PNG + best.json")
+    search.add_argument("family", help="pba, scaling or anomaly")
+    search.add_argument("--trials", type=_count, default=20, help="trials this command adds")
+    search.add_argument("--workers", type=_count, default=1, help="worker processes")
+    search.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of the study's RDB "
+                        "(default sqlite:///OUT/study.db)")
+    search.add_argument("--study-name", help="default FAMILY-OBJECTIVES[-tiny]")
+    search.add_argument("--sampler", default="tpe", help="tpe, gp, random or grid")
+    search.add_argument("--pruner", help="hyperband, sha or none (default hyperband; none "
+                        "for two objectives)")
+    search.add_argument("--objectives", default="loss", help="loss or loss,latency")
+    search.add_argument("--budget-us", type=float, default=50.0,
+                        help="p99 latency budget for the pick on the Pareto front")
+    search.add_argument("--latency-calls", type=_count, default=1000)
+    search.add_argument("--out", default="reports/search", help="report directory")
+    search.add_argument("--train", metavar="SEL", help="what to search on (default: the "
+                        "family's dev data; --tiny: synthetic)")
+    search.add_argument("--data", help="shared data directory")
+    search.add_argument("--folds", type=_count, default=5, help="cross-validation folds")
+    search.add_argument("--seed", type=int, default=0, help="sampler seed (+ worker index)")
+    search.add_argument("--tiny", action="store_true", help="tiny space and configs (tests)")
+    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    search.set_defaults(func=cmd_search)
 
     verify = sub.add_parser("verify", help="check a bundle and reproduce its golden predictions")
     verify.add_argument("bundle", help="bundle directory")

@@ -1,0 +1,253 @@
+"""What each family searches over, in one registry: parameters, their ranges (a real and a
+``--tiny`` range), the grid derived from them, where the traces come from, how they are
+split into folds, and which ``cross_validate`` judges a configuration.
+
+A space never computes a metric or a split of its own: folds come from
+:mod:`dwcp_ml.training.cv` and the loss from the family's ``eval_<family>.cross_validate``.
+Fixed overrides (one thread) are applied on top of every sampled configuration so that K
+worker processes use K cores, not K x all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from dwcp_ml.pipeline import PipelineError
+from dwcp_ml.training import cv, data, selection
+from dwcp_ml.training.data import Trace
+
+Value = int | float | str
+
+
+class SearchError(PipelineError):
+    """Bad input to a search (unknown family, sampler, storage...); the CLI prints one line."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched configuration field.
+
+    ``kind`` "int" / "float" take ``[low, high]`` (``log`` for scale parameters, ``step`` for
+    linear ints); "cat" takes ``choices``. ``grid`` is what the grid sampler tries (for "cat"
+    the choices themselves unless given).
+    """
+
+    name: str
+    kind: str
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    step: int | None = None
+    choices: tuple[Value, ...] = ()
+    grid: tuple[Value, ...] = ()
+
+    def suggest(self, trial: optuna.Trial) -> Value:
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log,
+                                     step=self.step or 1)
+        if self.kind == "float":
+            return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+        return trial.suggest_categorical(self.name, list(self.choices))
+
+    def grid_values(self) -> list[Value]:
+        return list(self.grid or self.choices)
+
+
+@dataclass(frozen=True)
+class Space:
+    """One family's search: ``params`` (real data) and ``tiny`` (tests, seconds per trial)."""
+
+    family: str
+    config_module: str  # under dwcp_ml.training
+    config_class: str
+    params: tuple[Param, ...]
+    tiny: tuple[Param, ...]
+    dev: str  # the family's dev selection if its eval module names none (``DEV``)
+    tiny_dev: str  # what --tiny searches on
+    load: Callable[[selection.Selection, Path | None], list[Trace]]
+    folds: Callable[[list[Trace], int, bool], list[Any]]
+    fixed: dict[str, Value] = field(default_factory=dict)  # applied to every configuration
+
+    def _cls(self) -> type:
+        module = importlib.import_module(f"dwcp_ml.training.{self.config_module}")
+        return getattr(module, self.config_class)
+
+    def fields(self) -> set[str]:
+        return {f.name for f in dataclasses.fields(self._cls())}
+
+    def active(self, tiny: bool) -> tuple[Param, ...]:
+        """The parameters searched: those the family's config has (PbaConfig.cell and
+        .layers are searched once the config holds them)."""
+        have = self.fields()
+        chosen = self.tiny if tiny else self.params
+        return tuple(p for p in chosen if p.name in have)
+
+    def suggest(self, trial: optuna.Trial, tiny: bool) -> dict[str, Value]:
+        return {p.name: p.suggest(trial) for p in self.active(tiny)}
+
+    def grid(self, tiny: bool) -> dict[str, list[Value]]:
+        return {p.name: p.grid_values() for p in self.active(tiny)}
+
+    def base(self, tiny: bool) -> Any:
+        cls = self._cls()
+        return cls.tiny() if tiny else cls()
+
+    def config(self, params: dict[str, Value], tiny: bool) -> Any:
+        """The family's config: its default (or tiny) one with ``params`` and ``fixed``."""
+        have = self.fields()
+        fixed = {k: v for k, v in self.fixed.items() if k in have}
+        unknown = sorted(set(params) - have)
+        if unknown:
+            raise SearchError(f"{self.config_class} has no field {', '.join(unknown)}")
+        return dataclasses.replace(self.base(tiny), **params, **fixed)
+
+    def cross_validate(self) -> Callable[..., cv.CvResult]:
+        module = importlib.import_module(f"dwcp_ml.training.eval_{self.family}")
+        fn = getattr(module, "cross_validate", None)
+        if fn is None:
+            raise SearchError(f"dwcp_ml.training.eval_{self.family} has no cross_validate yet; "
+                              f"{self.family} cannot be searched")
+        return fn
+
+    def dev_selection(self, tiny: bool) -> str:
+        if tiny:
+            return self.tiny_dev
+        module = importlib.import_module(f"dwcp_ml.training.eval_{self.family}")
+        dev = getattr(module, "DEV", self.dev)
+        return dev if isinstance(dev, str) else dev.describe()
+
+
+# --------------------------------------------------------------------------- data and folds
+
+def _bitbrains(loader: Callable[[str, int, Path], Trace],
+               synthetic: Callable[[], list[Trace]]) -> Callable[..., list[Trace]]:
+    def load(sel: selection.Selection, root: Path | None) -> list[Trace]:
+        if sel.kind == "synthetic":
+            return synthetic()
+        if sel.kind != "bitbrains":
+            raise SearchError(f"{sel.describe()}: this family searches on bitbrains or "
+                              "synthetic VMs")
+        return sel.load_bitbrains(data.data_dir(root), loader)
+    return load
+
+
+def _vm_synthetic() -> list[Trace]:
+    from dwcp_ml.training import synthetic
+
+    return synthetic.traces()
+
+
+def _cpu_synthetic() -> list[Trace]:
+    from dwcp_ml.training import scaling
+
+    return scaling.synthetic_cpu_mhz()
+
+
+def _load_nab(sel: selection.Selection, root: Path | None) -> list[Trace]:
+    from dwcp_ml.training import anomaly
+
+    if sel.kind == "synthetic":  # the NAB series shipped in training/nab (no shared data)
+        return anomaly.shipped_traces()
+    if sel.kind != "nab":
+        raise SearchError(f"{sel.describe()}: anomaly searches on nab series")
+    return sel.load_nab(data.data_dir(root))
+
+
+def _time_folds(traces: list[Trace], n_folds: int, tiny: bool) -> list[cv.TimeFold]:
+    """Rolling-origin folds over the traces' span: 14 training days and a one-day gap, or
+    (tiny, a week of synthetic data) 40 % of the span and a 3-hour gap."""
+    start, end = cv.span(traces)
+    if tiny:
+        return cv.rolling_origin(start, end, n_folds, min_train=int(0.4 * (end - start)),
+                                 gap=3 * 3600)
+    return cv.rolling_origin(start, end, n_folds)
+
+
+def _series_folds(traces: list[Trace], n_folds: int, tiny: bool) -> list[cv.GroupFold]:
+    return cv.leave_series_out([t.name for t in traces], n_folds)
+
+
+# --------------------------------------------------------------------------- the registry
+
+def _cat(name: str, *choices: Value) -> Param:
+    return Param(name, "cat", choices=choices)
+
+
+SPACES: dict[str, Space] = {
+    "scaling": Space(
+        family="scaling", config_module="scaling", config_class="ScalingConfig",
+        params=(
+            Param("n_estimators", "int", 100, 600, step=50, grid=(150, 300)),
+            Param("num_leaves", "int", 7, 63, log=True, grid=(15, 31)),
+            Param("learning_rate", "float", 0.01, 0.2, log=True, grid=(0.05, 0.1)),
+            Param("min_child_samples", "int", 20, 400, log=True, grid=(50, 200)),
+            _cat("seq_len", 6, 12, 24),
+            _cat("stat_window", 6, 12, 36),
+        ),
+        tiny=(
+            Param("n_estimators", "int", 10, 40, step=10, grid=(10, 30)),
+            Param("num_leaves", "int", 3, 15, grid=(3, 7)),
+            Param("learning_rate", "float", 0.05, 0.3, log=True, grid=(0.1,)),
+            _cat("seq_len", 4, 6),
+        ),
+        dev="bitbrains:months=2013-7,2013-8:vms=first:30", tiny_dev="synthetic",
+        load=_bitbrains(data.load_bitbrains_cpu_mhz, _cpu_synthetic), folds=_time_folds,
+        fixed={"n_jobs": 1},
+    ),
+    "pba": Space(
+        family="pba", config_module="pba", config_class="PbaConfig",
+        params=(
+            _cat("cell", "lstm", "gru", "tcn"),
+            Param("layers", "int", 1, 3, grid=(1, 2)),
+            Param("hidden", "int", 16, 256, log=True, grid=(32, 128)),
+            Param("lr", "float", 3e-4, 1e-2, log=True, grid=(2e-3,)),
+            Param("epochs", "int", 1, 4, grid=(2,)),
+            _cat("seq_len", 6, 12, 24),
+            _cat("stat_window", 6, 12, 24),
+        ),
+        tiny=(
+            _cat("cell", "lstm", "gru", "tcn"),
+            Param("layers", "int", 1, 2, grid=(1,)),
+            Param("hidden", "int", 4, 16, log=True, grid=(8,)),
+            Param("lr", "float", 1e-3, 1e-2, log=True, grid=(5e-3,)),
+            Param("epochs", "int", 1, 2, grid=(1,)),
+            _cat("seq_len", 4, 6),
+        ),
+        dev="bitbrains:months=2013-7,2013-8:vms=first:30", tiny_dev="synthetic",
+        load=_bitbrains(data.load_bitbrains_vm, _vm_synthetic), folds=_time_folds,
+        fixed={"threads": 1},
+    ),
+    "anomaly": Space(
+        family="anomaly", config_module="anomaly", config_class="AnomalyConfig",
+        params=(
+            Param("n_estimators", "int", 50, 400, step=50, grid=(100, 200)),
+            _cat("max_samples", 64, 128, 256, 512),
+            _cat("seq_len", 1, 3, 6),
+            _cat("stat_window", 12, 24, 36, 48),
+            Param("threshold_margin", "float", 1.0, 1.3, grid=(1.05, 1.1, 1.2)),
+        ),
+        tiny=(
+            Param("n_estimators", "int", 10, 30, step=10, grid=(10, 20)),
+            _cat("max_samples", 32, 64),
+            Param("threshold_margin", "float", 1.0, 1.2, grid=(1.1,)),
+        ),
+        dev="nab", tiny_dev="synthetic", load=_load_nab, folds=_series_folds,
+    ),
+}
+
+
+def get(family: str) -> Space:
+    if family not in SPACES:
+        raise SearchError(f"unknown family {family!r}; searchable: {', '.join(SPACES)}")
+    return SPACES[family]
+
+
+def names() -> Sequence[str]:
+    return tuple(SPACES)
