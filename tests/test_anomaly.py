@@ -266,14 +266,3 @@ def test_zscore_uses_core_features() -> None:
     z = eval_anomaly.zscore(params, fc.windows(params, ts, values))
     assert z[:-1].tolist() == [0.0] * 4  # flat: std 0 -> score 0
     assert z[-1] == pytest.approx(3 ** 0.5, rel=1e-6)  # (9 - 3) / sqrt(12)
-
-
-def test_evaluate_on_shipped_subset(tmp_path: Path) -> None:
-    cfg = dataclasses.replace(anomaly.AnomalyConfig.tiny(), n_estimators=20)
-    md, metrics = eval_anomaly.evaluate(None, tmp_path, cfg, series=[SERIES])
-    assert "IsolationForest" in md and "rolling z-score" in md
-    assert "(anomaly_nab_example.png)" in md and (tmp_path / "anomaly_nab_example.png").stat().st_size
-    for key in ("model", "baseline"):
-        row = metrics[key]
-        assert row["windows"] == 1 and 0.0 <= row["f1"] <= 1.0
-        assert row["false_alarms_per_day"] >= 0.0

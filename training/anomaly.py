@@ -31,6 +31,7 @@ from sklearn.ensemble import IsolationForest
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export.model import TensorSpec, model_input
 
+from . import anomaly_detectors as det
 from .data import Trace, traces_digest
 from .prepare import GridTrace, complete_runs, to_grid
 
@@ -39,6 +40,8 @@ __all__ = [
     "TrainedAnomaly",
     "TraceTooShortError",
     "train",
+    "build_model",
+    "needs_fit",
     "calibrate",
     "native_score",
     "windows_with_ends",
@@ -54,6 +57,11 @@ __all__ = [
 # and the goldens see the same zero. (IsolationForest is invariant to per-feature affine
 # scaling, so the other features need no normalisation.)
 MASK_SCALE = 1e300
+
+DETECTORS = ("iforest", "zscore", "seasonal", "residual")
+
+
+Model = IsolationForest | det.ZScoreModel | det.SeasonalModel | det.ResidualModel
 
 
 class TraceTooShortError(ValueError):
@@ -86,6 +94,7 @@ class AnomalyConfig:
       half the recall.
     """
 
+    detector: str = "iforest"
     schema: fc.Schema = fc.Schema.METRIC
     seq_len: int = 3
     stat_window: int = 24
@@ -100,11 +109,36 @@ class AnomalyConfig:
     threshold_margin: float = 1.1
     golden_windows: int = 6
     max_heldout_rows: int = 4096
+    # seasonal robust z-score: same phase (+- halfwidth steps) of the previous `periods`
+    period_seconds: int = 86400
+    periods: int = 2
+    halfwidth: int = 1
+    # residual: ridge forecast of the last value from `seq_len - 1` lags
+    ridge_alpha: float = 1.0
+    clip: float = 20.0
+    max_fit_rows: int = 50_000
+    # scale-free detectors: denominator floor, relative to the level
+    scale_floor: float = 1e-3
+    # an absolute score threshold chosen by cross-validation (None: the quantile rule above)
+    threshold: float | None = None
 
     @classmethod
     def tiny(cls) -> AnomalyConfig:
         """A small, fast configuration for tests."""
         return cls(n_estimators=25, max_samples=64, golden_windows=3, max_heldout_rows=512)
+
+    @property
+    def period_steps(self) -> int:
+        return self.period_seconds // self.step_seconds
+
+    def window_shape(self) -> tuple[int, int]:
+        """(seq_len, stat_window) the detector reads: the seasonal one reaches ``periods``
+        periods back with the smallest stat window; the z-score reads one step."""
+        if self.detector == "seasonal":
+            return self.periods * self.period_steps + self.halfwidth + 1, 2
+        if self.detector == "zscore":
+            return 1, self.stat_window
+        return self.seq_len, self.stat_window
 
     def params(self) -> fc.Params:
         """Feature-core parameters; masked features get :data:`MASK_SCALE`."""
@@ -115,11 +149,23 @@ class AnomalyConfig:
                              f"{self.schema.label}: {features}")
         scale = tuple(MASK_SCALE if f in self.masked else 1.0 for f in features)
         center = (0.0,) * len(features) if self.masked else ()
-        return fc.Params(schema=self.schema, seq_len=self.seq_len, stat_window=self.stat_window,
+        seq_len, stat_window = self.window_shape()
+        return fc.Params(schema=self.schema, seq_len=seq_len, stat_window=stat_window,
                          step_seconds=self.step_seconds, fill_limit=self.fill_limit,
                          center=center, scale=scale if self.masked else ())
 
     def check(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector {self.detector!r} is not one of {', '.join(DETECTORS)}")
+        if self.detector == "seasonal" and (self.period_steps < 2 * self.halfwidth + 2
+                                            or self.periods < 1 or self.halfwidth < 0):
+            raise ValueError(f"seasonal: period {self.period_seconds} s is too short for step "
+                             f"{self.step_seconds} s and halfwidth {self.halfwidth}, or "
+                             f"periods {self.periods} < 1")
+        if self.detector == "residual" and self.seq_len < 2:
+            raise ValueError("residual: seq_len must be >= 2")
+        if self.threshold is not None and not -0.5 < self.threshold < 0.5:
+            raise ValueError(f"threshold must be in (-0.5, 0.5), got {self.threshold}")
         if not 0.0 < self.tuning_fraction < 1.0:
             raise ValueError(f"tuning_fraction must be in (0, 1), got {self.tuning_fraction}")
         if not 0.0 < self.threshold_quantile <= 1.0:
@@ -135,7 +181,7 @@ class AnomalyConfig:
 class TrainedAnomaly:
     """A fitted detector and what export, verification and the bundle need."""
 
-    model: IsolationForest
+    model: Model
     params: fc.Params
     config: AnomalyConfig
     input_spec: TensorSpec
@@ -161,9 +207,12 @@ class TrainedAnomaly:
         return native_score(self.model, rows)
 
 
-def native_score(model: IsolationForest, rows: np.ndarray) -> NDArray[np.float64]:
-    """The detector's score: ``-decision_function`` (higher = more anomalous)."""
-    return -model.decision_function(np.asarray(rows, dtype=np.float32))
+def native_score(model: Model, rows: np.ndarray) -> NDArray[np.float64]:
+    """The detector's score, higher = more anomalous: ``-decision_function`` for the forest,
+    ``model.score`` for the others (``training/anomaly_detectors.py``)."""
+    if isinstance(model, IsolationForest):
+        return -model.decision_function(np.asarray(rows, dtype=np.float32))
+    return model.score(rows)
 
 
 def calibrate(scores: NDArray[np.float64], quantile: float, margin: float = 1.0,
@@ -258,15 +307,46 @@ def _trace_windows(params: fc.Params, trace: Trace,
     return fit, tune
 
 
+def needs_fit(config: AnomalyConfig) -> bool:
+    """Whether the detector learns from data (the others are fixed functions of a window)."""
+    return config.detector in ("iforest", "residual")
+
+
+def build_model(config: AnomalyConfig, params: fc.Params,
+                fit_rows: NDArray[np.float32] | None = None) -> Model:
+    """The native model of ``config.detector`` (fitted on ``fit_rows`` if it learns)."""
+    if needs_fit(config) and (fit_rows is None or len(fit_rows) == 0):
+        raise ValueError(f"{config.detector}: no training rows to fit on")
+    if config.detector == "iforest":
+        return IsolationForest(n_estimators=config.n_estimators,
+                               max_samples=min(config.max_samples, len(fit_rows)),
+                               random_state=config.seed, n_jobs=1).fit(fit_rows)
+    if config.detector == "residual":
+        return det.fit_residual(params, fit_rows, config.ridge_alpha, config.scale_floor,
+                                config.clip)
+    if config.detector == "seasonal":
+        return det.SeasonalModel(params, config.period_steps, config.periods, config.halfwidth,
+                                 config.scale_floor)
+    return det.ZScoreModel(params)
+
+
+def thin(rows: np.ndarray, n: int) -> np.ndarray:
+    """At most ``n`` rows, evenly spread and in order."""
+    keep = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), n)).round().astype(int))
+    return rows[keep] if len(rows) else rows
+
+
 def train(traces: list[Trace], config: AnomalyConfig = AnomalyConfig(), progress: bool = False
           ) -> TrainedAnomaly:
-    """Fits the forest on the fit split of every trace and calibrates the threshold on the
-    tuning split (the last ``config.tuning_fraction`` of each trace in time)."""
+    """Fits the detector (if it learns) on the fit split of every trace; the threshold is
+    ``config.threshold`` when set (chosen by cross-validation), else calibrated on the tuning
+    split (the last ``config.tuning_fraction`` of each trace in time)."""
     config.check()
     if not traces:
         raise ValueError("train: no traces")
     params = config.params()
-    spec = TensorSpec("input", (None, params.seq_len * params.n_features))
+    width = params.seq_len * params.n_features
+    spec = TensorSpec("input", (None, width))
     iterator = traces
     if progress:
         from tqdm import tqdm
@@ -274,17 +354,23 @@ def train(traces: list[Trace], config: AnomalyConfig = AnomalyConfig(), progress
     fit_parts, tune_parts, grids_tune = [], [], []
     for trace in iterator:
         fit, tune = _trace_windows(params, trace, config)
-        fit_parts.append(windows_with_ends(params, fit)[0])
+        if needs_fit(config):
+            fit_parts.append(windows_with_ends(params, fit)[0])
         tune_parts.append(windows_with_ends(params, tune)[0])
         grids_tune.append(tune)
-    x_fit = model_input(np.concatenate(fit_parts), spec)
+    x_fit = (thin(model_input(np.concatenate(fit_parts), spec), config.max_fit_rows)
+             if fit_parts else None)
     x_tune = model_input(np.concatenate(tune_parts), spec)
 
-    model = IsolationForest(n_estimators=config.n_estimators,
-                            max_samples=min(config.max_samples, len(x_fit)),
-                            random_state=config.seed, n_jobs=1).fit(x_fit)
+    model = build_model(config, params, x_fit)
     tune_scores = native_score(model, x_tune)
-    threshold = calibrate(tune_scores, config.threshold_quantile, config.threshold_margin)
+    if config.threshold is not None:
+        threshold = float(config.threshold)
+    elif isinstance(model, IsolationForest):
+        threshold = calibrate(tune_scores, config.threshold_quantile, config.threshold_margin)
+    else:  # the margin scales the deviation z, so the threshold stays below 0.5
+        q = calibrate(tune_scores, config.threshold_quantile)
+        threshold = float(det.squash(config.threshold_margin * det.unsquash(q)))
 
     # Golden raw windows: evenly spread over the tuning splits, first trace first.
     per = max(1, config.golden_windows // len(grids_tune))
@@ -294,21 +380,22 @@ def train(traces: list[Trace], config: AnomalyConfig = AnomalyConfig(), progress
     level = float(np.median(np.concatenate([g.values[~g.missing, 0] for g in grids_tune])))
     edge_ts, edge_values, edge_names = _edge_windows(params, int(sample_ts[0, 0]), level)
 
-    # Verification rows: the tuning rows, evenly thinned to a bounded count, in time order.
-    keep = np.unique(np.linspace(0, len(x_tune) - 1,
-                                 min(len(x_tune), config.max_heldout_rows)).round().astype(int))
+    # Verification rows: the tuning rows, evenly thinned to a bounded count (and at most
+    # 2^22 floats for the long seasonal rows), in time order.
+    held = thin(x_tune, min(config.max_heldout_rows, max(1, (1 << 22) // width)))
     metrics = {
-        "fit_rows": float(len(x_fit)),
+        "fit_rows": float(len(x_fit)) if x_fit is not None else 0.0,
         "tuning_rows": float(len(x_tune)),
         "tuning_flag_rate": float(np.mean(tune_scores >= threshold)),
-        "fit_score_mean": float(native_score(model, x_fit).mean()),
         "tuning_score_mean": float(tune_scores.mean()),
         "tuning_score_p99": float(np.quantile(tune_scores, 0.99)),
         "tuning_score_max": float(tune_scores.max()),
     }
+    if x_fit is not None:
+        metrics["fit_score_mean"] = float(native_score(model, x_fit).mean())
     return TrainedAnomaly(
         model=model, params=params, config=config, input_spec=spec, threshold=threshold,
-        metrics=metrics, heldout_rows=x_tune[keep], sample_ts=sample_ts,
+        metrics=metrics, heldout_rows=held, sample_ts=sample_ts,
         sample_values=sample_values, edge_ts=edge_ts, edge_values=edge_values,
         edge_names=edge_names, training_data_digest=traces_digest(traces),
     )

@@ -51,7 +51,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +60,22 @@ from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
 
-from .anomaly import (AnomalyConfig, TraceTooShortError, calibrate, native_score, split_in_time, train,
+from . import anomaly_detectors as det
+from . import cv
+from .anomaly import (AnomalyConfig, Model, build_model, native_score, needs_fit, thin, train,
                       windows_with_ends, with_step)
-from .data import DataNotFoundError, Trace, TraceFormatError, load_nab
-from .prepare import to_grid
+from .cv import FoldError
+from .data import DataNotFoundError, Trace, TraceFormatError, data_dir
+from .prepare import GridTrace, complete_runs, to_grid
+from .selection import EvalRequest, Selection, SelectionError, parse
 
 PROBATION = 0.15
 BASELINE_WINDOW = 48  # 4 hours of 5-minute steps: a stable trailing mean/std
 SHIPPED_ROOT = Path(__file__).resolve().parent  # training/nab/ holds a NAB subset
 DAY = 86400.0
+FA_BUDGET = 0.3  # false alarms per day the target allows
+CHUNK = 1024  # windows scored at once
+DEV: Selection = parse("nab")  # every labelled NAB series under --data
 
 
 @dataclass(frozen=True)
@@ -158,183 +166,262 @@ def step_of(trace: Trace) -> int:
     return int(np.median(np.diff(np.sort(trace.ts))))
 
 
-def _baseline_params(step: int) -> fc.Params:
-    return fc.Params(schema=fc.Schema.METRIC, seq_len=1, stat_window=BASELINE_WINDOW,
-                     step_seconds=step)
-
-
 def zscore(params: fc.Params, windows: NDArray[np.float32]) -> NDArray[np.float64]:
     """|value - mean| / std of the last step, from the core's features (0 where std is 0:
-    a flat window has nothing unusual)."""
-    names = params.schema.features
-    last = windows[:, -1, :].astype(np.float64)
-    value = last[:, names.index("value")]
-    mean = last[:, names.index("target_mean")]
-    std = last[:, names.index("target_std")]
-    return np.divide(np.abs(value - mean), std, out=np.zeros_like(value), where=std > 0)
+    a flat window has nothing unusual); the baseline's deviation."""
+    windows = np.asarray(windows)
+    rows = windows[:, -1:, :].reshape(len(windows), -1)
+    return det.ZScoreModel(dataclasses.replace(params, seq_len=1)).deviation(rows)
+
+
+BASELINE = AnomalyConfig(detector="zscore", stat_window=BASELINE_WINDOW)
+BASELINE_NAME = "rolling_zscore"
+
+
+def loss_of(c: EventCounts, budget: float = FA_BUDGET) -> float:
+    """The loss a fold reports and a search minimises: ``1 - F1`` plus the false alarms per day
+    beyond the budget (a detector cannot buy F1 with alarms past the target's 0.3/day)."""
+    return (1.0 - c.f1) + max(0.0, c.false_alarms_per_day - budget)
 
 
 @dataclass(frozen=True)
-class SeriesResult:
+class SeriesScores:
+    """One detector's scores over one series' detection period (after probation)."""
+
     name: str
-    model: EventCounts
-    baseline: EventCounts
-    threshold: float
-    detect_ts: NDArray[np.int64]
+    step: int
+    ends: NDArray[np.int64]  # grid time of each scored window's last step
     scores: NDArray[np.float64]
-    values: NDArray[np.float64]
-    value_ts: NDArray[np.int64]
-    windows: list[tuple[int, int]]
+    windows: tuple[tuple[int, int], ...]  # anomaly windows not wholly inside probation
+    start: int
+    end: int
+
+    def counts(self, threshold: float) -> EventCounts:
+        return event_counts(self.ends[self.scores >= threshold], self.step, list(self.windows),
+                            self.start, self.end)
 
 
-def evaluate_series(trace: Trace, windows: list[tuple[int, int]],
-                    config: AnomalyConfig) -> SeriesResult:
+def _ordered(trace: Trace) -> Trace:
+    order = np.argsort(trace.ts, kind="stable")
+    return Trace(trace.name, trace.ts[order], trace.values[order])
+
+
+def probation_cut(trace: Trace) -> int:
+    """Index of the first sample after the probationary period of a time-ordered trace."""
+    return int(len(trace.ts) * PROBATION)
+
+
+def _scored(model: Model, params: fc.Params, grid: GridTrace, start: int
+            ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Scores of every complete window ending at or after ``start``, computed in chunks (a
+    seasonal window holds days of steps; a long series' windows would not fit at once)."""
+    n_in = params.input_len
+    ends_out, scores_out = [], []
+    for a, b in complete_runs(grid, n_in):
+        ends = grid.ts[a + n_in - 1:b]
+        for c in range(int(np.searchsorted(ends, start)), len(ends), CHUNK):
+            n = min(CHUNK, len(ends) - c)
+            w = fc.windows(params, grid.ts[a + c:a + c + n + n_in - 1],
+                           grid.values[a + c:a + c + n + n_in - 1])
+            scores_out.append(native_score(model, w.reshape(n, -1)))
+            ends_out.append(ends[c:c + n])
+    if not ends_out:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    return np.concatenate(ends_out), np.concatenate(scores_out)
+
+
+def score_series(trace: Trace, windows: list[tuple[int, int]], config: AnomalyConfig,
+                 model: Model | None = None) -> SeriesScores:
+    """Scores one series' detection period. The forest is fitted on the series' own
+    probationary period (unlabelled, NAB's protocol); a learning scale-free detector uses
+    ``model`` (fitted on other series); a fixed one is built from ``config``. Windows and
+    periods follow the series' own sampling step."""
+    trace = _ordered(trace)
     step = step_of(trace)
     cfg = with_step(config, step)
-    order = np.argsort(trace.ts, kind="stable")
-    ts, values = trace.ts[order], trace.values[order]
-    cut = int(len(ts) * PROBATION)
-    split_ts = int(ts[cut])
-    trained = train([Trace(trace.name, ts[:cut], values[:cut])], cfg)
-
-    grid = to_grid(trained.params, Trace(trace.name, ts, values))
-    x, ends = windows_with_ends(trained.params, grid)
-    detect = ends >= split_ts
-    scores = native_score(trained.model, x[detect].reshape(int(detect.sum()), -1))
-    start, end = split_ts, int(ts[-1])
-    live = [(a, b) for a, b in windows if b >= start]
-    model = event_counts(ends[detect][scores >= trained.threshold], step, live, start, end)
-
-    # Baseline: same training/tuning split, same calibration rule.
-    bp = _baseline_params(step)
-    bx, bends = windows_with_ends(bp, grid)
-    _, tune = split_in_time(to_grid(bp, Trace(trace.name, ts[:cut], values[:cut])),
-                            cfg.tuning_fraction)
-    tx, _ = windows_with_ends(bp, tune)
-    if len(tx) == 0:
-        raise TraceTooShortError(f"{trace.name}: the tuning split has no complete run of "
-                                 f"{bp.input_len} steps for the baseline's window")
-    b_threshold = calibrate(zscore(bp, tx), cfg.threshold_quantile, cfg.threshold_margin,
-                            floor=0.0)
-    bdetect = bends >= split_ts
-    bflags = bends[bdetect][zscore(bp, bx[bdetect]) >= b_threshold]
-    baseline = event_counts(bflags, step, live, start, end)
-    return SeriesResult(trace.name, model, baseline, trained.threshold, ends[detect], scores,
-                        values[:, 0], ts, live)
+    cfg.check()
+    params = cfg.params()
+    cut = probation_cut(trace)
+    start, end = int(trace.ts[cut]), int(trace.ts[-1])
+    if cfg.detector == "iforest":
+        model = train([Trace(trace.name, trace.ts[:cut], trace.values[:cut])], cfg).model
+    elif model is None:
+        model = build_model(cfg, params)
+    elif isinstance(model, det.ResidualModel):
+        model = dataclasses.replace(model, params=params)  # same columns, the series' step
+    ends, scores = _scored(model, params, to_grid(params, trace), start)
+    live = tuple((a, b) for a, b in windows if b >= start)
+    return SeriesScores(trace.name, step, ends, scores, live, start, end)
 
 
-def _plot(result: SeriesResult, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
-    to_days = (lambda t: (np.asarray(t) - result.value_ts[0]) / DAY)
-    ax1.plot(to_days(result.value_ts), result.values, lw=0.6, color="k")
-    ax2.plot(to_days(result.detect_ts), result.scores, lw=0.6, color="C0", label="score")
-    ax2.axhline(result.threshold, color="C3", lw=0.8, ls="--", label="threshold")
-    flags = result.detect_ts[result.scores >= result.threshold]
-    ax1.plot(to_days(flags), np.interp(flags, result.value_ts, result.values), "o",
-             ms=3, color="C3", label="flag")
-    for ax in (ax1, ax2):
-        for a, b in result.windows:
-            ax.axvspan(to_days(a), to_days(b), color="C1", alpha=0.2)
-        ax.axvline(to_days(result.detect_ts[0]), color="grey", lw=0.8, ls=":")
-    ax1.set_title(f"{result.name}: NAB windows (orange), flags (red), end of probation (dotted)")
-    ax1.set_ylabel("value")
-    ax2.set_ylabel("score")
-    ax2.set_xlabel("days")
-    ax2.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def fit_detector(traces: list[Trace], config: AnomalyConfig) -> Model | None:
+    """A learning scale-free detector fitted on every window of ``traces`` (other series than
+    the ones it will score); None for the others (the forest fits per series)."""
+    if not needs_fit(config) or config.detector == "iforest":
+        return None
+    parts, params = [], None
+    per = max(1, config.max_fit_rows // max(1, len(traces)))
+    for trace in traces:
+        trace = _ordered(trace)
+        params = with_step(config, step_of(trace)).params()
+        rows = windows_with_ends(params, to_grid(params, trace))[0]
+        parts.append(thin(rows.reshape(len(rows), -1), per))
+    rows = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
+    return build_model(config, config.params(), rows)
 
 
-def _fmt(c: EventCounts) -> str:
-    return (f"{c.detected}/{c.windows} | {c.false_events} | {c.precision:.3f} | "
-            f"{c.recall:.3f} | {c.f1:.3f} | {c.false_alarms_per_day:.3f} | "
-            f"{c.median_delay_h:.1f}")
+def choose_threshold(sets: list[SeriesScores], budget: float = FA_BUDGET) -> float:
+    """The score threshold with the highest event F1 over ``sets`` (micro, all series pooled)
+    among those with at most ``budget`` false alarms per day; ties go to the higher threshold.
+    Candidates: 160 high quantiles of the pooled scores and one above the maximum (no flag),
+    so a feasible choice always exists."""
+    pooled = np.concatenate([s.scores for s in sets]) if sets else np.empty(0)
+    if pooled.size == 0:
+        raise FoldError("no scored window in the training series to choose a threshold on")
+    top = float(np.nextafter(min(pooled.max(), 0.5), 1.0))
+    levels = 1.0 - np.geomspace(0.3, 1e-5, 160)
+    candidates = np.unique(np.append(np.quantile(pooled, levels, method="higher"), top))
+    best, best_f1 = top, -1.0
+    for th in candidates[::-1]:  # high to low: a tie keeps the higher threshold
+        c = _total(s.counts(float(th)) for s in sets)
+        if c.false_alarms_per_day <= budget and c.f1 > best_f1:
+            best, best_f1 = float(th), c.f1
+    return min(best, float(np.nextafter(0.5, 0.0)))
 
 
-def evaluate(data_root: Path | None, out_dir: Path, config: AnomalyConfig = AnomalyConfig(),
-             series: list[str] | None = None) -> tuple[str, dict[str, object]]:
-    """Runs the protocol on every labelled series under ``data_root/nab`` (default: the NAB
-    subset shipped in ``training/nab``); writes plots to ``out_dir``; returns the Markdown
-    report and the metrics."""
-    root = Path(data_root) if data_root is not None else SHIPPED_ROOT
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    labels = load_windows(root)
-    names = series or sorted(n for n in labels if (root / "nab" / n).is_file())
-    if not names:
-        raise FileNotFoundError(f"no labelled NAB series under {root / 'nab'}")
-    results, skipped = [], []
-    for n in names:
+def _total(counts: Iterable[EventCounts]) -> EventCounts:
+    total = EventCounts(0, 0, 0, 0.0, ())
+    for c in counts:
+        total = total + c
+    return total
+
+
+def _row(c: EventCounts, threshold: float, **extra: float) -> dict[str, float]:
+    row = {k: float(v) for k, v in c.row().items()}
+    row.update(loss=loss_of(c), threshold=threshold, **extra)
+    return row
+
+
+@dataclass
+class _Scorer:
+    """Scores per (configuration, series), cached: a fixed detector's scores do not depend on
+    the fold; a learning one is refitted per fold on the fold's training series."""
+
+    traces: dict[str, Trace]
+    labels: Mapping[str, list[tuple[int, int]]]
+    cache: dict[tuple[str, int, str, int], SeriesScores] = field(default_factory=dict)
+
+    def get(self, key: tuple[str, int], config: AnomalyConfig, names: Iterable[str], model: Model | None,
+            fold: int) -> list[SeriesScores]:
+        slot = fold if model is not None else -1
+        out = []
+        for n in names:
+            k = (*key, n, slot)
+            if k not in self.cache:
+                self.cache[k] = score_series(self.traces[n], self.labels.get(n, []), config,
+                                             model)
+            out.append(self.cache[k])
+        return out
+
+
+def _select(scorer: _Scorer, name: str, configs: Sequence[AnomalyConfig],
+            train_names: Sequence[str], fold: int, budget: float
+            ) -> tuple[int, float, Model | None, float]:
+    """The configuration (index into ``configs``) and threshold with the lowest loss on the
+    training series; returns (index, threshold, fitted model, training loss)."""
+    best: tuple[int, float, Model | None, float] | None = None
+    train_traces = [scorer.traces[n] for n in train_names]
+    for i, config in enumerate(configs):
+        model = fit_detector(train_traces, config)
+        sets = scorer.get((name, i), config, train_names, model, fold)
+        th = choose_threshold(sets, budget)
+        loss = loss_of(_total(s.counts(th) for s in sets), budget)
+        if best is None or loss < best[3]:
+            best = (i, th, model, loss)
+    assert best is not None
+    return best
+
+
+@dataclass(frozen=True)
+class CandidateCv:
+    """A candidate's cross-validation: the CvResult and the configuration chosen per fold."""
+
+    name: str
+    result: cv.CvResult
+    chosen: tuple[AnomalyConfig, ...]
+
+
+def _cv(traces: list[Trace], candidates: Mapping[str, Sequence[AnomalyConfig]],
+        folds: Sequence[cv.GroupFold], on_fold: cv.FoldCallback | None, progress: bool,
+        labels: Mapping[str, list[tuple[int, int]]] | None,
+        budget: float = FA_BUDGET) -> dict[str, CandidateCv]:
+    """Nested leave-series-out CV of every candidate (a grid of configurations each) and the
+    z-score baseline: inside each fold, configuration and threshold are chosen on the training
+    series only and applied unchanged to the held-out ones. ``on_fold`` sees the first
+    candidate's mean loss so far."""
+    if not folds:
+        raise FoldError("no folds")
+    by_name = {t.name: t for t in traces}
+    for f in folds:
+        cv.pick(traces, (*f.train, *f.test))
+    scorer = _Scorer(by_name, labels if labels is not None else default_labels(by_name))
+    rows: dict[str, list[dict[str, float]]] = {n: [] for n in (*candidates, BASELINE_NAME)}
+    chosen: dict[str, list[AnomalyConfig]] = {n: [] for n in candidates}
+    iterator: Iterable[cv.GroupFold] = folds
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(folds, desc="anomaly folds", unit="fold")
+    first = next(iter(candidates))
+    for k, fold in enumerate(iterator):
+        for name, grid in (*candidates.items(), (BASELINE_NAME, (BASELINE,))):
+            i, th, model, train_loss = _select(scorer, name, grid, fold.train, k, budget)
+            test = _total(s.counts(th) for s in scorer.get((name, i), grid[i], fold.test, model,
+                                                           k))
+            rows[name].append(_row(test, th, train_loss=train_loss, config_index=float(i)))
+            if name != BASELINE_NAME:
+                chosen[name].append(grid[i])
+        if on_fold is not None:
+            on_fold(k, float(np.mean([r["loss"] for r in rows[first]])))
+    described = tuple(f.describe() for f in folds)
+    base = {BASELINE_NAME: tuple(rows[BASELINE_NAME])}
+    return {n: CandidateCv(n, cv.CvResult("loss", described, tuple(rows[n]), base),
+                           tuple(chosen[n])) for n in candidates}
+
+
+def cross_validate(traces: list[Trace], config: AnomalyConfig, folds: Sequence[cv.GroupFold],
+                   on_fold: cv.FoldCallback | None = None, progress: bool = False, *,
+                   labels: Mapping[str, list[tuple[int, int]]] | None = None) -> cv.CvResult:
+    """Leave-series-out CV of one configuration (``cv.leave_series_out`` folds over NAB
+    series names). Per fold the detector (if it learns from other series) is fitted and its
+    threshold chosen (:func:`choose_threshold`) on the training series, then applied unchanged
+    to the held-out ones. ``loss`` = :func:`loss_of` of the held-out series' pooled event
+    counts; baseline ``rolling_zscore`` (48-step rolling z-score, threshold chosen the same way).
+    ``labels``: NAB anomaly windows per series (default: NAB's label file, see
+    :func:`default_labels`)."""
+    return _cv(traces, {config.detector: (config,)}, folds, on_fold, progress,
+               labels)[config.detector].result
+
+
+def default_labels(names: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+    """NAB's anomaly windows for ``names``: from the label file shipped in ``training/nab``
+    if it has them all, else from the shared data directory's."""
+    names = list(names)
+    for root in (lambda: SHIPPED_ROOT, data_dir):
         try:
-            results.append(evaluate_series(load_nab(n, root), labels[n], config))
-        except TraceTooShortError as exc:  # reported, not hidden
-            skipped.append(str(exc))
-    if not results:
-        raise TraceTooShortError("no series long enough: " + "; ".join(skipped))
-
-    model = sum((r.model for r in results[1:]), results[0].model)
-    base = sum((r.baseline for r in results[1:]), results[0].baseline)
-    best = max(results, key=lambda r: (r.model.f1, r.name))
-    plot = "anomaly_nab_example.png"
-    _plot(best, out_dir / plot)
-
-    head = ("| detector | detected | false events | precision | recall | F1 | "
-            "false alarms/day | median delay (h) |\n|---|---|---|---|---|---|---|---|")
-    lines = [
-        "# Anomaly detector on NAB",
-        "",
-        f"{len(results)} series; fit on the first {PROBATION:.0%} of each (probationary "
-        f"period; threshold calibrated on its last {config.tuning_fraction:.0%}), detection "
-        "on the rest; event level (a window is detected if any flag falls in it; consecutive "
-        "flags outside windows are one false event).",
-        f"Configuration: seq_len {config.seq_len}, stat_window {config.stat_window}, masked "
-        f"{list(config.masked)}, IsolationForest {config.n_estimators} trees x "
-        f"{config.max_samples} samples, seed {config.seed}, threshold = "
-        f"{config.threshold_margin} x q{config.threshold_quantile} of tuning scores. Baseline: "
-        f"rolling z-score over {BASELINE_WINDOW} steps, same threshold rule.",
-        "",
-        head,
-        f"| IsolationForest | {_fmt(model)} |",
-        f"| rolling z-score | {_fmt(base)} |",
-        "",
-        "## Per series (model / baseline F1, false events)",
-        "",
-        "| series | windows | model F1 | model FP | baseline F1 | baseline FP |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [f"| {r.name} | {r.model.windows} | {r.model.f1:.3f} | {r.model.false_events} | "
-              f"{r.baseline.f1:.3f} | {r.baseline.false_events} |" for r in results]
-    if skipped:
-        lines += ["", "Skipped (probationary period too short or too gappy for one window):", ""]
-        lines += [f"- {s}" for s in skipped]
-    lines += ["", f"![{best.name}]({plot})", ""]
-    metrics: dict[str, object] = {
-        "model": model.row(), "baseline": base.row(),
-        "skipped": skipped,
-        "series": {r.name: {"model": r.model.row(), "baseline": r.baseline.row()}
-                   for r in results},
-        "config": {k: (v.label if isinstance(v, fc.Schema) else v)
-                   for k, v in dataclasses.asdict(config).items()},
-    }
-    return "\n".join(lines), metrics
+            labels = load_windows(root())
+        except DataNotFoundError:
+            continue
+        if all(n in labels for n in names):
+            return labels
+    raise SelectionError(f"no NAB label file lists every series of {', '.join(names)}")
 
 
-if __name__ == "__main__":  # pragma: no cover - manual run
-    import argparse
-
-    from .data import data_dir
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=None, help="shared data dir (default ../shared/data)")
-    ap.add_argument("--shipped", action="store_true", help="use the NAB subset in training/nab")
-    ap.add_argument("--out", default="build/eval_anomaly")
-    args = ap.parse_args()
-    md, m = evaluate(None if args.shipped else data_dir(args.data), Path(args.out))
-    (Path(args.out) / "anomaly_nab.md").write_text(md)
-    (Path(args.out) / "anomaly_nab.json").write_text(json.dumps(m, indent=1))
-    print(md)
+def select(traces: list[Trace], grid: Sequence[AnomalyConfig],
+           labels: Mapping[str, list[tuple[int, int]]], budget: float = FA_BUDGET
+           ) -> tuple[AnomalyConfig, float]:
+    """The configuration of ``grid`` and threshold chosen on all of ``traces`` (what a fold
+    does on its training part), the threshold written into the returned configuration."""
+    scorer = _Scorer({t.name: t for t in traces}, labels)
+    i, th, _, loss = _select(scorer, grid[0].detector, grid, [t.name for t in traces], 0,
+                             budget)
+    return dataclasses.replace(grid[i], threshold=th), loss
