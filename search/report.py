@@ -22,11 +22,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from . import spaces  # noqa: E402
 from .spaces import SearchError  # noqa: E402
-from .study import SearchSpec  # noqa: E402
+from .study import SearchSpec, safe_url  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -50,13 +49,6 @@ def pick(study: optuna.Study, budget_us: float) -> Pick:
         return Pick(best, True, f"lowest CV loss on the Pareto front with p99 <= {budget_us:g} us")
     best = min(front, key=lambda t: (t.values[1], t.number))
     return Pick(best, False, f"no Pareto trial within p99 {budget_us:g} us: the fastest one")
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - the URL was usable; only its display failed
-        return url
 
 
 def _plots(study: optuna.Study, out: Path) -> list[str]:
@@ -148,7 +140,7 @@ def write(study: optuna.Study, spec: SearchSpec) -> Pick:
           f"cross-validation folds of `{space.folds.__name__.strip('_')}`, "
           f"`eval_{spec.family}.cross_validate`); loss `{metric}`, lower is better; "
           "every choice below was made on these folds only",
-          f"- study `{study.study_name}` in `{_safe_url(spec.storage_url)}`: "
+          f"- study `{study.study_name}` in `{safe_url(spec.storage_url)}`: "
           + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
           f"- sampler {spec.sampler} (seed {spec.seed} + worker index), pruner "
           f"{spec.pruner_name}" + (" (resource = folds done)" if spec.pruner_name != "none" else "")
@@ -161,6 +153,7 @@ def write(study: optuna.Study, spec: SearchSpec) -> Pick:
                   f"{chosen.trial.user_attrs['latency_backend']} (1 thread, "
                   f"{spec.latency_calls} calls) on the configuration trained on fold 0's "
                   f"training part; budget p99 <= {spec.budget_us:g} us")
+    md += ["- folds:"] + [f"  - {r}" for r in study.user_attrs.get("fold_ranges", [])]
     md += ["", "## Pick", ""] + _best_section(chosen, metric, multi)
     if multi:
         front = sorted(study.best_trials, key=lambda t: t.values[1])

@@ -116,15 +116,29 @@ class Space:
                               f"{self.family} cannot be searched")
         return fn
 
-    def dev_selection(self, tiny: bool) -> str:
+    def dev_selection(self, tiny: bool) -> selection.Selection:
+        """What a search without --train runs on: the eval module's ``DEV`` (tiny: synthetic)."""
         if tiny:
-            return self.tiny_dev
-        module = importlib.import_module(f"dwcp_ml.training.eval_{self.family}")
-        dev = getattr(module, "DEV", self.dev)
-        return dev if isinstance(dev, str) else dev.describe()
+            return selection.parse(self.tiny_dev)
+        dev = getattr(_eval(self.family), "DEV", None)
+        return dev if isinstance(dev, selection.Selection) else selection.parse(self.dev)
 
 
 # --------------------------------------------------------------------------- data and folds
+
+def _eval(family: str) -> Any:
+    return importlib.import_module(f"dwcp_ml.training.eval_{family}")
+
+
+def _pba_load(sel: selection.Selection, root: Path | None) -> list[Trace]:
+    return _eval("pba").load(sel, root)
+
+
+def _pba_folds(traces: list[Trace], n_folds: int, tiny: bool) -> list[cv.TimeFold]:
+    """eval_pba's rolling-origin folds (14 training days or half a shorter span, 1-day gap)."""
+    time_folds, _ = _eval("pba").dev_folds(traces, n_folds)
+    return time_folds
+
 
 def _bitbrains(loader: Callable[[str, int, Path], Trace],
                synthetic: Callable[[], list[Trace]]) -> Callable[..., list[Trace]]:
@@ -136,12 +150,6 @@ def _bitbrains(loader: Callable[[str, int, Path], Trace],
                               "synthetic VMs")
         return sel.load_bitbrains(data.data_dir(root), loader)
     return load
-
-
-def _vm_synthetic() -> list[Trace]:
-    from dwcp_ml.training import synthetic
-
-    return synthetic.traces()
 
 
 def _cpu_synthetic() -> list[Trace]:
@@ -195,7 +203,7 @@ SPACES: dict[str, Space] = {
             Param("n_estimators", "int", 10, 40, step=10, grid=(10, 30)),
             Param("num_leaves", "int", 3, 15, grid=(3, 7)),
             Param("learning_rate", "float", 0.05, 0.3, log=True, grid=(0.1,)),
-            _cat("seq_len", 4, 6),
+            Param("seq_len", "cat", choices=(4, 6), grid=(4,)),
         ),
         dev="bitbrains:months=2013-7,2013-8:vms=first:30", tiny_dev="synthetic",
         load=_bitbrains(data.load_bitbrains_cpu_mhz, _cpu_synthetic), folds=_time_folds,
@@ -221,8 +229,7 @@ SPACES: dict[str, Space] = {
             _cat("seq_len", 4, 6),
         ),
         dev="bitbrains:months=2013-7,2013-8:vms=first:30", tiny_dev="synthetic",
-        load=_bitbrains(data.load_bitbrains_vm, _vm_synthetic), folds=_time_folds,
-        fixed={"threads": 1},
+        load=_pba_load, folds=_pba_folds, fixed={"threads": 1},
     ),
     "anomaly": Space(
         family="anomaly", config_module="anomaly", config_class="AnomalyConfig",

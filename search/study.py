@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -85,9 +86,10 @@ class SearchSpec:
             return self.pruner
         return "hyperband" if len(self.objectives) == 1 else "none"
 
-    @property
-    def selection_text(self) -> str:
-        return self.train or spaces.get(self.family).dev_selection(self.tiny)
+    def data_selection(self) -> selection.Selection:
+        if self.train is not None:
+            return selection.parse(self.train)
+        return spaces.get(self.family).dev_selection(self.tiny)
 
 
 def check(spec: SearchSpec) -> selection.Selection:
@@ -106,7 +108,7 @@ def check(spec: SearchSpec) -> selection.Selection:
     if spec.workers > spec.trials:
         raise SearchError(f"--workers {spec.workers} > --trials {spec.trials}: every worker "
                           "needs at least one trial")
-    return selection.parse(spec.selection_text)
+    return spec.data_selection()
 
 
 def storage(url: str) -> optuna.storages.RDBStorage:
@@ -116,7 +118,15 @@ def storage(url: str) -> optuna.storages.RDBStorage:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SearchError(f"--storage {url}: {first}") from None
+        raise SearchError(f"--storage {safe_url(url)}: {first}") from None
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for errors and reports."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:  # not a URL at all: nothing to hide
+        return url
 
 
 def sampler(spec: SearchSpec, worker: int) -> optuna.samplers.BaseSampler:
@@ -222,12 +232,13 @@ def load_traces(spec: SearchSpec, sel: selection.Selection) -> list[Trace]:
 
 
 def _one_thread() -> None:
-    """Each worker is one core: torch and the BLAS pools get one thread."""
+    """Each worker is one core: the OpenMP/BLAS pools get one thread (read when torch or
+    LightGBM load; a spawned worker has loaded neither yet), torch too if already loaded.
+    The spaces also fix the family's own thread setting (PbaConfig.threads, n_jobs) to 1."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def work(spec: SearchSpec, worker: int, quota: int,
@@ -238,6 +249,8 @@ def work(spec: SearchSpec, worker: int, quota: int,
     sel = check(spec)
     objective = Objective(spec, load_traces(spec, sel), worker)
     study = open_study(spec, sel, worker)
+    if "fold_ranges" not in study.user_attrs:  # for the report; every worker computes the same
+        study.set_user_attr("fold_ranges", [f.describe() for f in objective.folds])
     study.optimize(objective, n_trials=quota, callbacks=callbacks or [])
 
 
