@@ -117,7 +117,9 @@ def _best_section(chosen: Pick, metric: str, multi: bool) -> list[str]:
     for name, (mean, sd) in t.user_attrs.get("baselines", {}).items():
         md.append(f"| {name} | {_fmt(mean)} +- {_fmt(sd)} |")
     md += ["", "Per fold: " + ", ".join(_fmt(v) for v in t.user_attrs["fold_losses"]), "",
-           f"Configuration: {_params(t)}"]
+           "Every metric of the model (mean +- sd over folds): " + ", ".join(
+               f"{k} {_fmt(m)} +- {_fmt(sd)}" for k, (m, sd) in t.user_attrs["metrics"].items()),
+           "", f"Configuration: {_params(t)}"]
     if multi:
         budget = "within" if chosen.within_budget else "OVER"
         md.append(f"Latency: p99 {_fmt(t.values[1])} us, p50 "
@@ -136,7 +138,8 @@ def write(study: optuna.Study, spec: SearchSpec) -> Pick:
     metric = chosen.trial.user_attrs.get("loss_metric", "loss")
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     md = [f"# Search: {spec.family}", "", "```", spec.command or "dwcp-ml search", "```", "",
-          f"- searched on: {study.user_attrs['data']} ({study.user_attrs['folds']} "
+          f"- searched on: {study.user_attrs['data']} "
+          f"({study.user_attrs.get('traces', '')}; {study.user_attrs['folds']} "
           f"cross-validation folds of `{space.folds.__name__.strip('_')}`, "
           f"`eval_{spec.family}.cross_validate`); loss `{metric}`, lower is better; "
           "every choice below was made on these folds only",

@@ -24,6 +24,7 @@ from dwcp_ml.training import cv, data, selection
 from dwcp_ml.training.data import Trace
 
 Value = int | float | str
+TINY_DATA = "synthetic"  # what --tiny searches on: embedded data (anomaly: the shipped NAB)
 
 
 class SearchError(PipelineError):
@@ -69,10 +70,8 @@ class Space:
     config_class: str
     params: tuple[Param, ...]
     tiny: tuple[Param, ...]
-    dev: str  # the family's dev selection if its eval module names none (``DEV``)
-    tiny_dev: str  # what --tiny searches on
     load: Callable[[selection.Selection, Path | None], list[Trace]]
-    folds: Callable[[list[Trace], int, bool], list[Any]]
+    folds: Callable[[list[Trace], int], list[Any]]
     fixed: dict[str, Value] = field(default_factory=dict)  # applied to every configuration
 
     def _cls(self) -> type:
@@ -117,11 +116,8 @@ class Space:
         return fn
 
     def dev_selection(self, tiny: bool) -> selection.Selection:
-        """What a search without --train runs on: the eval module's ``DEV`` (tiny: synthetic)."""
-        if tiny:
-            return selection.parse(self.tiny_dev)
-        dev = getattr(_eval(self.family), "DEV", None)
-        return dev if isinstance(dev, selection.Selection) else selection.parse(self.dev)
+        """What a search without --train runs on: the eval module's ``DEV`` (tiny: TINY_DATA)."""
+        return selection.parse(TINY_DATA) if tiny else _eval(self.family).DEV
 
 
 # --------------------------------------------------------------------------- data and folds
@@ -130,56 +126,38 @@ def _eval(family: str) -> Any:
     return importlib.import_module(f"dwcp_ml.training.eval_{family}")
 
 
-def _pba_load(sel: selection.Selection, root: Path | None) -> list[Trace]:
-    return _eval("pba").load(sel, root)
+def _eval_load(family: str) -> Callable[[selection.Selection, Path | None], list[Trace]]:
+    """The family's own loader (``eval_<family>.load``): search reads what eval reads."""
+    def load(sel: selection.Selection, root: Path | None) -> list[Trace]:
+        return _eval(family).load(sel, root)
+    return load
 
 
-def _pba_folds(traces: list[Trace], n_folds: int, tiny: bool) -> list[cv.TimeFold]:
+def _pba_folds(traces: list[Trace], n_folds: int) -> list[cv.TimeFold]:
     """eval_pba's rolling-origin folds (14 training days or half a shorter span, 1-day gap)."""
     time_folds, _ = _eval("pba").dev_folds(traces, n_folds)
     return time_folds
 
 
-def _bitbrains(loader: Callable[[str, int, Path], Trace],
-               synthetic: Callable[[], list[Trace]]) -> Callable[..., list[Trace]]:
-    def load(sel: selection.Selection, root: Path | None) -> list[Trace]:
-        if sel.kind == "synthetic":
-            return synthetic()
-        if sel.kind != "bitbrains":
-            raise SearchError(f"{sel.describe()}: this family searches on bitbrains or "
-                              "synthetic VMs")
-        return sel.load_bitbrains(data.data_dir(root), loader)
-    return load
+def _scaling_folds(traces: list[Trace], n_folds: int) -> list[cv.TimeFold]:
+    """eval_scaling's rolling-origin folds (as pba's: the policies run forward in time)."""
+    return _eval("scaling").dev_folds(traces, n_folds)
 
 
-def _cpu_synthetic() -> list[Trace]:
-    from dwcp_ml.training import scaling
-
-    return scaling.synthetic_cpu_mhz()
-
-
-def _load_nab(sel: selection.Selection, root: Path | None) -> list[Trace]:
+def _nab_load(sel: selection.Selection, root: Path | None) -> list[Trace]:
+    """NAB series; ``synthetic`` = the series shipped in training/nab (no shared data)."""
     from dwcp_ml.training import anomaly
 
-    if sel.kind == "synthetic":  # the NAB series shipped in training/nab (no shared data)
+    if sel.kind == "synthetic":
         return anomaly.shipped_traces()
     if sel.kind != "nab":
-        raise SearchError(f"{sel.describe()}: anomaly searches on nab series")
+        raise SearchError(f"anomaly searches on NAB series, not {sel.describe()}")
     return sel.load_nab(data.data_dir(root))
 
 
-def _time_folds(traces: list[Trace], n_folds: int, tiny: bool) -> list[cv.TimeFold]:
-    """Rolling-origin folds over the traces' span: 14 training days and a one-day gap, or
-    (tiny, a week of synthetic data) 40 % of the span and a 3-hour gap."""
-    start, end = cv.span(traces)
-    if tiny:
-        return cv.rolling_origin(start, end, n_folds, min_train=int(0.4 * (end - start)),
-                                 gap=3 * 3600)
-    return cv.rolling_origin(start, end, n_folds)
-
-
-def _series_folds(traces: list[Trace], n_folds: int, tiny: bool) -> list[cv.GroupFold]:
-    return cv.leave_series_out([t.name for t in traces], n_folds)
+def _series_folds(traces: list[Trace], n_folds: int) -> list[cv.GroupFold]:
+    """Leave-series-out, ``n_folds`` groups (at most one series each)."""
+    return cv.leave_series_out([t.name for t in traces], min(n_folds, len(traces)))
 
 
 # --------------------------------------------------------------------------- the registry
@@ -205,8 +183,7 @@ SPACES: dict[str, Space] = {
             Param("learning_rate", "float", 0.05, 0.3, log=True, grid=(0.1,)),
             Param("seq_len", "cat", choices=(4, 6), grid=(4,)),
         ),
-        dev="bitbrains:months=2013-7,2013-8:vms=first:30", tiny_dev="synthetic",
-        load=_bitbrains(data.load_bitbrains_cpu_mhz, _cpu_synthetic), folds=_time_folds,
+        load=_eval_load("scaling"), folds=_scaling_folds,
         fixed={"n_jobs": 1},
     ),
     "pba": Space(
@@ -228,8 +205,7 @@ SPACES: dict[str, Space] = {
             Param("epochs", "int", 1, 2, grid=(1,)),
             _cat("seq_len", 4, 6),
         ),
-        dev="bitbrains:months=2013-7,2013-8:vms=first:30", tiny_dev="synthetic",
-        load=_pba_load, folds=_pba_folds, fixed={"threads": 1},
+        load=_eval_load("pba"), folds=_pba_folds, fixed={"threads": 1},
     ),
     "anomaly": Space(
         family="anomaly", config_module="anomaly", config_class="AnomalyConfig",
@@ -238,14 +214,14 @@ SPACES: dict[str, Space] = {
             _cat("max_samples", 64, 128, 256, 512),
             _cat("seq_len", 1, 3, 6),
             _cat("stat_window", 12, 24, 36, 48),
-            Param("threshold_margin", "float", 1.0, 1.3, grid=(1.05, 1.1, 1.2)),
         ),
         tiny=(
             Param("n_estimators", "int", 10, 30, step=10, grid=(10, 20)),
             _cat("max_samples", 32, 64),
-            Param("threshold_margin", "float", 1.0, 1.2, grid=(1.1,)),
+            Param("seq_len", "cat", choices=(1, 3), grid=(3,)),
         ),
-        dev="nab", tiny_dev="synthetic", load=_load_nab, folds=_series_folds,
+        load=_nab_load, folds=_series_folds,
+        fixed={"detector": "iforest"},
     ),
 }
 

@@ -182,7 +182,7 @@ class Objective:
         self.spec = spec
         self.space = spaces.get(spec.family)
         self.traces = traces
-        self.folds = self.space.folds(traces, spec.folds, spec.tiny)
+        self.folds = self.space.folds(traces, spec.folds)
         self.cross_validate = self.space.cross_validate()
         self.worker = worker
 
@@ -205,6 +205,7 @@ class Objective:
         trial.set_user_attr("loss_metric", result.loss)
         trial.set_user_attr("fold_losses", result.values(result.loss).tolist())
         trial.set_user_attr("loss_sd", sd)
+        trial.set_user_attr("metrics", {m: list(result.mean_std(m)) for m in result.model[0]})
         trial.set_user_attr("baselines", {
             name: list(result.mean_std(result.loss, name)) for name in result.baselines})
         trial.set_user_attr("cv_seconds", time.perf_counter() - started)
@@ -251,6 +252,9 @@ def work(spec: SearchSpec, worker: int, quota: int,
     study = open_study(spec, sel, worker)
     if "fold_ranges" not in study.user_attrs:  # for the report; every worker computes the same
         study.set_user_attr("fold_ranges", [f.describe() for f in objective.folds])
+        names = [t.name for t in objective.traces]
+        study.set_user_attr("traces", f"{len(names)} traces: " + ", ".join(names[:6])
+                            + (", ..." if len(names) > 6 else ""))
     study.optimize(objective, n_trials=quota, callbacks=callbacks or [])
 
 
