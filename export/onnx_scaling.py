@@ -39,7 +39,7 @@ def export(trained: TrainedScaling) -> ExportedModel:
     verification = verify(onnx_bytes, trained.predict, trained.heldout_rows,
                           atol=ATOL, rtol=RTOL, label=NAME)
     config = trained.config
-    thresholds = trained.rule.as_thresholds()  # headroom as chosen on validation
+    thresholds = trained.rule.as_thresholds()  # headroom and floor as calibrated
     thresholds.update({"alpha": float(config.alpha), "horizon_steps": float(config.horizon)})
     return ExportedModel(
         name=NAME, family=FAMILY, version=VERSION, onnx_bytes=onnx_bytes,
@@ -54,8 +54,10 @@ def export(trained: TrainedScaling) -> ExportedModel:
                        "sample"),
             "input": "one flat row per window: seq_len steps x 9 metric-schema features, "
                      "step-major (row = windows.reshape(n, -1))",
-            "capacity_rule": "capacity_mhz = max(ceil(max(q, 0) * headroom / unit_mhz), "
-                             "min_units) * unit_mhz, in double, in this order",
+            "capacity_rule": "capacity_mhz = max(max(ceil(max(q, 0) * headroom / unit_mhz), "
+                             "ceil(max(p, 0) * floor / unit_mhz)), min_units) * unit_mhz, in "
+                             "double, in this order; p = the largest 'value' feature of the "
+                             "input row's last horizon_steps steps (float32 widened)",
             "golden_windows": ", ".join(trained.golden_names),
             "headroom": _headroom_note(trained),
         },
@@ -63,14 +65,14 @@ def export(trained: TrainedScaling) -> ExportedModel:
 
 
 def _headroom_note(trained: TrainedScaling) -> str:
-    choice = trained.headroom_choice
-    if choice is None:
-        return f"fixed by the configuration: {trained.rule.headroom:g}"
-    p, r = choice.predictive, choice.reactive
-    verdict = ("smallest headroom with fewer under-provisioned 5-minute bins than the reactive "
-               "scaler at no more capacity-hours" if choice.reachable else
-               "target NOT reachable on validation: fewest under-provisioned bins at no more "
-               "capacity-hours")
-    return (f"{choice.headroom:g}, chosen on the training data's validation part: {verdict} "
-            f"(predictive {p.under} bins / {p.capacity_mhz_h:.0f} MHz-h vs reactive target "
-            f"{trained.config.reactive_target:g} {r.under} bins / {r.capacity_mhz_h:.0f} MHz-h)")
+    from dwcp_ml.training.scaling import shipped_calibration
+
+    c = shipped_calibration(trained.calibrations, trained.config.policy)
+    verdict = "met" if c.reachable else "NOT met (smallest under-provisioning found)"
+    return (f"policy {trained.rule.policy} (config {trained.config.policy}), headroom "
+            f"{trained.rule.headroom:g}, floor {trained.rule.floor:g}: calibrated for the SLO "
+            f"{c.slo:g} of 5-minute bins under-provisioned on {len(trained.calib_folds)} inner "
+            f"rolling folds of the training data, SLO {verdict} there (share "
+            f"{c.result.under_share:.4f}, capacity {c.result.capacity_mhz_h:.0f} MHz-h vs "
+            f"reactive target {trained.config.reactive_target:g} {c.reactive.under_share:.4f} / "
+            f"{c.reactive.capacity_mhz_h:.0f} MHz-h)")

@@ -1,8 +1,12 @@
-"""Capacity forecaster (scaling family): labels, decision rule, determinism, ONNX export."""
+"""Capacity forecaster (scaling family): labels, decision rule (shared cases with Go),
+calibration of the operating point, determinism, ONNX export."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -66,7 +70,7 @@ def test_export_rules_hold(trained, exported) -> None:
     assert exported.inputs[0].shape == (None, n_features)
     assert [o.name for o in exported.outputs] == [OUTPUT] and exported.outputs[0].shape == (None, 1)
     assert exported.name == exported.family == "scaling"
-    for key in ("headroom", "unit_mhz", "min_units", "alpha", "horizon_steps"):
+    for key in ("headroom", "floor", "unit_mhz", "min_units", "alpha", "horizon_steps"):
         assert key in exported.thresholds
 
 
@@ -133,14 +137,18 @@ def test_labels_are_the_peak_of_the_next_three_bins() -> None:
     np.testing.assert_array_equal(s.end_ts, ts[s.end])
 
 
-def test_time_split_trains_on_the_past(trained, traces) -> None:
-    cut = trained.metrics["cut_ts"]
-    t_min = min(int(t.ts.min()) for t in traces)
-    t_max = max(int(t.ts.max()) for t in traces)
-    assert t_min < cut < t_max
-    # Golden held-out windows start at or after the cut; the edge cases are synthetic.
+def test_calibration_folds_are_inner_rolling_folds(trained, traces) -> None:
+    folds = scaling.calibration_folds(traces, CONFIG)
+    assert trained.calib_folds == tuple(f.describe() for f in folds)
+    assert len(folds) == CONFIG.calib_folds
+    for f in folds:
+        assert f.test_start - f.train_end == CONFIG.calib_gap
+    # Golden windows come from the latest calibration fold's test range; edge cases are
+    # synthetic.
     n_heldout = CONFIG.golden_windows
-    assert (trained.golden_ts[:n_heldout, 0] >= cut).all()
+    span_in = (trained.params.input_len - 1) * CONFIG.step_seconds
+    assert (trained.golden_ts[:n_heldout, -1] >= folds[-1].test_start).all()
+    assert (trained.golden_ts[:n_heldout, 0] >= folds[-1].test_start - span_in).all()
 
 
 # ------------------------------------------------------------------ decision rule
@@ -159,98 +167,184 @@ def test_recommend_capacity_on_hand_made_numbers() -> None:
     np.testing.assert_array_equal(got, [100.0, 100.0, 200.0, 2600.0])
 
 
+def test_hybrid_floor_on_hand_made_numbers() -> None:
+    rule = scaling.CapacityRule(headroom=1.0, unit_mhz=100.0, min_units=1, floor=1.2)
+    assert scaling.recommend_capacity(950.0, rule, 500.0) == 1000.0  # forecast wins
+    assert scaling.recommend_capacity(950.0, rule, 1000.0) == 1200.0  # floor wins
+    assert scaling.recommend_capacity(-5.0, rule, -5.0) == 100.0  # both <= 0: min_units
+    pure = replace(rule, floor=0.0)
+    assert pure.policy == "predictive" and rule.policy == "hybrid"
+    assert scaling.recommend_capacity(950.0, pure, 1e9) == 1000.0  # floor 0 ignores the peak
+    got = scaling.recommend_capacity(np.array([100.0, 100.0]), rule, np.array([0.0, 2000.0]))
+    np.testing.assert_array_equal(got, [100.0, 2400.0])
+    assert rule.as_thresholds()["floor"] == 1.2
+
+
+def test_recent_peak_reads_the_value_feature_of_the_last_steps() -> None:
+    n_f = len(fc.Schema.METRIC.features)
+    rows = np.zeros((2, 4 * n_f), np.float32)
+    rows[0, [0 * n_f, 1 * n_f, 2 * n_f, 3 * n_f]] = [9000, 10, 30, 20]  # step-major
+    rows[1, 3 * n_f + 1] = 5000  # another feature of the last step: not the value
+    np.testing.assert_array_equal(scaling.recent_peak(rows, 4, 3), [30.0, 0.0])
+    np.testing.assert_array_equal(scaling.recent_peak(rows, 4, 4), [9000.0, 0.0])
+
+
 def test_recommend_capacity_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="NaN"):
         scaling.recommend_capacity(float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        scaling.recommend_capacity(1.0, scaling.CapacityRule(floor=1.0), float("nan"))
     with pytest.raises(ValueError, match="headroom"):
         scaling.CapacityRule(headroom=0.0)
     with pytest.raises(ValueError, match="unit_mhz"):
         scaling.CapacityRule(unit_mhz=float("inf"))
     with pytest.raises(ValueError, match="min_units"):
         scaling.CapacityRule(min_units=-1)
+    with pytest.raises(ValueError, match="floor"):
+        scaling.CapacityRule(floor=-0.5)
 
 
-# ------------------------------------------------------------------ headroom chosen on validation
+# ------------------------------------------------------------------ shared cases with Go
+
+CASES = Path(__file__).with_name("capacity_cases.json")
 
 
-def _sim(under: int, capacity: float) -> capacity_mod.SimResult:
-    return capacity_mod.SimResult(under=under, bins=1000, capacity_mhz_h=capacity,
-                                  shortfall_mhz_h=0.0)
+def _case(name: str, q: float, values: list[float], headroom: float, floor: float,
+          unit: float = 100.0, min_units: int = 1, seq_len: int = 4, horizon: int = 3
+          ) -> dict[str, object]:
+    """One case: a model output q (float32), an input row whose value feature takes
+    ``values`` over its last steps (other features noise), thresholds, and the answer of
+    recent_peak + recommend_capacity (what Go's capacityAnswer must reproduce bit for bit)."""
+    n_f = len(fc.Schema.METRIC.features)
+    rng = np.random.default_rng(len(name))
+    row = rng.uniform(-5e4, 5e4, seq_len * n_f).astype(np.float32)
+    row[[(seq_len - len(values) + i) * n_f for i in range(len(values))]] = values
+    q32 = float(np.float32(q))
+    peak = float(scaling.recent_peak(row[None, :], seq_len, horizon)[0])
+    rule = scaling.CapacityRule(headroom=headroom, unit_mhz=unit, min_units=min_units,
+                                floor=floor)
+    cap = float(scaling.recommend_capacity(q32, rule, peak))
+    return {"name": name, "seq_len": seq_len, "row": [float(v) for v in row], "output": q32,
+            "thresholds": {**rule.as_thresholds(), "alpha": 0.9, "horizon_steps": horizon},
+            "recent_peak_mhz": peak, "capacity_mhz": cap, "units": int(cap / unit)}
 
 
-def test_select_headroom_picks_the_smallest_qualifying() -> None:
-    reactive = _sim(100, 1000.0)
-    curve = {
-        0.9: _sim(300, 700.0),  # cheaper but more under-provisioned
-        1.0: _sim(100, 800.0),  # ties the reactive scaler: not fewer
-        1.1: _sim(80, 900.0),  # first that qualifies
-        1.2: _sim(50, 1000.0),  # qualifies too (capacity equal is allowed), but larger
-        1.3: _sim(20, 1100.0),  # fewer, but more capacity
-    }
-    # Dict order must not matter.
-    for items in (curve, dict(reversed(list(curve.items())))):
-        choice = capacity_mod.select_headroom(items, reactive)
-        assert (choice.headroom, choice.reachable) == (1.1, True)
-        assert choice.predictive == curve[1.1] and choice.reactive == reactive
+def capacity_cases() -> list[dict[str, object]]:
+    return [
+        _case("predictive, floor 0", 1234.5, [100, 200, 300], 1.07, 0.0),
+        _case("q x headroom / unit lands just above an integer", 1000.0, [1, 2, 3], 1.1, 0.0),
+        _case("floor wins", 800.0, [900, 2500.25, 1200], 1.0, 1.2),
+        _case("forecast wins over the floor", 5000.0, [900, 2500.25, 1200], 1.3, 1.2),
+        _case("floor 1/0.7 as the reactive scaler sizes", 10.0, [1e3, 7e2, 1.3e3], 1.0, 1 / 0.7),
+        _case("negative forecast and values: min_units", -250.0, [-3, -2, -1], 1.2, 1.1,
+              min_units=2),
+        _case("peak outside the last horizon steps is ignored", 100.0, [99999, 5, 5, 5], 1.0,
+              1.4),
+        _case("unit 2600 MHz cores", 9000.0, [7000, 8000, 8100], 1.15, 1.05, unit=2600.0),
+        _case("12 steps, horizon 3", 3210.0, [3300, 3150, 3190], 0.93, 0.9, seq_len=12),
+    ]
 
 
-def test_select_headroom_when_the_target_is_not_reachable() -> None:
-    reactive = _sim(10, 1000.0)
-    curve = {1.0: _sim(40, 800.0), 1.1: _sim(30, 950.0), 1.2: _sim(30, 990.0),
-             1.3: _sim(5, 1200.0)}
-    choice = capacity_mod.select_headroom(curve, reactive)
-    # Fewest under-provisioned at no more capacity; the smaller headroom on a tie.
-    assert (choice.headroom, choice.reachable) == (1.1, False)
-    # Every headroom costs more capacity: the cheapest one, still flagged.
-    pricey = {1.0: _sim(5, 1500.0), 1.1: _sim(3, 1600.0)}
-    assert capacity_mod.select_headroom(pricey, reactive).headroom == 1.0
-    assert not capacity_mod.select_headroom(pricey, reactive).reachable
-    with pytest.raises(ValueError, match="no headroom"):
-        capacity_mod.select_headroom({}, reactive)
+def test_capacity_cases_file_is_what_python_answers() -> None:
+    """tests/capacity_cases.json (read by Go's TestCapacitySharedCases) holds exactly what
+    recent_peak and recommend_capacity answer; regenerate with
+    `python tests/test_scaling.py` after changing the rule (and Go with it)."""
+    assert json.loads(CASES.read_text()) == capacity_cases()
+    for c in capacity_cases():
+        assert math.isfinite(c["capacity_mhz"]) and c["units"] * c["thresholds"]["unit_mhz"] \
+            == c["capacity_mhz"]
 
 
-def test_choose_headroom_simulates_both_scalers_on_the_same_bins() -> None:
-    """Hand-made VM: flat 1000 MHz demand with a 3000 MHz burst; a perfect forecast of the
-    peak. Headroom 1.0 never under-provisions here and the reactive scaler (target 0.7,
-    capacity 1500) misses the burst's 3 bins, so the smallest headroom (1.0) wins."""
+# ------------------------------------------------------------------ calibration
+
+
+def _hand_vm() -> capacity_mod.SimVM:
+    """Flat 1000 MHz demand with a 3000 MHz burst in bins 30..32; a forecast of 1000
+    everywhere and the recent peak of the 3 bins up to each window's end."""
     demand = np.full(60, 1000.0)
     demand[30:33] = 3000.0
     end = np.arange(11, 57, dtype=np.int64)
-    forecast = np.array([demand[e + 1:e + 4].max() for e in end])
-    vm = capacity_mod.SimVM(demand, end, forecast)
-    choice = capacity_mod.choose_headroom([vm], scaling.CapacityRule(), (1.25, 1.0, 1.5),
-                                          target=0.7, horizon=3, step_h=300 / 3600)
-    assert set(choice.curve) == {1.0, 1.25, 1.5}
-    assert choice.reactive.under == 3 and choice.curve[1.0].under == 0
-    assert choice.reactive.bins == choice.curve[1.0].bins == 3 * len(end[::3])
-    assert (choice.headroom, choice.reachable) == (1.0, True)
+    recent = np.array([demand[e - 2:e + 1].max() for e in end])
+    return capacity_mod.SimVM(demand, end, np.full(len(end), 1000.0), recent)
 
 
-def test_training_chooses_and_exports_the_headroom(trained, exported) -> None:
-    choice = trained.headroom_choice
-    assert choice is not None and choice.headroom in CONFIG.headroom_grid
-    assert set(choice.curve) == set(CONFIG.headroom_grid)
-    assert choice == capacity_mod.select_headroom(choice.curve, choice.reactive)
-    assert trained.rule == scaling.CapacityRule(headroom=choice.headroom)
-    assert exported.thresholds["headroom"] == choice.headroom
-    assert exported.thresholds["unit_mhz"] == trained.rule.unit_mhz
-    assert exported.thresholds["min_units"] == trained.rule.min_units
+def test_calibrate_takes_the_smallest_headroom_meeting_the_slo() -> None:
+    vm = _hand_vm()
+    step_h = 300 / 3600
+    grid = (0.9, 1.0, 1.5, 2.9, 3.0, 3.1)
+    # 16 decisions x 3 bins = 48 bins; the burst costs 3 bins below headroom 3.0, 0 at 3.0.
+    loose = capacity_mod.calibrate([vm], scaling.CapacityRule(), 3 / 48, (0.0,), 0.7, 3, step_h,
+                                   grid)
+    assert (loose.rule.headroom, loose.reachable, loose.result.under) == (1.0, True, 3)
+    tight = capacity_mod.calibrate([vm], scaling.CapacityRule(), 0.01, (0.0,), 0.7, 3, step_h,
+                                   grid)
+    assert (tight.rule.headroom, tight.reachable, tight.result.under) == (3.0, True, 0)
+    none = capacity_mod.calibrate([vm], scaling.CapacityRule(), 0.01, (0.0,), 0.7, 3, step_h,
+                                  (0.9, 1.0))
+    assert (none.rule.headroom, none.reachable) == (1.0, False)
+    assert tight.reactive == capacity_mod.simulate_reactive([vm], scaling.CapacityRule(), 0.7, 3,
+                                                            step_h)
+    # Bisection agrees with a plain scan of the grid.
+    fine = capacity_mod.HEADROOM_GRID
+    got = capacity_mod.calibrate([vm], scaling.CapacityRule(), 0.01, (0.0,), 0.7, 3, step_h, fine)
+    scan = [h for h in fine if capacity_mod.simulate_policy(
+        [vm], scaling.CapacityRule(headroom=h), 3, step_h).under_share <= 0.01]
+    assert got.rule.headroom == scan[0]
+
+
+def test_calibrate_picks_the_cheapest_floor_meeting_the_slo() -> None:
+    """The burst lasts 3 bins inside one decision interval, so no floor sees it in time and
+    every floor needs headroom 2.91 (ceil(29.1) = 30 units of 100 MHz) for an SLO of 0;
+    floors only add capacity after the burst, so the smallest floor wins."""
+    vm = _hand_vm()
+    step_h = 300 / 3600
+    c = capacity_mod.calibrate([vm], scaling.CapacityRule(), 0.0, (1.4, 0.8, 1.0), 0.7, 3, step_h)
+    assert [k.floor for k in c.candidates] == [0.8, 1.0, 1.4]
+    assert all(k.reachable and k.headroom == 2.91 for k in c.candidates)
+    caps = [k.result.capacity_mhz_h for k in c.candidates]
+    assert caps[0] <= caps[1] <= caps[2]
+    assert c.rule == scaling.CapacityRule(headroom=2.91, floor=0.8)
+
+
+def test_training_calibrates_and_exports_the_shipped_point(trained, exported) -> None:
+    cals = trained.calibrations
+    assert set(cals) == {"predictive", "hybrid"}
+    assert cals["predictive"].rule.floor == 0.0
+    assert cals["hybrid"].rule.floor in CONFIG.floor_grid
+    for c in cals.values():
+        assert c.rule.headroom in CONFIG.headroom_grid and c.slo == CONFIG.slo
+    shipped = scaling.shipped_calibration(cals, "auto")
+    assert trained.rule == shipped.rule
+    met = [c for c in cals.values() if c.reachable]
+    if met:
+        assert shipped.reachable and shipped.result.capacity_mhz_h == min(
+            c.result.capacity_mhz_h for c in met)
+    assert scaling.shipped_calibration(cals, "hybrid") is cals["hybrid"]
+    for key, value in trained.rule.as_thresholds().items():
+        assert exported.thresholds[key] == value
     m = exported.metrics
-    assert m["val_chosen_headroom"] == choice.headroom
-    assert m["val_headroom_target_reachable"] == float(choice.reachable)
-    assert m["val_reactive_under"] == choice.reactive.under
-    np.testing.assert_array_equal(trained.capacity(trained.heldout_rows[:50]),
-                                  scaling.recommend_capacity(
-                                      trained.predict(trained.heldout_rows[:50]), trained.rule))
+    assert m["calib_predictive_headroom"] == cals["predictive"].rule.headroom
+    assert m["calib_hybrid_floor"] == cals["hybrid"].rule.floor
+    rows = trained.heldout_rows[:50]
+    np.testing.assert_array_equal(trained.capacity(rows), scaling.recommend_capacity(
+        trained.predict(rows), trained.rule, scaling.recent_peak(rows, CONFIG.seq_len,
+                                                                 CONFIG.horizon)))
 
 
-def test_empty_grid_keeps_the_configured_headroom(traces) -> None:
-    config = replace(CONFIG, headroom_grid=(), rule=scaling.CapacityRule(headroom=1.7))
-    fixed = scaling.train(traces, config)
-    assert fixed.headroom_choice is None and fixed.rule.headroom == 1.7
-    assert onnx_scaling.export(fixed).thresholds["headroom"] == 1.7
+def test_policy_config_is_checked(traces) -> None:
+    fixed = scaling.train(traces, replace(CONFIG, policy="hybrid"))
+    assert fixed.rule == fixed.calibrations["hybrid"].rule
+    assert onnx_scaling.export(fixed).thresholds["floor"] == fixed.rule.floor > 0
+    with pytest.raises(ValueError, match="policy"):
+        scaling.ScalingConfig(policy="both")
     with pytest.raises(ValueError, match="headroom_grid"):
         scaling.ScalingConfig(headroom_grid=(1.0, 0.0))
+    with pytest.raises(ValueError, match="floor_grid"):
+        scaling.ScalingConfig(floor_grid=())
+    with pytest.raises(ValueError, match="slo"):
+        scaling.ScalingConfig(slo=0.0)
+    with pytest.raises(ValueError, match="horizon"):
+        scaling.ScalingConfig(seq_len=2, horizon=3)
 
 
 # ------------------------------------------------------------------ determinism, bad input
@@ -274,5 +368,13 @@ def test_bad_input_is_named() -> None:
     short = Trace("short", START + 300 * np.arange(10, dtype=np.int64), np.ones((10, 1)))
     with pytest.raises(scaling.ScalingDataError, match="complete run"):
         scaling.train([short], CONFIG)
+    hours = Trace("hours", START + 300 * np.arange(40, dtype=np.int64), np.ones((40, 1)))
+    with pytest.raises(scaling.ScalingDataError, match="calibration folds"):
+        scaling.train([hours], CONFIG)
     with pytest.raises(scaling.ScalingDataError, match="no traces"):
         scaling.train([], CONFIG)
+
+
+if __name__ == "__main__":  # regenerate the shared cases with Go
+    CASES.write_text(json.dumps(capacity_cases(), indent=1) + "\n")
+    print(f"wrote {CASES}")

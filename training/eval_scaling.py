@@ -1,397 +1,384 @@
-"""Evaluation of the capacity forecaster: train on Bitbrains July 2013, test on August 2013.
+"""Scaling evaluation on any data: rolling-origin cross-validation of the three policies, a
+held-out test selection, or a bundle judged as it is.
 
-Two views, both on the raw MHz scale, per VM and pooled:
+Protocol. Every ``horizon`` bins (15 minutes) each scaler sets a VM's CPU capacity for the
+next ``horizon`` 5-minute bins, at the same decision points (windows with a complete input and
+complete label bins, in the fold's test range). Scored per fold, pooled over VMs:
+under-provisioned bins (demand > capacity) and their share, capacity (MHz-hours; also per MHz-h
+of demand and per the reactive scaler's), shortfall (MHz-h of demand above capacity).
 
-1. Forecast accuracy of the 15-minute peak (label = max of the next 3 five-minute bins):
-   1 - WAPE, MAE, RMSE, pinball loss at alpha and coverage, for a median model (alpha 0.5,
-   the point forecast), the shipped upper-quantile model (alpha 0.9) and the naive baselines
-   last value, same time yesterday, mean / median of the last hour, 85th percentile of the
-   last day.
-2. Scaling: every 15 minutes each scaler sets a VM's capacity for the next 3 bins.
-   (a) predictive: recommend_capacity(model upper quantile);
-   (b) reactive threshold scaler: looks at the peak of the last 15 minutes; when utilisation
-       (peak / capacity) leaves [target/2, (1+target)/2] it resizes to peak / target (rounded
-       to the capacity unit). Its reaction delay is one decision interval: a burst is seen
-       only after the 15 minutes it happened in (plus ``delay_intervals`` more if set);
-   (c) naive: recommend_capacity(85th percentile of the last day).
-   Reported: under-provisioned 5-minute intervals (demand > capacity), capacity-hours (MHz-h)
-   and the shortfall (MHz-h of demand above capacity). Each scaler is also swept over its own
-   knob (headroom, target utilisation) to draw the trade-off curve.
+- **predictive**: ``recommend_capacity(q)``, q = the model's upper quantile of the 15-minute
+  peak; headroom calibrated for the SLO (floor 0);
+- **hybrid**: ``max(predictive, floor x recent peak)``, recent peak = the largest value of
+  the window's last ``horizon`` steps; headroom and floor calibrated together;
+- **reactive** (the baseline to beat): threshold scaler with target utilisation 0.7, resizing
+  to peak / 0.7 when the last interval's peak utilisation leaves [0.35, 0.85], one interval late.
 
-Evaluated windows: every August window whose input, label bins and previous day are complete,
-so every method answers on the same rows. Baselines and the simulator are evaluation code
-(not model features) and are computed here in numpy.
+Inside each fold everything is chosen on the fold's training part only (``scaling.train``):
+the model, and each policy's operating point for the SLO on inner rolling folds of that
+training part (out-of-sample forecasts, ``capacity.calibrate``). The test part is then scored
+once. ``loss`` = ``under_share_at_reactive_capacity``: the shipped policy swept over headroom
+on the test part, its under-provisioned share interpolated at the reactive scaler's capacity
+(how good the forecast is, whatever the operating point; lower is better; a metric, never a
+choice). The target: the shipped policy has fewer under-provisioned bins than the reactive
+scaler at no more capacity, in every fold (``beats_reactive``).
 """
 
 from __future__ import annotations
 
-import csv
+import json
 import math
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dwcp_ml.export import onnx_scaling
-from dwcp_ml.export.model import INPUT, model_input
-from dwcp_ml.export.runtime import session
+from . import cv, data
+from .capacity import (CapacityRule, SimResult, SimVM, simulate_policy, simulate_reactive,
+                       under_at_capacity)
+from .cv import CvResult, FoldCallback, TimeFold
+from dwcp_ml.export.model import model_input
 
-from . import data
-from .baselines import DAY_BINS, naive_forecasts
+from .data import Trace
 from .prepare import to_grid
-from .capacity import (REACTIVE_TARGET, CapacityRule, SimResult, SimVM, decisions,
-                       reactive_capacity, recommend_capacity, simulate_predictive,
-                       simulate_reactive)
-from .scaling import ScalingConfig, future_peak, quantile_metrics, samples, train
+from .scaling import (ScalingConfig, TrainedScaling, quantile_metrics, recent_peak, samples,
+                      shipped_calibration, synthetic_cpu_mhz, train)
+from .selection import EvalRequest, Selection, SelectionError, parse
 
-TRAIN_MONTH = "2013-7"
-TEST_MONTH = "2013-8"
-# Fixed before looking at August results (protocol: fix the simulator first); the reactive
-# target (capacity.REACTIVE_TARGET) is the one the training chose the headroom against.
-MODEL_HEADROOMS = (0.9, 1.0, 1.1, 1.25, 1.5)
-REACTIVE_TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9)
-P85_HEADROOMS = (1.0, 1.1, 1.25, 1.5, 2.0)
-
-
-@dataclass
-class VMEval:
-    """One August VM on the evaluated rows: its demand grid, the rows' end bins, labels and
-    every method's forecast of the label."""
-
-    vm: int
-    demand: NDArray[np.float64]  # grid values (NaN = missing)
-    end: NDArray[np.int64]
-    labels: NDArray[np.float64]
-    forecasts: dict[str, NDArray[np.float64]]
+# The dev selection: both dev months joined per VM; 30 VMs keep the 5-fold CV (5 x 4 LightGBM
+# fits) near 10 minutes on one core of this 2-core machine.
+DEV: Selection = parse("bitbrains:months=2013-7,2013-8:vms=first:30")
+MIN_TRAIN = 14 * cv.DAY
+GAP = cv.DAY
+LOSS = "under_share_at_reactive_capacity"
+POLICY_TEXT = {"auto": "of predictive and hybrid, the one meeting the SLO on the inner folds "
+                       "with less capacity, chosen inside each fold",
+               "hybrid": "the hybrid", "predictive": "the predictive"}
+METRICS = ("under_share", "capacity_vs_reactive", "capacity_vs_demand", "beats_reactive", LOSS)
+Predict = Callable[[NDArray[np.float32]], NDArray[np.float64]]
 
 
-def _eval_vm(vm: int, trace: data.Trace, config: ScalingConfig, predict_q, predict_med
-             ) -> VMEval | None:
-    params = config.params()
-    grid = to_grid(params, trace)
-    s = samples(params, grid, config.horizon)
-    if not len(s.end):
-        return None
-    # Keep rows whose previous day is complete too (same rows for every method).
-    missing = np.r_[0, np.cumsum(grid.missing)]
-    ok = (s.end >= DAY_BINS - 1)
-    e = s.end
-    ok &= missing[e + 1] - missing[np.maximum(e + 1 - DAY_BINS, 0)] == 0
-    if not ok.any():
-        return None
-    end = s.end[ok]
-    x = model_input(s.windows[ok], config.input_spec())
-    y = grid.values[:, 0]
-    forecasts = {"model q50 (point)": predict_med(x), "model q90 (shipped)": predict_q(x)}
-    forecasts.update(naive_forecasts(y, end, future_peak(y, end - DAY_BINS, config.horizon)))
-    return VMEval(vm, y, end, s.labels[ok], forecasts)
+# --------------------------------------------------------------------------- judging
 
 
-# --------------------------------------------------------------------------- scaling
+def sim_vms(traces: Sequence[Trace], config: ScalingConfig, predict: Predict,
+            start: int | None = None) -> tuple[list[SimVM], NDArray[np.float64],
+                                               NDArray[np.float64]]:
+    """Every window of ``traces`` whose input ends at or after ``start`` (all if None) with its
+    forecast and recent peak; also the pooled labels and forecasts."""
+    params, spec = config.params(), config.input_spec()
+    vms, ys, qs = [], [], []
+    for trace in traces:
+        grid = to_grid(params, trace)
+        s = samples(params, grid, config.horizon)
+        keep = np.ones(len(s.end), bool) if start is None else s.end_ts >= start
+        if not keep.any():
+            continue
+        x = model_input(s.windows[keep], spec)
+        q = np.asarray(predict(x), np.float64)
+        vms.append(SimVM(grid.values[:, 0], s.end[keep], q,
+                         recent_peak(x, config.seq_len, config.horizon)))
+        ys.append(s.labels[keep])
+        qs.append(q)
+    if not vms:
+        raise SelectionError("scaling: no window with a complete input and 15 minutes of "
+                             "complete demand after it in the data judged")
+    return vms, np.concatenate(ys), np.concatenate(qs)
 
 
-def _sim_vms(vms: list[VMEval], method: str | None = None) -> list[SimVM]:
-    return [SimVM(v.demand, v.end, None if method is None else v.forecasts[method]) for v in vms]
+def _row(r: SimResult, reactive: SimResult, rule: CapacityRule | None, loss: float,
+         slo: float) -> dict[str, float]:
+    return {
+        "under": float(r.under), "bins": float(r.bins), "under_share": r.under_share,
+        "capacity_mhz_h": r.capacity_mhz_h, "shortfall_mhz_h": r.shortfall_mhz_h,
+        "capacity_vs_reactive": r.capacity_mhz_h / reactive.capacity_mhz_h,
+        "capacity_vs_demand": r.capacity_mhz_h / r.demand_mhz_h,
+        "beats_reactive": float(r.under < reactive.under
+                                and r.capacity_mhz_h <= reactive.capacity_mhz_h),
+        "slo_met": float(r.under_share <= slo),
+        "headroom": math.nan if rule is None else rule.headroom,
+        "floor": math.nan if rule is None else rule.floor,
+        LOSS: loss,
+    }
 
 
-def simulate(vms: list[VMEval], horizon: int, step_h: float, rule: CapacityRule,
-             reactive_target: float = REACTIVE_TARGET) -> dict[str, dict[str, SimResult]]:
-    """Per scaler and knob: pooled SimResult (capacity module's simulator, the one the
-    training chose the headroom with). The rule's own headroom is always on the curves."""
-    curves: dict[str, dict[str, SimResult]] = {"predictive": {}, "reactive": {}, "p85": {}}
-    for label, method, knobs in (("predictive", "model q90 (shipped)", MODEL_HEADROOMS),
-                                 ("p85", "p85 last day", P85_HEADROOMS)):
-        sim = _sim_vms(vms, method)
-        for h in sorted({*knobs, rule.headroom}):
-            curves[label][f"{h:g}"] = simulate_predictive(sim, replace(rule, headroom=h),
-                                                          horizon, step_h)
-    sim = _sim_vms(vms)
-    for target in sorted({*REACTIVE_TARGETS, reactive_target}):
-        curves["reactive"][f"{target:g}"] = simulate_reactive(sim, rule, target, horizon, step_h)
-    return curves
+def judge(vms: list[SimVM], config: ScalingConfig, rules: dict[str, CapacityRule]
+          ) -> dict[str, dict[str, float]]:
+    """Metrics of each policy (name -> rule) and of the reactive scaler on the same bins."""
+    step_h = config.step_seconds / 3600.0
+    h = config.horizon
+    reactive = simulate_reactive(vms, next(iter(rules.values())), config.reactive_target, h,
+                                 step_h)
+    out = {name: _row(simulate_policy(vms, rule, h, step_h), reactive, rule,
+                      under_at_capacity(vms, rule, reactive.capacity_mhz_h, h, step_h),
+                      config.slo)
+           for name, rule in rules.items()}
+    out["reactive"] = _row(reactive, reactive, None, reactive.under_share, config.slo)
+    return out
 
 
-def simulate_per_vm(vms: list[VMEval], horizon: int, step_h: float, rule: CapacityRule,
-                    reactive_target: float = REACTIVE_TARGET) -> list[dict[str, float]]:
-    rows = []
-    for v in vms:
-        res = {
-            "predictive": simulate_predictive(_sim_vms([v], "model q90 (shipped)"), rule,
-                                              horizon, step_h),
-            "reactive": simulate_reactive(_sim_vms([v]), rule, reactive_target, horizon, step_h),
-            "p85": simulate_predictive(_sim_vms([v], "p85 last day"), rule, horizon, step_h),
-        }
-        row: dict[str, float] = {"vm": v.vm}
-        for k, r in res.items():
-            row[f"{k}_under"] = r.under
-            row[f"{k}_capacity_mhz_h"] = r.capacity_mhz_h
-        rows.append(row)
+SHIPPED = "shipped"
+
+
+def _fold_rows(trained: TrainedScaling, vms: list[SimVM], y: NDArray[np.float64],
+               q: NDArray[np.float64]) -> dict[str, dict[str, float]]:
+    """The shipped rule (trained.rule), then each calibrated policy, then the reactive
+    scaler; the shipped row also holds the forecast's pinball loss and coverage."""
+    cals = {SHIPPED: shipped_calibration(trained.calibrations, trained.config.policy),
+            **trained.calibrations}
+    rows = judge(vms, trained.config, {name: c.rule for name, c in cals.items()})
+    rows[SHIPPED].update({k: v for k, v in quantile_metrics(y, q, trained.config.alpha).items()
+                          if k in ("pinball", "coverage", "rows")})
+    for name, c in cals.items():
+        rows[name].update({"calib_under_share": c.result.under_share,
+                           "calib_reactive_under_share": c.reactive.under_share,
+                           "calib_capacity_vs_reactive": c.result.capacity_mhz_h
+                           / c.reactive.capacity_mhz_h,
+                           "calib_reachable": float(c.reachable)})
     return rows
 
 
-def _interp_under(curve: dict[str, SimResult], capacity: float) -> float:
-    """Under-provisioned bins of a swept scaler at a given capacity (linear between knobs)."""
-    pts = sorted((r.capacity_mhz_h, r.under) for r in curve.values())
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    if capacity < xs[0] or capacity > xs[-1]:
-        return math.nan
-    return float(np.interp(capacity, xs, ys))
+def cross_validate(traces: list[Trace], config: ScalingConfig, folds: Sequence[TimeFold],
+                   on_fold: FoldCallback | None = None, progress: bool = False) -> CvResult:
+    """Per fold: ``scaling.train`` on the training part (model and both policies' operating
+    points, calibrated on inner folds of that part only), then the shipped policy
+    (``trained.rule``, the CvResult's model), each calibrated policy and the reactive scaler on
+    the test part (windows ending in the test range; their input reaches back into the gap).
+    ``on_fold(k, mean loss so far)`` after each fold; its exceptions propagate."""
+    if not folds:
+        raise cv.FoldError("scaling: cross_validate needs at least one fold")
+    history = (config.params().input_len - 1) * config.step_seconds
+    rows: list[dict[str, dict[str, float]]] = []
+    for fold in folds:
+        started = time.perf_counter()
+        if not isinstance(fold, TimeFold):
+            raise cv.FoldError("scaling: cross_validate takes rolling-origin TimeFolds only "
+                               "(the policies' state runs forward in time)")
+        trained = train(cv.train_part(traces, fold), config)
+        vms, y, q = sim_vms(cv.test_part(traces, fold, history), config, trained.predict,
+                            fold.test_start)
+        rows.append(_fold_rows(trained, vms, y, q))
+        rows[-1][SHIPPED]["seconds"] = time.perf_counter() - started
+        if progress:
+            r = rows[-1]
+            print(f"scaling {fold.describe()}: " + ", ".join(
+                f"{k} {v['under_share']:.4f} at {v['capacity_vs_reactive']:.3f}"
+                for k, v in r.items()) + f" ({r[SHIPPED]['seconds']:.0f} s)", flush=True)
+        if on_fold is not None:
+            on_fold(fold.index, float(np.mean([r[SHIPPED][LOSS] for r in rows])))
+    names = list(rows[0])
+    return CvResult(loss=LOSS, folds=tuple(f.describe() for f in folds),
+                    model=tuple(r[SHIPPED] for r in rows),
+                    baselines={n: tuple(r[n] for r in rows) for n in names
+                               if n != SHIPPED})
+
+
+def dev_folds(traces: list[Trace], n_folds: int) -> list[TimeFold]:
+    """Rolling-origin folds: 14 training days (half the span when the data is shorter), a
+    1-day gap, the rest split into ``n_folds`` test ranges."""
+    start, end = cv.span(traces)
+    return cv.rolling_origin(start, end, n_folds, min_train=min(MIN_TRAIN, (end - start) // 2),
+                             gap=GAP)
+
+
+def load(sel: Selection, root: Path) -> list[Trace]:
+    """The CPU-demand traces (MHz) a selection names."""
+    if sel.kind == "bitbrains":
+        traces = sel.load_bitbrains(data.data_dir(root), data.load_bitbrains_cpu_mhz)
+    elif sel.kind == "synthetic":
+        traces = synthetic_cpu_mhz()
+    else:
+        raise SelectionError(f"scaling sizes VM CPU: {sel.describe()} is not VM data "
+                             "(use bitbrains:... or synthetic)")
+    if not traces:
+        raise SelectionError(f"scaling: {sel.describe()} holds no samples")
+    return traces
 
 
 # --------------------------------------------------------------------------- report
 
 
-def _plots(out_dir: Path, curves: dict[str, dict[str, SimResult]], example: VMEval,
-           rule: CapacityRule, horizon: int, target: float) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, marker, knob in (("predictive", "o", "headroom"), ("reactive", "s", "target"),
-                                ("p85", "^", "headroom")):
-        c = curves[label]
-        xs = [r.capacity_mhz_h / 1e6 for r in c.values()]
-        ys = [r.under for r in c.values()]
-        ax.plot(xs, ys, marker=marker, label=f"{label} (swept {knob})")
-        for k, x, y in zip(c, xs, ys):
-            ax.annotate(k, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("capacity (million MHz-hours, 100 VMs, August 2013)")
-    ax.set_ylabel("under-provisioned 5-minute intervals")
-    ax.set_yscale("log")
-    ax.set_title("Capacity vs under-provisioning (lower-left is better)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "scaling_tradeoff.png", dpi=110)
-    plt.close(fig)
-    names.append("scaling_tradeoff.png")
-
-    d = decisions(example.end, horizon)[: 2 * DAY_BINS // horizon]  # two days
-    e = example.end[d]
-    t = np.concatenate([e + k for k in range(1, horizon + 1)])
-    order = np.argsort(t)
-    pred = np.repeat(recommend_capacity(example.forecasts["model q90 (shipped)"][d], rule), horizon)
-    reac = np.repeat(reactive_capacity(example.demand, e, horizon, rule, target), horizon)
-    tt = np.sort(t)
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.plot((tt - tt[0]) / 12, example.demand[tt], lw=0.8, color="k", label="demand")
-    ax.step((tt - tt[0]) / 12, pred[order], where="post", label="predictive capacity")
-    ax.step((tt - tt[0]) / 12, reac[order], where="post", label="reactive capacity")
-    ax.set_xlabel("hours")
-    ax.set_ylabel("CPU MHz")
-    ax.set_title(f"VM {example.vm}, two days of August 2013")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "scaling_example.png", dpi=110)
-    plt.close(fig)
-    names.append("scaling_example.png")
-    return names
+def _span(traces: list[Trace]) -> str:
+    a, b = cv.span(traces)
+    return (f"{len(traces)} VMs, {np.datetime_as_string(np.datetime64(a, 's'), 'm')} .. "
+            f"{np.datetime_as_string(np.datetime64(b, 's'), 'm')}")
 
 
-def _validation_section(trained) -> list[str]:
-    """How the headroom was chosen: the July validation simulation behind it."""
-    choice = trained.headroom_choice
-    if choice is None:
-        return [f"Headroom {trained.rule.headroom:g} fixed by the configuration.", ""]
-    r = choice.reactive
-    md = [
-        "### Headroom choice on July's validation part",
-        "",
-        f"Simulated on the last {trained.config.validation_fraction:.0%} of July (the model's "
-        "own held-out windows; August unseen): the smallest headroom with fewer "
-        "under-provisioned intervals than the reactive scaler at no more capacity-hours. "
-        f"Chosen: **{choice.headroom:g}** (target "
-        f"{'reachable' if choice.reachable else 'NOT reachable'} on validation).",
-        "",
-        "| July validation | under-provisioned 5-min intervals | capacity (M MHz-h) |",
-        "|---|---|---|",
-        f"| reactive threshold (target {trained.config.reactive_target:g}) | {r.under} | "
-        f"{r.capacity_mhz_h / 1e6:.3f} |",
-    ]
-    for h, p in sorted(choice.curve.items()):
-        mark = " **(chosen)**" if h == choice.headroom else ""
-        md.append(f"| predictive, headroom {h:g}{mark} | {p.under} | "
-                  f"{p.capacity_mhz_h / 1e6:.3f} |")
-    return md + [""]
+def targets(result: CvResult) -> dict[str, object]:
+    beats = result.values("beats_reactive")
+    return {"per_fold_beats_reactive": beats.tolist(), "met_in_every_fold": bool(beats.all())}
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+def _fmt(v: float, digits: int = 4) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:.{digits}f}"
 
 
-def evaluate(data_root: str | Path | None, out_dir: str | Path,
-             config: ScalingConfig = ScalingConfig(), progress: bool = False
+def section(title: str, result: CvResult, config: ScalingConfig) -> list[str]:
+    """Mean +- sd table, then every fold with the three policies side by side."""
+    t = targets(result)
+    lines = [f"## {title}", "",
+             f"Rows: `model` = the shipped rule (policy `{config.policy}`: "
+             f"{POLICY_TEXT[config.policy]}), then each calibrated policy and the reactive "
+             "scaler on the same bins. Mean +- sd over folds.", "",
+             result.table(METRICS, digits=4), "",
+             *[f"- {fold}" for fold in result.folds], "",
+             "| fold | policy | headroom | floor | under-provisioned bins | share | capacity "
+             "(M MHz-h) | vs reactive | beats reactive | inner-fold share (calibration) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for k in range(len(result.folds)):
+        for name, rows in (("model", result.model), *result.baselines.items()):
+            r = rows[k]
+            label = (f"shipped ({'hybrid' if r['floor'] > 0 else 'predictive'})"
+                     if name == "model" else name)
+            lines.append(
+                f"| {k} | {label} | {_fmt(r['headroom'], 2)} | {_fmt(r['floor'], 2)} | "
+                f"{int(r['under'])} / {int(r['bins'])} | {_fmt(r['under_share'])} | "
+                f"{r['capacity_mhz_h'] / 1e6:.3f} | {_fmt(r['capacity_vs_reactive'], 3)} | "
+                f"{'yes' if r['beats_reactive'] else '-' if name == 'reactive' else 'NO'} | "
+                f"{_fmt(r.get('calib_under_share', math.nan))} |")
+    met = t["met_in_every_fold"]
+    lines += ["", f"Target (the shipped policy has fewer under-provisioned bins than the reactive "
+              f"scaler at no more capacity, in every fold): **{'met' if met else 'MISSED'}** "
+              f"({int(sum(t['per_fold_beats_reactive']))} of {len(result.folds)} folds). SLO "
+              f"{config.slo:.2%} of bins met on test in "
+              f"{int(result.values('slo_met').sum())} of {len(result.folds)} folds.", ""]
+    return lines
+
+
+def _config_text(config: ScalingConfig) -> str:
+    """The configuration without the long headroom grid (the protocol states its range)."""
+    return str({k: v for k, v in asdict(config).items() if k != "headroom_grid"})
+
+
+def _protocol(config: ScalingConfig) -> list[str]:
+    return [
+        "## Protocol", "",
+        f"Model: LightGBM quantile regression (alpha {config.alpha}, {config.n_estimators} trees "
+        f"x {config.num_leaves} leaves) of the peak CPU demand over the next {config.horizon} "
+        f"bins, from the feature core's metric schema (seq_len {config.seq_len}, stat window "
+        f"{config.stat_window}). Capacity rule: `max(ceil(max(q,0) x headroom / unit), "
+        f"ceil(max(p,0) x floor / unit), min_units) x unit`, unit {config.rule.unit_mhz:g} MHz, "
+        "p = the largest value of the window's last 15 minutes (floor 0 = predictive).", "",
+        f"Operating point, per fold on its training part only: SLO **{config.slo:.2%}** of "
+        f"5-minute bins under-provisioned (stated before the run). {config.calib_folds} inner "
+        "rolling-origin folds of the training part (first "
+        f"{config.calib_min_train:.0%} of its span trains the first one, "
+        f"{config.calib_gap / 3600:g} h gap) give out-of-sample forecasts; pooled, each policy "
+        "takes the smallest headroom of "
+        f"{min(config.headroom_grid):g}..{max(config.headroom_grid):g} (0.01 steps) whose "
+        "under-provisioned share is at most the SLO (empirical split-conformal calibration of "
+        "the rule with its rounding); the hybrid also picks the floor of "
+        f"{list(config.floor_grid)} that meets the SLO with the least capacity. Then the model "
+        "is refitted on the whole training part.", "",
+        f"Reactive scaler: target utilisation {config.reactive_target:g}, resize to peak / "
+        f"target when utilisation leaves [{config.reactive_target / 2:g}, "
+        f"{(1 + config.reactive_target) / 2:g}], one decision interval late.", "",
+        f"`{LOSS}` (the CV loss): the shipped policy's under-provisioned share interpolated at "
+        "the reactive scaler's capacity along a headroom sweep on the test part (a yardstick "
+        "of the forecast, never used to choose anything).", ""]
+
+
+def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str, object]]:
+    from dwcp_ml.export import bundle, runtime
+    from dwcp_ml.export.model import INPUT
+
+    sel = request.test or request.train or DEV
+    b = bundle.load(request.bundle)
+    models = [m for m in b.models.values() if m.family == "scaling"]
+    if not models:
+        raise SelectionError(f"scaling: bundle {request.bundle} holds no scaling model")
+    model = models[0]
+    t = model.thresholds
+    p = model.params
+    config = ScalingConfig(seq_len=p.seq_len, stat_window=p.stat_window,
+                           step_seconds=p.step_seconds, fill_limit=p.fill_limit,
+                           horizon=int(t["horizon_steps"]), alpha=t["alpha"])
+    rule = CapacityRule(headroom=t["headroom"], unit_mhz=t["unit_mhz"],
+                        min_units=int(t["min_units"]), floor=t.get("floor", 0.0))
+    sess = runtime.session(model.onnx_bytes)
+
+    def predict(x: NDArray[np.float32]) -> NDArray[np.float64]:
+        return np.concatenate([sess.run(None, {INPUT: x[i:i + 4096]})[0][:, 0]
+                               for i in range(0, len(x), 4096)]).astype(np.float64)
+
+    traces = load(sel, root)
+    vms, y, q = sim_vms(traces, config, predict)
+    rows = judge(vms, config, {"bundle": rule})
+    rows["bundle"].update({k: v for k, v in quantile_metrics(y, q, config.alpha).items()
+                           if k in ("pinball", "coverage", "rows")})
+    result = CvResult(LOSS, (f"all of {sel.describe()}",), (rows["bundle"],),
+                      {"reactive": (rows["reactive"],)})
+    lines = [
+        "# Scaling: a bundle judged as it is", "",
+        f"- **Model**: `{model.name}` from bundle `{request.bundle}` (version {b.version}), "
+        f"trained on the data with digest `{model.entry.get('training_data_digest', 'n/a')}`, "
+        f"not retrained here; policy {rule.policy}, headroom {rule.headroom:g}, floor "
+        f"{rule.floor:g} (the bundle's thresholds, calibrated when it was trained).",
+        f"- **Tested on**: {sel.describe()}: {_span(traces)}.",
+        "- **Selected on**: nothing here. Model: ONNX Runtime (1 thread).", "",
+        *section("Test", result, replace(config, policy=rule.policy))]
+    return lines, {"bundle": str(request.bundle), "test": sel.describe(),
+                   "result": asdict(result), "targets": targets(result)}
+
+
+def evaluate(request: EvalRequest, config: ScalingConfig = ScalingConfig()
              ) -> tuple[str, dict[str, object]]:
-    """Trains on July, evaluates on August; writes PNGs and per_vm.csv into out_dir and
-    returns (Markdown report, metrics)."""
-    t_start = time.perf_counter()
-    root = data.data_dir(data_root)
-    out = Path(out_dir)
+    """Cross-validates ``config`` on ``request.train`` (default :data:`DEV`) over rolling
+    folds; with ``request.test`` also trains on all of train and judges once on test; with
+    ``request.bundle`` judges that bundle's scaling model and thresholds without training.
+    Writes scaling_report.md and scaling_metrics.json into out_dir."""
+    root = Path(request.data_root)
+    out = Path(request.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    july = [data.load_bitbrains_cpu_mhz(TRAIN_MONTH, vm, root)
-            for vm in data.bitbrains_vms(TRAIN_MONTH, root)]
-    trained_q = train(july, config, progress=progress)
-    exported = onnx_scaling.export(trained_q)
-    trained_med = train(july, replace(config, alpha=0.5), progress=progress)
-    t_train = time.perf_counter() - t_start
-
-    ort = session(exported.onnx_bytes)
-
-    def predict_q(x: np.ndarray) -> np.ndarray:  # the shipped ONNX model, as Go runs it
-        return ort.run(None, {INPUT: x})[0][:, 0].astype(np.float64)
-
-    vms: list[VMEval] = []
-    skipped: list[int] = []
-    for vm in data.bitbrains_vms(TEST_MONTH, root):
-        v = _eval_vm(vm, data.load_bitbrains_cpu_mhz(TEST_MONTH, vm, root), config, predict_q,
-                     trained_med.predict)
-        (vms.append(v) if v is not None else skipped.append(vm))
-    methods = list(vms[0].forecasts)
-    labels = np.concatenate([v.labels for v in vms])
-    pooled = {m: quantile_metrics(labels, np.concatenate([v.forecasts[m] for v in vms]),
-                                  config.alpha) for m in methods}
-    per_vm = {m: [quantile_metrics(v.labels, v.forecasts[m], config.alpha) for v in vms]
-              for m in methods}
-
-    step_h = config.step_seconds / 3600.0
-    rule = trained_q.rule  # headroom chosen on July's validation part, as shipped
-    target = config.reactive_target
-    curves = simulate(vms, config.horizon, step_h, rule, target)
-    default = {"predictive": curves["predictive"][f"{rule.headroom:g}"],
-               "reactive": curves["reactive"][f"{target:g}"],
-               "p85": curves["p85"][f"{rule.headroom:g}"]}
-    vm_rows = simulate_per_vm(vms, config.horizon, step_h, rule, target)
-    demand_mhz_h = float(sum(np.nansum(v.demand[np.concatenate(
-        [v.end[decisions(v.end, config.horizon)] + k for k in range(1, config.horizon + 1)])])
-        for v in vms) * step_h)
-    pngs = _plots(out, curves, max(vms, key=lambda v: np.nanmean(v.demand)), rule, config.horizon,
-                  target)
-
-    with (out / "per_vm.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        header = ["vm"] + [f"{m} 1-WAPE" for m in methods] + list(vm_rows[0])[1:]
-        w.writerow(header)
-        for i, v in enumerate(vms):
-            w.writerow([v.vm] + [f"{per_vm[m][i]['accuracy_1_minus_wape']:.4f}" for m in methods]
-                       + [f"{vm_rows[i][k]:.1f}" for k in list(vm_rows[i])[1:]])
-
-    pred, reac = default["predictive"], default["reactive"]
-    at_reactive = _interp_under(curves["predictive"], reac.capacity_mhz_h)
-    met = pred.under < reac.under and pred.capacity_mhz_h <= reac.capacity_mhz_h
-    elapsed = time.perf_counter() - t_start
-
-    md = [
-        "# Capacity forecaster (scaling): Bitbrains July -> August 2013",
-        "",
-        f"Model: LightGBM quantile regression, alpha {config.alpha}, {config.n_estimators} "
-        f"trees x {config.num_leaves} leaves, metric schema on CPU MHz, seq_len "
-        f"{config.seq_len}, stat_window {config.stat_window}, horizon {config.horizon} steps "
-        f"(15 min); label = peak of the next 3 five-minute bins. Trained on July "
-        f"({int(trained_q.metrics['train_rows'])} rows, time split: last "
-        f"{config.validation_fraction:.0%} of July held out), evaluated on {len(vms)} August VMs "
-        f"({len(labels)} windows; {len(skipped)} VMs without a complete day skipped: "
-        f"{skipped}). ONNX verified on {exported.verification.rows} held-out rows: max abs "
-        f"error {exported.verification.max_abs_error:.3g} MHz (atol {onnx_scaling.ATOL:g}, "
-        f"rtol {onnx_scaling.RTOL:g}). Data: GWA-T-12 Bitbrains (Shen, van Beek, Iosup, "
-        "CCGrid 2015).",
-        "",
-        "## Forecast of the 15-minute peak, pooled over VMs (raw MHz)",
-        "",
-        "| method | 1 - WAPE | MAE (MHz) | RMSE (MHz) | pinball@0.9 | coverage | VMs where "
-        "model q50 has higher 1 - WAPE | median per-VM 1 - WAPE |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    med_acc = np.array([r["accuracy_1_minus_wape"] for r in per_vm["model q50 (point)"]])
-    for m in methods:
-        p = pooled[m]
-        acc = np.array([r["accuracy_1_minus_wape"] for r in per_vm[m]])
-        wins = "" if m == "model q50 (point)" else f"{int(np.nansum(med_acc > acc))}/{len(vms)}"
-        md.append(f"| {m} | {_fmt(p['accuracy_1_minus_wape'])} | {_fmt(p['mae'], 1)} | "
-                  f"{_fmt(p['rmse'], 1)} | {_fmt(p['pinball'], 1)} | {_fmt(p['coverage'])} | "
-                  f"{wins} | {_fmt(float(np.nanmedian(acc)))} |")
-    md += [
-        "",
-        "Coverage = share of windows whose peak is at or below the forecast (the q90 model "
-        "aims at 0.9). 1 - WAPE, MAE and RMSE judge point forecasts: compare the baselines "
-        "with the q50 model; the q90 model trades them for coverage on purpose.",
-        "",
-        "## Scaling: capacity every 15 minutes, August 2013",
-        "",
-        f"Capacity rule: `max(ceil(max(q,0) x headroom / {rule.unit_mhz:g}), "
-        f"{rule.min_units}) x {rule.unit_mhz:g}` MHz, headroom {rule.headroom:g} chosen on "
-        "July's validation part (below), not on August. Reactive scaler: target utilisation "
-        f"{target:g}, resize when the last 15 minutes' peak utilisation leaves "
-        f"[{target / 2:g}, {(1 + target) / 2:g}]. Demand in the simulated "
-        f"intervals: {demand_mhz_h / 1e6:.3f} M MHz-h.",
-        "",
-        "| scaler | under-provisioned 5-min intervals | share | capacity (M MHz-h) | "
-        "capacity / demand | shortfall (MHz-h) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, label in (("predictive", f"predictive (model q{config.alpha:g}, headroom "
-                                       f"{rule.headroom:g})"),
-                        ("reactive", f"reactive threshold (target {target:g})"),
-                        ("p85", f"naive p85 of last day (headroom {rule.headroom:g})")):
-        r = default[name]
-        md.append(f"| {label} | {r.under} | {r.under / r.bins:.4f} | "
-                  f"{r.capacity_mhz_h / 1e6:.3f} | {r.capacity_mhz_h / demand_mhz_h:.2f} | "
-                  f"{r.shortfall_mhz_h:.0f} |")
-    md += [
-        "",
-        f"Target (fewer under-provisioned intervals than the reactive scaler at no more "
-        f"capacity): **{'met' if met else 'not met'}** at the default operating points "
-        f"({pred.under} vs {reac.under} intervals, {pred.capacity_mhz_h / 1e6:.3f} vs "
-        f"{reac.capacity_mhz_h / 1e6:.3f} M MHz-h). On the predictive curve at the reactive "
-        f"scaler's capacity: {_fmt(at_reactive, 0)} under-provisioned intervals (interpolated).",
-        "",
-    ]
-    md += _validation_section(trained_q)
-    width = max(len(c) for c in curves.values())
-    md += [
-        "Each scaler swept over its knob on August, for the trade-off curve only (the shipped "
-        "operating point is the one above; under-provisioned intervals / capacity M MHz-h):",
-        "",
-        "| scaler | knob | " + " | ".join(["setting"] * width) + " |",
-        "|---|---|" + "---|" * width,
-    ]
-    for name, knob in (("predictive", "headroom"), ("reactive", "target"), ("p85", "headroom")):
-        cells = [f"{k}: {r.under} / {r.capacity_mhz_h / 1e6:.3f}" for k, r in curves[name].items()]
-        cells += [""] * (width - len(cells))
-        md.append(f"| {name} | {knob} | " + " | ".join(cells) + " |")
-    md += [
-        "",
-        f"![capacity vs under-provisioning]({pngs[0]})",
-        "",
-        f"![example VM]({pngs[1]})",
-        "",
-        f"Per-VM numbers: `per_vm.csv`. Run time {elapsed:.0f} s (training {t_train:.0f} s).",
-        "",
-    ]
-    metrics: dict[str, object] = {
-        "pooled": pooled,
-        "scaling": {k: vars(v) for k, v in default.items()},
-        "curves": {k: {kk: vars(vv) for kk, vv in c.items()} for k, c in curves.items()},
-        "target_met": met,
-        "predictive_under_at_reactive_capacity": at_reactive,
-        "demand_mhz_h": demand_mhz_h,
-        "verification": vars(exported.verification),
-        "validation": trained_q.metrics,
-        "headroom_choice": None if trained_q.headroom_choice is None else {
-            "headroom": trained_q.headroom_choice.headroom,
-            "reachable": trained_q.headroom_choice.reachable,
-            "reactive": vars(trained_q.headroom_choice.reactive),
-            "curve": {f"{h:g}": vars(r) for h, r in trained_q.headroom_choice.curve.items()}},
-        "seconds": elapsed,
-    }
-    (out / "scaling_eval.md").write_text("\n".join(md))
-    return "\n".join(md), metrics
+    if request.bundle is not None:
+        lines, metrics = _judge_bundle(request, root)
+    else:
+        lines, metrics = _cross_validation_report(request, root, config)
+    md = "\n".join(lines) + "\n"
+    (out / "scaling_report.md").write_text(md)
+    (out / "scaling_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+    return md, metrics
 
 
-if __name__ == "__main__":  # pragma: no cover - manual run
-    import sys
-    text, _ = evaluate(None, sys.argv[1] if len(sys.argv) > 1 else "scaling-eval", progress=True)
-    print(text)
+def _cross_validation_report(request: EvalRequest, root: Path, config: ScalingConfig
+                             ) -> tuple[list[str], dict[str, object]]:
+    started = time.perf_counter()
+    sel = request.train or DEV
+    traces = load(sel, root)
+    folds = dev_folds(traces, request.n_folds)
+    result = cross_validate(traces, config, folds, progress=request.progress)
+    metrics: dict[str, object] = {"train": sel.describe(), "config": asdict(config),
+                                  "rolling_origin": asdict(result), "targets": targets(result)}
+    tested = "cross-validation folds inside the training selection only (no --test)"
+    test_lines: list[str] = []
+    if request.test is not None:
+        test_traces = load(request.test, root)
+        tested = f"{request.test.describe()}: {_span(test_traces)}, after the cross-validation"
+        trained = train(traces, config, progress=request.progress)
+        vms, y, q = sim_vms(test_traces, config, trained.predict)
+        rows = _fold_rows(trained, vms, y, q)
+        test = CvResult(LOSS, (f"trained on all of {sel.describe()}",),
+                        (rows[SHIPPED],),
+                        {n: (r,) for n, r in rows.items() if n != SHIPPED})
+        test_lines = section("Test (trained on all of the training selection)", test, config)
+        metrics.update(test=request.test.describe(), test_result=asdict(test),
+                       test_targets=targets(test))
+    lines = [
+        "# Scaling: operating point by calibration, three policies", "",
+        f"- **Trained on**: {sel.describe()}: {_span(traces)}"
+        f"{' (the dev selection)' if request.train is None else ''}; each fold trains only on "
+        "its training part.",
+        f"- **Tested on**: {tested}.",
+        "- **Selected on**: the model configuration and the SLO are fixed before this run; "
+        "each fold's headrooms and floor are calibrated on inner rolling folds of that fold's "
+        "training part only (never its test part), and so is the shipped policy "
+        f"(`{config.policy}`: {POLICY_TEXT[config.policy]}). Dev data: read the figures as "
+        "optimistic.",
+        f"- **Configuration**: `{_config_text(config)}`.", "", *_protocol(config),
+        *section(f"Rolling origin ({len(folds)} folds, {GAP // cv.DAY}-day gap)", result,
+                 config), *test_lines,
+        f"Run time {time.perf_counter() - started:.0f} s.", ""]
+    return lines, metrics

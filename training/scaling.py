@@ -9,8 +9,9 @@ the next ``horizon`` bins (3 x 5 minutes = 15 minutes) after the last sample of 
 The peak, not the mean, because capacity set now has to carry every bin of the next interval;
 an upper quantile, not the mean, because under-provisioning costs more than a little spare.
 Go turns the output into capacity with :func:`recommend_capacity`, whose parameters travel in
-the bundle (``CapacityRule.as_thresholds``). The rule's headroom is chosen by the training on
-its own validation part (see :func:`train`), never on test data.
+the bundle (``CapacityRule.as_thresholds``). The rule's operating point (headroom, and the
+hybrid policy's floor on the recent peak) is calibrated by the training for a stated SLO on
+inner rolling folds of its own data (see :func:`train`), never on test data.
 
 Features come only from the feature core (resample -> complete runs -> windows); labels and
 the time split are computed here.
@@ -19,7 +20,7 @@ the time split are computed here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
@@ -28,14 +29,18 @@ from numpy.typing import NDArray
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export.model import TensorSpec, model_input
 
-from .capacity import (HEADROOM_GRID, REACTIVE_TARGET, CapacityRule, HeadroomChoice, SimVM,
-                       choose_headroom, recommend_capacity)
+from . import cv
+from .capacity import (FLOOR_GRID, HEADROOM_GRID, REACTIVE_TARGET, SLO, Calibration,
+                       CapacityRule, SimVM, calibrate, recommend_capacity)
 from .data import Trace, traces_digest
 from .prepare import GridTrace, complete_runs, to_grid
 from .synthetic import START, SyntheticConfig, vm_trace
 
 # A Bitbrains core is provisioned at ~2600 MHz (the "CPU capacity provisioned" column / cores).
 CORE_MHZ = 2600.0
+POLICIES = ("auto", "hybrid", "predictive")
+# The recent peak is read from this feature of the model input (the core's resampled value).
+VALUE_FEATURE = fc.Schema.METRIC.features.index("value")
 
 
 class ScalingDataError(ValueError):
@@ -69,39 +74,62 @@ class ScalingConfig:
     min_child_samples: int = 100
     seed: int = 20130701
     n_jobs: int = 1
-    validation_fraction: float = 0.2  # the latest 20 % of the time span
     train_stride: int = 2  # every 2nd window: neighbours overlap in 22 of 23 samples
-    verify_rows: int = 2000  # held-out rows kept for ONNX verification
-    golden_windows: int = 6  # raw held-out windows for golden predictions
-    # Capacity rule: unit_mhz and min_units as given; the headroom is chosen on the
-    # validation part from headroom_grid (see train), or rule.headroom as is if the grid is
-    # empty. The reactive scaler it must beat uses target utilisation reactive_target.
+    verify_rows: int = 2000  # rows of the latest calibration fold kept for ONNX verification
+    golden_windows: int = 6  # raw windows of the latest calibration fold for golden predictions
+    # Operating point: unit_mhz and min_units as given; headroom and floor are calibrated for
+    # the SLO (share of under-provisioned 5-minute bins) on calib_folds inner rolling-origin
+    # folds of the training data (the first calib_min_train of its span trains the first
+    # one, calib_gap seconds between train and test), see capacity.calibrate. policy says
+    # which calibrated point ships: "hybrid" (floor from floor_grid), "predictive" (floor 0)
+    # or "auto": of the two, the one meeting the SLO on the inner folds with less capacity
+    # (else the one with fewer under-provisioned bins), chosen by the training itself.
+    # The reactive scaler it must beat uses target utilisation reactive_target.
     rule: CapacityRule = field(default_factory=CapacityRule)
+    policy: str = "auto"
+    slo: float = SLO
     headroom_grid: tuple[float, ...] = HEADROOM_GRID
+    floor_grid: tuple[float, ...] = FLOOR_GRID
     reactive_target: float = REACTIVE_TARGET
+    calib_folds: int = 3
+    calib_min_train: float = 0.5
+    calib_gap: int = cv.DAY
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "stat_window", "horizon", "n_estimators", "num_leaves",
-                     "train_stride", "n_jobs"):
+                     "train_stride", "n_jobs", "calib_folds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ScalingConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"ScalingConfig.alpha is a quantile in (0, 1), got {self.alpha}")
-        if any(not (math.isfinite(h) and h > 0) for h in self.headroom_grid):
+        if not self.headroom_grid or any(not (math.isfinite(h) and h > 0)
+                                         for h in self.headroom_grid):
             raise ValueError("ScalingConfig.headroom_grid must hold finite numbers > 0, got "
                              f"{self.headroom_grid}")
+        if not self.floor_grid or any(not (math.isfinite(f) and f > 0) for f in self.floor_grid):
+            raise ValueError("ScalingConfig.floor_grid must hold finite numbers > 0, got "
+                             f"{self.floor_grid}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"ScalingConfig.policy must be one of {', '.join(POLICIES)}, got "
+                             f"{self.policy!r}")
+        if self.horizon > self.seq_len:
+            raise ValueError(f"ScalingConfig.horizon ({self.horizon}) must be <= seq_len "
+                             f"({self.seq_len}): the recent peak is read from the window")
+        if not 0.0 < self.slo < 1.0:
+            raise ValueError(f"ScalingConfig.slo is a share of bins in (0, 1), got {self.slo}")
         if not 0.0 < self.reactive_target <= 1.0:
             raise ValueError("ScalingConfig.reactive_target is a utilisation in (0, 1], got "
                              f"{self.reactive_target}")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError("ScalingConfig.validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction}")
+        if not 0.0 < self.calib_min_train < 1.0 or self.calib_gap < 0:
+            raise ValueError("ScalingConfig.calib_min_train must be in (0, 1) and calib_gap "
+                             f">= 0, got {self.calib_min_train}, {self.calib_gap}")
 
     @classmethod
     def tiny(cls) -> ScalingConfig:
         """Seconds-fast configuration for tests (same pipeline, small model)."""
         return cls(seq_len=4, stat_window=12, n_estimators=30, num_leaves=7, learning_rate=0.2,
-                   min_child_samples=20, verify_rows=500, golden_windows=3)
+                   min_child_samples=20, verify_rows=500, golden_windows=3,
+                   calib_gap=2 * 3600)
 
     def params(self) -> fc.Params:
         # Identity normalisation: trees are invariant to monotone feature scaling, and raw
@@ -193,15 +221,26 @@ class TrainedScaling:
     golden_values: NDArray[np.float64]  # (n, input_len, 1)
     golden_names: tuple[str, ...]
     training_data_digest: str
-    rule: CapacityRule  # config.rule with the headroom chosen on validation
-    headroom_choice: HeadroomChoice | None  # None when config.headroom_grid is empty
+    rule: CapacityRule  # the shipped policy's calibrated operating point
+    calibrations: dict[str, Calibration]  # policy -> its calibration on the inner folds
+    calib_folds: tuple[str, ...]  # describe() of each inner fold
 
     def predict(self, rows: NDArray[np.float32]) -> NDArray[np.float64]:
         """Native prediction (double) on model input rows."""
         return self.model.predict(np.asarray(rows, np.float32))
 
     def capacity(self, rows: NDArray[np.float32]) -> NDArray[np.float64]:
-        return recommend_capacity(self.predict(rows), self.rule)
+        return recommend_capacity(self.predict(rows), self.rule,
+                                  recent_peak(rows, self.config.seq_len, self.config.horizon))
+
+
+def recent_peak(rows: NDArray[np.float32], seq_len: int, horizon: int) -> NDArray[np.float64]:
+    """The hybrid policy's view of current demand: the largest ``value`` feature of each
+    row's last ``horizon`` steps (rows step-major, as the model takes them). It is the feature
+    core's resampled value (identity normalisation), so Python and Go read the same float32
+    and the simulator scores the same grid."""
+    x = np.asarray(rows, np.float32).reshape(len(rows), seq_len, -1)
+    return x[:, -horizon:, VALUE_FEATURE].max(axis=1).astype(np.float64)
 
 
 def quantile_metrics(y: NDArray[np.float64], pred: NDArray[np.float64], alpha: float,
@@ -231,23 +270,66 @@ def _edge_windows(params: fc.Params) -> tuple[NDArray[np.int64], NDArray[np.floa
     return np.stack([ts] * 3), values, ("edge/constant_1300mhz", "edge/zeros", "edge/spike_last")
 
 
-def _split_time(ends: list[NDArray[np.int64]], fraction: float) -> int:
-    """The cut timestamp: windows whose label ends before it train, those whose input starts
-    at or after it validate (the gap between keeps overlapping windows out of both)."""
-    lo = min(int(e.min()) for e in ends if len(e))
-    hi = max(int(e.max()) for e in ends if len(e))
-    return int(lo + (1.0 - fraction) * (hi - lo))
+def _windows(traces: list[Trace], config: ScalingConfig, progress: bool
+             ) -> list[tuple[GridTrace, Samples, NDArray[np.float32]]]:
+    """Per trace with at least one window: grid, supervised windows, model input rows."""
+    params, spec = config.params(), config.input_spec()
+    iterator = traces
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(traces, desc="scaling: windows", unit="trace")
+    out = []
+    for trace in iterator:
+        grid = to_grid(params, trace)
+        s = samples(params, grid, config.horizon)
+        if len(s.labels):  # else no complete run long enough (a VM with a few hundred rows)
+            out.append((grid, s, model_input(s.windows, spec)))
+    return out
+
+
+def _fit(config: ScalingConfig, parts: list[tuple[NDArray[np.float32], NDArray[np.float64]]]
+         ) -> lgb.LGBMRegressor:
+    x = np.concatenate([p[0][:: config.train_stride] for p in parts])
+    y = np.concatenate([p[1][:: config.train_stride] for p in parts])
+    return lgb.LGBMRegressor(**config.lgb_params()).fit(x, y)
+
+
+def calibration_folds(traces: list[Trace], config: ScalingConfig) -> list[cv.TimeFold]:
+    """Inner rolling-origin folds over the training data's span (cv.rolling_origin)."""
+    start, end = cv.span(traces)
+    try:
+        return cv.rolling_origin(start, end, config.calib_folds,
+                                 min_train=int(config.calib_min_train * (end - start)),
+                                 gap=config.calib_gap)
+    except cv.FoldError as exc:
+        raise ScalingDataError(f"train: calibration folds: {exc}; the traces must span several "
+                               "days") from None
+
+
+def shipped_calibration(calibrations: dict[str, Calibration], policy: str) -> Calibration:
+    """The calibration that ships: the one ``policy`` names, or for "auto" the policy that
+    meets the SLO on the inner folds with less capacity (predictive on a tie; if neither
+    meets it, the one with fewer under-provisioned bins)."""
+    if policy != "auto":
+        return calibrations[policy]
+    both = [calibrations["predictive"], calibrations["hybrid"]]
+    met = [c for c in both if c.reachable]
+    return (min(met, key=lambda c: c.result.capacity_mhz_h) if met else
+            min(both, key=lambda c: c.result.under))
 
 
 def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress: bool = False
           ) -> TrainedScaling:
-    """Resamples each trace with the core, builds supervised windows, splits by time (earlier
-    part trains, later part validates; never shuffled across time) and fits LightGBM on the
-    earlier part. Then it chooses the capacity rule's headroom on the validation part: the
-    predictive scaler at every headroom of ``config.headroom_grid`` against the reactive
-    threshold scaler, same simulator as the evaluation; the smallest headroom with fewer
-    under-provisioned 5-minute bins at no more capacity-hours wins (capacity.select_headroom;
-    ``metrics['val_headroom_target_reachable']`` says whether one did)."""
+    """Resamples each trace with the core and builds supervised windows. Calibration: on
+    ``config.calib_folds`` inner rolling-origin folds of these traces (a window trains a fold
+    when its label ends before the fold's training end, tests it when it ends in the fold's
+    test range), a model fitted on each fold's training part forecasts its test part; pooled
+    over the folds, these out-of-sample forecasts fix the operating point of each policy for
+    ``config.slo`` (capacity.calibrate: predictive = floor 0, hybrid = a floor of
+    ``config.floor_grid``), same simulator as the evaluation. Then the model is fitted on
+    every window and ships with the calibrated point of ``config.policy``
+    (:func:`shipped_calibration`). Nothing here sees
+    data outside ``traces``."""
     if not traces:
         raise ScalingDataError("train: no traces given")
     for t in traces:
@@ -257,69 +339,63 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
                 "model takes one channel (CPU MHz): use load_bitbrains_cpu_mhz or "
                 "synthetic_cpu_mhz")
     params = config.params()
-    spec = config.input_spec()
     step = params.step_seconds
-    span_in = (params.input_len - 1) * step  # first input sample = end_ts - span_in
     span_out = config.horizon * step  # last label bin = end_ts + span_out
-
-    per_trace: list[tuple[GridTrace, Samples]] = []
-    iterator = traces
-    if progress:
-        from tqdm import tqdm
-        iterator = tqdm(traces, desc="scaling: windows", unit="trace")
-    for trace in iterator:
-        grid = to_grid(params, trace)
-        per_trace.append((grid, samples(params, grid, config.horizon)))
-    if not any(len(s.labels) for _, s in per_trace):
+    per_trace = _windows(traces, config, progress)
+    if not per_trace:
         raise ScalingDataError(
             f"train: no trace has a complete run of {params.input_len + config.horizon} bins "
             f"(seq_len + stat_window - 1 + horizon); use longer traces or shorter windows")
-    cut = _split_time([s.end_ts for _, s in per_trace if len(s.end_ts)], config.validation_fraction)
+    folds = calibration_folds(traces, config)
 
-    train_x, train_y, val_x, val_y = [], [], [], []
-    val_sim: list[tuple[GridTrace, NDArray[np.int64]]] = []  # per trace, rows in val order
-    golden_pool: list[tuple[GridTrace, int]] = []
-    for grid, s in per_trace:
-        if not len(s.labels):
-            continue  # no complete run long enough (e.g. a VM with a few hundred rows)
-        is_train = s.end_ts + span_out < cut
-        is_val = s.end_ts - span_in >= cut
-        tr = np.flatnonzero(is_train)[:: config.train_stride]
-        if len(tr):
-            train_x.append(model_input(s.windows[tr], spec))
-            train_y.append(s.labels[tr])
-        if is_val.any():
-            val_x.append(model_input(s.windows[is_val], spec))
-            val_y.append(s.labels[is_val])
-            val_sim.append((grid, s.end[is_val]))
-        golden_pool.extend((grid, int(e)) for e in s.end[is_val])
-    if not train_y or not val_y:
-        raise ScalingDataError(
-            f"train: the time split gives {sum(map(len, train_y))} training and "
-            f"{sum(map(len, val_y))} validation windows; the traces must span several days")
-    x_train, y_train = np.concatenate(train_x), np.concatenate(train_y)
-    x_val, y_val = np.concatenate(val_x), np.concatenate(val_y)
+    sims: list[SimVM] = []
+    y_cal, q_cal = [], []
+    tests: list[tuple[GridTrace, Samples, NDArray[np.float32], NDArray[np.bool_]]] = []
+    for fold in folds:
+        fit_on = [(x[s.end_ts + span_out < fold.train_end], s.labels[s.end_ts + span_out <
+                                                                    fold.train_end])
+                  for _, s, x in per_trace]
+        fit_on = [(x, y) for x, y in fit_on if len(y)]
+        tests = [(g, s, x, (s.end_ts >= fold.test_start) & (s.end_ts + span_out < fold.test_end))
+                 for g, s, x in per_trace]
+        tests = [t for t in tests if t[3].any()]
+        if not fit_on or not tests:
+            raise ScalingDataError(
+                f"train: calibration {fold.describe()} has {sum(len(y) for _, y in fit_on)} "
+                f"training and {sum(int(t[3].sum()) for t in tests)} test windows; the traces "
+                "must span several days without long gaps")
+        model = _fit(config, fit_on)
+        for g, s, x, keep in tests:
+            q = model.predict(x[keep])
+            sims.append(SimVM(g.values[:, 0], s.end[keep], q,
+                              recent_peak(x[keep], config.seq_len, config.horizon)))
+            y_cal.append(s.labels[keep])
+            q_cal.append(q)
+    step_h = step / 3600.0
+    calibrations = {
+        policy: calibrate(sims, config.rule, config.slo, floors, config.reactive_target,
+                          config.horizon, step_h, config.headroom_grid)
+        for policy, floors in (("predictive", (0.0,)), ("hybrid", config.floor_grid))}
+    rule = shipped_calibration(calibrations, config.policy).rule
 
-    model = lgb.LGBMRegressor(**config.lgb_params())
-    model.fit(x_train, y_train)
+    model = _fit(config, [(x, s.labels) for _, s, x in per_trace])
+    metrics = {"train_rows": float(sum(len(s.labels[:: config.train_stride])
+                                       for _, s, _ in per_trace)),
+               "slo": config.slo}
+    metrics.update(quantile_metrics(np.concatenate(y_cal), np.concatenate(q_cal), config.alpha,
+                                    prefix="calib_"))
+    for policy, c in calibrations.items():
+        metrics.update(c.as_metrics(f"calib_{policy}_"))
 
-    pred_val = model.predict(x_val)
-    metrics = {"train_rows": float(len(y_train)), "cut_ts": float(cut)}
-    metrics.update(quantile_metrics(y_val, pred_val, config.alpha, prefix="val_"))
-    choice = _choose_headroom(config, val_sim, pred_val)
-    rule = config.rule if choice is None else replace(config.rule, headroom=choice.headroom)
-    if choice is not None:
-        metrics.update(choice.as_metrics())
-    cap = recommend_capacity(pred_val, rule)
-    metrics["val_under_provisioned_fraction"] = float((y_val > cap).mean())
-
-    # Evenly spaced held-out rows (fixed, no RNG) for verification; raw windows for goldens.
-    verify_idx = np.linspace(0, len(x_val) - 1, min(config.verify_rows, len(x_val))).astype(int)
-    pick = np.linspace(0, len(golden_pool) - 1, min(config.golden_windows, len(golden_pool))
-                       ).astype(int)
+    # Verification rows and golden windows from the latest calibration fold's test part
+    # (evenly spaced, no RNG); the final model trained on them, which parity does not mind.
+    rows = np.concatenate([x[keep] for _, _, x, keep in tests])
+    verify_idx = np.linspace(0, len(rows) - 1, min(config.verify_rows, len(rows))).astype(int)
+    pool = [(g, int(e)) for g, s, _, keep in tests for e in s.end[keep]]
+    pick = np.linspace(0, len(pool) - 1, min(config.golden_windows, len(pool))).astype(int)
     g_ts, g_val, g_names = [], [], []
     for i in pick:
-        grid, e = golden_pool[int(i)]
+        grid, e = pool[int(i)]
         lo = e - params.input_len + 1
         g_ts.append(grid.ts[lo:e + 1])
         g_val.append(grid.values[lo:e + 1])
@@ -329,23 +405,9 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
     golden_values = np.concatenate([np.stack(g_val), e_val]).astype(np.float64)
 
     return TrainedScaling(
-        config=config, params=params, model=model, input_spec=spec, metrics=metrics,
-        heldout_rows=np.ascontiguousarray(x_val[verify_idx]), golden_ts=golden_ts,
-        golden_values=golden_values, golden_names=tuple(g_names) + e_names,
-        training_data_digest=traces_digest(traces), rule=rule, headroom_choice=choice,
+        config=config, params=params, model=model, input_spec=config.input_spec(),
+        metrics=metrics, heldout_rows=np.ascontiguousarray(rows[verify_idx]),
+        golden_ts=golden_ts, golden_values=golden_values,
+        golden_names=tuple(g_names) + e_names, training_data_digest=traces_digest(traces),
+        rule=rule, calibrations=calibrations, calib_folds=tuple(f.describe() for f in folds),
     )
-
-
-def _choose_headroom(config: ScalingConfig, val_sim: list[tuple[GridTrace, NDArray[np.int64]]],
-                     pred_val: NDArray[np.float64]) -> HeadroomChoice | None:
-    """Simulates on the validation windows (every trace's, in the order of ``pred_val``) the
-    predictive scaler at each headroom of the grid and the reactive scaler, with the same
-    simulator as the evaluation, and picks the headroom by capacity.select_headroom."""
-    if not config.headroom_grid:
-        return None
-    vms, start = [], 0
-    for grid, end in val_sim:
-        vms.append(SimVM(grid.values[:, 0], end, pred_val[start:start + len(end)]))
-        start += len(end)
-    return choose_headroom(vms, config.rule, config.headroom_grid, config.reactive_target,
-                           config.horizon, config.step_seconds / 3600.0)
