@@ -1,6 +1,15 @@
-"""ONNX export of the IsolationForest anomaly detector.
+"""ONNX export of the anomaly detectors (``training/anomaly_detectors.py``).
 
-Compact export (the one shipped): one ``ai.onnx.ml`` ``TreeEnsembleRegressor`` holding every
+Every detector becomes one graph ``input [N, seq_len * 9] float32 -> output [N, 1] float32``
+(flag when ``output >= thresholds.score``), so Go serves any of them unchanged:
+
+- ``zscore``, ``breakout``, ``seasonal``, ``residual``: ``Gather`` the feature columns the
+  model reads, the model's arithmetic in float32 (``TopK`` for the seasonal median and MAD,
+  ``MatMul`` for the ridge forecast), then ``0.5 - 1 / (1 + z)``. Verified against the native
+  model within :data:`ATOL` (float32 against the float64 reference).
+- ``iforest``, below.
+
+IsolationForest compact export: one ``ai.onnx.ml`` ``TreeEnsembleRegressor`` holding every
 tree, followed by three arithmetic nodes::
 
     input [N, F] float32
@@ -29,16 +38,18 @@ from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
+from dwcp_ml.training import anomaly_detectors as det
 from dwcp_ml.training.anomaly import TrainedAnomaly, native_score
 
 from .metadata import check_rules
 from .model import INPUT, ML_OPSET, OPSET, OUTPUT, ExportedModel, TensorSpec
 from .verify import verify
 
-__all__ = ["ATOL", "VERSION", "export", "export_skl2onnx", "compact_graph"]
+__all__ = ["ATOL", "VERSION", "export", "export_skl2onnx", "compact_graph", "detector_graph",
+           "graph"]
 
 ATOL = 1e-6  # |onnx - native| on the score, absolute (scores lie in (-0.5, 0.5))
-VERSION = "1"
+VERSION = "2"  # 1: IsolationForest only; 2: every detector of training/anomaly_detectors.py
 
 
 def _floor_f32(t: np.ndarray) -> np.ndarray:
@@ -117,28 +128,178 @@ def compact_graph(model: IsolationForest, n_features: int) -> onnx.ModelProto:
     return proto
 
 
+class _Graph:
+    """A small graph under construction: named constants, nodes, unique value names."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def _name(self, op: str) -> str:
+        self._n += 1
+        return f"{op.lower()}_{self._n}"
+
+    def const(self, values: list[float] | np.ndarray, shape: list[int] | None = None,
+              dtype: int = TensorProto.FLOAT) -> str:
+        name = self._name("c")
+        arr = np.asarray(values)
+        self.inits.append(helper.make_tensor(name, dtype, list(arr.shape) if shape is None
+                                             else shape, arr.ravel().tolist()))
+        return name
+
+    def op(self, op: str, *inputs: str, **attrs: object) -> str:
+        out = self._name(op)
+        self.nodes.append(helper.make_node(op, list(inputs), [out], name=out, **attrs))
+        return out
+
+    def gather(self, columns: list[int]) -> str:
+        """input[:, columns] -> [N, len(columns)]."""
+        idx = self.const(np.asarray(columns, np.int64), dtype=TensorProto.INT64)
+        return self.op("Gather", INPUT, idx, axis=1)
+
+    def squash(self, z: str) -> None:
+        """output = 0.5 - 1 / (1 + z)."""
+        one = self.const([1.0], [1])
+        inv = self.op("Div", one, self.op("Add", one, z))
+        self.nodes.append(helper.make_node("Sub", [self.const([0.5], [1]), inv], [OUTPUT],
+                                           name="squash"))
+
+    def model(self, name: str, n_features: int) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes, name,
+            [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", n_features])],
+            [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", 1])],
+            initializer=self.inits)
+        proto = helper.make_model(graph, producer_name="dwcp-ml",
+                                  opset_imports=[helper.make_opsetid("", OPSET)])
+        proto.ir_version = 8
+        onnx.checker.check_model(proto)
+        return proto
+
+
+def _zscore(g: _Graph, m: det.ZScoreModel) -> str:
+    v, mean, std = (g.gather([c]) for c in m.columns())
+    positive = g.op("Greater", std, g.const([0.0], [1]))
+    safe = g.op("Where", positive, std, g.const([1.0], [1]))
+    dev = g.op("Abs", g.op("Sub", v, mean))
+    return g.op("Where", positive, g.op("Div", dev, safe), g.const([0.0], [1]))
+
+
+def _breakout(g: _Graph, m: det.BreakoutModel) -> str:
+    v, lo, hi = (g.gather([c]) for c in m.columns())
+    out = g.op("Max", g.op("Sub", v, hi), g.op("Sub", lo, v), g.const([0.0], [1]))
+    level = g.op("Mul", g.const([0.5 * m.floor], [1]),
+                 g.op("Add", g.op("Abs", hi), g.op("Abs", lo)))
+    width = g.op("Add", g.op("Add", g.op("Sub", hi, lo), level), g.const([det.TINY], [1]))
+    return g.op("Div", out, width)
+
+
+def _lower_median(g: _Graph, x: str, k: int) -> str:
+    """The (k+1)-th smallest value of each row: TopK smallest k+1, sorted, last column."""
+    smallest = g.op("TopK", x, g.const(np.asarray([k + 1], np.int64), dtype=TensorProto.INT64),
+                    axis=1, largest=0, sorted=1)
+    g.nodes[-1].output.append(g.nodes[-1].output[0] + "_indices")  # TopK has two outputs
+    starts = g.const(np.asarray([k], np.int64), dtype=TensorProto.INT64)
+    ends = g.const(np.asarray([k + 1], np.int64), dtype=TensorProto.INT64)
+    axes = g.const(np.asarray([1], np.int64), dtype=TensorProto.INT64)
+    return g.op("Slice", smallest, starts, ends, axes)
+
+
+def _seasonal(g: _Graph, m: det.SeasonalModel) -> str:
+    hist = g.gather(m.history_columns())
+    k = m.median_index
+    med = _lower_median(g, hist, k)
+    mad = _lower_median(g, g.op("Abs", g.op("Sub", hist, med)), k)
+    denom = g.op("Add", g.op("Add", g.op("Mul", g.const([det.MAD_TO_SD], [1]), mad),
+                             g.op("Mul", g.const([m.floor], [1]), g.op("Abs", med))),
+                 g.const([det.TINY], [1]))
+    return g.op("Div", g.op("Abs", g.op("Sub", g.gather([m.value_column()]), med)), denom)
+
+
+def _residual(g: _Graph, m: det.ResidualModel) -> str:
+    values, mc, sc = m.columns()
+    vals, mean, std = g.gather(values), g.gather([mc]), g.gather([sc])
+    denom = g.op("Add", g.op("Add", std, g.op("Mul", g.const([m.floor], [1]),
+                                             g.op("Abs", mean))), g.const([det.TINY], [1]))
+    u = g.op("Clip", g.op("Div", g.op("Sub", vals, mean), denom), g.const(-m.clip),
+             g.const(m.clip))
+    i64 = TensorProto.INT64
+
+    def cols(a: int, b: int) -> str:
+        return g.op("Slice", u, g.const(np.asarray([a], np.int64), dtype=i64),
+                    g.const(np.asarray([b], np.int64), dtype=i64),
+                    g.const(np.asarray([1], np.int64), dtype=i64))
+
+    lags, target = cols(0, m.lags), cols(m.lags, m.lags + 1)
+    weights = g.const(np.asarray(m.weights, np.float32), [m.lags, 1])
+    forecast = g.op("Add", g.op("MatMul", lags, weights), g.const([m.bias], [1]))
+    return g.op("Div", g.op("Abs", g.op("Sub", target, forecast)), g.const([m.sigma], [1]))
+
+
+_DEVIATIONS = {"zscore": _zscore, "breakout": _breakout, "seasonal": _seasonal,
+               "residual": _residual}
+
+
+def detector_graph(model: det.ZScoreModel | det.BreakoutModel | det.SeasonalModel
+                   | det.ResidualModel) -> onnx.ModelProto:
+    """The ONNX model (no metadata) of a scale-free detector: deviation z, then squash."""
+    g = _Graph()
+    g.squash(_DEVIATIONS[model.kind](g, model))
+    return g.model(f"anomaly_{model.kind}", model.params.seq_len * model.params.n_features)
+
+
+def graph(trained: TrainedAnomaly) -> onnx.ModelProto:
+    """The ONNX model of whichever detector ``trained`` holds."""
+    if isinstance(trained.model, IsolationForest):
+        return compact_graph(trained.model, int(trained.input_spec.shape[1]))
+    return detector_graph(trained.model)
+
+
 def _native(trained: TrainedAnomaly):  # noqa: ANN202 - a callable for verify()
     return lambda rows: native_score(trained.model, rows).reshape(-1, 1)
 
 
-NOTES = {
+INPUT_NOTE = ("one row per window: the seq_len x 9 metric features of the feature core, "
+              "flattened row-major (step 0 features first); day_of_week is masked by its "
+              "normalisation scale")
+FOREST_NOTES = {
     "output": "column 0: anomaly score = -IsolationForest.decision_function(x) = "
               "2^(-mean path length / c(max_samples)) - 0.5, in (-0.5, 0.5); higher is more "
               "anomalous; flag when score >= thresholds.score",
-    "input": "one row per window: the seq_len x 9 metric features of the feature core, "
-             "flattened row-major (step 0 features first); day_of_week is masked by its "
-             "normalisation scale",
+    "input": INPUT_NOTE,
     "export": "compact: one TreeEnsembleRegressor (leaf = path length / (trees * c(psi))) + "
               "Neg, Pow(2, .), Add(offset); thresholds floored to float32",
 }
+DEVIATION_NOTES = {
+    "zscore": "z = |value - target_mean| / target_std of the last step (0 if std is 0)",
+    "breakout": "z = max(value - max, min - value, 0) / (max - min + floor (|max| + |min|) / 2 "
+                "+ 1e-6), value of the last step, min/max of the stat window one step earlier",
+    "seasonal": "z = |value - median| / (1.4826 MAD + floor |median| + 1e-6) over the values "
+                "at the same phase +- halfwidth steps of each previous period",
+    "residual": "z = |u_last - ridge forecast from the earlier u| / sigma, u = (value - mean) / "
+                "(std + floor |mean| + 1e-6) with the step-before-last's mean and std, clipped",
+}
+
+
+def notes(trained: TrainedAnomaly) -> dict[str, str]:
+    """The manifest notes of the detector ``trained`` holds."""
+    if isinstance(trained.model, IsolationForest):
+        return dict(FOREST_NOTES)
+    kind = trained.model.kind
+    return {"output": f"column 0: anomaly score = 0.5 - 1 / (1 + z) in [-0.5, 0.5), higher "
+                      f"is more anomalous; flag when score >= thresholds.score; detector "
+                      f"{kind}: {DEVIATION_NOTES[kind]}",
+            "input": INPUT_NOTE,
+            "export": f"{kind}: Gather of the columns read, the deviation in float32, squash"}
 
 
 def export(trained: TrainedAnomaly, *, atol: float = ATOL) -> ExportedModel:
-    """Compact export, checked against the export rules and verified against the native
-    ``-decision_function`` on the held-out rows (raises ExportVerificationError with the worst
+    """The detector's graph, checked against the export rules and verified against the native
+    score (``-decision_function`` for the forest) on the held-out rows (raises ExportVerificationError with the worst
     row beyond ``atol``)."""
     n_features = int(trained.input_spec.shape[1])
-    onnx_bytes = compact_graph(trained.model, n_features).SerializeToString()
+    onnx_bytes = graph(trained).SerializeToString()
     check_rules(onnx_bytes, "anomaly")
     verification = verify(onnx_bytes, _native(trained), trained.heldout_rows,
                           atol=atol, rtol=0.0, label="anomaly")
@@ -151,7 +312,7 @@ def export(trained: TrainedAnomaly, *, atol: float = ATOL) -> ExportedModel:
         feature_params=trained.params, verification=verification,
         golden_ts=trained.golden_ts, golden_values=trained.golden_values,
         training_data_digest=trained.training_data_digest,
-        thresholds={"score": float(trained.threshold)}, metrics=metrics, notes=dict(NOTES),
+        thresholds={"score": float(trained.threshold)}, metrics=metrics, notes=notes(trained),
     )
 
 

@@ -58,10 +58,11 @@ __all__ = [
 # scaling, so the other features need no normalisation.)
 MASK_SCALE = 1e300
 
-DETECTORS = ("iforest", "zscore", "seasonal", "residual")
+DETECTORS = ("iforest", "zscore", "breakout", "seasonal", "residual")
 
 
-Model = IsolationForest | det.ZScoreModel | det.SeasonalModel | det.ResidualModel
+Model = (IsolationForest | det.ZScoreModel | det.BreakoutModel | det.SeasonalModel
+         | det.ResidualModel)
 
 
 class TraceTooShortError(ValueError):
@@ -138,6 +139,8 @@ class AnomalyConfig:
             return self.periods * self.period_steps + self.halfwidth + 1, 2
         if self.detector == "zscore":
             return 1, self.stat_window
+        if self.detector == "breakout":
+            return 2, self.stat_window
         return self.seq_len, self.stat_window
 
     def params(self) -> fc.Params:
@@ -324,6 +327,8 @@ def build_model(config: AnomalyConfig, params: fc.Params,
     if config.detector == "residual":
         return det.fit_residual(params, fit_rows, config.ridge_alpha, config.scale_floor,
                                 config.clip)
+    if config.detector == "breakout":
+        return det.BreakoutModel(params, config.scale_floor)
     if config.detector == "seasonal":
         return det.SeasonalModel(params, config.period_steps, config.periods, config.halfwidth,
                                  config.scale_floor)

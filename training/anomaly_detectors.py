@@ -26,6 +26,11 @@ counts alike), which is what leave-series-out cross-validation asks of a detecto
   (``u = (value - mean) / (std + floor |mean| + TINY)``, clipped to ``+-clip``), by ridge
   regression fitted on the training series' windows; ``z = |u_last - forecast| / sigma``,
   ``sigma`` the training residuals' RMS.
+- :class:`BreakoutModel` (``breakout``): how far the value leaves the range of the previous
+  ``stat_window`` samples (the core's ``target_min`` / ``target_max`` one step earlier), in
+  units of that range: ``z = max(value - max, min - value, 0) / (max - min + floor (|max| +
+  |min|) / 2 + TINY)``. A value inside the range scores 0; a long window makes a new extreme
+  rare on normal data, so its false alarms are few whatever the series' tails.
 - IsolationForest (``iforest``, ``training/anomaly.py``): its own score
   ``-decision_function`` already lies in (-0.5, 0.5); not scale-free, so it is fitted on
   each series' own early data.
@@ -43,7 +48,7 @@ from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
 
-__all__ = ["TINY", "MAD_TO_SD", "squash", "unsquash", "column", "ZScoreModel", "SeasonalModel",
+__all__ = ["TINY", "MAD_TO_SD", "squash", "unsquash", "column", "ZScoreModel", "BreakoutModel", "SeasonalModel",
            "ResidualModel", "fit_residual"]
 
 TINY = 1e-6  # keeps a denominator positive on an all-zero window (NAB counters sit at 0)
@@ -87,6 +92,28 @@ class ZScoreModel:
         x = _rows(rows, self.params)
         v, m, s = (x[:, c] for c in self.columns())
         return np.divide(np.abs(v - m), s, out=np.zeros_like(v), where=s > 0)
+
+    def score(self, rows: np.ndarray) -> NDArray[np.float64]:
+        return squash(self.deviation(rows))
+
+
+@dataclass(frozen=True)
+class BreakoutModel:
+    params: fc.Params  # seq_len 2: the previous step's range, the last step's value
+    floor: float
+    kind: str = "breakout"
+
+    def columns(self) -> tuple[int, int, int]:
+        return (column(self.params, 1, "value"), column(self.params, 0, "target_min"),
+                column(self.params, 0, "target_max"))
+
+    def deviation(self, rows: np.ndarray) -> NDArray[np.float64]:
+        if self.params.seq_len != 2:
+            raise ValueError(f"breakout: seq_len must be 2, got {self.params.seq_len}")
+        x = _rows(rows, self.params)
+        v, lo, hi = (x[:, c] for c in self.columns())
+        out = np.maximum(np.maximum(v - hi, lo - v), 0.0)
+        return out / (hi - lo + self.floor * 0.5 * (np.abs(hi) + np.abs(lo)) + TINY)
 
     def score(self, rows: np.ndarray) -> NDArray[np.float64]:
         return squash(self.deviation(rows))
