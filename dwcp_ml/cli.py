@@ -232,7 +232,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         storage=args.storage, study_name=args.study_name, sampler=args.sampler,
         pruner=args.pruner, objectives=tuple(o.strip() for o in args.objectives.split(",")),
         train=args.train, data=Path(args.data) if args.data else None, tiny=args.tiny,
-        folds=args.folds, seed=args.seed, latency_calls=args.latency_calls,
+        nas=args.nas, folds=args.folds, seed=args.seed, latency_calls=args.latency_calls,
         budget_us=args.budget_us, progress=not args.quiet,
         command=" ".join(["dwcp-ml", *sys.argv[1:]]))
     chosen = report.write(study.run(spec), spec)
@@ -475,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--data", help="shared data directory")
     search.add_argument("--folds", type=_count, default=5, help="cross-validation folds")
     search.add_argument("--seed", type=int, default=0, help="sampler seed (+ worker index)")
+    search.add_argument("--nas", action="store_true", help="search the architecture too "
+                        "(pba: cell lstm/gru/tcn, layers)")
     search.add_argument("--tiny", action="store_true", help="tiny space and configs (tests)")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(func=cmd_search)

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
-from . import spaces  # noqa: E402
+from . import latency, spaces  # noqa: E402
 from .spaces import SearchError  # noqa: E402
 from .study import SearchSpec, safe_url  # noqa: E402
 
@@ -79,6 +79,10 @@ def _plots(study: optuna.Study, out: Path) -> list[str]:
         plt.close(ax.figure)
         lines.append(f"![{name}]({name})")
     return lines
+
+
+def _range(xs: list[float]) -> str:
+    return f"{min(xs):.1f}..{max(xs):.1f}" if xs else "n/a"
 
 
 def _fmt(x: float) -> str:
@@ -150,12 +154,15 @@ def write(study: optuna.Study, spec: SearchSpec) -> Pick:
           + f", {spec.workers} worker process(es)",
           f"- configuration base: {space.config_class}{'.tiny()' if spec.tiny else '()'}, "
           f"fixed {space.fixed or 'nothing'}; family seeds as in the config",
-          "- searched: " + ", ".join(p.name for p in space.active(spec.tiny))]
+          "- searched: " + ", ".join(p.name for p in space.active(spec.tiny, spec.nas))]
     if multi:
         md.append(f"- objectives: CV loss and p99 one-row latency, measured by "
-                  f"{chosen.trial.user_attrs['latency_backend']} (1 thread, "
-                  f"{spec.latency_calls} calls) on the configuration trained on fold 0's "
-                  f"training part; budget p99 <= {spec.budget_us:g} us")
+                  f"{chosen.trial.user_attrs['latency_backend']} (1 thread, lowest p99 of "
+                  f"{latency.REPEATS} runs of {spec.latency_calls} calls) on the "
+                  "configuration trained on fold 0's training part; budget p99 <= "
+                  f"{spec.budget_us:g} us; load average while timed "
+                  + _range([t.user_attrs["load_average"] for t in trials
+                           if "load_average" in t.user_attrs]))
     md += ["- folds:"] + [f"  - {r}" for r in study.user_attrs.get("fold_ranges", [])]
     md += ["", "## Pick", ""] + _best_section(chosen, metric, multi)
     if multi:

@@ -63,7 +63,8 @@ class Param:
 
 @dataclass(frozen=True)
 class Space:
-    """One family's search: ``params`` (real data) and ``tiny`` (tests, seconds per trial)."""
+    """One family's search: ``params`` (real data) and ``tiny`` (tests, seconds per trial);
+    ``nas`` / ``tiny_nas``: the architecture, searched too with ``--nas`` (pba only)."""
 
     family: str
     config_module: str  # under dwcp_ml.training
@@ -73,6 +74,8 @@ class Space:
     load: Callable[[selection.Selection, Path | None], list[Trace]]
     folds: Callable[[list[Trace], int], list[Any]]
     fixed: dict[str, Value] = field(default_factory=dict)  # applied to every configuration
+    nas: tuple[Param, ...] = ()
+    tiny_nas: tuple[Param, ...] = ()
 
     def _cls(self) -> type:
         module = importlib.import_module(f"dwcp_ml.training.{self.config_module}")
@@ -81,18 +84,18 @@ class Space:
     def fields(self) -> set[str]:
         return {f.name for f in dataclasses.fields(self._cls())}
 
-    def active(self, tiny: bool) -> tuple[Param, ...]:
-        """The parameters searched: those the family's config has (PbaConfig.cell and
-        .layers are searched once the config holds them)."""
-        have = self.fields()
-        chosen = self.tiny if tiny else self.params
-        return tuple(p for p in chosen if p.name in have)
+    def active(self, tiny: bool, nas: bool = False) -> tuple[Param, ...]:
+        """The parameters searched; ``nas`` adds the architecture."""
+        if nas and not self.nas:
+            raise SearchError(f"--nas: {self.family} has no architecture space (pba has)")
+        arch = (self.tiny_nas if tiny else self.nas) if nas else ()
+        return arch + (self.tiny if tiny else self.params)
 
-    def suggest(self, trial: optuna.Trial, tiny: bool) -> dict[str, Value]:
-        return {p.name: p.suggest(trial) for p in self.active(tiny)}
+    def suggest(self, trial: optuna.Trial, tiny: bool, nas: bool) -> dict[str, Value]:
+        return {p.name: p.suggest(trial) for p in self.active(tiny, nas)}
 
-    def grid(self, tiny: bool) -> dict[str, list[Value]]:
-        return {p.name: p.grid_values() for p in self.active(tiny)}
+    def grid(self, tiny: bool, nas: bool) -> dict[str, list[Value]]:
+        return {p.name: p.grid_values() for p in self.active(tiny, nas)}
 
     def base(self, tiny: bool) -> Any:
         cls = self._cls()
@@ -100,12 +103,10 @@ class Space:
 
     def config(self, params: dict[str, Value], tiny: bool) -> Any:
         """The family's config: its default (or tiny) one with ``params`` and ``fixed``."""
-        have = self.fields()
-        fixed = {k: v for k, v in self.fixed.items() if k in have}
-        unknown = sorted(set(params) - have)
+        unknown = sorted(set(params) - self.fields())
         if unknown:
             raise SearchError(f"{self.config_class} has no field {', '.join(unknown)}")
-        return dataclasses.replace(self.base(tiny), **params, **fixed)
+        return dataclasses.replace(self.base(tiny), **params, **self.fixed)
 
     def cross_validate(self) -> Callable[..., cv.CvResult]:
         module = importlib.import_module(f"dwcp_ml.training.eval_{self.family}")
@@ -189,8 +190,6 @@ SPACES: dict[str, Space] = {
     "pba": Space(
         family="pba", config_module="pba", config_class="PbaConfig",
         params=(
-            _cat("cell", "lstm", "gru", "tcn"),
-            Param("layers", "int", 1, 3, grid=(1, 2)),
             Param("hidden", "int", 16, 256, log=True, grid=(32, 128)),
             Param("lr", "float", 3e-4, 1e-2, log=True, grid=(2e-3,)),
             Param("epochs", "int", 1, 4, grid=(2,)),
@@ -198,14 +197,14 @@ SPACES: dict[str, Space] = {
             _cat("stat_window", 6, 12, 24),
         ),
         tiny=(
-            _cat("cell", "lstm", "gru", "tcn"),
-            Param("layers", "int", 1, 2, grid=(1,)),
             Param("hidden", "int", 4, 16, log=True, grid=(8,)),
             Param("lr", "float", 1e-3, 1e-2, log=True, grid=(5e-3,)),
             Param("epochs", "int", 1, 2, grid=(1,)),
             _cat("seq_len", 4, 6),
         ),
         load=_eval_load("pba"), folds=_pba_folds, fixed={"threads": 1},
+        nas=(_cat("cell", "lstm", "gru", "tcn"), Param("layers", "int", 1, 3, grid=(1, 2))),
+        tiny_nas=(_cat("cell", "lstm", "gru", "tcn"), Param("layers", "int", 1, 2, grid=(1,))),
     ),
     "anomaly": Space(
         family="anomaly", config_module="anomaly", config_class="AnomalyConfig",

@@ -63,6 +63,7 @@ class SearchSpec:
     train: str | None = None  # selection text; None: the family's dev selection
     data: Path | None = None
     tiny: bool = False
+    nas: bool = False  # search the architecture too (pba: cell, layers)
     folds: int = 5
     seed: int = 0
     latency_calls: int = 1000
@@ -78,7 +79,8 @@ class SearchSpec:
     def name(self) -> str:
         if self.study_name:
             return self.study_name
-        return f"{self.family}-{'-'.join(self.objectives)}" + ("-tiny" if self.tiny else "")
+        return (f"{self.family}{'-nas' if self.nas else ''}-{'-'.join(self.objectives)}"
+                + ("-tiny" if self.tiny else ""))
 
     @property
     def pruner_name(self) -> str:
@@ -94,7 +96,7 @@ class SearchSpec:
 
 def check(spec: SearchSpec) -> selection.Selection:
     """Every user choice checked before any work starts; returns the parsed selection."""
-    spaces.get(spec.family)
+    spaces.get(spec.family).active(spec.tiny, spec.nas)
     if spec.sampler not in SAMPLERS:
         raise SearchError(f"unknown sampler {spec.sampler!r}; pick one of {', '.join(SAMPLERS)}")
     if spec.pruner_name not in PRUNERS:
@@ -137,7 +139,8 @@ def sampler(spec: SearchSpec, worker: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(seed=seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.GridSampler(spaces.get(spec.family).grid(spec.tiny), seed=spec.seed)
+    return optuna.samplers.GridSampler(spaces.get(spec.family).grid(spec.tiny, spec.nas),
+                                       seed=spec.seed)
 
 
 def pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
@@ -153,7 +156,7 @@ def pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
 
 def _study_attrs(spec: SearchSpec, sel: selection.Selection) -> dict[str, Any]:
     """What a joining worker must agree on: the same family, data, folds and objectives."""
-    return {"family": spec.family, "data": sel.describe(), "tiny": spec.tiny,
+    return {"family": spec.family, "data": sel.describe(), "tiny": spec.tiny, "nas": spec.nas,
             "folds": spec.folds, "objectives": list(spec.objectives)}
 
 
@@ -188,7 +191,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         started = time.perf_counter()
-        params = self.space.suggest(trial, self.spec.tiny)
+        params = self.space.suggest(trial, self.spec.tiny, self.spec.nas)
         config = self.space.config(params, self.spec.tiny)
         trial.set_user_attr("worker", self.worker)
         trial.set_user_attr("pid", os.getpid())
@@ -213,6 +216,7 @@ class Objective:
             timed = self._latency(config)
             trial.set_user_attr("latency_p50_us", timed.p50_us)
             trial.set_user_attr("latency_backend", timed.backend)
+            trial.set_user_attr("load_average", os.getloadavg()[0])  # a shared machine's p99
             return mean, timed.p99_us
         return mean
 

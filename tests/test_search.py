@@ -44,7 +44,7 @@ def spec(tmp_path: Path, **kw) -> study.SearchSpec:
 
 
 def test_grid_sampler_covers_its_grid(tmp_path: Path, standin: None) -> None:
-    grid = spaces.get("scaling").grid(tiny=True)
+    grid = spaces.get("scaling").grid(tiny=True, nas=False)
     points = {tuple(sorted(p.items())) for p in
               (dict(zip(grid, values)) for values in itertools.product(*grid.values()))}
     s = spec(tmp_path, sampler="grid", pruner="none", trials=len(points))
@@ -106,13 +106,13 @@ def test_tiny_search_end_to_end_through_the_cli(tmp_path: Path) -> None:
 
 def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    s = study.SearchSpec(family="pba", out=tmp_path / "out", trials=3, workers=2, tiny=True,
-                         folds=2, sampler="random", pruner="none", storage=url,
+    s = study.SearchSpec(family="anomaly", out=tmp_path / "out", trials=2, workers=2,
+                         tiny=True, folds=2, sampler="random", pruner="none", storage=url,
                          progress=False)
     study.run(s)
     trials = optuna.load_study(study_name=s.name, storage=url).get_trials()
-    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
-    assert sorted(t.user_attrs["worker"] for t in trials) == [0, 0, 1]
+    assert len(trials) == 2 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert sorted(t.user_attrs["worker"] for t in trials) == [0, 1]
     assert len({t.user_attrs["pid"] for t in trials}) == 2
 
 
