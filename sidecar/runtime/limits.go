@@ -2,9 +2,11 @@ package runtime
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
 // Defaults of Limits, used for every zero field. They are far above the real traces the
@@ -142,22 +144,67 @@ const (
 	maxHorizonSeconds = 365 * 86400
 )
 
-// capacityAnswer sizes capacity from the forecast q with the scaling thresholds t and the
-// model's step, refusing anything that is not a finite, representable answer.
-func capacityAnswer(model string, q float64, t map[string]float64, stepSeconds int64) (engine.CapacityRecommendation, error) {
+// capacityFromRow sizes capacity from the forecast q and the model's input row: with a
+// floor > 0 (the hybrid policy) it reads the recent peak from the row first.
+func capacityFromRow(model string, p featurecore.Params, row []float32, q float64, t map[string]float64) (engine.CapacityRecommendation, error) {
+	peak := 0.0
+	if t["floor"] > 0 {
+		var err error
+		if peak, err = recentPeak(model, p, row, t["horizon_steps"]); err != nil {
+			return engine.CapacityRecommendation{}, err
+		}
+	}
+	return capacityAnswer(model, q, peak, t, p.StepSeconds)
+}
+
+// recentPeak is training/scaling.recent_peak: the largest "value" feature of the row's last
+// horizon_steps steps (rows are step-major), widened to double. It is the feature core's
+// resampled value, which is MHz only under the identity normalisation the scaling model
+// is trained with; anything else is refused.
+func recentPeak(model string, p featurecore.Params, row []float32, horizonSteps float64) (float64, error) {
+	names := p.Schema.Features()
+	v := slices.Index(names, "value")
+	h := int(horizonSteps)
+	switch {
+	case v < 0 || len(row) != p.SeqLen*len(names):
+		return 0, badThresholds(model, "a floor needs the value feature in rows of %d steps (schema %s, row of %d)",
+			p.SeqLen, p.Schema, len(row))
+	case !(horizonSteps >= 1 && horizonSteps <= float64(p.SeqLen)) || float64(h) != horizonSteps:
+		return 0, badThresholds(model, "horizon_steps %g; a floor reads whole steps of the window, 1..seq_len %d",
+			horizonSteps, p.SeqLen)
+	case p.Center[v] != 0 || p.Scale[v] != 1:
+		return 0, badThresholds(model, "a floor needs the value feature in MHz (center 0, scale 1), not center %g, "+
+			"scale %g", p.Center[v], p.Scale[v])
+	}
+	peak := math.Inf(-1)
+	for s := p.SeqLen - h; s < p.SeqLen; s++ {
+		peak = math.Max(peak, float64(row[s*len(names)+v]))
+	}
+	return peak, nil
+}
+
+// capacityAnswer sizes capacity from the forecast q, the recent peak and the scaling
+// thresholds t and the model's step, refusing anything that is not a finite, representable
+// answer. training/capacity.recommend_capacity, in the same order:
+//
+//	units = max(max(ceil(max(q, 0) * headroom / unit_mhz), ceil(max(peak, 0) * floor / unit_mhz)), min_units)
+//
+// A missing floor is 0: the predictive policy, the peak unused.
+func capacityAnswer(model string, q, peak float64, t map[string]float64, stepSeconds int64) (engine.CapacityRecommendation, error) {
 	var zero engine.CapacityRecommendation
-	if !finite(q) {
-		return zero, internal(model, "the forecast is %g; refusing to size capacity from it", q)
+	if !finite(q) || !finite(peak) {
+		return zero, internal(model, "the forecast is %g, the recent peak %g; refusing to size capacity from them", q, peak)
 	}
-	headroom, unit, minUnits := t["headroom"], t["unit_mhz"], t["min_units"]
-	if !(headroom > 0) || !(unit > 0) || !(minUnits >= 0) || !finite(headroom) || !finite(unit) {
-		return zero, badThresholds(model, "headroom %g, unit_mhz %g, min_units %g (want headroom > 0, "+
-			"unit_mhz > 0, min_units >= 0, all finite)", headroom, unit, minUnits)
+	headroom, unit, minUnits, floor := t["headroom"], t["unit_mhz"], t["min_units"], t["floor"]
+	if !(headroom > 0) || !(unit > 0) || !(minUnits >= 0) || !(floor >= 0) || !finite(headroom) || !finite(unit) ||
+		!finite(floor) {
+		return zero, badThresholds(model, "headroom %g, unit_mhz %g, min_units %g, floor %g (want headroom > 0, "+
+			"unit_mhz > 0, min_units >= 0, floor >= 0, all finite)", headroom, unit, minUnits, floor)
 	}
-	units := math.Max(math.Ceil(math.Max(q, 0)*headroom/unit), minUnits)
+	units := math.Max(math.Max(math.Ceil(math.Max(q, 0)*headroom/unit), math.Ceil(math.Max(peak, 0)*floor/unit)), minUnits)
 	if !(units <= maxUnits) {
-		return zero, badThresholds(model, "they size %g units (forecast %g MHz, headroom %g, unit_mhz %g, "+
-			"min_units %g); at most %d are answered", units, q, headroom, unit, minUnits, maxUnits)
+		return zero, badThresholds(model, "they size %g units (forecast %g MHz, recent peak %g MHz, headroom %g, floor %g, "+
+			"unit_mhz %g, min_units %g); at most %d are answered", units, q, peak, headroom, floor, unit, minUnits, maxUnits)
 	}
 	capacity := units * unit
 	if !finite(capacity) {

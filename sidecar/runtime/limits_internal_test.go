@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,34 +49,136 @@ func TestCapacityAnswer(t *testing.T) {
 	good := map[string]float64{"headroom": 1.2, "unit_mhz": 1000, "min_units": 1, "horizon_steps": 12}
 	const wrong = "the bundle's thresholds are wrong: "
 	cases := []struct {
-		name string
-		q    float64
-		t    map[string]float64
-		want string
+		name    string
+		q, peak float64
+		t       map[string]float64
+		want    string
 	}{
-		{"empty thresholds (units -9223372036854775808 before)", 5000, map[string]float64{}, wrong + "headroom 0, unit_mhz 0"},
-		{"unit_mhz 0", 5000, with(good, "unit_mhz", 0), wrong + "headroom 1.2, unit_mhz 0"},
-		{"no unit_mhz", 5000, without(good, "unit_mhz"), wrong + "headroom 1.2, unit_mhz 0"},
-		{"unit_mhz +Inf", 5000, with(good, "unit_mhz", math.Inf(1)), "unit_mhz +Inf"},
-		{"headroom NaN", 5000, with(good, "headroom", math.NaN()), "headroom NaN"},
-		{"negative min_units", 5000, with(good, "min_units", -3), "min_units -3"},
-		{"units overflow int", 1e30, good, wrong + "they size 1.2e+27 units"},
-		{"min_units above the cap", 0, with(good, "min_units", 1e12), "at most 2147483647 are answered"},
-		{"capacity overflows float64", 5000, with(with(good, "unit_mhz", 1e308), "min_units", 1e6), "1e+06 units of unit_mhz 1e+308 make +Inf MHz"},
-		{"no horizon_steps", 5000, without(good, "horizon_steps"), wrong + "horizon_steps x step_seconds is 0"},
-		{"horizon beyond a year", 5000, with(good, "horizon_steps", 1e9), "horizon_steps x step_seconds is 3e+11"},
-		{"NaN forecast", nan, good, "the forecast is NaN"},
-		{"Inf forecast", math.Inf(1), good, "the forecast is +Inf"},
+		{"empty thresholds (units -9223372036854775808 before)", 5000, 0, map[string]float64{}, wrong + "headroom 0, unit_mhz 0"},
+		{"unit_mhz 0", 5000, 0, with(good, "unit_mhz", 0), wrong + "headroom 1.2, unit_mhz 0"},
+		{"no unit_mhz", 5000, 0, without(good, "unit_mhz"), wrong + "headroom 1.2, unit_mhz 0"},
+		{"unit_mhz +Inf", 5000, 0, with(good, "unit_mhz", math.Inf(1)), "unit_mhz +Inf"},
+		{"headroom NaN", 5000, 0, with(good, "headroom", math.NaN()), "headroom NaN"},
+		{"negative min_units", 5000, 0, with(good, "min_units", -3), "min_units -3"},
+		{"negative floor", 5000, 0, with(good, "floor", -1), "floor -1"},
+		{"floor NaN", 5000, 0, with(good, "floor", math.NaN()), "floor NaN"},
+		{"floor +Inf", 5000, 0, with(good, "floor", math.Inf(1)), "floor +Inf"},
+		{"units overflow int", 1e30, 0, good, wrong + "they size 1.2e+27 units"},
+		{"the floor's units overflow int", 5000, 1e30, with(good, "floor", 1), wrong + "they size 1e+27 units"},
+		{"min_units above the cap", 0, 0, with(good, "min_units", 1e12), "at most 2147483647 are answered"},
+		{"capacity overflows float64", 5000, 0, with(with(good, "unit_mhz", 1e308), "min_units", 1e6), "1e+06 units of unit_mhz 1e+308 make +Inf MHz"},
+		{"no horizon_steps", 5000, 0, without(good, "horizon_steps"), wrong + "horizon_steps x step_seconds is 0"},
+		{"horizon beyond a year", 5000, 0, with(good, "horizon_steps", 1e9), "horizon_steps x step_seconds is 3e+11"},
+		{"NaN forecast", nan, 0, good, "the forecast is NaN"},
+		{"Inf forecast", math.Inf(1), 0, good, "the forecast is +Inf"},
+		{"NaN recent peak", 5000, nan, good, "the recent peak NaN"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := capacityAnswer("scaling", c.q, c.t, 300)
+			_, err := capacityAnswer("scaling", c.q, c.peak, c.t, 300)
 			internalWith(t, err, c.want)
 		})
 	}
-	got, err := capacityAnswer("scaling", 5000, good, 300)
+	got, err := capacityAnswer("scaling", 5000, 0, good, 300)
 	if err != nil || got.Units != 6 || got.CapacityMHz != 6000 || got.Horizon != time.Hour {
 		t.Fatalf("good thresholds: %+v, %v", got, err)
+	}
+	// The hybrid floor: 1.5 x 7000 MHz = 10.5 units -> 11, above the forecast's 6.
+	got, err = capacityAnswer("scaling", 5000, 7000, with(good, "floor", 1.5), 300)
+	if err != nil || got.Units != 11 || got.CapacityMHz != 11000 {
+		t.Fatalf("floor 1.5: %+v, %v", got, err)
+	}
+}
+
+// capacityCase is one entry of tests/capacity_cases.json, written by tests/test_scaling.py
+// from training/scaling.recent_peak and training/capacity.recommend_capacity.
+type capacityCase struct {
+	Name          string             `json:"name"`
+	SeqLen        int                `json:"seq_len"`
+	Row           []float64          `json:"row"`
+	Output        float64            `json:"output"`
+	Thresholds    map[string]float64 `json:"thresholds"`
+	RecentPeakMHz float64            `json:"recent_peak_mhz"`
+	CapacityMHz   float64            `json:"capacity_mhz"`
+	Units         int                `json:"units"`
+}
+
+// TestCapacitySharedCases: Go answers Python's cases bit for bit, from the same float32 row
+// and model output (recent peak, units, capacity).
+func TestCapacitySharedCases(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "tests", "capacity_cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []capacityCase
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 5 {
+		t.Fatalf("%d shared cases", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			p := featurecore.DefaultParams(featurecore.SchemaMetric)
+			p.SeqLen = c.SeqLen
+			row := make([]float32, len(c.Row))
+			for i, v := range c.Row {
+				row[i] = float32(v)
+				if float64(row[i]) != v {
+					t.Fatalf("row[%d] = %v is not a float32", i, v)
+				}
+			}
+			q := float32(c.Output)
+			peak, err := recentPeak("scaling", p, row, c.Thresholds["horizon_steps"])
+			if err != nil || math.Float64bits(peak) != math.Float64bits(c.RecentPeakMHz) {
+				t.Fatalf("recent peak %v (%v), Python %v", peak, err, c.RecentPeakMHz)
+			}
+			got, err := capacityFromRow("scaling", p, row, float64(q), c.Thresholds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Float64bits(got.CapacityMHz) != math.Float64bits(c.CapacityMHz) || got.Units != c.Units {
+				t.Fatalf("capacity %v MHz (%d units), Python %v MHz (%d units)", got.CapacityMHz, got.Units,
+					c.CapacityMHz, c.Units)
+			}
+		})
+	}
+}
+
+// TestCapacityRecentPeakFromCoreRow: on a series on the 5-minute grid, the recent peak read
+// from the core's row is the largest raw value of the last horizon_steps samples.
+func TestCapacityRecentPeakFromCoreRow(t *testing.T) {
+	p := featurecore.DefaultParams(featurecore.SchemaMetric)
+	n := p.WindowInputLen()
+	ts := make([]int64, n)
+	values := make([]float64, n)
+	for i := range n {
+		ts[i] = 1372636800 + int64(i)*p.StepSeconds
+		values[i] = float64((i*37)%11)*100 + 0.25
+	}
+	values[n-5] = 99999 // outside the last 3 steps
+	row := make([]float32, p.WindowOutputLen())
+	if err := p.Window(ts, values, row); err != nil {
+		t.Fatal(err)
+	}
+	peak, err := recentPeak("scaling", p, row, 3)
+	if want := math.Max(values[n-1], math.Max(values[n-2], values[n-3])); err != nil || peak != want {
+		t.Fatalf("recent peak %v (%v), want %v", peak, err, want)
+	}
+	for name, c := range map[string]struct {
+		p    featurecore.Params
+		h    float64
+		want string
+	}{
+		"horizon above seq_len": {p, 13, "horizon_steps 13"},
+		"fractional horizon":    {p, 2.5, "horizon_steps 2.5"},
+		"normalised value": {func() featurecore.Params { q := p; q.Scale[0] = 2; return q }(), 3,
+			"center 0, scale 2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := recentPeak("scaling", c.p, row, c.h)
+			internalWith(t, err, c.want)
+		})
 	}
 }
 

@@ -49,11 +49,13 @@ func (e *Engine) RecommendCapacity(ctx context.Context, s engine.Series) (engine
 }
 
 // RecommendCapacityBatch sizes many VMs in one model run. The rule is the one of
-// training/capacity.py, in the same double arithmetic, so it gives the same bits.
+// training/capacity.py, in the same double arithmetic, so it gives the same bits; the
+// hybrid policy's floor reads the recent peak from the input row the feature core computed,
+// as training/scaling.recent_peak does.
 func (e *Engine) RecommendCapacityBatch(ctx context.Context, s []engine.Series) ([]engine.CapacityRecommendation, error) {
-	return runTyped(ctx, e, "recommend capacity", FamilyCapacity, s,
-		func(m *model, out []float32, _ int64) (engine.CapacityRecommendation, error) {
-			c, err := capacityAnswer(m.entry.Name, float64(out[0]), m.info.Thresholds, m.params.StepSeconds)
+	return runTypedRows(ctx, e, "recommend capacity", FamilyCapacity, s,
+		func(m *model, row, out []float32, _ int64) (engine.CapacityRecommendation, error) {
+			c, err := capacityFromRow(m.entry.Name, m.params, row, float64(out[0]), m.info.Thresholds)
 			c.Model = m.ref
 			return c, err
 		})
@@ -63,6 +65,13 @@ func (e *Engine) RecommendCapacityBatch(ctx context.Context, s []engine.Series) 
 // core, runs the family's model on all rows at once and converts each output row.
 func runTyped[T any](ctx context.Context, e *Engine, op, family string, series []engine.Series,
 	answer func(m *model, out []float32, lastTimestamp int64) (T, error)) ([]T, error) {
+	return runTypedRows(ctx, e, op, family, series,
+		func(m *model, _, out []float32, last int64) (T, error) { return answer(m, out, last) })
+}
+
+// runTypedRows is runTyped for answers that also read the series' input row.
+func runTypedRows[T any](ctx context.Context, e *Engine, op, family string, series []engine.Series,
+	answer func(m *model, row, out []float32, lastTimestamp int64) (T, error)) ([]T, error) {
 	l, err := e.acquire(ctx, op)
 	if err != nil {
 		return nil, err
@@ -97,7 +106,8 @@ func runTyped[T any](ctx context.Context, e *Engine, op, family string, series [
 	}
 	res := make([]T, len(series))
 	for i, s := range series {
-		if res[i], err = answer(m, out[i*m.outLen:(i+1)*m.outLen], s.Timestamps[len(s.Timestamps)-1]); err != nil {
+		row := in[i*m.inLen : (i+1)*m.inLen]
+		if res[i], err = answer(m, row, out[i*m.outLen:(i+1)*m.outLen], s.Timestamps[len(s.Timestamps)-1]); err != nil {
 			return nil, err
 		}
 	}
