@@ -190,9 +190,9 @@ SPACES: dict[str, Space] = {
     "pba": Space(
         family="pba", config_module="pba", config_class="PbaConfig",
         params=(
-            Param("hidden", "int", 16, 256, log=True, grid=(32, 128)),
+            Param("hidden", "int", 16, 128, log=True, grid=(32, 128)),
             Param("lr", "float", 3e-4, 1e-2, log=True, grid=(2e-3,)),
-            Param("epochs", "int", 1, 4, grid=(2,)),
+            Param("epochs", "int", 1, 3, grid=(2,)),
             _cat("seq_len", 6, 12, 24),
             _cat("stat_window", 6, 12, 24),
         ),
