@@ -52,6 +52,15 @@ def test_grid_sampler_covers_its_grid(tmp_path: Path, standin: None) -> None:
     assert {tuple(sorted(t.params.items())) for t in done} == points
 
 
+@pytest.mark.parametrize("name", ["tpe", "gp", "random"])
+def test_every_sampler_runs_and_is_seeded(tmp_path: Path, standin: None, name: str) -> None:
+    params = []
+    for run in ("a", "b"):
+        s = spec(tmp_path / run, sampler=name, pruner="none", trials=3)
+        params.append([t.params for t in study.run(s).get_trials()])
+    assert len(params[0]) == 3 and params[0] == params[1]  # same seed, same proposals
+
+
 def test_a_trial_bad_at_fold_0_is_pruned(tmp_path: Path, standin: None) -> None:
     s = spec(tmp_path, pruner="sha", trials=3)
     sel = study.check(s)
