@@ -173,8 +173,8 @@ def open_study(spec: SearchSpec, sel: selection.Selection, worker: int = 0) -> o
     elif any(have.get(k) != v for k, v in want.items()):
         diff = ", ".join(f"{k} {have.get(k)!r} != {v!r}" for k, v in want.items()
                          if have.get(k) != v)
-        raise SearchError(f"study {spec.name!r} in {spec.storage_url} was made for other "
-                          f"settings ({diff}); pass another --study-name")
+        raise SearchError(f"study {spec.name!r} in {safe_url(spec.storage_url)} was made for "
+                          f"other settings ({diff}); pass another --study-name")
     return study
 
 

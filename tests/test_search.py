@@ -125,6 +125,14 @@ def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
     assert len({t.user_attrs["pid"] for t in trials}) == 2
 
 
+def test_joining_a_study_made_for_other_data_is_refused(tmp_path: Path, standin: None) -> None:
+    first = spec(tmp_path, sampler="random", trials=1)
+    study.run(first)
+    other = study.SearchSpec(**{**first.__dict__, "train": "nab", "family": "scaling"})
+    with pytest.raises(spaces.SearchError, match="made for other settings"):
+        study.run(other)
+
+
 def test_quotas_split_the_trials_exactly() -> None:
     assert study.quotas(5, 2) == [3, 2] and sum(study.quotas(7, 3)) == 7
 
