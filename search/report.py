@@ -100,7 +100,7 @@ def _loss(t: FrozenTrial) -> str:
 def _trial_rows(trials: list[FrozenTrial], multi: bool) -> list[str]:
     head = "| trial | worker | state | CV loss (mean +- sd) | " + (
         "p99 us | p50 us | " if multi else "") + "folds run | params |"
-    rows = [head, "|---" * (7 if multi else 5) + "|"]
+    rows = [head, "|---" * (8 if multi else 6) + "|"]
     for t in trials:
         state = t.state.name.lower()
         loss = _loss(t) if t.state == TrialState.COMPLETE else (
@@ -126,6 +126,7 @@ def _best_section(chosen: Pick, metric: str, multi: bool) -> list[str]:
            "", f"Configuration: {_params(t)}"]
     if multi:
         budget = "within" if chosen.within_budget else "OVER"
+        md.append("")
         md.append(f"Latency: p99 {_fmt(t.values[1])} us, p50 "
                   f"{_fmt(t.user_attrs['latency_p50_us'])} us ({budget} the budget; "
                   f"{t.user_attrs['latency_backend']})")
