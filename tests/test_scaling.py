@@ -292,6 +292,23 @@ def test_calibrate_takes_the_smallest_headroom_meeting_the_slo() -> None:
     assert got.rule.headroom == scan[0]
 
 
+def test_calibrate_against_the_reactive_scaler() -> None:
+    """slo_vs_reactive r: the SLO is r x the reactive scaler's share on the same bins (it
+    misses the burst's 3 of 48 bins): r = 1 allows 3 bins (headroom 0.91 sizes 1000 MHz),
+    r = 0.5 allows 1.5, so the burst must be covered (2.91)."""
+    vm = _hand_vm()
+    step_h = 300 / 3600
+    same = capacity_mod.calibrate([vm], scaling.CapacityRule(), 0.5, (0.0,), 0.7, 3, step_h,
+                                  slo_vs_reactive=1.0)
+    assert same.reactive.under == 3 and same.slo == 3 / 48
+    assert (same.rule.headroom, same.result.under) == (0.91, 3)
+    half = capacity_mod.calibrate([vm], scaling.CapacityRule(), 0.5, (0.0,), 0.7, 3, step_h,
+                                  slo_vs_reactive=0.5)
+    assert (half.slo, half.rule.headroom, half.result.under) == (1.5 / 48, 2.91, 0)
+    with pytest.raises(ValueError, match="slo_vs_reactive"):
+        scaling.ScalingConfig(slo_vs_reactive=0.0)
+
+
 def test_calibrate_picks_the_cheapest_floor_meeting_the_slo() -> None:
     """The burst lasts 3 bins inside one decision interval, so no floor sees it in time and
     every floor needs headroom 2.91 (ceil(29.1) = 30 units of 100 MHz) for an SLO of 0;

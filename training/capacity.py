@@ -248,7 +248,7 @@ class Candidate:
 class Calibration:
     """The operating point of one policy chosen on the inner folds and what it rests on."""
 
-    slo: float
+    slo: float  # the share of bins calibrated for
     rule: CapacityRule  # the chosen headroom and floor
     reachable: bool  # the SLO was met on the inner folds
     result: SimResult  # the policy at the chosen point, pooled over the inner folds
@@ -258,6 +258,7 @@ class Calibration:
     def as_metrics(self, prefix: str) -> dict[str, float]:
         p, r = self.result, self.reactive
         return {
+            prefix + "slo": self.slo,
             prefix + "headroom": self.rule.headroom, prefix + "floor": self.rule.floor,
             prefix + "slo_reachable": float(self.reachable),
             prefix + "under_share": p.under_share,
@@ -309,15 +310,21 @@ def _smallest_headroom(pool: _Pooled, rule: CapacityRule, slo: float,
 
 def calibrate(vms: Sequence[SimVM], rule: CapacityRule, slo: float, floors: Iterable[float],
               target: float, horizon: int, step_h: float,
-              grid: Sequence[float] = HEADROOM_GRID) -> Calibration:
+              grid: Sequence[float] = HEADROOM_GRID,
+              slo_vs_reactive: float | None = None) -> Calibration:
     """For each floor, the smallest headroom of ``grid`` whose pooled under-provisioned share
-    on ``vms`` (out-of-sample forecasts of the inner folds) is at most ``slo`` (empirical
+    on ``vms`` (out-of-sample forecasts of the inner folds) is at most the SLO (empirical
     split-conformal calibration of the capacity rule itself, with its rounding to units);
     then the floor that meets the SLO with the least capacity (the smaller floor on a tie).
     If no floor meets it: the one with the fewest under-provisioned bins, ``reachable`` False.
+    The SLO is ``slo``, or with ``slo_vs_reactive`` that multiple of the reactive scaler's
+    under-provisioned share on the same bins.
     """
     if not vms:
         raise ValueError("calibrate: no windows to calibrate on")
+    reactive = simulate_reactive(vms, rule, target, horizon, step_h)
+    if slo_vs_reactive is not None:
+        slo = slo_vs_reactive * reactive.under_share
     grid = sorted(float(h) for h in grid)
     pool = _pool(vms, horizon)
     cands = []
@@ -331,5 +338,4 @@ def calibrate(vms: Sequence[SimVM], rule: CapacityRule, slo: float, floors: Iter
     best = (min(met, key=lambda c: (c.result.capacity_mhz_h, c.floor)) if met else
             min(cands, key=lambda c: (c.result.under, c.floor)))
     return Calibration(slo, replace(rule, floor=best.floor, headroom=best.headroom),
-                       best.reachable, best.result,
-                       simulate_reactive(vms, rule, target, horizon, step_h), tuple(cands))
+                       best.reachable, best.result, reactive, tuple(cands))

@@ -89,6 +89,20 @@ def sim_vms(traces: Sequence[Trace], config: ScalingConfig, predict: Predict,
     return vms, np.concatenate(ys), np.concatenate(qs)
 
 
+def slo_on(config: ScalingConfig, reactive: SimResult) -> float:
+    """The SLO as a share of these bins (absolute, or against the reactive scaler's)."""
+    if config.slo_vs_reactive is None:
+        return config.slo
+    return config.slo_vs_reactive * reactive.under_share
+
+
+def slo_text(config: ScalingConfig) -> str:
+    if config.slo_vs_reactive is None:
+        return f"{config.slo:.2%} of 5-minute bins"
+    return (f"{config.slo_vs_reactive:g} x the reactive scaler's share of 5-minute bins, on "
+            "the same bins")
+
+
 def _row(r: SimResult, reactive: SimResult, rule: CapacityRule | None, loss: float,
          slo: float) -> dict[str, float]:
     return {
@@ -114,9 +128,10 @@ def judge(vms: list[SimVM], config: ScalingConfig, rules: dict[str, CapacityRule
                                  step_h)
     out = {name: _row(simulate_policy(vms, rule, h, step_h), reactive, rule,
                       under_at_capacity(vms, rule, reactive.capacity_mhz_h, h, step_h),
-                      config.slo)
+                      slo_on(config, reactive))
            for name, rule in rules.items()}
-    out["reactive"] = _row(reactive, reactive, None, reactive.under_share, config.slo)
+    out["reactive"] = _row(reactive, reactive, None, reactive.under_share,
+                           slo_on(config, reactive))
     return out
 
 
@@ -243,7 +258,7 @@ def section(title: str, result: CvResult, config: ScalingConfig) -> list[str]:
     lines += ["", f"Target (the shipped policy has fewer under-provisioned bins than the reactive "
               f"scaler at no more capacity, in every fold): **{'met' if met else 'MISSED'}** "
               f"({int(sum(t['per_fold_beats_reactive']))} of {len(result.folds)} folds). SLO "
-              f"{config.slo:.2%} of bins met on test in "
+              f"({slo_text(config)}) met on test in "
               f"{int(result.values('slo_met').sum())} of {len(result.folds)} folds.", ""]
     return lines
 
@@ -262,8 +277,8 @@ def _protocol(config: ScalingConfig) -> list[str]:
         f"{config.stat_window}). Capacity rule: `max(ceil(max(q,0) x headroom / unit), "
         f"ceil(max(p,0) x floor / unit), min_units) x unit`, unit {config.rule.unit_mhz:g} MHz, "
         "p = the largest value of the window's last 15 minutes (floor 0 = predictive).", "",
-        f"Operating point, per fold on its training part only: SLO **{config.slo:.2%}** of "
-        f"5-minute bins under-provisioned (stated before the run). {config.calib_folds} inner "
+        f"Operating point, per fold on its training part only: SLO **{slo_text(config)}** "
+        f"under-provisioned. {config.calib_folds} inner "
         "rolling-origin folds of the training part (first "
         f"{config.calib_min_train:.0%} of its span trains the first one, "
         f"{config.calib_gap / 3600:g} h gap) give out-of-sample forecasts; pooled, each policy "

@@ -88,6 +88,9 @@ class ScalingConfig:
     rule: CapacityRule = field(default_factory=CapacityRule)
     policy: str = "auto"
     slo: float = SLO
+    # None: the SLO is slo. A number r: the SLO is r x the reactive scaler's under-provisioned
+    # share on the same inner-fold bins (a service level stated against the baseline).
+    slo_vs_reactive: float | None = None
     headroom_grid: tuple[float, ...] = HEADROOM_GRID
     floor_grid: tuple[float, ...] = FLOOR_GRID
     reactive_target: float = REACTIVE_TARGET
@@ -117,6 +120,9 @@ class ScalingConfig:
                              f"({self.seq_len}): the recent peak is read from the window")
         if not 0.0 < self.slo < 1.0:
             raise ValueError(f"ScalingConfig.slo is a share of bins in (0, 1), got {self.slo}")
+        if self.slo_vs_reactive is not None and not 0.0 < self.slo_vs_reactive <= 10.0:
+            raise ValueError("ScalingConfig.slo_vs_reactive is a multiple of the reactive "
+                             f"scaler's share in (0, 10], got {self.slo_vs_reactive}")
         if not 0.0 < self.reactive_target <= 1.0:
             raise ValueError("ScalingConfig.reactive_target is a utilisation in (0, 1], got "
                              f"{self.reactive_target}")
@@ -374,14 +380,14 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
     step_h = step / 3600.0
     calibrations = {
         policy: calibrate(sims, config.rule, config.slo, floors, config.reactive_target,
-                          config.horizon, step_h, config.headroom_grid)
+                          config.horizon, step_h, config.headroom_grid, config.slo_vs_reactive)
         for policy, floors in (("predictive", (0.0,)), ("hybrid", config.floor_grid))}
     rule = shipped_calibration(calibrations, config.policy).rule
 
     model = _fit(config, [(x, s.labels) for _, s, x in per_trace])
     metrics = {"train_rows": float(sum(len(s.labels[:: config.train_stride])
                                        for _, s, _ in per_trace)),
-               "slo": config.slo}
+               "slo": calibrations["predictive"].slo}
     metrics.update(quantile_metrics(np.concatenate(y_cal), np.concatenate(q_cal), config.alpha,
                                     prefix="calib_"))
     for policy, c in calibrations.items():
