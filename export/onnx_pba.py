@@ -4,7 +4,10 @@ Exporter: ``torch.onnx.export(..., dynamo=True, opset_version=OPSET)`` (torch.ex
 onnxscript translator), the supported exporter of torch 2.x; the TorchScript exporter is
 deprecated. ``dynamic_shapes`` marks axis 0 as the batch axis, so ONNX Runtime takes 1 or 64 rows
 alike; T and the 14 features stay fixed (they come from the bundle's feature params). nn.LSTM
-is emitted as one ONNX ``LSTM`` node (4 gates, the ONNX iofc gate order, done by the exporter).
+is emitted as one ONNX ``LSTM`` node per layer (4 gates, the ONNX iofc gate order, done by the
+exporter); the searched cells (``PbaConfig.cell``) as ``GRU`` nodes or, for the temporal
+convolution, ``Conv`` nodes with the causal padding folded in. Every cell goes through the same
+export and the same verification against torch.
 
 Graph: input ``input`` float32 [N, T, 14] (feature-core windows, already normalised with the
 Params' center/scale) -> output ``output`` float32 [N, 3] = lower, point, upper quantiles

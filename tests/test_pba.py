@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -163,5 +164,41 @@ def test_bad_config_is_specific() -> None:
         pba.PbaConfig(quantiles=(0.9, 0.5, 0.1))
     with pytest.raises(pba.PbaInputError, match="seq_len must be >= 1"):
         pba.PbaConfig(seq_len=0)
+    with pytest.raises(pba.PbaInputError, match="cell must be one of lstm, gru, tcn"):
+        pba.PbaConfig(cell="transformer")
+    with pytest.raises(pba.PbaInputError, match="layers must be >= 1"):
+        pba.PbaConfig(layers=0)
     with pytest.raises(pba.PbaInputError, match="no train window|no complete training window"):
         pba.train([_ramp_trace(10)], CONFIG)
+
+
+@pytest.mark.parametrize(("cell", "layers", "op"), [("gru", 1, "GRU"), ("tcn", 3, "Conv"),
+                                                    ("lstm", 2, "LSTM")])
+def test_each_cell_exports_and_verifies(traces: list[Trace], cell: str, layers: int,
+                                        op: str) -> None:
+    """The searched architectures go through the same export and ONNX-vs-torch check."""
+    config = replace(CONFIG, cell=cell, layers=layers, hidden=8, epochs=1)
+    trained = pba.train(traces[:2], config)
+    exported = onnx_pba.export(trained)  # raises unless ONNX matches torch within tolerance
+    assert exported.verification.rows == len(trained.holdout_x) > 0
+    proto = onnx.load_from_string(exported.onnx_bytes)
+    ops = [n.op_type for n in proto.graph.node]
+    assert op in ops and (cell != "lstm" or ops.count("LSTM") == layers)
+    x = _golden_features(trained)
+    got = session(exported.onnx_bytes).run(None, {INPUT: x})[0]
+    want = onnx_pba.native(trained.model)(x)
+    assert np.all(np.abs(got - want) <= onnx_pba.ATOL + onnx_pba.RTOL * np.abs(want))
+    assert np.all(got[:, 0] <= got[:, 1]) and np.all(got[:, 1] <= got[:, 2])
+
+
+def test_tcn_receptive_field() -> None:
+    """The temporal-conv state after the last step reads the last 1 + 2 (2^2 - 1) = 7 steps
+    at 2 layers: the first step of a 12-step window does not move it, the last step does."""
+    torch.manual_seed(0)
+    tcn = pba.TemporalConv(4, 8, 2)
+    x = torch.randn(1, 12, 4)
+    y = tcn(x)
+    early, late = x.clone(), x.clone()
+    early[:, 0] += 10.0
+    late[:, -1] += 10.0
+    assert torch.equal(tcn(early), y) and not torch.equal(tcn(late), y)

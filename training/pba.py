@@ -24,7 +24,8 @@ Target scale
 
 Model (inside the graph, so Go runs exactly the same thing through ONNX Runtime)
     ``asinh`` on the normalised features (log-like for the heavy-tailed rates, linear near 0)
-    -> LSTM -> last hidden state -> linear head of 3. The median is predicted as a correction to
+    -> LSTM (a GRU or a temporal convolution when searched: PbaConfig.cell) -> last state
+    -> linear head of 3. The median is predicted as a correction to
     ``log1p`` of the trailing-hour target mean (feature ``target_mean`` un-normalised with the
     constants of the Params), a strong "persistence in log space" prior that the LSTM refines.
     Quantile crossing is impossible by construction: lower = median - softplus(a),
@@ -50,6 +51,8 @@ from .data import Trace, traces_digest
 
 TARGET_CHANNELS = ("net_rx_kbs", "net_tx_kbs")  # the VM schema's target: net_rx + net_tx
 LEVEL_FEATURE = "target_mean"  # the median is a correction to log1p of this feature
+CELLS = ("lstm", "gru", "tcn")  # PbaConfig.cell: the sequence encoder
+TCN_KERNEL = 3
 
 
 class PbaInputError(ValueError):
@@ -70,6 +73,11 @@ class PbaConfig:
     T 24 stride 1 power 0 0.229; T 12 stride 1 power 0 0.218; T 12 stride 1 0.240 (this one,
     the cheapest of the stride-1 runs). A day-long context (288 steps) would not fit the
     10-minute budget on a shared 2-core machine.
+
+    Architecture (searched by ``dwcp-ml search pba``; the default is the shipped model):
+    ``cell`` "lstm" | "gru" | "tcn" (temporal convolution, :class:`TemporalConv`), ``layers``
+    stacked cells (depth) of ``hidden`` units (width); the window is ``seq_len`` steps of
+    ``stat_window``-sample statistics.
     """
 
     seq_len: int = 12
@@ -79,6 +87,8 @@ class PbaConfig:
     horizon: int = 3  # bins averaged by the label: 3 x 5 min = the next 15 minutes
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
     hidden: int = 128
+    cell: str = "lstm"
+    layers: int = 1
     epochs: int = 2
     batch_size: int = 512
     lr: float = 2e-3
@@ -100,8 +110,11 @@ class PbaConfig:
             raise PbaInputError(
                 f"quantiles must be increasing in (0, 1) as (lower, point, upper), got "
                 f"{self.quantiles}")
-        for name in ("seq_len", "horizon", "hidden", "epochs", "batch_size", "train_stride",
-                     "threads"):
+        if self.cell not in CELLS:
+            raise PbaInputError(f"PbaConfig.cell must be one of {', '.join(CELLS)}, got "
+                                f"{self.cell!r}")
+        for name in ("seq_len", "horizon", "hidden", "layers", "epochs", "batch_size",
+                     "train_stride", "threads"):
             if int(getattr(self, name)) < 1:
                 raise PbaInputError(f"PbaConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -119,13 +132,48 @@ class PbaConfig:
                          center=center, scale=scale)
 
 
+class TemporalConv(nn.Module):
+    """Causal dilated convolutions (kernel 3, dilation 1, 2, 4, ... per layer, ReLU, residual
+    sums) over (n, T, F) -> the last step's (n, hidden). Its receptive field is
+    1 + 2 (2^layers - 1) steps (3, 7, 15, 31 for 1..4 layers): a shallow stack reads only
+    the latest steps of the window, which the search weighs against its lower latency."""
+
+    def __init__(self, n_features: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Conv1d(n_features if i == 0 else hidden, hidden, TCN_KERNEL, dilation=2 ** i)
+            for i in range(layers))
+        self.skip = nn.Conv1d(n_features, hidden, 1)  # the first residual changes width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.transpose(1, 2)  # (n, F, T): channels first, as Conv1d wants
+        for i, conv in enumerate(self.convs):
+            pad = (TCN_KERNEL - 1) * conv.dilation[0]
+            out = torch.relu(conv(F.pad(h, (pad, 0))))  # left padding only: causal
+            h = out + (self.skip(h) if i == 0 else h)
+        return h[:, :, -1]
+
+
 class PbaNet(nn.Module):
-    """Normalised windows (n, T, F) -> quantiles of log1p(bandwidth) (n, 3), ordered."""
+    """Normalised windows (n, T, F) -> quantiles of log1p(bandwidth) (n, 3), ordered.
+
+    The encoder is ``cell`` (:data:`CELLS`), ``layers`` deep, ``hidden`` wide; the LSTM keeps
+    the attribute name ``lstm`` (and its creation order), so the shipped model's weights and
+    ONNX initialisers are what they were before the other cells existed."""
 
     def __init__(self, n_features: int, hidden: int, level_index: int,
-                 level_center: float, level_scale: float) -> None:
+                 level_center: float, level_scale: float, cell: str = "lstm",
+                 layers: int = 1) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(n_features, hidden, batch_first=True)
+        self.cell = cell
+        if cell == "lstm":
+            self.lstm = nn.LSTM(n_features, hidden, num_layers=layers, batch_first=True)
+        elif cell == "gru":
+            self.gru = nn.GRU(n_features, hidden, num_layers=layers, batch_first=True)
+        elif cell == "tcn":
+            self.tcn = TemporalConv(n_features, hidden, layers)
+        else:
+            raise PbaInputError(f"unknown PBA cell {cell!r}; expected one of {', '.join(CELLS)}")
         self.head = nn.Linear(hidden, 3)
         self.level_index = level_index
         # Constants to undo the core's normalisation of target_mean (model parameters).
@@ -139,9 +187,15 @@ class PbaNet(nn.Module):
         """Trailing-hour target mean in KB/s (>= 0), from the last step's features."""
         return torch.relu(x[:, -1, self.level_index] * self.level_scale + self.level_center)
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, T, F) -> the encoder's state after the last step, (n, hidden)."""
+        if self.cell == "tcn":
+            return self.tcn(x)
+        out, _ = (self.lstm if self.cell == "lstm" else self.gru)(x)
+        return out[:, -1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(torch.asinh(x))
-        a = self.head(out[:, -1])
+        a = self.head(self.encode(torch.asinh(x)))
         base = torch.log1p(self.level(x))
         mid = base + a[:, 1]
         lower = mid - F.softplus(a[:, 0])
@@ -385,7 +439,8 @@ def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: floa
 
     torch.manual_seed(config.seed)
     li = params.schema.features.index(LEVEL_FEATURE)
-    net = PbaNet(params.n_features, config.hidden, li, center[li], scale[li])
+    net = PbaNet(params.n_features, config.hidden, li, center[li], scale[li], config.cell,
+                 config.layers)
     model = PbaRawScale(net)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     steps = config.epochs * -(-len(train_split.y) // config.batch_size)
