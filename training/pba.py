@@ -118,7 +118,8 @@ class PbaConfig:
             if int(getattr(self, name)) < 1:
                 raise PbaInputError(f"PbaConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
-            raise PbaInputError(f"PbaConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise PbaInputError(
+                f"PbaConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
 
     @classmethod
     def tiny(cls) -> PbaConfig:
@@ -370,7 +371,8 @@ def point_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     total = float(np.abs(y).sum())
     big = y > 1.0
     return {
-        "accuracy_1_minus_wape": 1.0 - float(np.abs(err).sum()) / total if total > 0 else float("nan"),
+        "accuracy_1_minus_wape": (1.0 - float(np.abs(err).sum()) / total if total > 0
+                                  else float("nan")),
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err ** 2).mean())),
         "mape": float(np.mean(np.abs(err[big]) / y[big])) if big.any() else float("nan"),
@@ -410,7 +412,8 @@ def _golden_windows(params: fc.Params, grids: list[prepare.GridTrace], val: Spli
     return (np.stack(ts_rows).astype(np.int64), np.stack(val_rows).astype(np.float64), names)
 
 
-def train(traces: list[Trace], config: PbaConfig = PbaConfig(), progress: bool = False) -> TrainedPba:
+def train(traces: list[Trace], config: PbaConfig = PbaConfig(),
+          progress: bool = False) -> TrainedPba:
     """Trains on the earlier part of every trace, validates on the later part (time cut)."""
     if not traces:
         raise PbaInputError("train() needs at least one trace")
