@@ -1,6 +1,7 @@
-"""Anomaly detector: training, compact ONNX export vs native and vs skl2onnx, export rules,
-verification failure, threshold calibration, event-level metrics. Runs on the NAB subset
-shipped in training/nab (no ../shared/data)."""
+"""Anomaly detectors: training, the IsolationForest's compact ONNX export vs native and vs
+skl2onnx, every other detector's export vs native, export rules, verification failure,
+threshold calibration, event-level metrics. Runs on the NAB subset shipped in training/nab
+(no ../shared/data)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET, OUTPUT
 from dwcp_ml.export.runtime import session
 from dwcp_ml.export.verify import ExportVerificationError
 from dwcp_ml.training import anomaly, eval_anomaly
+from dwcp_ml.training import anomaly_detectors as det
 from dwcp_ml.training.data import Trace, load_nab
 
 SHIPPED = Path(anomaly.__file__).resolve().parent
@@ -29,9 +31,13 @@ def trace() -> Trace:
     return load_nab(SERIES, SHIPPED)
 
 
+FOREST = dataclasses.replace(anomaly.AnomalyConfig.tiny(), detector="iforest", stat_window=24,
+                             threshold=None)
+
+
 @pytest.fixture(scope="module")
 def trained(trace: Trace) -> anomaly.TrainedAnomaly:
-    return anomaly.train([trace], anomaly.AnomalyConfig.tiny())
+    return anomaly.train([trace], FOREST)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +91,7 @@ def test_day_of_week_is_masked_by_the_core(trained: anomaly.TrainedAnomaly) -> N
 
 
 def test_training_is_deterministic(trace: Trace, trained: anomaly.TrainedAnomaly) -> None:
-    again = anomaly.train([trace], anomaly.AnomalyConfig.tiny())
+    again = anomaly.train([trace], FOREST)
     assert again.threshold == trained.threshold
     np.testing.assert_array_equal(again.score(trained.heldout_rows),
                                   trained.score(trained.heldout_rows))
@@ -266,3 +272,79 @@ def test_zscore_uses_core_features() -> None:
     z = eval_anomaly.zscore(params, fc.windows(params, ts, values))
     assert z[:-1].tolist() == [0.0] * 4  # flat: std 0 -> score 0
     assert z[-1] == pytest.approx(3 ** 0.5, rel=1e-6)  # (9 - 3) / sqrt(12)
+
+
+# --- the scale-free detectors -----------------------------------------------------------------
+
+SCALE_FREE = {
+    "zscore": dict(stat_window=24),
+    "breakout": dict(stat_window=288),
+    "seasonal": dict(periods=1, halfwidth=3, scale_floor=0.05),
+    "residual": dict(seq_len=6, stat_window=24),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SCALE_FREE))
+def test_detector_export_verifies(kind: str, trace: Trace) -> None:
+    cfg = dataclasses.replace(anomaly.AnomalyConfig.tiny(), detector=kind, threshold=None,
+                              **SCALE_FREE[kind])
+    trained = anomaly.train([trace], cfg)
+    assert trained.params.seq_len == cfg.window_shape()[0]
+    exported = onnx_anomaly.export(trained)
+    assert exported.verification.max_abs_error <= onnx_anomaly.ATOL
+    assert exported.inputs[0].shape == (None, trained.params.seq_len * 9)
+    assert exported.outputs[0].shape == (None, 1)
+    assert kind in exported.notes["output"]
+    assert -0.5 < exported.thresholds["score"] < 0.5
+    # Golden and edge windows (constant, zeros, spike) through the core: ONNX == native, and
+    # the flat windows stay finite.
+    golden = _windows_rows(trained, trained.golden_ts, trained.golden_values)
+    got = _run(exported.onnx_bytes, golden)[:, 0]
+    assert np.all(np.isfinite(got)) and np.all((got >= -0.5) & (got < 0.5))
+    np.testing.assert_allclose(got, trained.score(golden), rtol=0, atol=onnx_anomaly.ATOL)
+    edge = dict(zip(trained.edge_names,
+                    trained.score(_windows_rows(trained, trained.edge_ts, trained.edge_values))))
+    assert edge["spike"] > edge["constant"]
+
+
+def test_squash_is_monotone_and_inverted() -> None:
+    z = np.array([0.0, 0.5, 1.0, 10.0, 1e6])
+    s = det.squash(z)
+    assert s[0] == -0.5 and np.all(np.diff(s) > 0) and s[-1] < 0.5
+    assert [det.unsquash(v) for v in s[:4]] == pytest.approx(z[:4])
+
+
+def test_breakout_scores_only_new_extremes() -> None:
+    params = fc.Params(schema=fc.Schema.METRIC, seq_len=2, stat_window=4, step_seconds=300)
+    model = det.BreakoutModel(params, floor=0.0)
+    ts = 1_400_000_000 + 300 * np.arange(5, dtype=np.int64)
+    inside = np.array([[1.0], [3.0], [2.0], [1.0], [2.5]])
+    above = np.array([[1.0], [3.0], [2.0], [1.0], [5.0]])  # 2 above the range [1, 3]
+    for values, want in ((inside, 0.0), (above, 1.0)):
+        rows = fc.windows(params, ts, values).reshape(1, -1)
+        assert model.deviation(rows)[0] == pytest.approx(want, rel=1e-6)
+
+
+def test_seasonal_reads_the_same_phase_of_previous_periods() -> None:
+    cfg = anomaly.AnomalyConfig(detector="seasonal", period_seconds=3600, periods=2, halfwidth=1,
+                                scale_floor=0.0)
+    params = cfg.params()
+    model = anomaly.build_model(cfg, params)
+    assert params.seq_len == 2 * 12 + 1 + 1
+    steps = [(c - params.schema.features.index("value")) // 9 for c in model.history_columns()]
+    last = params.seq_len - 1
+    assert steps == [last - 12 - 1, last - 12, last - 12 + 1, last - 24 - 1, last - 24,
+                     last - 24 + 1]
+    with pytest.raises(ValueError, match="too short"):
+        dataclasses.replace(cfg, halfwidth=6).check()
+
+
+def test_default_is_the_cross_validated_breakout() -> None:
+    cfg = anomaly.AnomalyConfig()
+    assert cfg.detector == "breakout" and cfg.threshold is not None
+    trained = anomaly.train(anomaly.shipped_traces(), cfg)
+    assert trained.threshold == cfg.threshold  # chosen by CV, not recalibrated
+    assert trained.params.seq_len == 2 and trained.params.stat_window == cfg.stat_window
+    exported = onnx_anomaly.export(trained)
+    assert exported.thresholds == {"score": cfg.threshold}
+    assert exported.verification.max_abs_error <= onnx_anomaly.ATOL

@@ -11,6 +11,7 @@ import pytest
 from dwcp_ml.training import anomaly, cv
 from dwcp_ml.training import eval_anomaly as ea
 from dwcp_ml.training.data import Trace
+from dwcp_ml.training.selection import EvalRequest, SelectionError, parse
 
 T0 = 1_400_000_000
 STEP = 300
@@ -98,3 +99,45 @@ def test_nested_selection_chooses_inside_folds(synthetic) -> None:
         assert grid[int(row["config_index"])] == c
     chosen, loss = ea.select(traces, grid, labels)
     assert chosen.threshold is not None and chosen.stat_window in (6, 24) and loss >= 0.0
+
+
+TINY_CANDIDATES = {
+    "breakout": (anomaly.AnomalyConfig(detector="breakout", stat_window=288, threshold=None),),
+    "zscore": (anomaly.AnomalyConfig(detector="zscore", stat_window=24, threshold=None),),
+}
+
+
+def test_evaluate_reports_train_test_and_selection(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(ea, "_latency", lambda onnx, width, path: (1.0, 2.0, "stub"))
+    names = [t.name for t in anomaly.shipped_traces()]
+    req = EvalRequest(data_root=ea.SHIPPED_ROOT, out_dir=tmp_path, n_folds=3,
+                      train=parse("nab:series=" + ",".join(names[:2])),
+                      test=parse("nab:series=" + names[2]))
+    md, metrics = ea.evaluate(req, TINY_CANDIDATES)
+    for text in ("**Trained on**: nab; 2 series", "**Tested on**: nab; 1 series",
+                 "**Selected on**", "## Leaderboard (2 leave-series-out folds",
+                 "| rolling_zscore |", "## Test: nab; 1 series", "Targets"):
+        assert text in md, text
+    assert metrics["winner"] in TINY_CANDIDATES
+    assert (tmp_path / "anomaly_report.md").read_text() == md
+    assert (tmp_path / "anomaly_nab_example.png").stat().st_size > 0
+    final = metrics["candidates"]["breakout"]["final"]
+    assert -0.5 < final["threshold"] < 0.5
+    assert metrics["test"]["overlap"] == []
+
+
+def test_evaluate_judges_a_bundle_as_it_is(tmp_path) -> None:
+    from dwcp_ml.export import bundle, onnx_anomaly
+
+    traces = anomaly.shipped_traces()
+    cfg = anomaly.AnomalyConfig(detector="breakout", stat_window=288, threshold=-0.3)
+    written = bundle.write(tmp_path / "b", [onnx_anomaly.export(anomaly.train(traces, cfg))],
+                           "t")
+    req = EvalRequest(data_root=ea.SHIPPED_ROOT, out_dir=tmp_path / "out",
+                      bundle=written.path, test=parse("nab:series=" + traces[0].name))
+    md, metrics = ea.evaluate(req)
+    assert "a bundle judged as it is" in md and "threshold -0.3000 from its manifest" in md
+    assert "chosen on 2 other series" in md
+    assert metrics["threshold"] == -0.3 and metrics["model"]["windows"] >= 1
+    with pytest.raises(SelectionError, match="labelled NAB"):
+        ea.evaluate(dataclasses.replace(req, test=parse("synthetic")))
