@@ -149,6 +149,27 @@ def _fold_data(traces: list[Trace], fold: TimeFold | GroupFold,
     return cv.pick(traces, fold.train), cv.pick(traces, fold.test), None
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """A model fitted on one fold's training part, as the evaluation sees it."""
+
+    params: fc.Params  # the windows it reads, normalisation included
+    predict: Forecaster
+    train_windows: float
+
+
+Fitter = Callable[[list[Trace]], Fitted]
+"""Fits a model on the training traces of one fold (every choice it makes stays inside)."""
+
+
+def fit_pba(config: pba.PbaConfig) -> Fitter:
+    """The PBA network of ``config`` (``pba.train``) as a :data:`Fitter`."""
+    def fit(traces: list[Trace]) -> Fitted:
+        trained = pba.train(traces, config)
+        return Fitted(trained.params, trained.predict, trained.metrics["train_windows"])
+    return fit
+
+
 def cross_validate(traces: list[Trace], config: pba.PbaConfig,
                    folds: Sequence[TimeFold | GroupFold], on_fold: FoldCallback | None = None,
                    progress: bool = False) -> cv.CvResult:
@@ -161,6 +182,15 @@ def cross_validate(traces: list[Trace], config: pba.PbaConfig,
     its last ``val_fraction``) stays inside the fold's training part. Torch runs on 1 thread.
     """
     config = replace(config, threads=1)
+    return cross_validate_fitter(traces, fit_pba(config), config, folds, on_fold, progress)
+
+
+def cross_validate_fitter(traces: list[Trace], fit: Fitter, config: pba.PbaConfig,
+                          folds: Sequence[TimeFold | GroupFold],
+                          on_fold: FoldCallback | None = None,
+                          progress: bool = False) -> cv.CvResult:
+    """:func:`cross_validate` for any :data:`Fitter` (the leaderboard's candidates);
+    ``config`` gives the window and horizon the origins are judged at."""
     history = history_seconds(config.params(), config.horizon)
     model_rows: list[dict[str, float]] = []
     base_rows: dict[str, list[dict[str, float]]] = {k: [] for k in BASELINE_NAMES}
@@ -168,17 +198,17 @@ def cross_validate(traces: list[Trace], config: pba.PbaConfig,
         train, test, origin_from = _fold_data(traces, fold, history)
         started = time.perf_counter()
         try:
-            trained = pba.train(train, config)
+            fitted = fit(train)
         except pba.PbaInputError as exc:
             raise cv.FoldError(f"pba {fold.describe()}: {exc}") from None
         seconds = time.perf_counter() - started
-        fs = forecasts(trained.params, config.horizon, trained.predict, test, origin_from)
+        fs = forecasts(fitted.params, config.horizon, fitted.predict, test, origin_from)
         if not fs:
             raise cv.FoldError(f"pba {fold.describe()}: no test origin with a complete window "
                                "and a day of history")
         model, base = fold_metrics(fs)
         model["train_seconds"] = seconds
-        model["train_windows"] = trained.metrics["train_windows"]
+        model["train_windows"] = fitted.train_windows
         model_rows.append(model)
         for k in BASELINE_NAMES:
             base_rows[k].append(base[k])
@@ -186,7 +216,7 @@ def cross_validate(traces: list[Trace], config: pba.PbaConfig,
         if progress:
             print(f"pba {fold.describe()}: WAPE {model['wape']:.3f} (gain "
                   f"{model['wape_gain']:+.1%}), covered {model['covered']:.3f}, "
-                  f"{seconds:.0f} s")
+                  f"{seconds:.0f} s", flush=True)
         if on_fold is not None:
             on_fold(fold.index, mean)
     return cv.CvResult(LOSS, tuple(f.describe() for f in folds), tuple(model_rows),

@@ -51,7 +51,10 @@ from .data import Trace, traces_digest
 
 TARGET_CHANNELS = ("net_rx_kbs", "net_tx_kbs")  # the VM schema's target: net_rx + net_tx
 LEVEL_FEATURE = "target_mean"  # the median is a correction to log1p of this feature
-CELLS = ("lstm", "gru", "tcn")  # PbaConfig.cell: the sequence encoder
+# PbaConfig.cell, the encoder: sequence cells, and the tabular candidates of the leaderboard
+# (``mlp``: layers x (dense + ReLU) over the flattened window; ``linear``: none, so the head is
+# a linear quantile regression on the window's asinh features).
+CELLS = ("lstm", "gru", "tcn", "mlp", "linear")
 TCN_KERNEL = 3
 
 
@@ -158,24 +161,30 @@ class TemporalConv(nn.Module):
 class PbaNet(nn.Module):
     """Normalised windows (n, T, F) -> quantiles of log1p(bandwidth) (n, 3), ordered.
 
-    The encoder is ``cell`` (:data:`CELLS`), ``layers`` deep, ``hidden`` wide; the LSTM keeps
+    The encoder is ``cell`` (:data:`CELLS`), ``layers`` deep, ``hidden`` wide (``seq_len``:
+    the window length, for the cells that read it flattened); the LSTM keeps
     the attribute name ``lstm`` (and its creation order), so the shipped model's weights and
     ONNX initialisers are what they were before the other cells existed."""
 
     def __init__(self, n_features: int, hidden: int, level_index: int,
                  level_center: float, level_scale: float, cell: str = "lstm",
-                 layers: int = 1) -> None:
+                 layers: int = 1, seq_len: int = 0) -> None:
         super().__init__()
         self.cell = cell
+        if cell in ("mlp", "linear") and seq_len < 1:
+            raise PbaInputError(f"PBA cell {cell!r} reads the flattened window: give seq_len")
         if cell == "lstm":
             self.lstm = nn.LSTM(n_features, hidden, num_layers=layers, batch_first=True)
         elif cell == "gru":
             self.gru = nn.GRU(n_features, hidden, num_layers=layers, batch_first=True)
         elif cell == "tcn":
             self.tcn = TemporalConv(n_features, hidden, layers)
-        else:
+        elif cell == "mlp":
+            self.mlp = nn.Sequential(*(m for i in range(layers) for m in (
+                nn.Linear(seq_len * n_features if i == 0 else hidden, hidden), nn.ReLU())))
+        elif cell != "linear":
             raise PbaInputError(f"unknown PBA cell {cell!r}; expected one of {', '.join(CELLS)}")
-        self.head = nn.Linear(hidden, 3)
+        self.head = nn.Linear(seq_len * n_features if cell == "linear" else hidden, 3)
         self.level_index = level_index
         # Constants to undo the core's normalisation of target_mean (model parameters).
         self.register_buffer("level_center", torch.tensor(level_center, dtype=torch.float32))
@@ -192,6 +201,9 @@ class PbaNet(nn.Module):
         """(n, T, F) -> the encoder's state after the last step, (n, hidden)."""
         if self.cell == "tcn":
             return self.tcn(x)
+        if self.cell in ("mlp", "linear"):
+            flat = x.reshape(x.shape[0], -1)
+            return self.mlp(flat) if self.cell == "mlp" else flat
         out, _ = (self.lstm if self.cell == "lstm" else self.gru)(x)
         return out[:, -1]
 
@@ -412,6 +424,35 @@ def _golden_windows(params: fc.Params, grids: list[prepare.GridTrace], val: Spli
     return (np.stack(ts_rows).astype(np.int64), np.stack(val_rows).astype(np.float64), names)
 
 
+@dataclass
+class FitData:
+    """What every PBA learner fits on (the LSTM here, the leaderboard's other candidates):
+    Params with the training split's normalisation, the gridded traces, the time cut, and
+    the train / validation windows on either side of it."""
+
+    params: fc.Params
+    grids: list[prepare.GridTrace]
+    cut: int
+    train: Split
+    val: Split
+
+    def level_index(self) -> int:
+        return self.params.schema.features.index(LEVEL_FEATURE)
+
+
+def fit_data(traces: list[Trace], config: PbaConfig) -> FitData:
+    """Grids, time cut (the last ``val_fraction`` validates), normalisation constants from
+    the training side only, and the windows of both sides."""
+    raw = config.params()
+    raw.to_c()  # reject bad window parameters before any work
+    grids = [prepare.to_grid(raw, t) for t in traces]
+    cut = _time_cut(grids, config.val_fraction)
+    center, scale = _robust_constants(_step_rows(raw, grids, cut))
+    params = config.params(center, scale)
+    train_split, val_split = _splits(params, grids, config, cut)
+    return FitData(params, grids, cut, train_split, val_split)
+
+
 def train(traces: list[Trace], config: PbaConfig = PbaConfig(),
           progress: bool = False) -> TrainedPba:
     """Trains on the earlier part of every trace, validates on the later part (time cut)."""
@@ -432,18 +473,15 @@ def train(traces: list[Trace], config: PbaConfig = PbaConfig(),
 def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: float) -> TrainedPba:
     from tqdm import tqdm
 
-    raw = config.params()
-    raw.to_c()  # reject bad window parameters before any work
-    grids = [prepare.to_grid(raw, t) for t in traces]
-    cut = _time_cut(grids, config.val_fraction)
-    center, scale = _robust_constants(_step_rows(raw, grids, cut))
-    params = config.params(center, scale)
-    train_split, val_split = _splits(params, grids, config, cut)
+    fit = fit_data(traces, config)
+    params, grids, cut, train_split, val_split = (fit.params, fit.grids, fit.cut, fit.train,
+                                                  fit.val)
+    center, scale = params.center, params.scale
 
     torch.manual_seed(config.seed)
     li = params.schema.features.index(LEVEL_FEATURE)
     net = PbaNet(params.n_features, config.hidden, li, center[li], scale[li], config.cell,
-                 config.layers)
+                 config.layers, config.seq_len)
     model = PbaRawScale(net)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     steps = config.epochs * -(-len(train_split.y) // config.batch_size)
