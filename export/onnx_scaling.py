@@ -71,8 +71,14 @@ def _headroom_note(trained: TrainedScaling) -> str:
     verdict = "met" if c.reachable else "NOT met (smallest under-provisioning found)"
     return (f"policy {trained.rule.policy} (config {trained.config.policy}), headroom "
             f"{trained.rule.headroom:g}, floor {trained.rule.floor:g}: calibrated for the SLO "
-            f"{c.slo:g} of 5-minute bins under-provisioned on {len(trained.calib_folds)} inner "
+            f"{c.slo:g} of 5-minute bins under-provisioned{_slo_form(trained)} on "
+            f"{len(trained.calib_folds)} inner "
             f"rolling folds of the training data, SLO {verdict} there (share "
             f"{c.result.under_share:.4f}, capacity {c.result.capacity_mhz_h:.0f} MHz-h vs "
             f"reactive target {trained.config.reactive_target:g} {c.reactive.under_share:.4f} / "
             f"{c.reactive.capacity_mhz_h:.0f} MHz-h)")
+
+
+def _slo_form(trained: TrainedScaling) -> str:
+    r = trained.config.slo_vs_reactive
+    return "" if r is None else f" ({r:g} x the reactive scaler's share there)"

@@ -387,7 +387,10 @@ def _cross_validation_report(request: EvalRequest, root: Path, config: ScalingCo
         f"{' (the dev selection)' if request.train is None else ''}; each fold trains only on "
         "its training part.",
         f"- **Tested on**: {tested}.",
-        "- **Selected on**: the model configuration and the SLO are fixed before this run; "
+        "- **Selected on**: the model configuration and the SLO are fixed before this run (the "
+        "SLO's form, against the reactive scaler, was chosen on an earlier run of this "
+        "cross-validation with an absolute SLO of 0.75 % of bins, which missed; see "
+        "docs/evaluation/scaling.md); "
         "each fold's headrooms and floor are calibrated on inner rolling folds of that fold's "
         "training part only (never its test part), and so is the shipped policy "
         f"(`{config.policy}`: {POLICY_TEXT[config.policy]}). Dev data: read the figures as "
