@@ -296,8 +296,8 @@ def notes(trained: TrainedAnomaly) -> dict[str, str]:
 
 def export(trained: TrainedAnomaly, *, atol: float = ATOL) -> ExportedModel:
     """The detector's graph, checked against the export rules and verified against the native
-    score (``-decision_function`` for the forest) on the held-out rows (raises ExportVerificationError with the worst
-    row beyond ``atol``)."""
+    score (``-decision_function`` for the forest) on the held-out rows (raises
+    ExportVerificationError with the worst row beyond ``atol``)."""
     n_features = int(trained.input_spec.shape[1])
     onnx_bytes = graph(trained).SerializeToString()
     check_rules(onnx_bytes, "anomaly")

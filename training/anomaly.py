@@ -133,8 +133,10 @@ class AnomalyConfig:
 
     @classmethod
     def tiny(cls) -> AnomalyConfig:
-        """A small, fast configuration for tests."""
-        return cls(n_estimators=25, max_samples=64, golden_windows=3, max_heldout_rows=512)
+        """A small, fast configuration for tests: a two-hour stat window (the shipped two days
+        would not fit in a forest's probationary split), a small forest."""
+        return cls(stat_window=24, n_estimators=25, max_samples=64, golden_windows=3,
+                   max_heldout_rows=512)
 
     @property
     def period_steps(self) -> int:
@@ -296,6 +298,12 @@ def _edge_windows(params: fc.Params, t0: int, level: float) -> tuple[np.ndarray,
     return np.stack([ts] * 3), values, ("constant", "zeros", "spike")
 
 
+def _bins_needed(params: fc.Params, config: AnomalyConfig) -> int:
+    """Grid bins a trace needs for one window in both its fit and its tuning split."""
+    share = min(config.tuning_fraction, 1 - config.tuning_fraction)
+    return int(np.ceil(params.input_len / share))
+
+
 def _trace_windows(params: fc.Params, trace: Trace,
                    config: AnomalyConfig) -> tuple[GridTrace, GridTrace]:
     if trace.values.ndim != 2 or trace.values.shape[1] != params.n_channels:
@@ -312,8 +320,7 @@ def _trace_windows(params: fc.Params, trace: Trace,
                 f"trace {trace.name}: its {label} split ({len(part.ts)} bins of "
                 f"{params.step_seconds} s) has no run of {params.input_len} bins without a "
                 f"missing one (seq_len {params.seq_len} + stat_window {params.stat_window} - 1);"
-                f" supply a longer trace, about {int(np.ceil(params.input_len / min(config.tuning_fraction, 1 - config.tuning_fraction)))}"
-                f" bins or more"
+                f" supply a longer trace, about {_bins_needed(params, config)} bins or more"
             )
     return fit, tune
 

@@ -48,7 +48,8 @@ from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
 
-__all__ = ["TINY", "MAD_TO_SD", "squash", "unsquash", "column", "ZScoreModel", "BreakoutModel", "SeasonalModel",
+__all__ = ["TINY", "MAD_TO_SD", "squash", "unsquash", "column", "ZScoreModel", "BreakoutModel",
+           "SeasonalModel",
            "ResidualModel", "fit_residual"]
 
 TINY = 1e-6  # keeps a denominator positive on an all-zero window (NAB counters sit at 0)

@@ -303,7 +303,8 @@ class _Scorer:
     labels: Mapping[str, list[tuple[int, int]]]
     cache: dict[tuple[str, int, str, int], SeriesScores] = field(default_factory=dict)
 
-    def get(self, key: tuple[str, int], config: AnomalyConfig, names: Iterable[str], model: Model | None,
+    def get(self, key: tuple[str, int], config: AnomalyConfig, names: Iterable[str],
+            model: Model | None,
             fold: int) -> list[SeriesScores]:
         slot = fold if model is not None else -1
         out = []
