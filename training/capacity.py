@@ -66,9 +66,11 @@ class CapacityRule:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.headroom) and self.headroom > 0):
-            raise ValueError(f"CapacityRule.headroom must be a finite number > 0, got {self.headroom}")
+            raise ValueError("CapacityRule.headroom must be a finite number > 0, got "
+                             f"{self.headroom}")
         if not (math.isfinite(self.unit_mhz) and self.unit_mhz > 0):
-            raise ValueError(f"CapacityRule.unit_mhz must be a finite number > 0, got {self.unit_mhz}")
+            raise ValueError("CapacityRule.unit_mhz must be a finite number > 0, got "
+                             f"{self.unit_mhz}")
         if self.min_units < 0:
             raise ValueError(f"CapacityRule.min_units must be >= 0, got {self.min_units}")
         if not (math.isfinite(self.floor) and self.floor >= 0):
