@@ -150,7 +150,8 @@ def write(study: optuna.Study, spec: SearchSpec) -> Pick:
           "every choice below was made on these folds only",
           f"- study `{study.study_name}` in `{safe_url(spec.storage_url)}`: "
           + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
-          f"- sampler {spec.sampler} (seed {spec.seed} + worker index), pruner "
+          f"- sampler {spec.sampler} (seeded from --seed {spec.seed}, the trials the study held "
+          "when each command started, and the worker index), pruner "
           f"{spec.pruner_name}" + (" (resource = folds done)" if spec.pruner_name != "none" else "")
           + f", {spec.workers} worker process(es)",
           f"- configuration base: {space.config_class}{'.tiny()' if spec.tiny else '()'}, "

@@ -2,7 +2,8 @@
 trial = one configuration judged by the family's ``cross_validate`` over fixed folds.
 
 - Samplers: TPE (Bayesian), GP, random, grid (the space's grid, :mod:`.spaces`). Seeds are
-  ``seed + worker index``, so two workers do not propose the same points.
+  derived from (``--seed``, trials the study held when this command started, worker index),
+  so neither two workers nor a second command joining the study repeat earlier proposals.
 - Pruners: Hyperband and successive halving over folds: the resource is the number of folds
   done; after each fold the trial reports its mean loss so far through the family's
   :data:`~dwcp_ml.training.cv.FoldCallback` and raises ``optuna.TrialPruned`` when the pruner
@@ -20,6 +21,7 @@ trial = one configuration judged by the family's ``cross_validate`` over fixed f
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sys
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import sqlalchemy
 from optuna.trial import TrialState
@@ -66,6 +69,7 @@ class SearchSpec:
     nas: bool = False  # search the architecture too (pba: cell, layers)
     folds: int = 5
     seed: int = 0
+    joined_at: int = 0  # trials the study held when this command started (set by run)
     latency_calls: int = 1000
     budget_us: float = 50.0  # p99 budget the multi-objective pick respects
     progress: bool = True
@@ -132,7 +136,7 @@ def safe_url(url: str) -> str:
 
 
 def sampler(spec: SearchSpec, worker: int) -> optuna.samplers.BaseSampler:
-    seed = spec.seed + worker
+    seed = int(np.random.SeedSequence([spec.seed, spec.joined_at, worker]).generate_state(1)[0])
     if spec.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if spec.sampler == "gp":
@@ -286,6 +290,7 @@ def run(spec: SearchSpec) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(spec, sel)  # tables and the study exist before workers join
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
+    spec = dataclasses.replace(spec, joined_at=len(study.get_trials(deepcopy=False)))
     bar = tqdm(total=spec.trials, desc=f"search {spec.family}", unit="trial",
                disable=not spec.progress)
     shares = quotas(spec.trials, spec.workers)

@@ -2,8 +2,9 @@
 
 The sampler, pruner and grid tests replace the family's ``cross_validate`` by a stand-in with
 a known loss, in-process, so they test the engine and not a model. The end-to-end test and
-the two-worker test run the real family (scaling, tiny, synthetic data) through the CLI and
-through worker processes.
+the two-worker test run a real family (anomaly, tiny, the NAB series shipped in
+training/nab) through the CLI and through worker processes; the multi-objective test trains
+and times real tiny scaling models (Go latency).
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ def test_every_sampler_runs_and_is_seeded(tmp_path: Path, standin: None, name: s
     assert len(params[0]) == 3 and params[0] == params[1]  # same seed, same proposals
 
 
+def test_a_second_command_joining_the_study_proposes_new_points(tmp_path: Path,
+                                                                 standin: None) -> None:
+    s = spec(tmp_path, sampler="random", pruner="none", trials=3)
+    study.run(s)
+    trials = study.run(s).get_trials()  # the same command again: 3 more trials
+    assert len(trials) == 6
+    assert [t.params for t in trials[:3]] != [t.params for t in trials[3:]]
+
+
 def test_a_trial_bad_at_fold_0_is_pruned(tmp_path: Path, standin: None) -> None:
     s = spec(tmp_path, pruner="sha", trials=3)
     sel = study.check(s)
@@ -102,15 +112,17 @@ def test_best_json_loads_as_the_family_config(tmp_path: Path, standin: None) -> 
 
 def test_tiny_search_end_to_end_through_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "search"
-    code = cli.main(["search", "pba", "--tiny", "--trials", "2", "--folds", "2", "--quiet",
-                     "--sampler", "random", "--out", str(out)])
+    code = cli.main(["search", "anomaly", "--tiny", "--trials", "2", "--folds", "2",
+                     "--quiet", "--sampler", "random", "--out", str(out)])
     assert code == 0
     text = (out / "report.md").read_text()
-    assert "eval_pba.cross_validate" in text and "searched on: synthetic" in text
-    assert "| last value |" in text  # baselines beside the model
-    assert (out / "history.png").stat().st_size > 0 and (out / "study.db").is_file()
+    assert "eval_anomaly.cross_validate" in text and "searched on: synthetic" in text
+    assert "| rolling_zscore |" in text  # the baseline beside the model
+    for png in ("history.png", "importance.png"):
+        assert (out / png).stat().st_size > 0
+    assert (out / "study.db").is_file()
     config = report.load_config(out / "best.json")
-    assert type(config).__name__ == "PbaConfig" and config.threads == 1
+    assert type(config).__name__ == "AnomalyConfig" and config.detector == "iforest"
 
 
 def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
