@@ -128,14 +128,16 @@ def _fit(model: pba.PbaRawScale, data: Windows, config: pba.PbaConfig, epochs: i
     model.eval()
 
 
-def _copy(trained: pba.TrainedPba) -> pba.PbaRawScale:
+def copy_model(trained: pba.TrainedPba) -> pba.PbaRawScale:
+    """A deep copy of the teacher to compress (the teacher stays as trained)."""
     model = copy.deepcopy(trained.model)
     assert isinstance(model, pba.PbaRawScale)
     return model
 
 
-def _finetune(model: pba.PbaRawScale, trained: pba.TrainedPba, data: Windows,
-              cc: CompressConfig) -> None:
+def finetune(model: pba.PbaRawScale, trained: pba.TrainedPba, data: Windows,
+             cc: CompressConfig) -> None:
+    """``finetune_epochs`` of the teacher's loss at ``finetune_lr_factor`` of its lr."""
     c = trained.config
     _fit(model, data, c, cc.finetune_epochs, c.lr * cc.finetune_lr_factor, cc.seed)
 
@@ -145,12 +147,12 @@ def prune_magnitude(trained: pba.TrainedPba, data: Windows, cc: CompressConfig
     """Global L1 (magnitude) pruning of ``prune_amount`` of the LSTM and head weights
     (torch.nn.utils.prune), fine-tuned with the masks held, then the masks made permanent
     (prune.remove) so the exported weights are plain tensors with zeros."""
-    model = _copy(trained)
+    model = copy_model(trained)
     net = _net(model)
     targets = [(net.lstm, "weight_ih_l0"), (net.lstm, "weight_hh_l0"), (net.head, "weight")]
     prune.global_unstructured(targets, pruning_method=prune.L1Unstructured,
                               amount=cc.prune_amount)
-    _finetune(model, trained, data, cc)
+    finetune(model, trained, data, cc)
     for module, name in targets:
         prune.remove(module, name)
     net.lstm.flatten_parameters()
@@ -188,7 +190,7 @@ def prune_units(trained: pba.TrainedPba, data: Windows, cc: CompressConfig) -> p
         net.head.weight.copy_(old.head.weight[:, keep])
         net.head.bias.copy_(old.head.bias)
     model = pba.PbaRawScale(net)
-    _finetune(model, trained, data, cc)
+    finetune(model, trained, data, cc)
     return model
 
 
@@ -243,10 +245,10 @@ class LowRankLSTM(nn.Module):
 def low_rank(trained: pba.TrainedPba, data: Windows, cc: CompressConfig) -> pba.PbaRawScale:
     """SVD of the teacher's recurrent matrix truncated to ``rank`` (the input matrix, 4H x F
     with F = 14 features, is already of rank <= 14 and stays), then fine-tuned."""
-    model = _copy(trained)
+    model = copy_model(trained)
     net = _net(model)
     net.lstm = LowRankLSTM(net.lstm, cc.rank)
-    _finetune(model, trained, data, cc)
+    finetune(model, trained, data, cc)
     return model
 
 
