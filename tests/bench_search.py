@@ -1,7 +1,8 @@
 """Search throughput on this machine: trials per hour with 1 and 2 worker processes.
 
-Not a test; prints figures only. Each run is a fresh sqlite study in a temporary directory,
-random sampler, no pruning (every trial does the same work: all folds), fixed seed. Wall time
+Not a test; prints figures only. Each run is a fresh sqlite study in a temporary directory
+with the same N configurations enqueued (drawn once at random, seed 0), no pruning: both
+runs do exactly the same work, all folds of every configuration. Wall time
 includes what a worker pays before its first trial (spawned workers import torch / LightGBM
 and load the data again); "per trial" is the mean of the trials' own durations.
 
@@ -18,15 +19,32 @@ import tempfile
 import time
 from pathlib import Path
 
-from dwcp_ml.search import study
+import optuna
+
+from dwcp_ml.search import spaces, study
 
 
-def run(args: argparse.Namespace, workers: int) -> tuple[float, float, int]:
+def configurations(args: argparse.Namespace) -> list[dict[str, object]]:
+    """``args.trials`` configurations of the family's space, drawn at random with seed 0."""
+    draw = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    out = []
+    for _ in range(args.trials):
+        trial = draw.ask()
+        out.append(spaces.get(args.family).suggest(trial, args.tiny, nas=False))
+        draw.tell(trial, 0.0)
+    return out
+
+
+def run(args: argparse.Namespace, workers: int,
+        configs: list[dict[str, object]]) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         spec = study.SearchSpec(family=args.family, out=Path(tmp), trials=args.trials,
                                 workers=workers, sampler="random", pruner="none",
                                 train=args.train, tiny=args.tiny, folds=args.folds,
                                 progress=False)
+        queued = study.open_study(spec, study.check(spec))
+        for params in configs:
+            queued.enqueue_trial(params)
         started = time.perf_counter()
         found = study.run(spec)
         wall = time.perf_counter() - started
@@ -36,6 +54,7 @@ def run(args: argparse.Namespace, workers: int) -> tuple[float, float, int]:
 
 
 def main() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="pba")
     parser.add_argument("--trials", type=int, default=8)
@@ -48,8 +67,9 @@ def main() -> None:
           f"{args.trials} trials per run, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} at start")
     print(f"{'workers':>7} {'trials':>6} {'wall s':>8} {'s/trial':>8} {'trials/hour':>12}")
+    configs = configurations(args)
     for workers in (1, 2):
-        wall, per_trial, n = run(args, workers)
+        wall, per_trial, n = run(args, workers, configs)
         print(f"{workers:>7} {n:>6} {wall:>8.1f} {per_trial:>8.2f} {3600 * n / wall:>12.0f}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
