@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--workers", type=_count, default=1, help="worker processes")
     search.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of the study's RDB "
                         "(default sqlite:///OUT/study.db)")
-    search.add_argument("--study-name", help="default FAMILY-OBJECTIVES[-tiny]")
+    search.add_argument("--study-name", help="default FAMILY[-nas]-OBJECTIVES[-tiny]")
     search.add_argument("--sampler", default="tpe", help="tpe, gp, random or grid")
     search.add_argument("--pruner", help="hyperband, sha or none (default hyperband; none "
                         "for two objectives)")
