@@ -45,8 +45,9 @@ class Candidate:
     def describe(self) -> str:
         if self.tree is not None:
             t = self.tree
-            return f"{t.kind}: {t.trees} trees, leaves {t.leaves}, depth {t.depth}, rows <= " \
-                   f"{t.max_rows:,}"
+            shape = {"lightgbm": f"{t.leaves} leaves", "xgboost": f"depth {t.depth}",
+                     "forest": f"depth {t.depth}, leaf >= {t.min_leaf}"}[t.kind]
+            return f"{t.kind}: {t.trees} trees, {shape}, rows <= {t.max_rows:,}"
         n = self.net
         assert n is not None
         shape = "no hidden layer" if n.cell == "linear" else f"{n.layers} layer(s) x {n.hidden}"
