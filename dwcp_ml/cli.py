@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--folds", type=_count, default=5, help="cross-validation folds")
     search.add_argument("--seed", type=int, default=0, help="sampler seed (+ worker index)")
     search.add_argument("--nas", action="store_true", help="search the architecture too "
-                        "(pba: cell lstm/gru/tcn, layers)")
+                        "(pba: cell lstm/gru/tcn/mlp/linear, layers)")
     search.add_argument("--tiny", action="store_true", help="tiny space and configs (tests)")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(func=cmd_search)

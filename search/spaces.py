@@ -203,8 +203,11 @@ SPACES: dict[str, Space] = {
             _cat("seq_len", 4, 6),
         ),
         load=_eval_load("pba"), folds=_pba_folds, fixed={"threads": 1},
-        nas=(_cat("cell", "lstm", "gru", "tcn"), Param("layers", "int", 1, 3, grid=(1, 2))),
-        tiny_nas=(_cat("cell", "lstm", "gru", "tcn"), Param("layers", "int", 1, 2, grid=(1,))),
+        # pba.CELLS: recurrent, temporal convolution, dense over the window, linear.
+        nas=(_cat("cell", "lstm", "gru", "tcn", "mlp", "linear"),
+             Param("layers", "int", 1, 3, grid=(1, 2))),
+        tiny_nas=(_cat("cell", "lstm", "gru", "tcn", "mlp", "linear"),
+                  Param("layers", "int", 1, 2, grid=(1,))),
     ),
     "anomaly": Space(
         family="anomaly", config_module="anomaly", config_class="AnomalyConfig",
