@@ -218,8 +218,8 @@ SPACES: dict[str, Space] = {
             Param("scale_floor", "float", 1e-4, 1e-1, log=True, grid=(1e-3, 5e-2)),
         ),
         tiny=(
-            Param("stat_window", "cat", choices=(12, 24), grid=(24,)),
-            Param("scale_floor", "float", 1e-3, 5e-2, log=True, grid=(1e-3,)),
+            Param("stat_window", "cat", choices=(6, 12, 24), grid=(24,)),
+            Param("scale_floor", "float", 1e-3, 0.5, log=True, grid=(1e-3,)),
         ),
         load=_nab_load, folds=_series_folds,
         fixed={"detector": "breakout", "threshold": None},

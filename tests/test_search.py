@@ -122,7 +122,7 @@ def test_tiny_search_end_to_end_through_the_cli(tmp_path: Path) -> None:
         assert (out / png).stat().st_size > 0
     assert (out / "study.db").is_file()
     config = report.load_config(out / "best.json")
-    assert type(config).__name__ == "AnomalyConfig" and config.detector == "iforest"
+    assert type(config).__name__ == "AnomalyConfig" and config.detector == "breakout"
 
 
 def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
