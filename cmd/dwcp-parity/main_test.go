@@ -17,7 +17,7 @@ var defaultBundle = testbundle.Dir()
 // notice.
 func flippedBundle(t *testing.T) string {
 	dir := testbundle.Copy(t)
-	testbundle.Edit(t, filepath.Join(dir, "golden", "scaling.json"), `"float32": "45c14ad0`, `"float32": "45c14ad1`)
+	testbundle.Edit(t, filepath.Join(dir, "golden", "scaling.json"), `"float32": "45278696`, `"float32": "45278697`)
 	testbundle.Rehash(t, dir, "golden/scaling.json")
 	return dir
 }
@@ -35,7 +35,7 @@ func TestParity(t *testing.T) {
 			[]string{"anomaly      match  9 rows match bit for bit", "pba          match", "scaling      match"}},
 		{"json", []string{"-json", defaultBundle}, 0, []string{`"version": "default-1"`, `"ok": true`}},
 		{"one model differs", []string{flipped}, 1,
-			[]string{"pba          match", "scaling      MISMATCH  dwcp-ml: load bundle scaling: check golden.output: golden output[0]: golden 0x45c14ad1"}},
+			[]string{"pba          match", "scaling      MISMATCH  dwcp-ml: load bundle scaling: check golden.output: golden output[0]: golden 0x45278697"}},
 		{"no bundle", []string{t.TempDir()}, 2, []string{"dwcp-parity: error: dwcp-ml: load bundle: check manifest.read: manifest.json is missing; is"}},
 		{"usage", nil, 2, []string{"want one bundle directory"}},
 	}

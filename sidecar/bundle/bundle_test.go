@@ -124,11 +124,11 @@ func TestLoadErrors(t *testing.T) {
 		{"wrong format", editManifest("dwcp-ml-bundle/1", "dwcp-ml-bundle/9"), bundle.CheckSchema, "at '/format'"},
 		{"missing bundle_version", editManifest(`"bundle_version": "default-1",`, ""), bundle.CheckSchema,
 			"missing property 'bundle_version'"},
-		{"seq_len a string", editManifest(`"seq_len": 3`, `"seq_len": "3"`), bundle.CheckSchema,
+		{"seq_len a string", editManifest(`"seq_len": 2`, `"seq_len": "2"`), bundle.CheckSchema,
 			"at '/models/0/feature_params/seq_len'"},
-		{"shape 2^62", editManifest("null,\n            27", "null,\n            4611686018427387904"), bundle.CheckSchema,
+		{"shape 2^62", editManifest("null,\n            18", "null,\n            4611686018427387904"), bundle.CheckSchema,
 			"at '/models/0/inputs/0/shape/1'"},
-		{"empty thresholds", editManifest(`"score": 0.2045516613351983`, ""), bundle.CheckSchema,
+		{"empty thresholds", editManifest(`"score": -0.27990489298649357`, ""), bundle.CheckSchema,
 			"at '/models/0/thresholds': missing property 'score'"},
 		{"float64 tensor", editManifest(`"dtype": "float32"`, `"dtype": "float64"`), bundle.CheckSchema,
 			"at '/models/0/inputs/0/dtype'"},
@@ -328,18 +328,18 @@ func TestParseManifestNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ old, new, check string }{
-		{`"fit_rows": 8393.0`, `"fit_rows": 1e-9999999`, ""},
-		{`"fit_rows": 8393.0`, `"fit_rows": 1e-99999`, ""},
-		{`"seq_len": 3`, `"seq_len": 3.0`, ""},
-		{`"seq_len": 3`, `"seq_len": 3.5`, bundle.CheckSchema},
-		{`"fit_rows": 8393.0`, `"fit_rows": -1e309`, bundle.CheckManifestJSON},
+		{`"fit_rows": 0.0`, `"fit_rows": 1e-9999999`, ""},
+		{`"fit_rows": 0.0`, `"fit_rows": 1e-99999`, ""},
+		{`"seq_len": 2`, `"seq_len": 2.0`, ""},
+		{`"seq_len": 2`, `"seq_len": 2.5`, bundle.CheckSchema},
+		{`"fit_rows": 0.0`, `"fit_rows": -1e309`, bundle.CheckManifestJSON},
 	} {
 		start := time.Now()
 		m, err := bundle.ParseManifest([]byte(strings.Replace(string(data), tc.old, tc.new, 1)))
 		switch {
 		case time.Since(start) > time.Second:
 			t.Errorf("%s: %v", tc.new, time.Since(start))
-		case tc.check == "" && (err != nil || m.Models[0].FeatureParams.SeqLen != 3):
+		case tc.check == "" && (err != nil || m.Models[0].FeatureParams.SeqLen != 2):
 			t.Errorf("%s: %v", tc.new, err)
 		case tc.check != "":
 			refusal(t, err, engine.CodeBadBundle, tc.check, "manifest.json")

@@ -11,14 +11,15 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 )
 
-// TestCapacityHybridFloorEndToEnd serves the committed bundle with a floor added to the
+// TestCapacityHybridFloorEndToEnd serves the committed bundle with headroom 1.3 and floor 1.4 set in the
 // scaling thresholds: through RecommendCapacityBatch the recent peak is the largest of the
 // last horizon_steps raw samples as float32 (the golden windows lie on the grid, one sample
 // per bin, so the core's value feature is the sample), and the floor decides where it is
 // above the forecast's units (edge/spike_last).
 func TestCapacityHybridFloorEndToEnd(t *testing.T) {
 	dir := testbundle.Copy(t)
-	testbundle.EditManifest(t, dir, `"headroom": 1.3,`, `"headroom": 1.3, "floor": 1.4,`)
+	testbundle.EditManifest(t, dir, `"headroom": 1.16,`, `"headroom": 1.3,`)
+	testbundle.EditManifest(t, dir, `"floor": 0.0,`, `"floor": 1.4,`)
 	e, err := runtime.Open(context.Background(), dir, runtime.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -87,7 +87,7 @@ func TestRequestErrors(t *testing.T) {
 		msg  string
 	}{
 		{"short row", func() error { _, err := e.Predict(ctx, "anomaly", "", row[:5]); return err },
-			engine.ErrInvalidInput, "got 5 feature values for 1 rows; anomaly takes 27 per row"},
+			engine.ErrInvalidInput, "got 5 feature values for 1 rows; anomaly takes 18 per row"},
 		{"NaN feature", func() error { _, err := e.Predict(ctx, "anomaly", "", with(3, math.NaN())); return err },
 			engine.ErrInvalidInput, "feature 3 (row 0, step 0 target_mean) is NaN"},
 		{"Inf feature", func() error { _, err := e.Predict(ctx, "anomaly", "", with(9, math.Inf(-1))); return err },
@@ -97,7 +97,7 @@ func TestRequestErrors(t *testing.T) {
 		{"unknown model", func() error { _, err := e.Predict(ctx, "nope", "", row); return err },
 			engine.ErrNotFound, `unknown model "nope"; bundle default-1 serves ` + strings.Join(modelNames(t), ", ")},
 		{"unknown version", func() error { _, err := e.Predict(ctx, "anomaly", "7", row); return err },
-			engine.ErrNotFound, `version "7" is not loaded; bundle default-1 has anomaly 1`},
+			engine.ErrNotFound, `version "7" is not loaded; bundle default-1 has anomaly 2`},
 		{"zero rows", func() error { _, err := e.PredictBatch(ctx, "anomaly", "", 0, nil); return err },
 			engine.ErrInvalidInput, "rows is 0"},
 		{"oversized batch", func() error { _, err := e.PredictBatch(ctx, "anomaly", "", 9, nil); return err },

@@ -122,7 +122,7 @@ func TestOpenRefusesBadBundles(t *testing.T) {
 			testbundle.EditManifest(t, dir, `"overcommit_mem_mb"`, `"overcommit_memory"`)
 		}, engine.CodeBadBundle, bundle.CheckSchema, "missing property 'overcommit_mem_mb'"},
 		{"empty thresholds", func(t *testing.T, dir string) {
-			testbundle.EditManifest(t, dir, `"score": 0.2045516613351983`, "")
+			testbundle.EditManifest(t, dir, `"score": -0.27990489298649357`, "")
 		}, engine.CodeBadBundle, bundle.CheckSchema, "at '/models/0/thresholds': missing property 'score'"},
 		{"golden factor bit", func(t *testing.T, dir string) { flipGolden(t, dir, "itp", "input") },
 			engine.CodeMismatch, bundle.CheckGoldenFeature, "itp: check golden.features: golden factors[0]: golden 0x"},
