@@ -798,7 +798,4 @@ def evaluate(request: EvalRequest,
         lines, metrics = _judge_bundle(request, root)
     else:
         lines, metrics = _cross_validation_report(request, root, out, candidates)
-    md = "\n".join(lines) + "\n"
-    (out / "anomaly_report.md").write_text(md)
-    (out / "anomaly_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
-    return md, metrics
+    return request.write_report("anomaly", lines, metrics)

@@ -25,7 +25,6 @@ allocation. The model adds ``interval_coverage`` (demand within lower..upper) an
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -397,10 +396,7 @@ def evaluate(request: EvalRequest, config: pba.PbaConfig = DEV_CONFIG,
         lines, metrics = _judge_bundle(request, root)
     else:
         lines, metrics = _cross_validation_report(request, root, config, out)
-    md = "\n".join(lines) + "\n"
-    (out / "pba_report.md").write_text(md)
-    (out / "pba_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
-    return md, metrics
+    return request.write_report("pba", lines, metrics)
 
 
 def _cross_validation_report(request: EvalRequest, root: Path, config: pba.PbaConfig,

@@ -26,7 +26,6 @@ scaler at no more capacity, in every fold (``beats_reactive``).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -346,16 +345,11 @@ def evaluate(request: EvalRequest, config: ScalingConfig = ScalingConfig()
     ``request.bundle`` judges that bundle's scaling model and thresholds without training.
     Writes scaling_report.md and scaling_metrics.json into out_dir."""
     root = Path(request.data_root)
-    out = Path(request.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if request.bundle is not None:
         lines, metrics = _judge_bundle(request, root)
     else:
         lines, metrics = _cross_validation_report(request, root, config)
-    md = "\n".join(lines) + "\n"
-    (out / "scaling_report.md").write_text(md)
-    (out / "scaling_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
-    return md, metrics
+    return request.write_report("scaling", lines, metrics)
 
 
 def _cross_validation_report(request: EvalRequest, root: Path, config: ScalingConfig

@@ -18,6 +18,7 @@ so rolling-origin folds (``cv.rolling_origin``) run across month boundaries.
 from __future__ import annotations
 
 import calendar
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -209,3 +210,13 @@ class EvalRequest:
     bundle: Path | None = None
     n_folds: int = 5
     progress: bool = False
+
+    def write_report(self, family: str, lines: list[str], metrics: dict[str, object]
+                     ) -> tuple[str, dict[str, object]]:
+        """``FAMILY_report.md`` and ``FAMILY_metrics.json`` into out_dir; returns both."""
+        out = Path(self.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        md = "\n".join(lines) + "\n"
+        (out / f"{family}_report.md").write_text(md)
+        (out / f"{family}_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+        return md, metrics
