@@ -731,13 +731,7 @@ class _OnnxModel:
 
 
 def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str, object]]:
-    from dwcp_ml.export import bundle
-
-    b = bundle.load(request.bundle)
-    found = [m for m in b.models.values() if m.family == "anomaly"]
-    if not found:
-        raise SelectionError(f"anomaly: bundle {request.bundle} holds no anomaly model")
-    m = found[0]
+    b, m = request.bundle_model("anomaly")
     params, threshold = m.params, float(m.thresholds["score"])
     sel = request.test or request.train or DEV
     traces = _load(sel, root)

@@ -346,15 +346,11 @@ def _export_check(trained: pba.TrainedPba, out: Path) -> str:
 
 
 def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str, object]]:
-    from dwcp_ml.export import bundle, runtime
+    from dwcp_ml.export import runtime
     from dwcp_ml.export.model import INPUT
 
     sel = request.test or request.train or DEV
-    b = bundle.load(request.bundle)
-    models = [m for m in b.models.values() if m.family == "pba"]
-    if not models:
-        raise SelectionError(f"pba: bundle {request.bundle} holds no pba model")
-    model = models[0]
+    b, model = request.bundle_model("pba")
     params = model.params
     horizon = int(model.thresholds["horizon_seconds"]) // params.step_seconds
     sess = runtime.session(model.onnx_bytes)

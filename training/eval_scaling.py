@@ -296,15 +296,11 @@ def _protocol(config: ScalingConfig) -> list[str]:
 
 
 def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str, object]]:
-    from dwcp_ml.export import bundle, runtime
+    from dwcp_ml.export import runtime
     from dwcp_ml.export.model import INPUT
 
     sel = request.test or request.train or DEV
-    b = bundle.load(request.bundle)
-    models = [m for m in b.models.values() if m.family == "scaling"]
-    if not models:
-        raise SelectionError(f"scaling: bundle {request.bundle} holds no scaling model")
-    model = models[0]
+    b, model = request.bundle_model("scaling")
     t = model.thresholds
     p = model.params
     config = ScalingConfig(seq_len=p.seq_len, stat_window=p.stat_window,

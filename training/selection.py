@@ -23,11 +23,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import data
 from .data import Trace, TraceFormatError
+
+if TYPE_CHECKING:  # export depends on training at run time, not the other way
+    from dwcp_ml.export.bundle import Bundle, BundleModel
 
 KINDS = ("bitbrains", "nab", "synthetic")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -210,6 +214,16 @@ class EvalRequest:
     bundle: Path | None = None
     n_folds: int = 5
     progress: bool = False
+
+    def bundle_model(self, family: str) -> tuple[Bundle, BundleModel]:
+        """``self.bundle`` loaded and verified, and its first ``family`` model."""
+        from dwcp_ml.export import bundle
+
+        b = bundle.load(self.bundle)
+        found = [m for m in b.models.values() if m.family == family]
+        if not found:
+            raise SelectionError(f"{family}: bundle {self.bundle} holds no {family} model")
+        return b, found[0]
 
     def write_report(self, family: str, lines: list[str], metrics: dict[str, object]
                      ) -> tuple[str, dict[str, object]]:
