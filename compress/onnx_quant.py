@@ -31,7 +31,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       QuantType, quantize_dynamic, quantize_static)
 from onnxscript import optimizer
 
-from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET
+from dwcp_ml.spec.model import INPUT, ML_OPSET, OPSET
 
 STATIC_OPS = ("MatMul", "Gemm")
 BUNDLE_OPSETS = {"ai.onnx": OPSET, "ai.onnx.ml": ML_OPSET}

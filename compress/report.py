@@ -4,12 +4,12 @@ the float model, Go in-process latency, and Go vs Python ONNX Runtime bits.
     python -m dwcp_ml.compress.report --out DIR [--data ROOT] [--train SELECTION]
         [--folds 5] [--calls 2000] [--tiny]
 
-Protocol: the folds are eval_pba's rolling-origin folds over the selection
+Protocol: the folds are evaluation.pba's rolling-origin folds over the selection
 (``eval_pba.dev_folds``: 14 training days, a 1-day gap, equal test ranges). In each fold the
 float teacher is trained on the fold's training part exactly as ``eval_pba.cross_validate``
 trains it (the shipped PbaConfig on 1 thread), every variant is made from it with the fold's
 training windows only (fine-tuning, distillation, calibration), and all of them, beside every
-naive baseline, are judged at the same test origins with eval_pba's metrics (``wape`` pooled
+naive baseline, are judged at the same test origins with evaluation.pba's metrics (``wape`` pooled
 on the raw scale, ``wape_gain`` against the fold's best baseline). The compression settings
 (:class:`CompressConfig`) are fixed before the run. Latency and the Go bit check use the last
 fold's models (the architecture, not the weights, sets the cost: ONNX Runtime multiplies
@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dwcp_ml.evaluation import pba as eval_pba
 from dwcp_ml.export import go_latency
-from dwcp_ml.training import cv, data, eval_pba, pba
+from dwcp_ml.training import cv, data, pba
 from dwcp_ml.training.selection import SelectionError, parse
 
 from . import onnx_quant, pba_torch
@@ -40,7 +41,7 @@ from .variants import CONTROL, FLOAT, Variant, ort_predict, pba_variants
 
 # Every fold trains the teacher and four more models and exports five: on the shared 2-core
 # machine (load ~8) 10 VMs of July + August took 364 s for the first fold alone (~70 min in
-# all), so the default is what fits a 25-minute run: 5 VMs of July (eval_pba's DEV: 20 VMs
+# all), so the default is what fits a 25-minute run: 5 VMs of July (evaluation.pba's DEV: 20 VMs
 # of July + August).
 DEFAULT_TRAIN = "bitbrains:months=2013-7:vms=first:5"
 ACCURACY_LOSS_TARGET = 0.02  # at most 2 % of the float model's 1 - WAPE lost, fold mean
@@ -85,7 +86,7 @@ def _batched(onnx_bytes: bytes):  # noqa: ANN202 - a numpy callable
 
 def _fold_rows(variants: list[Variant], teacher: pba.TrainedPba, test: list[data.Trace],
                origin_from: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """eval_pba's fold metrics of every variant (and of the baselines) at one fold's origins:
+    """evaluation.pba's fold metrics of every variant (and of the baselines) at one fold's origins:
     the windows are made once (with the float model) and replayed through each variant."""
     xs: list[np.ndarray] = []
     float_run = _batched(variants[0].onnx_bytes)
@@ -266,7 +267,7 @@ def run(out: Path, train: str, data_root: Path | None, n_folds: int, calls: int,
         "- **Selected on**: nothing; the teacher is the shipped PbaConfig "
         f"(`{asdict(replace(config, threads=1))}`), the compression settings are fixed "
         f"before the run: `{asdict(cc)}`.",
-        "- **Accuracy**: eval_pba's pooled raw-scale WAPE of the point forecast at the test "
+        "- **Accuracy**: evaluation.pba's pooled raw-scale WAPE of the point forecast at the test "
         "origins; accuracy change = (1 - WAPE) / (1 - WAPE of the float model) - 1 per fold; "
         f"vs control: the same against `{CONTROL}` (the teacher given the fine-tuning the "
         "pruned and low-rank variants get, uncompressed); covered = share of intervals the "

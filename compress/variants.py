@@ -17,9 +17,9 @@ from torch import nn
 
 from dwcp_ml.export import onnx_pba
 from dwcp_ml.export.metadata import check_rules
-from dwcp_ml.export.model import INPUT, Verification
-from dwcp_ml.export.runtime import session
 from dwcp_ml.export.verify import verify
+from dwcp_ml.spec.model import INPUT, Verification
+from dwcp_ml.spec.runtime import session
 from dwcp_ml.training import pba
 
 from . import onnx_quant, pba_torch

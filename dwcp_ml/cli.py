@@ -18,10 +18,13 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
+from dwcp_ml import families
 from dwcp_ml import feature_core as fc
 from dwcp_ml import pipeline
+from dwcp_ml.evaluation.request import EvalRequest
 from dwcp_ml.export import bundle
-from dwcp_ml.export.model import schema_label
+from dwcp_ml.export.go_latency import GoLatencyError
+from dwcp_ml.spec.model import schema_label
 from dwcp_ml.training import cv, data, prepare, selection, synthetic
 
 
@@ -137,8 +140,8 @@ def _make_dir(path: Path, flag: str) -> Path:
     return path
 
 
-def _source(args: argparse.Namespace) -> pipeline.Source:
-    return pipeline.Source(kind=args.source, data_dir=Path(args.data) if args.data else None,
+def _source(args: argparse.Namespace) -> families.Source:
+    return families.Source(kind=args.source, data_dir=Path(args.data) if args.data else None,
                            month=args.month, vms=args.vms)
 
 
@@ -148,7 +151,7 @@ def _models(args: argparse.Namespace) -> list[str] | None:
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names:
         raise UsageError(f"--models {args.models!r} names no model; pick from "
-                         f"{','.join(pipeline.FAMILIES)} or leave --models out for all")
+                         f"{','.join(families.FAMILIES)} or leave --models out for all")
     repeated = sorted({m for m in names if names.count(m) > 1})
     if repeated:
         raise UsageError(f"--models names {', '.join(repeated)} more than once")
@@ -156,7 +159,7 @@ def _models(args: argparse.Namespace) -> list[str] | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    chosen = pipeline.families(_models(args))
+    chosen = families.families(_models(args))
     source = _source(args)
     if source.kind == "real":
         data.data_dir(source.data_dir)  # a missing directory fails before any work starts
@@ -178,7 +181,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     trained = pipeline.load_stage(Path(args.work), "trained", _models(args))
     print(f"{'model':<10}{'rows':>7}{'max abs err':>14}  {'tolerance':>22}{'KiB':>9}")
     for name, model in tqdm(trained.items(), desc="export", unit="model", disable=args.quiet):
-        exported = pipeline.FAMILIES[name].export_models(model)
+        exported = families.FAMILIES[name].export_models(model)
         pipeline.save(exported, Path(args.work) / "exported" / f"{name}.pkl")
         for e in exported:
             v = e.verification
@@ -204,17 +207,16 @@ def _selection(text: str | None) -> selection.Selection | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    chosen = pipeline.families(_models(args))
+    chosen = families.families(_models(args))
     train, test = _selection(args.train), _selection(args.test)
     out = _make_dir(Path(args.out), "--out")
-    request = selection.EvalRequest(
+    request = EvalRequest(
         data_root=data.data_dir(args.data), out_dir=out, train=train, test=test,
         bundle=Path(args.bundle) if args.bundle else None, n_folds=args.folds,
         progress=not args.quiet)
     index = ["# dwcp-ml evaluation", ""]
     for family in chosen:
-        evaluate = family.module(f"dwcp_ml.training.{family.evaluation}").evaluate
-        markdown, _ = evaluate(replace(request, out_dir=out / family.name))
+        markdown, _ = family.evaluate(replace(request, out_dir=out / family.name))
         (out / family.name / "README.md").write_text(markdown + "\n")  # plots sit beside it
         index.append(f"- [{family.name}]({family.name}/README.md)")
         print(f"{family.name}: report in {out / family.name}")
@@ -410,12 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     golden.set_defaults(func=cmd_golden)
 
     def model_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--models", help=f"comma-separated subset of {','.join(pipeline.FAMILIES)}")
+        p.add_argument("--models", help=f"comma-separated subset of {','.join(families.FAMILIES)}")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     train = sub.add_parser("train", help="train models on traces (default: embedded data)")
     train.add_argument("--work", required=True, help="work directory for trained models")
-    train.add_argument("--source", choices=pipeline.SOURCES, default="default",
+    train.add_argument("--source", choices=families.SOURCES, default="default",
                        help="default: synthetic VMs and shipped NAB; real: ../shared/data")
     train.add_argument("--data", help="shared data directory (default $DWCP_DATA_DIR or "
                                       "../shared/data)")
@@ -514,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (UsageError, fc.FeatureCoreError, data.DataNotFoundError, data.TraceFormatError,
             synthetic.ConfigError, bundle.BundleError, pipeline.PipelineError,
-            selection.SelectionError, cv.FoldError) as exc:
+            families.FamilyError, GoLatencyError, selection.SelectionError, cv.FoldError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error

@@ -20,11 +20,12 @@ import numpy as np
 
 from dwcp_ml import __version__
 from dwcp_ml import feature_core as fc
+from dwcp_ml.spec import runtime
+from dwcp_ml.spec.model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, ExportedModel, TensorSpec,
+                                model_input, schema_hash, schema_label)
 
-from . import metadata, runtime, spec_checks
+from . import metadata, spec_checks
 from .golden_checks import GOLDEN_FORMAT, GoldenData, first_difference, recompute_input
-from .model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, ExportedModel, TensorSpec,
-                    model_input, schema_hash, schema_label)
 from .spec_checks import BundleError, CorruptBundleError, MismatchError
 
 FORMAT = spec_checks.FORMAT

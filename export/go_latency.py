@@ -23,8 +23,6 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from dwcp_ml.pipeline import PipelineError
-
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "build" / "bin" / "dwcp-bench"
 # What the binary is built from: the command, the Go packages it links, the C feature core
@@ -34,7 +32,7 @@ SOURCE_SUFFIXES = (".go", ".c", ".h")
 TIMEOUT_S = 600
 
 
-class GoLatencyError(PipelineError):
+class GoLatencyError(RuntimeError):
     """dwcp-bench cannot be built or run (no Go toolchain, no checkout, a bad ONNX file)."""
 
 

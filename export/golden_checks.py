@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 
 from dwcp_ml import feature_core as fc
-
-from .model import PLACEMENT_SCHEMA, TensorSpec, model_input
+from dwcp_ml.spec.model import PLACEMENT_SCHEMA, TensorSpec, model_input
 
 GOLDEN_FORMAT = "dwcp-ml-golden-predictions/1"
 MAX_DIM = 1 << 24

@@ -7,10 +7,9 @@ import json
 import onnx
 
 from dwcp_ml import feature_core as fc
-
-from . import runtime
-from .model import (INPUT, ML_OPSET, OPSET, OUTPUT, PLACEMENT_SCHEMA, ExportedModel,
-                    schema_hash, schema_label)
+from dwcp_ml.spec import runtime
+from dwcp_ml.spec.model import (INPUT, ML_OPSET, OPSET, OUTPUT, PLACEMENT_SCHEMA, ExportedModel,
+                                schema_hash, schema_label)
 
 PREFIX = "dwcp."
 

@@ -38,11 +38,11 @@ from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
+from dwcp_ml.spec.model import INPUT, ML_OPSET, OPSET, OUTPUT, ExportedModel, TensorSpec
 from dwcp_ml.training import anomaly_detectors as det
 from dwcp_ml.training.anomaly import TrainedAnomaly, native_score
 
 from .metadata import check_rules
-from .model import INPUT, ML_OPSET, OPSET, OUTPUT, ExportedModel, TensorSpec
 from .verify import verify
 
 __all__ = ["ATOL", "VERSION", "export", "export_skl2onnx", "compact_graph", "detector_graph",

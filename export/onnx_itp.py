@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from dwcp_ml import feature_core as fc
+from dwcp_ml.spec.model import OUTPUT, ExportedModel, TensorSpec
 from dwcp_ml.training.itp.scorer import TrainedItp
 
 from .metadata import check_rules
-from .model import OUTPUT, ExportedModel, TensorSpec
 from .trees import lightgbm_to_onnx, sklearn_gb_to_onnx
 from .verify import verify
 

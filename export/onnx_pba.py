@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from dwcp_ml import __version__
+from dwcp_ml.spec.model import INPUT, OPSET, OUTPUT, ExportedModel, TensorSpec
 from dwcp_ml.training.pba import TrainedPba
 
 from .metadata import check_rules
-from .model import INPUT, OPSET, OUTPUT, ExportedModel, TensorSpec
 from .verify import verify
 
 NAME = "pba"

@@ -12,10 +12,10 @@ error is recorded in the bundle's verification entry.
 
 from __future__ import annotations
 
+from dwcp_ml.spec.model import OUTPUT, ExportedModel, TensorSpec
 from dwcp_ml.training.scaling import TrainedScaling
 
 from .metadata import check_rules
-from .model import OUTPUT, ExportedModel, TensorSpec
 from .trees import lightgbm_to_onnx
 from .verify import verify
 

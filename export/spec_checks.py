@@ -22,10 +22,11 @@ import onnxruntime as ort
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml import spec
+from dwcp_ml.spec import runtime
+from dwcp_ml.spec.model import ML_OPSET, OPSET, PLACEMENT_SCHEMA, schema_hash
 
-from . import runtime, safe_files
+from . import safe_files
 from .golden_checks import GoldenData, parse_golden
-from .model import ML_OPSET, OPSET, PLACEMENT_SCHEMA, schema_hash
 
 FORMAT = "dwcp-ml-bundle/1"
 MANIFEST = "manifest.json"

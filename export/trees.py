@@ -21,7 +21,7 @@ from onnxmltools.convert.common.data_types import FloatTensorType
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType as SklFloatTensorType
 
-from .model import INPUT, ML_OPSET, OPSET, OUTPUT
+from dwcp_ml.spec.model import INPUT, ML_OPSET, OPSET, OUTPUT
 
 # onnxmltools 1.16 refuses target_opset > 15 (its own cap); the graph it writes (one
 # TreeEnsembleRegressor, maybe an Identity) means the same under ai.onnx 18, so we convert at

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .model import INPUT, Verification
-from .runtime import session
+from dwcp_ml.spec.model import INPUT, Verification
+from dwcp_ml.spec.runtime import session
 
 
 class ExportVerificationError(Exception):

@@ -33,7 +33,7 @@ INF = float("inf")
 R = len(fc.PLACEMENT_RESOURCES)
 N_VM_INFO = len(fc.PLACEMENT_VM_INFO)
 N_HOST_INFO = len(fc.PLACEMENT_HOST_INFO)
-MHZ_PER_CORE = 2600.0
+MHZ_PER_CORE = float(data.MHZ_PER_CORE)
 STEP = 300
 # The shipped NAB series (MIT): EC2 CPU utilisation in percent, 5-minute samples.
 NAB_SHIPPED = (

@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 
+from dwcp_ml.families import FAMILIES
 from dwcp_ml.pipeline import PipelineError
 from dwcp_ml.training import cv, data, selection
 from dwcp_ml.training.data import Trace
@@ -109,10 +110,9 @@ class Space:
         return dataclasses.replace(self.base(tiny), **params, **self.fixed)
 
     def cross_validate(self) -> Callable[..., cv.CvResult]:
-        module = importlib.import_module(f"dwcp_ml.training.eval_{self.family}")
-        fn = getattr(module, "cross_validate", None)
+        fn = getattr(_eval(self.family), "cross_validate", None)
         if fn is None:
-            raise SearchError(f"dwcp_ml.training.eval_{self.family} has no cross_validate yet; "
+            raise SearchError(f"{FAMILIES[self.family].evaluation} has no cross_validate yet; "
                               f"{self.family} cannot be searched")
         return fn
 
@@ -124,24 +124,25 @@ class Space:
 # --------------------------------------------------------------------------- data and folds
 
 def _eval(family: str) -> Any:
-    return importlib.import_module(f"dwcp_ml.training.eval_{family}")
+    return importlib.import_module(FAMILIES[family].evaluation)
 
 
 def _eval_load(family: str) -> Callable[[selection.Selection, Path | None], list[Trace]]:
-    """The family's own loader (``eval_<family>.load``): search reads what eval reads."""
+    """The family's own loader (``evaluation.<family>.load``): search reads what eval reads."""
     def load(sel: selection.Selection, root: Path | None) -> list[Trace]:
         return _eval(family).load(sel, root)
     return load
 
 
 def _pba_folds(traces: list[Trace], n_folds: int) -> list[cv.TimeFold]:
-    """eval_pba's rolling-origin folds (14 training days or half a shorter span, 1-day gap)."""
+    """evaluation.pba's rolling-origin folds (14 training days or half a shorter span, 1-day
+    gap)."""
     time_folds, _ = _eval("pba").dev_folds(traces, n_folds)
     return time_folds
 
 
 def _scaling_folds(traces: list[Trace], n_folds: int) -> list[cv.TimeFold]:
-    """eval_scaling's rolling-origin folds (as pba's: the policies run forward in time)."""
+    """evaluation.scaling's rolling-origin folds (as pba's: the policies run forward in time)."""
     return _eval("scaling").dev_folds(traces, n_folds)
 
 

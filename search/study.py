@@ -37,7 +37,8 @@ import sqlalchemy
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from dwcp_ml import pipeline
+from dwcp_ml import families, pipeline
+from dwcp_ml.export.go_latency import GoLatencyError
 from dwcp_ml.training import cv, selection
 from dwcp_ml.training.data import Trace
 
@@ -231,7 +232,7 @@ class Objective:
         first = self.folds[0]
         part = (cv.train_part(self.traces, first) if isinstance(first, cv.TimeFold)
                 else cv.pick(self.traces, first.train))
-        family = pipeline.FAMILIES[self.spec.family]
+        family = families.FAMILIES[self.spec.family]
         model = family.export_models(family.train(part, config, False))[0]
         return latency.measure(model.onnx_bytes, model.inputs[0].shape, self.spec.latency_calls)
 
@@ -269,7 +270,7 @@ def work(spec: SearchSpec, worker: int, quota: int,
 def _worker_main(spec: SearchSpec, worker: int, quota: int) -> None:
     try:
         work(spec, worker, quota)
-    except pipeline.PipelineError as exc:  # SearchError, GoLatencyError: one line
+    except (pipeline.PipelineError, GoLatencyError) as exc:  # SearchError too: one line
         raise SystemExit(f"dwcp-ml: error: worker {worker}: {exc}") from None
     except BaseException:
         traceback.print_exc()

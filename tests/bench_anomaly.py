@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from dwcp_ml.export import onnx_anomaly
-from dwcp_ml.export.model import INPUT
-from dwcp_ml.export.runtime import session
+from dwcp_ml.spec.model import INPUT
+from dwcp_ml.spec.runtime import session
 from dwcp_ml.training import anomaly
 from dwcp_ml.training.data import load_nab
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export import bundle as bundle_io
-from dwcp_ml.export.model import INPUT, model_input
-from dwcp_ml.export.runtime import session
+from dwcp_ml.spec.model import INPUT, model_input
+from dwcp_ml.spec.runtime import session
 
 
 def latencies_us(model: bundle_io.BundleModel, calls: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,8 +14,8 @@ from dataclasses import replace
 import numpy as np
 
 from dwcp_ml.export import onnx_pba
-from dwcp_ml.export.model import INPUT
-from dwcp_ml.export.runtime import session
+from dwcp_ml.spec.model import INPUT
+from dwcp_ml.spec.runtime import session
 from dwcp_ml.training import pba, synthetic
 
 

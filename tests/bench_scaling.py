@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from dwcp_ml.export import onnx_scaling
-from dwcp_ml.export.model import INPUT
-from dwcp_ml.export.runtime import session
+from dwcp_ml.spec.model import INPUT
+from dwcp_ml.spec.runtime import session
 from dwcp_ml.training import scaling
 
 

@@ -13,12 +13,13 @@ import onnx
 import pytest
 
 from dwcp_ml import feature_core as fc
+from dwcp_ml.evaluation import anomaly as eval_anomaly
 from dwcp_ml.export import onnx_anomaly
 from dwcp_ml.export.metadata import ExportRuleError, check_rules
-from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET, OUTPUT
-from dwcp_ml.export.runtime import session
 from dwcp_ml.export.verify import ExportVerificationError
-from dwcp_ml.training import anomaly, eval_anomaly
+from dwcp_ml.spec.model import INPUT, ML_OPSET, OPSET, OUTPUT
+from dwcp_ml.spec.runtime import session
+from dwcp_ml.training import anomaly, prepare
 from dwcp_ml.training import anomaly_detectors as det
 from dwcp_ml.training.data import Trace, load_nab
 
@@ -74,7 +75,7 @@ def test_trained_shapes_and_split(trained: anomaly.TrainedAnomaly) -> None:
     assert trained.edge_names == ("constant", "zeros", "spike")
     assert trained.golden_ts.shape[0] == n_gold + 3
     # Goldens come from the tuning split: after every training row in time.
-    fit, tune = anomaly.split_in_time(
+    fit, tune = prepare.split_in_time(
         anomaly.to_grid(p, load_nab(SERIES, SHIPPED)), trained.config.tuning_fraction)
     assert trained.sample_ts.min() >= tune.ts[0] > fit.ts[-1]
     assert trained.metrics["fit_rows"] > trained.metrics["tuning_rows"] > 0

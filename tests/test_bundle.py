@@ -14,9 +14,8 @@ from onnx import TensorProto, helper
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export import bundle, metadata
+from dwcp_ml.spec.model import INPUT, OPSET, OUTPUT, ExportedModel, TensorSpec, Verification
 from dwcp_ml.training.data import Trace, traces_digest
-from dwcp_ml.export.model import (INPUT, OPSET, OUTPUT, ExportedModel, TensorSpec,
-                                  Verification)
 
 PARAMS = fc.Params(schema=fc.Schema.METRIC, seq_len=1, stat_window=4)
 FEATURES = PARAMS.n_features

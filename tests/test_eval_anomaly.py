@@ -8,10 +8,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from dwcp_ml.evaluation import anomaly as ea
+from dwcp_ml.evaluation.request import EvalRequest
 from dwcp_ml.training import anomaly, cv
-from dwcp_ml.training import eval_anomaly as ea
 from dwcp_ml.training.data import Trace
-from dwcp_ml.training.selection import EvalRequest, SelectionError, parse
+from dwcp_ml.training.selection import SelectionError, parse
 
 T0 = 1_400_000_000
 STEP = 300

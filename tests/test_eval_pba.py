@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from dwcp_ml.training import cv, eval_pba, pba, synthetic
+from dwcp_ml.evaluation import pba as eval_pba
+from dwcp_ml.evaluation.request import EvalRequest
+from dwcp_ml.training import cv, pba, synthetic
 from dwcp_ml.training.baselines import NAMES as BASELINE_NAMES
 from dwcp_ml.training.data import Trace
-from dwcp_ml.training.selection import EvalRequest, SelectionError, parse
+from dwcp_ml.training.selection import SelectionError, parse
 
 CONFIG = pba.PbaConfig.tiny()
 BUNDLE = Path(__file__).resolve().parents[1] / "golden" / "bundle"

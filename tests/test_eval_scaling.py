@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dwcp_ml.evaluation import scaling as eval_scaling
+from dwcp_ml.evaluation.request import EvalRequest
 from dwcp_ml.export import bundle, onnx_scaling
-from dwcp_ml.training import cv, eval_scaling, scaling
+from dwcp_ml.training import cv, scaling
 from dwcp_ml.training.data import Trace
-from dwcp_ml.training.selection import EvalRequest, SelectionError, parse
+from dwcp_ml.training.selection import SelectionError, parse
 from dwcp_ml.training.synthetic import SyntheticConfig
 
 CONFIG = scaling.ScalingConfig.tiny()

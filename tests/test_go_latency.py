@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dwcp_ml.export import go_latency, runtime
+from dwcp_ml.export import go_latency
 from dwcp_ml.export.golden_checks import from_hex32
+from dwcp_ml.spec import runtime
 
 BUNDLE = Path(__file__).resolve().parents[1] / "golden" / "bundle"
 MANIFEST = json.loads((BUNDLE / "manifest.json").read_text())

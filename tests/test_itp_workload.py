@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from dwcp_ml.training import data
 from dwcp_ml.training.itp import cluster, workload
 from dwcp_ml.training.itp.cluster import CPU, DISK, MEM, NET, R
 
@@ -42,7 +43,7 @@ def test_units_sizes_and_requests(pool) -> None:
     assert np.all(np.isfinite(d)) and np.all(d >= 0)
     assert np.all(req == np.round(req)) and np.all(req > 0)
     # Heterogeneous flavours: 1..16 vCPUs of 2600 MHz (some burstable: 1/4 or 1/2 reserved).
-    ceilings = {c * cluster.CORE_MHZ for c in CONFIG.vcpus}
+    ceilings = {c * data.MHZ_PER_CORE for c in CONFIG.vcpus}
     assert len(np.unique(req[:, CPU])) >= 6
     assert all(any(math.isclose(r, c * f) for c in ceilings for f in (1, 0.5, 0.25))
                for r in np.unique(req[:, CPU]))

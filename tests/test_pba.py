@@ -12,9 +12,9 @@ import torch
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export import bundle, metadata, onnx_pba
-from dwcp_ml.export.model import INPUT, OPSET, OUTPUT
-from dwcp_ml.export.runtime import session
 from dwcp_ml.export.verify import ExportVerificationError, verify
+from dwcp_ml.spec.model import INPUT, OPSET, OUTPUT
+from dwcp_ml.spec.runtime import session
 from dwcp_ml.training import pba, prepare, synthetic
 from dwcp_ml.training.data import Trace
 

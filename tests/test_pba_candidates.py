@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dwcp_ml.export import metadata, onnx_pba
-from dwcp_ml.export.model import INPUT
-from dwcp_ml.export.runtime import session
+from dwcp_ml.evaluation import pba_board
+from dwcp_ml.export import metadata, onnx_candidates, onnx_pba
 from dwcp_ml.export.verify import verify
+from dwcp_ml.spec.model import INPUT
+from dwcp_ml.spec.runtime import session
 from dwcp_ml.training import cv, pba, synthetic
-from dwcp_ml.training.candidates import pba_board, pba_tabular, quantile
+from dwcp_ml.training.candidates import pba_tabular, quantile
 from dwcp_ml.training.data import Trace
 
 CONFIG = pba.PbaConfig.tiny()
@@ -28,7 +29,7 @@ def traces() -> list[Trace]:
 @pytest.mark.parametrize("kind", quantile.KINDS)
 def test_tree_candidate_onnx_matches_native(traces: list[Trace], kind: str) -> None:
     m = pba_tabular.fit(traces, CONFIG, quantile.TreeConfig.tiny(kind))
-    onnx_bytes = m.to_onnx()
+    onnx_bytes = onnx_candidates.pba_tabular_onnx(m)
     metadata.check_rules(onnx_bytes, kind)
     v = verify(onnx_bytes, m.predict, m.holdout_x, atol=onnx_pba.ATOL, rtol=onnx_pba.RTOL,
                label=kind)

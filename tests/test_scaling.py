@@ -14,9 +14,9 @@ import pytest
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.export import metadata, onnx_scaling
-from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET, OUTPUT
-from dwcp_ml.export.runtime import session
 from dwcp_ml.export.verify import ExportVerificationError, verify
+from dwcp_ml.spec.model import INPUT, ML_OPSET, OPSET, OUTPUT
+from dwcp_ml.spec.runtime import session
 from dwcp_ml.training import capacity as capacity_mod
 from dwcp_ml.training import scaling
 from dwcp_ml.training.data import Trace

@@ -18,7 +18,7 @@ and ``offset_ = -0.5`` (sklearn's ``contamination="auto"``). So the score lies i
 and 0 is the original paper's 0.5 boundary.
 
 **Threshold.** ``config.threshold`` when set: the shipped one was chosen by leave-series-out
-cross-validation on labelled NAB series (``training/eval_anomaly.py``). Otherwise it is
+cross-validation on labelled NAB series (``evaluation/anomaly.py``). Otherwise it is
 calibrated on a tuning split held out *in time* (the last ``tuning_fraction`` of every trace's
 grid, never shuffled) as a high quantile of its scores times a margin (:func:`calibrate`).
 """
@@ -27,17 +27,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
 
 from dwcp_ml import feature_core as fc
-from dwcp_ml.export.model import TensorSpec, model_input
+from dwcp_ml.spec.model import TensorSpec, model_input
 
 from . import anomaly_detectors as det
 from .data import Trace, traces_digest
-from .prepare import GridTrace, complete_runs, to_grid
+from .prepare import GridTrace, complete_runs, edge_windows, split_in_time, to_grid
 
 __all__ = [
     "AnomalyConfig",
@@ -52,7 +53,6 @@ __all__ = [
     "with_step",
     "shipped_traces",
     "SHIPPED_SERIES",
-    "split_in_time",
 ]
 
 # A feature is switched off by normalising it with this scale: (x - 0) / 1e300 rounds to
@@ -260,17 +260,6 @@ def windows_with_ends(params: fc.Params, grid: GridTrace) -> tuple[NDArray[np.fl
     return np.concatenate(parts), np.concatenate(ends)
 
 
-def _sub(grid: GridTrace, a: int, b: int) -> GridTrace:
-    return GridTrace(grid.name, grid.ts[a:b], grid.values[a:b], grid.counts[a:b])
-
-
-def split_in_time(grid: GridTrace, fraction: float) -> tuple[GridTrace, GridTrace]:
-    """(fit, tuning): the first ``1 - fraction`` of the grid bins and the rest. Splitting the
-    grid, not the windows, means no window straddles the two."""
-    cut = int(round(len(grid.ts) * (1.0 - fraction)))
-    return _sub(grid, 0, cut), _sub(grid, cut, len(grid.ts))
-
-
 def _raw_windows(params: fc.Params, grid: GridTrace, n: int) -> tuple[np.ndarray, np.ndarray]:
     """n evenly spaced complete raw windows (grid timestamps and bin values) of a grid."""
     starts = [(a, k) for a, b in complete_runs(grid, params.input_len)
@@ -284,18 +273,15 @@ def _raw_windows(params: fc.Params, grid: GridTrace, n: int) -> tuple[np.ndarray
     return ts.astype(np.int64), values.astype(np.float64)
 
 
-def _edge_windows(params: fc.Params, t0: int, level: float) -> tuple[np.ndarray, np.ndarray,
-                                                                      tuple[str, ...]]:
+def _edge_windows(params: fc.Params, t0: int, level: float
+                  ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Raw edge cases for the goldens: a constant window at a typical level, all zeros, and
     the same constant with a spike of 10x on the last sample."""
-    n = params.input_len
-    ts = t0 + params.step_seconds * np.arange(n, dtype=np.int64)
-    constant = np.full((n, 1), level)
-    zeros = np.zeros((n, 1))
+    constant = np.full((params.input_len, 1), level)
     spike = constant.copy()
     spike[-1, 0] = 10.0 * level if level > 0 else 10.0
-    values = np.stack([constant, zeros, spike])
-    return np.stack([ts] * 3), values, ("constant", "zeros", "spike")
+    return edge_windows(params, t0, {"constant": constant, "zeros": np.zeros_like(constant),
+                                     "spike": spike})
 
 
 def _bins_needed(params: fc.Params, config: AnomalyConfig) -> int:
@@ -433,12 +419,13 @@ SHIPPED_SERIES = (
 )
 
 
+# The data root holding ``nab/``: the NAB subset shipped in ``training/nab``.
+SHIPPED_ROOT = Path(__file__).resolve().parent
+
+
 def shipped_traces() -> list[Trace]:
     """The default training data: the NAB EC2 CPU series shipped in ``training/nab`` (MIT,
     see its README), so training runs without ``../shared/data``."""
-    from pathlib import Path
-
     from .data import load_nab
 
-    root = Path(__file__).resolve().parent
-    return [load_nab(name, root) for name in SHIPPED_SERIES]
+    return [load_nab(name, SHIPPED_ROOT) for name in SHIPPED_SERIES]

@@ -199,6 +199,10 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
                                column) from None
 
 
+# A Bitbrains core is provisioned at 2600 MHz ("CPU capacity provisioned" / "CPU cores"); the
+# synthetic traces, the scaling family, the ITP simulator and the placement goldens use it.
+MHZ_PER_CORE = 2600
+
 BITBRAINS_VM_CHANNELS = ("cpu_pct", "mem_pct", "disk_read_kbs", "disk_write_kbs",
                          "net_rx_kbs", "net_tx_kbs")
 # The header of every Bitbrains file, in column order (SOURCE.md); "[ms]" holds seconds.

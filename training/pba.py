@@ -300,13 +300,6 @@ def run_windows(params: fc.Params, grid: prepare.GridTrace, horizon: int,
     return out
 
 
-def _time_cut(grids: list[prepare.GridTrace], val_fraction: float) -> int:
-    """Timestamp splitting train (before) from validation (from it on), over all traces."""
-    lo = min(int(g.ts[0]) for g in grids if len(g.ts))
-    hi = max(int(g.ts[-1]) for g in grids if len(g.ts))
-    return lo + int((1.0 - val_fraction) * (hi - lo))
-
-
 def _robust_constants(rows: NDArray[np.float32]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """center = median, scale = IQR / 1.349 (the std of a normal) per feature, falling back to
     the std and then 1 for features that barely vary, so the core never divides by ~0."""
@@ -412,15 +405,15 @@ def _golden_windows(params: fc.Params, grids: list[prepare.GridTrace], val: Spli
         val_rows.append(g.values[e - L + 1:e + 1])
         names.append(f"{g.name}@{int(val.end_ts[k])}")
     t0 = int(ts_rows[0][0]) if ts_rows else 1372636800
-    grid_ts = t0 + params.step_seconds * np.arange(L, dtype=np.int64)
     constant = np.tile([20.0, 50.0, 10.0, 30.0, 100.0, 40.0], (L, 1))
-    zeros = np.zeros((L, params.n_channels))
     burst = constant.copy()
     burst[-2:, 4:6] *= 100.0  # a 100x network burst in the last 10 minutes
-    for name, v in (("edge:constant", constant), ("edge:zeros", zeros), ("edge:burst", burst)):
-        ts_rows.append(grid_ts)
-        val_rows.append(v)
-        names.append(name)
+    e_ts, e_values, e_names = prepare.edge_windows(params, t0, {
+        "edge:constant": constant, "edge:zeros": np.zeros((L, params.n_channels)),
+        "edge:burst": burst})
+    ts_rows.extend(e_ts)
+    val_rows.extend(e_values)
+    names.extend(e_names)
     return (np.stack(ts_rows).astype(np.int64), np.stack(val_rows).astype(np.float64), names)
 
 
@@ -446,7 +439,7 @@ def fit_data(traces: list[Trace], config: PbaConfig) -> FitData:
     raw = config.params()
     raw.to_c()  # reject bad window parameters before any work
     grids = [prepare.to_grid(raw, t) for t in traces]
-    cut = _time_cut(grids, config.val_fraction)
+    cut = prepare.time_cut(grids, config.val_fraction)
     center, scale = _robust_constants(_step_rows(raw, grids, cut))
     params = config.params(center, scale)
     train_split, val_split = _splits(params, grids, config, cut)

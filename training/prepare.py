@@ -34,6 +34,10 @@ class GridTrace:
     def filled(self) -> NDArray[np.bool_]:
         return (self.counts == 0) & ~self.missing
 
+    def bins(self, a: int, b: int) -> GridTrace:
+        """Bins [a, b) of the grid."""
+        return GridTrace(self.name, self.ts[a:b], self.values[a:b], self.counts[a:b])
+
 
 def to_grid(params: fc.Params, trace: Trace) -> GridTrace:
     ts, values, counts = fc.resample(params, trace.ts, trace.values)
@@ -54,3 +58,37 @@ def grid_windows(params: fc.Params, grid: GridTrace, stride: int = 1) -> NDArray
     if not parts:
         return np.empty((0, params.seq_len, params.n_features), np.float32)
     return np.concatenate(parts)
+
+
+# --------------------------------------------------------------------------- time splits
+# Two held-out-in-time splits, both on the grid (not on windows, so no window straddles
+# them): one shared clock over a set of traces, or a fraction of each trace's own bins.
+
+def time_cut(grids: list[GridTrace], fraction: float) -> int:
+    """The timestamp from which the last ``fraction`` of the traces' common time span lies,
+    over all traces: bins before it train, bins from it on are held out."""
+    lo = min(int(g.ts[0]) for g in grids if len(g.ts))
+    hi = max(int(g.ts[-1]) for g in grids if len(g.ts))
+    return lo + int((1.0 - fraction) * (hi - lo))
+
+
+def split_in_time(grid: GridTrace, fraction: float) -> tuple[GridTrace, GridTrace]:
+    """(earlier, later): the first ``1 - fraction`` of the grid's bins and the rest."""
+    cut = int(round(len(grid.ts) * (1.0 - fraction)))
+    return grid.bins(0, cut), grid.bins(cut, len(grid.ts))
+
+
+# --------------------------------------------------------------------------- golden edges
+
+def edge_windows(params: fc.Params, t0: int, cases: dict[str, NDArray[np.float64]]
+                 ) -> tuple[NDArray[np.int64], NDArray[np.float64], tuple[str, ...]]:
+    """Raw edge-case windows for a family's golden predictions (constant, zeros, a spike...):
+    each case's (input_len, channels) values on one grid starting at ``t0``, stacked as the
+    golden raw samples ``(timestamps, values, names)``."""
+    n, c = params.input_len, params.n_channels
+    ts = t0 + params.step_seconds * np.arange(n, dtype=np.int64)
+    values = [np.asarray(v, np.float64) for v in cases.values()]
+    for name, v in zip(cases, values):
+        if v.shape != (n, c):
+            raise ValueError(f"edge window {name}: shape {v.shape}, need ({n}, {c})")
+    return np.stack([ts] * len(values)), np.stack(values), tuple(cases)

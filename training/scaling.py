@@ -27,17 +27,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
-from dwcp_ml.export.model import TensorSpec, model_input
+from dwcp_ml.spec.model import TensorSpec, model_input
 
-from . import cv
+from . import cv, data
 from .capacity import (FLOOR_GRID, HEADROOM_GRID, REACTIVE_TARGET, SLO, SLO_VS_REACTIVE,
                        Calibration, CapacityRule, SimVM, calibrate, recommend_capacity)
 from .data import Trace, traces_digest
-from .prepare import GridTrace, complete_runs, to_grid
+from .prepare import GridTrace, complete_runs, edge_windows, to_grid
 from .synthetic import START, SyntheticConfig, vm_trace
 
-# A Bitbrains core is provisioned at ~2600 MHz (the "CPU capacity provisioned" column / cores).
-CORE_MHZ = 2600.0
 POLICIES = ("auto", "hybrid", "predictive")
 # The recent peak is read from this feature of the model input (the core's resampled value).
 VALUE_FEATURE = fc.Schema.METRIC.features.index("value")
@@ -169,7 +167,7 @@ def synthetic_cpu_mhz(config: SyntheticConfig = SyntheticConfig()) -> list[Trace
     for vm in range(config.vms):
         trace = vm_trace(config, vm)
         cores = np.random.default_rng([config.seed, vm, 1]).choice([1, 2, 4, 8])
-        mhz = trace.values[:, 0:1] / 100.0 * cores * CORE_MHZ
+        mhz = trace.values[:, 0:1] / 100.0 * cores * float(data.MHZ_PER_CORE)
         out.append(Trace(f"synthetic/vm{vm}/cpu_mhz", trace.ts, np.ascontiguousarray(mhz)))
     return out
 
@@ -265,16 +263,15 @@ def quantile_metrics(y: NDArray[np.float64], pred: NDArray[np.float64], alpha: f
     }
 
 
-def _edge_windows(params: fc.Params) -> tuple[NDArray[np.int64], NDArray[np.float64], tuple[str, ...]]:
+def _edge_windows(params: fc.Params
+                  ) -> tuple[NDArray[np.int64], NDArray[np.float64], tuple[str, ...]]:
     """Raw edge-case windows for golden predictions: constant, zeros, a spike at the end."""
     n = params.input_len
-    ts = START + params.step_seconds * np.arange(n, dtype=np.int64)
-    constant = np.full(n, 1300.0)
-    zeros = np.zeros(n)
-    spike = np.full(n, 200.0)
+    spike = np.full((n, 1), 200.0)
     spike[-1] = 20000.0
-    values = np.stack([constant, zeros, spike])[:, :, None]
-    return np.stack([ts] * 3), values, ("edge/constant_1300mhz", "edge/zeros", "edge/spike_last")
+    return edge_windows(params, START, {"edge/constant_1300mhz": np.full((n, 1), 1300.0),
+                                        "edge/zeros": np.zeros((n, 1)),
+                                        "edge/spike_last": spike})
 
 
 def _windows(traces: list[Trace], config: ScalingConfig, progress: bool

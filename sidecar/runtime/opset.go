@@ -6,7 +6,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// supportedOpsets are the operator sets the bundle format pins (export/model.py).
+// supportedOpsets are the operator sets the bundle format pins (spec/model.py).
 var supportedOpsets = map[string]int{"ai.onnx": 18, "ai.onnx.ml": 3}
 
 // ModelProto.opset_import and OperatorSetIdProto's fields (onnx/onnx.proto).

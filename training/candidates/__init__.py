@@ -1,2 +1,3 @@
 """AutoML candidates: quantile regressors over feature-core window rows (quantile.py, any
-family), their PBA form (pba_tabular.py) and the PBA leaderboard (pba_board.py)."""
+family) and their PBA form (pba_tabular.py); the leaderboards that rank them are in
+dwcp_ml.evaluation (pba_board.py)."""

@@ -6,7 +6,7 @@ The model reads the feature-core window (n, T, F) flattened step-major, fits the
 the last step, as PbaNet's persistence prior) with the network's level weighting, and maps
 back inside the graph: ``lower = min(q_lo, q_mid)``, ``upper = max(q_hi, q_mid)`` (no
 crossing), then ``relu(expm1(.))``: ONNX ``input`` [N, T, F] -> ``output`` [N, 3] KB/s, like
-``export/onnx_pba.py``; verified against the native model with the same tolerance.
+``export/onnx_pba.py`` (``export/onnx_candidates.py`` writes the graph); verified against the native model with the same tolerance.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
 from numpy.typing import NDArray
-from onnx import helper, numpy_helper
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.training import pba
@@ -43,65 +41,17 @@ class TabularPba:
         li = self.params.schema.features.index(pba.LEVEL_FEATURE)
         return (self.params.seq_len - 1) * self.params.n_features + li
 
-    def _level_scale(self) -> tuple[float, float]:
+    def level_scale(self) -> tuple[float, float]:
         li = self.params.schema.features.index(pba.LEVEL_FEATURE)
         return float(self.params.center[li]), float(self.params.scale[li])
 
     def predict(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """Normalised windows (n, T, F) -> (n, 3) lower, point, upper KB/s."""
         rows = x.reshape(len(x), -1)
-        u = self.model.predict(rows) + base_u(rows, self.level_column, *self._level_scale())
+        u = self.model.predict(rows) + base_u(rows, self.level_column, *self.level_scale())
         mid = u[:, 1]
         out = np.stack([np.minimum(u[:, 0], mid), mid, np.maximum(u[:, 2], mid)], axis=1)
         return np.maximum(np.expm1(out), 0.0).astype(np.float32)
-
-    def to_onnx(self) -> bytes:
-        """The model as ONNX (contract rules of export/model.py), unverified."""
-        from dwcp_ml.export.model import INPUT, OUTPUT
-        from dwcp_ml.export.trees import pin_opsets
-
-        inner = self.model.onnx_graph("pba_" + self.tree.kind)
-        g = inner.graph
-        for node in g.node:  # the trees read the flattened rows
-            node.input[:] = ["rows" if n == INPUT else n for n in node.input]
-        center, scale = self._level_scale()
-        consts = {"level_col": np.array([self.level_column], np.int64),
-                  "level_scale": np.array(scale, np.float32),
-                  "level_center": np.array(center, np.float32),
-                  "one": np.array(1.0, np.float32),
-                  "c0": np.array([0], np.int64), "c1": np.array([1], np.int64),
-                  "c2": np.array([2], np.int64)}
-        g.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
-        g.node.insert(0, helper.make_node("Flatten", [INPUT], ["rows"], axis=1))
-        mk = helper.make_node
-        g.node.extend([
-            mk("Gather", ["rows", "level_col"], ["lv_raw"], axis=1),  # [N, 1]
-            mk("Mul", ["lv_raw", "level_scale"], ["lv_scaled"]),
-            mk("Add", ["lv_scaled", "level_center"], ["lv_kbs"]),
-            mk("Relu", ["lv_kbs"], ["lv"]),
-            mk("Add", ["lv", "one"], ["lv1"]),
-            mk("Log", ["lv1"], ["base"]),
-            mk("Add", [quantile.RAW, "base"], ["u"]),
-            mk("Gather", ["u", "c0"], ["u_lo"], axis=1),
-            mk("Gather", ["u", "c1"], ["u_mid"], axis=1),
-            mk("Gather", ["u", "c2"], ["u_hi"], axis=1),
-            mk("Min", ["u_lo", "u_mid"], ["lo"]),
-            mk("Max", ["u_hi", "u_mid"], ["hi"]),
-            mk("Concat", ["lo", "u_mid", "hi"], ["u3"], axis=1),
-            mk("Exp", ["u3"], ["e3"]),
-            mk("Sub", ["e3", "one"], ["m3"]),
-            mk("Relu", ["m3"], [OUTPUT]),
-        ])
-        T, F = self.params.seq_len, self.params.n_features
-        del g.input[:]
-        g.input.append(helper.make_tensor_value_info(INPUT, onnx.TensorProto.FLOAT,
-                                                     [None, T, F]))
-        del g.output[:]
-        g.output.append(helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT,
-                                                      [None, 3]))
-        pin_opsets(inner)
-        onnx.checker.check_model(inner)
-        return inner.SerializeToString()
 
 
 def base_u(rows: NDArray[np.float32], column: int, center: float,

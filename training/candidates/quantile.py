@@ -10,7 +10,7 @@ Kinds (:data:`KINDS`):
   plus the empirical quantiles of its residuals on the validation rows (a split conformal
   interval; the validation rows must come from the training data, after it in time).
 
-:meth:`QuantileRegressor.onnx_graph` gives ``input`` [N, d] float32 -> ``raw`` [N, q]: one
+``export/onnx_candidates.quantile_graph`` gives ``input`` [N, d] float32 -> ``raw`` [N, q]: one
 ``TreeEnsembleRegressor`` per model, thresholds stored as the largest float32 at or below the
 native double threshold (``export/trees.py``; XGBoost compares float32 already) and the
 columns concatenated. The family appends its own output map (a target transform, ordering).
@@ -23,12 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import onnx
 from numpy.typing import NDArray
-from onnx import helper
 
 KINDS = ("lightgbm", "xgboost", "forest")
-RAW = "raw"  # the concatenated quantile columns inside a merged graph
 
 
 class CandidateError(ValueError):
@@ -84,11 +81,6 @@ class QuantileRegressor:
             cols = cols * len(self.offsets)
         return np.column_stack(cols) + self.offsets
 
-    def onnx_graph(self, label: str) -> onnx.ModelProto:
-        """``input`` [N, d] -> ``raw`` [N, q] (opsets pinned to the contract's)."""
-        protos = [_to_onnx(self.config.kind, m, self.n_inputs, f"{label}_q{i}")
-                  for i, m in enumerate(self.models)]
-        return _merge(protos, self.offsets, label)
 
 
 def _subsample(n: int, max_rows: int, seed: int) -> NDArray[np.int64]:
@@ -139,63 +131,3 @@ def fit(config: TreeConfig, rows: NDArray[np.float32], target: NDArray[np.float6
         np.ascontiguousarray(val_rows, np.float32))
     return QuantileRegressor(config, [forest], np.quantile(resid, q), rows.shape[1])
 
-
-def _to_onnx(kind: str, model: Any, n_inputs: int, name: str) -> onnx.ModelProto:
-    from dwcp_ml.export import trees  # export depends on training; imported when exporting
-
-    if kind == "lightgbm":
-        return onnx.load_from_string(trees.lightgbm_to_onnx(model, n_inputs, name))
-    if kind == "xgboost":
-        from onnxmltools import convert_xgboost
-        from onnxmltools.convert.common.data_types import FloatTensorType
-
-        from dwcp_ml.export.model import INPUT
-
-        proto = convert_xgboost(model, name=f"dwcp_{name}",
-                                initial_types=[(INPUT, FloatTensorType([None, n_inputs]))],
-                                target_opset=trees.LIGHTGBM_CONVERTER_OPSET)
-        trees.rename_output(proto, name)
-        trees.pin_opsets(proto)
-        return proto
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType as SklFloatTensorType
-
-    from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET
-
-    proto = convert_sklearn(model, name=f"dwcp_{name}",
-                            initial_types=[(INPUT, SklFloatTensorType([None, n_inputs]))],
-                            target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET})
-    trees.rename_output(proto, name)
-    trees.round_sklearn_thresholds(proto, name, model.estimators_)
-    trees.pin_opsets(proto)
-    return proto
-
-
-def _merge(protos: list[onnx.ModelProto], offsets: NDArray[np.float64],
-           label: str) -> onnx.ModelProto:
-    """One graph: the shared ``input``, each model's nodes under a prefix, their [N, 1]
-    outputs concatenated (repeated for a single model), plus the offsets, as ``raw``."""
-    from dwcp_ml.export.model import INPUT, ML_OPSET, OPSET, OUTPUT
-
-    nodes, inits, cols = [], [], []
-    for i, p in enumerate(protos):
-        prefix = f"m{i}_"
-        p = onnx.compose.add_prefix(p, prefix)
-        for node in p.graph.node:
-            node.input[:] = [INPUT if n == prefix + INPUT else n for n in node.input]
-            nodes.append(node)
-        inits.extend(p.graph.initializer)
-        cols.append(prefix + OUTPUT)
-    if len(cols) == 1 and len(offsets) > 1:
-        cols = cols * len(offsets)
-    inits.append(onnx.numpy_helper.from_array(offsets.astype(np.float32).reshape(1, -1),
-                                              "raw_offsets"))
-    nodes += [helper.make_node("Concat", cols, ["raw_cols"], axis=1),
-              helper.make_node("Add", ["raw_cols", "raw_offsets"], [RAW])]
-    graph = helper.make_graph(
-        nodes, f"dwcp_{label}", [protos[0].graph.input[0]],
-        [helper.make_tensor_value_info(RAW, onnx.TensorProto.FLOAT, [None, len(offsets)])],
-        inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
-                                                   helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
-                             ir_version=protos[0].ir_version)

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from ..data import MHZ_PER_CORE
+
 RESOURCES = ("cpu_mhz", "mem_mb", "disk_kbs", "net_kbs")
 R = len(RESOURCES)
 CPU, MEM, DISK, NET = range(R)
-CORE_MHZ = 2600  # one physical core / one vCPU (Bitbrains provisions 2600 MHz per core)
 
 
 def nic_kbs(mbps: float) -> float:
@@ -43,7 +44,7 @@ class HostType:
 
     @property
     def capacity(self) -> tuple[float, float, float, float]:
-        return (float(self.cores * CORE_MHZ), float(self.mem_gb * 1024),
+        return (float(self.cores * MHZ_PER_CORE), float(self.mem_gb * 1024),
                 float(self.disk_mbs * 1024), nic_kbs(self.nic_mbps))
 
 

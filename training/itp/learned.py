@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
-from dwcp_ml.export.model import INPUT
-from dwcp_ml.export.runtime import session
+from dwcp_ml.spec.model import INPUT
+from dwcp_ml.spec.runtime import session
 
 from .query import build_query
 from .simulator import Scenario, SimState

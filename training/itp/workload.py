@@ -30,9 +30,9 @@ from scipy.special import erfc
 
 from dwcp_ml import feature_core as fc
 
-from ..data import _read_bitbrains, bitbrains_vms
+from ..data import MHZ_PER_CORE, _read_bitbrains, bitbrains_vms
 from ..synthetic import DAY, START
-from .cluster import CORE_MHZ, CPU, DISK, MEM, NET, R
+from .cluster import CPU, DISK, MEM, NET, R
 
 STEP = 300
 DAY_STEPS = DAY // STEP  # 288
@@ -299,7 +299,7 @@ def _synthetic_deployment(config: SyntheticWorkloadConfig, seed: int, d: int,
     vcpus = int(config.vcpus[_pick(rng, config.vcpu_probs)])
     gb = (max(config.mem_gb_per_vcpu) if KINDS[kind] == "db"
           else float(config.mem_gb_per_vcpu[_pick(rng, config.mem_probs)]))
-    ceiling = float(vcpus * CORE_MHZ)
+    ceiling = float(vcpus * MHZ_PER_CORE)
     mem_cfg = vcpus * gb * 1024.0
     burstable = rng.random() < config.burstable_prob[kind]
     cpu_req = ceiling * (rng.choice([0.25, 0.5]) if burstable else 1.0)

@@ -34,12 +34,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
-
-from . import cv, data, pba, prepare, synthetic
-from .baselines import DAY_BINS, NAMES as BASELINE_NAMES, naive_forecasts
-from .cv import FoldCallback, GroupFold, TimeFold
-from .data import Trace
-from .selection import EvalRequest, Selection, SelectionError, parse
+from dwcp_ml.evaluation.request import EvalRequest
+from dwcp_ml.training import cv, data, pba, prepare, synthetic
+from dwcp_ml.training.baselines import DAY_BINS
+from dwcp_ml.training.baselines import NAMES as BASELINE_NAMES
+from dwcp_ml.training.baselines import naive_forecasts
+from dwcp_ml.training.cv import FoldCallback, GroupFold, TimeFold
+from dwcp_ml.training.data import Trace
+from dwcp_ml.training.selection import Selection, SelectionError, parse
 
 # 10 VMs: 5 rolling-origin plus 5 leave-VMs-out folds train on ~406 days of each VM; the
 # 1-thread LSTM takes 0.13 s per VM-day on an idle core and 3-4x that on the shared 2-core
@@ -346,8 +348,8 @@ def _export_check(trained: pba.TrainedPba, out: Path) -> str:
 
 
 def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str, object]]:
-    from dwcp_ml.export import runtime
-    from dwcp_ml.export.model import INPUT
+    from dwcp_ml.spec import runtime
+    from dwcp_ml.spec.model import INPUT
 
     sel = request.test or request.train or DEV
     b, model = request.bundle_model("pba")
@@ -445,7 +447,7 @@ def _cross_validation_report(request: EvalRequest, root: Path, config: pba.PbaCo
     return lines + test_lines, metrics
 
 
-if __name__ == "__main__":  # python -m dwcp_ml.training.eval_pba OUT_DIR
+if __name__ == "__main__":  # python -m dwcp_ml.evaluation.pba OUT_DIR
     import sys
 
     text, _ = evaluate(EvalRequest(data.data_dir(None), Path(sys.argv[1] if len(sys.argv) > 1

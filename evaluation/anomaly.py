@@ -40,19 +40,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
-
-from . import anomaly_detectors as det
-from . import cv
-from .anomaly import (AnomalyConfig, Model, TraceTooShortError, build_model, native_score,
-                      needs_fit, shipped_traces, thin, train, windows_with_ends, with_step)
-from .cv import FoldError
-from .data import DataNotFoundError, Trace, TraceFormatError, data_dir
-from .prepare import GridTrace, complete_runs, to_grid
-from .selection import EvalRequest, Selection, SelectionError, parse
+from dwcp_ml.evaluation.request import EvalRequest
+from dwcp_ml.training import anomaly_detectors as det
+from dwcp_ml.training import cv
+from dwcp_ml.training.anomaly import (SHIPPED_ROOT, AnomalyConfig, Model, TraceTooShortError,
+                                      build_model, native_score, needs_fit, shipped_traces, thin,
+                                      train, windows_with_ends, with_step)
+from dwcp_ml.training.cv import FoldError
+from dwcp_ml.training.data import DataNotFoundError, Trace, TraceFormatError, data_dir
+from dwcp_ml.training.prepare import GridTrace, complete_runs, to_grid
+from dwcp_ml.training.selection import Selection, SelectionError, parse
 
 PROBATION = 0.15
 BASELINE_WINDOW = 48  # 4 hours of 5-minute steps: a stable trailing mean/std
-SHIPPED_ROOT = Path(__file__).resolve().parent  # training/nab/ holds a NAB subset
 DAY = 86400.0
 FA_BUDGET = 0.3  # false alarms per day the target allows
 CHUNK = 1024  # windows scored at once
@@ -474,7 +474,7 @@ def _latency(trained_onnx: bytes, width: int, path: Path) -> tuple[float, float,
         pass
     import time
 
-    from dwcp_ml.export.runtime import session
+    from dwcp_ml.spec.runtime import session
 
     sess = session(trained_onnx)
     x = np.zeros((1, width), np.float32)

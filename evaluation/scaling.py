@@ -35,17 +35,17 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from . import cv, data
-from .capacity import (CapacityRule, SimResult, SimVM, simulate_policy, simulate_reactive,
-                       under_at_capacity)
-from .cv import CvResult, FoldCallback, TimeFold
-from dwcp_ml.export.model import model_input
-
-from .data import Trace
-from .prepare import to_grid
-from .scaling import (ScalingConfig, TrainedScaling, quantile_metrics, recent_peak, samples,
-                      shipped_calibration, synthetic_cpu_mhz, train)
-from .selection import EvalRequest, Selection, SelectionError, parse
+from dwcp_ml.evaluation.request import EvalRequest
+from dwcp_ml.spec.model import model_input
+from dwcp_ml.training import cv, data
+from dwcp_ml.training.capacity import (CapacityRule, SimResult, SimVM, simulate_policy,
+                                       simulate_reactive, under_at_capacity)
+from dwcp_ml.training.cv import CvResult, FoldCallback, TimeFold
+from dwcp_ml.training.data import Trace
+from dwcp_ml.training.prepare import to_grid
+from dwcp_ml.training.scaling import (ScalingConfig, TrainedScaling, quantile_metrics, recent_peak,
+                                      samples, shipped_calibration, synthetic_cpu_mhz, train)
+from dwcp_ml.training.selection import Selection, SelectionError, parse
 
 # The dev selection: both dev months joined per VM; 30 VMs keep the 5-fold CV (5 x 4 LightGBM
 # fits) near 10 minutes on one core of this 2-core machine.
@@ -296,8 +296,8 @@ def _protocol(config: ScalingConfig) -> list[str]:
 
 
 def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str, object]]:
-    from dwcp_ml.export import runtime
-    from dwcp_ml.export.model import INPUT
+    from dwcp_ml.spec import runtime
+    from dwcp_ml.spec.model import INPUT
 
     sel = request.test or request.train or DEV
     b, model = request.bundle_model("scaling")

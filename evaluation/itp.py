@@ -17,15 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dwcp_ml.evaluation.request import EvalRequest
 from dwcp_ml.export import onnx_itp
 from dwcp_ml.training import data
-from dwcp_ml.training.selection import EvalRequest, Selection, SelectionError
-
-from .evaluate import (BITBRAINS_LOADS, EVAL_SEEDS, LOADS, RunMetrics, ScenarioConfig,
-                       SummaryRow, bitbrains_config, summarise, sweep)
-from .learned import LearnedPolicy
-from .policies import BASELINES, EXTRA
-from .scorer import ItpConfig, fit, training_scenarios
+from dwcp_ml.training.itp.evaluate import (BITBRAINS_LOADS, EVAL_SEEDS, LOADS, RunMetrics,
+                                           ScenarioConfig, SummaryRow, bitbrains_config, summarise,
+                                           sweep)
+from dwcp_ml.training.itp.learned import LearnedPolicy
+from dwcp_ml.training.itp.policies import BASELINES, EXTRA
+from dwcp_ml.training.itp.scorer import ItpConfig, fit, training_scenarios
+from dwcp_ml.training.selection import Selection, SelectionError
 
 # The Bitbrains replay: scorers learn on one month and are judged on another (eval --train
 # and --test choose others; only their months are used, the simulator draws its own VMs).

@@ -9,7 +9,7 @@ same training loop), and LightGBM, XGBoost and a random forest over the flattene
 candidates can run in separate processes; ``--report`` tabulates whatever is there. The
 winner is the lowest mean CV WAPE (the loss); size and Go latency are reported beside it.
 
-    python -m dwcp_ml.training.candidates.pba_board --out DIR [--train SEL] [--folds 5]
+    python -m dwcp_ml.evaluation.pba_board --out DIR [--train SEL] [--folds 5]
         [--candidates linear,mlp,...] [--tiny] [--report]
 """
 
@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from dwcp_ml.training import cv, data, eval_pba, pba
+from dwcp_ml.evaluation import pba as eval_pba
+from dwcp_ml.training import cv, data, pba
+from dwcp_ml.training.candidates import pba_tabular
+from dwcp_ml.training.candidates.quantile import TreeConfig
 from dwcp_ml.training.data import Trace
 from dwcp_ml.training.selection import Selection, SelectionError, parse
-
-from . import pba_tabular
-from .quantile import TreeConfig
 
 LATENCY_CALLS = 500
 
@@ -89,15 +89,15 @@ def _fitter(c: Candidate, config: pba.PbaConfig,
 
 def _export(model: Any, out: Path, name: str) -> dict[str, float | str]:
     """ONNX bytes, verification and latency of the last fold's model."""
-    from dwcp_ml.export import go_latency, metadata, onnx_pba, verify
-    from dwcp_ml.export.model import INPUT
-    from dwcp_ml.export.runtime import session
+    from dwcp_ml.export import go_latency, metadata, onnx_candidates, onnx_pba, verify
+    from dwcp_ml.spec.model import INPUT
+    from dwcp_ml.spec.runtime import session
 
     if isinstance(model, pba.TrainedPba):
         exported = onnx_pba.export(model)  # verifies against torch, raises on a mismatch
         onnx_bytes, v = exported.onnx_bytes, exported.verification
     else:
-        onnx_bytes = model.to_onnx()
+        onnx_bytes = onnx_candidates.pba_tabular_onnx(model)
         metadata.check_rules(onnx_bytes, name)
         v = verify.verify(onnx_bytes, model.predict, model.holdout_x, atol=onnx_pba.ATOL,
                           rtol=onnx_pba.RTOL, label=name)
