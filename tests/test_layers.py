@@ -11,7 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"feature_core": "feature_core/python", "spec": "spec", "training": "training",
            "export": "export", "golden": "golden", "evaluation": "evaluation",
-           "families": "families", "search": "search", "compress": "compress"}
+           "families": "families", "search": "search", "compress": "compress",
+           "lifecycle": "lifecycle"}
 # Each part and the parts it may import. The app modules in dwcp_ml/ (cli, pipeline) may
 # import everything; nothing below them imports them.
 ALLOWED = {
@@ -22,6 +23,8 @@ ALLOWED = {
     "golden": {"feature_core", "spec", "training", "export"},
     "evaluation": {"feature_core", "spec", "training", "export"},
     "families": {"spec", "training"},
+    "lifecycle": {"feature_core", "spec", "training", "export", "evaluation", "families",
+                  "pipeline"},
     "search": {"feature_core", "spec", "training", "export", "evaluation", "families",
                "pipeline"},
     "compress": {"feature_core", "spec", "training", "export", "evaluation"},
