@@ -12,7 +12,8 @@
  * fc_error receives where the first bad input was found.
  *
  * Placement factors (fc_place_*): docs/placement-contract.md is the interface shared with
- * the ITP simulator; docs/placement-factors.md defines every factor.
+ * the ITP simulator; docs/placement-factors.md defines every factor. Drift statistics
+ * (fc_drift_*): docs/drift.md.
  */
 #ifndef DWCP_FEATURE_CORE_H
 #define DWCP_FEATURE_CORE_H
@@ -61,10 +62,13 @@ typedef enum fc_status {
     FC_ERR_TIME_GAP = 10,      /* timestamps not exactly step_seconds apart */
     FC_ERR_RANGE = 11,         /* a result does not fit float32 (check normalisation) */
     FC_ERR_TIME_RANGE = 12,    /* timestamp outside 1970-01-01 .. 9999-12-31 UTC */
-    FC_ERR_ZERO_CAPACITY = 13  /* a host capacity is 0 (fc_place_factors) */
+    FC_ERR_ZERO_CAPACITY = 13, /* a host capacity is 0 (fc_place_factors) */
+    FC_ERR_EDGE_ORDER = 14,    /* drift bin edges not strictly ascending, or fewer than 2 */
+    FC_ERR_EMPTY = 15,         /* drift: no values to bin, or every count is 0 */
+    FC_ERR_CONSTANT = 16       /* drift: the reference sample has one distinct value */
 } fc_status;
 
-#define FC_STATUS_COUNT 14
+#define FC_STATUS_COUNT 17
 #define FC_TS_MAX 253402300799LL /* 9999-12-31T23:59:59Z; timestamps are 0 .. FC_TS_MAX */
 
 /* Stable upper-case name of a status ("FC_ERR_TIME_GAP"); "FC_ERR_UNKNOWN_STATUS" for
@@ -258,6 +262,91 @@ FC_API fc_status fc_place_factors(const fc_place_params *params,
                                   const double *host_usage, size_t host_usage_len,
                                   const double *host_info, size_t host_info_len,
                                   float *out, size_t out_len, fc_error *err);
+
+/* ---- drift statistics (docs/drift.md) ------------------------------------------ */
+
+/* The reference distribution of one feature (or model output) is B bins given by B + 1
+ * finite, strictly ascending edges e[0] < e[1] < ... < e[B], plus the counts of a training
+ * sample in them. Bin j holds e[j] <= x < e[j+1]; bin 0 also takes every x below e[1]
+ * (so values below e[0] too) and bin B-1 every x >= e[B-1] (so values above e[B] too):
+ * only the interior edges e[1..B-1] decide a bin, e[0] and e[B] record the reference
+ * range. Counts are doubles (exact integers up to 2^53; weights are allowed), finite and
+ * >= 0, not all 0.
+ *
+ * fc_error of a drift call: index is the position of the bad element, channel names the
+ * array (FC_DRIFT_ARG_*), feature is -1. NaN is never counted silently: a NaN value,
+ * edge or count is FC_ERR_MISSING, +-Inf FC_ERR_INFINITE.
+ *
+ * FC_DRIFT_VERSION numbers the definitions below (bin rule, quantile rule, ln
+ * approximation, sum orders); a bundle's reference distribution records it, and it changes
+ * whenever any statistic could change a bit. */
+#define FC_DRIFT_VERSION 1
+#define FC_DRIFT_MAX_BINS 1024      /* upper bound of B */
+#define FC_DRIFT_DEFAULT_BINS 10    /* deciles */
+#define FC_DRIFT_DEFAULT_EPSILON 1e-4 /* proportion floor of fc_drift_psi */
+#define FC_DRIFT_MIN_EPSILON 1e-300   /* smallest floor (q / p stays finite) */
+#define FC_DRIFT_ARG_VALUES 0       /* fc_error.channel: values / reference sample */
+#define FC_DRIFT_ARG_EDGES 1        /* fc_error.channel: edges */
+#define FC_DRIFT_ARG_REF 2          /* fc_error.channel: reference counts */
+#define FC_DRIFT_ARG_LIVE 3         /* fc_error.channel: live counts */
+
+/* Natural logarithm with only + - * / (no libm), the same bits on every platform: fdlibm's
+ * log algorithm (Go's math.Log too) with the exponent taken by exact scaling, x = 2^k * m,
+ * m in [sqrt(2)/2, sqrt(2)), f = m - 1, s = f / (2 + f), ln m = f - (f^2/2 - s * (f^2/2 +
+ * R(s^2))) with fdlibm's degree-7 minimax R, ln x = k * LN2_HI - ((... - k * LN2_LO) - f)
+ * (Cody-Waite split of ln 2). Error: within 1 ulp of the exact ln(x); feature_core/tests/
+ * test_drift.c measures it against libm's log on 1.8e6 points from 2^-1074 to DBL_MAX
+ * (around 1, at every power of two, random bit patterns): max 1 ulp, about 2 % of the
+ * points differ from glibc's log in the last bit. x must be finite and > 0: NaN ->
+ * FC_ERR_MISSING, +-Inf -> FC_ERR_INFINITE, x < 0 -> FC_ERR_NEGATIVE, x = 0 (either
+ * sign) -> FC_ERR_RANGE (ln 0 is -Inf). */
+FC_API fc_status fc_drift_ln(double x, double *out);
+
+/* Quantile edges of a reference sample (n values, any order), the same bits in every
+ * binding: the sample is copied into scratch (scratch_len >= n; -0.0 becomes +0.0) and
+ * sorted there (heapsort, ascending), then edge k (k = 0..n_bins) is the order statistic
+ * s[floor(k * (n - 1) / n_bins)] in integer arithmetic (the "lower" quantile: edge 0 is
+ * the minimum, edge n_bins the maximum, no interpolation). An edge equal to the one kept
+ * before it is dropped, so ties collapse into one edge and *n_edges (<= n_bins + 1) edges
+ * are written, strictly ascending. edges_len >= n_bins + 1 (else FC_ERR_OUTPUT_SIZE);
+ * n_bins 1..FC_DRIFT_MAX_BINS (else FC_ERR_BAD_PARAMS); n = 0 -> FC_ERR_EMPTY; NaN / Inf
+ * values -> FC_ERR_MISSING / FC_ERR_INFINITE (channel FC_DRIFT_ARG_VALUES); a sample with
+ * one distinct value has no bins -> FC_ERR_CONSTANT (give edges by hand). */
+FC_API fc_status fc_drift_quantile_edges(const double *sample, size_t n, size_t n_bins,
+                                         double *scratch, size_t scratch_len,
+                                         double *edges, size_t edges_len, size_t *n_edges,
+                                         fc_error *err);
+
+/* Counts of n values in the n_edges - 1 bins of edges (rule above; binary search over the
+ * interior edges, comparisons only). Writes n_edges - 1 counts (counts_len must be at
+ * least that, else FC_ERR_OUTPUT_SIZE). Edges: at least 2, at most FC_DRIFT_MAX_BINS + 1
+ * (else FC_ERR_EDGE_ORDER / FC_ERR_BAD_PARAMS), finite (FC_ERR_MISSING / FC_ERR_INFINITE)
+ * and strictly ascending (FC_ERR_EDGE_ORDER, index = the first edge not above its
+ * predecessor). Values: n >= 1 (else FC_ERR_EMPTY), finite; a NaN value is FC_ERR_MISSING
+ * (drop missing samples first: the core never skips one silently). */
+FC_API fc_status fc_drift_histogram(const double *values, size_t n,
+                                    const double *edges, size_t n_edges,
+                                    double *counts, size_t counts_len, fc_error *err);
+
+/* Population Stability Index of live counts against reference counts over the same n_bins
+ * bins: p_j = max(ref_j / sum(ref), epsilon), q_j = max(live_j / sum(live), epsilon),
+ * PSI = sum_j (q_j - p_j) * ln(q_j / p_j) with ln = fc_drift_ln; sums run in bin order
+ * (one running sum). PSI >= 0 (every term is); 0 for identical proportions. epsilon
+ * FC_DRIFT_MIN_EPSILON <= epsilon < 1 (FC_DRIFT_DEFAULT_EPSILON is the usual choice),
+ * else FC_ERR_BAD_PARAMS (NaN too). Counts:
+ * n_bins 1..FC_DRIFT_MAX_BINS (0 -> FC_ERR_LENGTH, more -> FC_ERR_BAD_PARAMS), finite,
+ * >= 0 (FC_ERR_NEGATIVE), not all 0 (FC_ERR_EMPTY, index -1), total <= DBL_MAX
+ * (FC_ERR_RANGE, index -1). Checks ref before live. */
+FC_API fc_status fc_drift_psi(const double *ref_counts, const double *live_counts,
+                              size_t n_bins, double epsilon, double *out, fc_error *err);
+
+/* Kolmogorov-Smirnov-type statistic on the binned distributions: D = max_j |F_ref(j) -
+ * F_live(j)| with F(j) = (c_0 + ... + c_j) / sum(c) (running sums in bin order), so it is
+ * the KS distance of the two samples only at the interior bin edges: for two histograms
+ * over the same edges it is <= the exact two-sample KS statistic of the samples behind
+ * them. 0 <= D <= 1 (the last F is exactly 1). Counts as for fc_drift_psi. */
+FC_API fc_status fc_drift_ks(const double *ref_counts, const double *live_counts,
+                             size_t n_bins, double *out, fc_error *err);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,9 @@ static const char *const status_names[FC_STATUS_COUNT] = {
     "FC_ERR_RANGE",
     "FC_ERR_TIME_RANGE",
     "FC_ERR_ZERO_CAPACITY",
+    "FC_ERR_EDGE_ORDER",
+    "FC_ERR_EMPTY",
+    "FC_ERR_CONSTANT",
 };
 
 static const char *const status_messages[FC_STATUS_COUNT] = {
@@ -30,17 +33,20 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "unknown schema id; use FC_SCHEMA_VM, FC_SCHEMA_LINK or FC_SCHEMA_METRIC",
     "parameters out of range: seq_len 1..100000, stat_window 2..2048, step_seconds "
     "1..86400, fill_limit <= 100000, stride >= 1, every used center finite, every used "
-    "scale finite and > 0; placement: history 2..2048, step_seconds 1..86400",
+    "scale finite and > 0; placement: history 2..2048, step_seconds 1..86400; drift: "
+    "1..1024 bins, 1e-300 <= epsilon < 1",
     "input lengths disagree or are too short: values must hold ts_len * channels numbers "
     "and a window exactly seq_len + stat_window - 1 samples; placement arrays must hold R, "
     "H*R, 2, n*R, n*R, n*H*R and n*13 numbers",
     "output buffer too small: size it with fc_window_output_len / fc_windows_count / "
-    "fc_place_output_len",
+    "fc_place_output_len (drift: n_bins + 1 edges, n values of scratch, n_edges - 1 "
+    "counts)",
     "missing sample (NaN) inside the window: resample with fc_resample and drop windows "
-    "that cover missing bins (placement inputs must be complete)",
+    "that cover missing bins (placement inputs must be complete; drift never skips a NaN "
+    "value: drop missing samples before binning)",
     "infinite value in the input: metrics must be finite",
     "negative value on a channel that cannot be negative (rates, percentages, counters "
-    "after differencing, capacities, requests, counts)",
+    "after differencing, capacities, requests, counts, drift bin counts)",
     "timestamps are not strictly increasing: sort and resample with fc_resample",
     "timestamps are not exactly step_seconds apart: resample onto the grid with "
     "fc_resample",
@@ -50,6 +56,12 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "Unix seconds, not milliseconds",
     "a host capacity is 0: every capacity must be > 0 (a host that does not offer a "
     "resource cannot take a VM; filter it out before computing placement factors)",
+    "drift bin edges must be at least 2, finite and strictly ascending (build them with "
+    "fc_drift_quantile_edges)",
+    "nothing to compare: a drift histogram needs at least one value and a distribution at "
+    "least one count above 0",
+    "the reference sample has a single distinct value, so it has no quantile bins: give "
+    "the edges by hand or leave the feature out of drift monitoring",
 };
 
 const char *fc_status_name(fc_status status)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sanitizers.sh GOLDEN_FILE [WORK_DIR [MORE_GOLDEN_FILES...]]
 #
-# Builds test_api and fc_golden together with the feature core sources under
+# Builds test_api, test_drift and fc_golden together with the feature core sources under
 # AddressSanitizer + UndefinedBehaviorSanitizer (-fsanitize=address,undefined
 # -fno-sanitize-recover=all -g), with clang and with gcc, and runs both: the unit tests and
 # `fc_golden check GOLDEN_FILE MORE_GOLDEN_FILES...` (window features and placement
@@ -47,7 +47,7 @@ fi
 for cc_name in "${compilers[@]}"; do
     cc="$clang_bin"
     [ "$cc_name" = gcc ] && cc="$gcc_bin"
-    for prog in test_api fc_golden; do
+    for prog in test_api test_drift fc_golden; do
         exe="$work/$cc_name-$prog"
         if ! "$cc" "${flags[@]}" "${san[@]}" "$here/$prog.c" "$core"/src/*.c -lm -o "$exe" \
             2>"$exe.build.log"; then
@@ -55,10 +55,10 @@ for cc_name in "${compilers[@]}"; do
             fail "$cc_name: building $prog failed"
         fi
     done
-    for run in test_api fc_golden; do
+    for run in test_api test_drift fc_golden; do
         exe="$work/$cc_name-$run"
         log="$exe.log"
-        if [ "$run" = test_api ]; then
+        if [ "$run" != fc_golden ]; then
             "$exe" >"$log" 2>&1
         else
             "$exe" check "${goldens[@]}" >"$log" 2>&1
@@ -81,4 +81,4 @@ for cc_name in "${compilers[@]}"; do
 done
 
 [ "$status" -eq 0 ] || fail "see above"
-echo "sanitizers: all clean (${compilers[*]}: test_api, fc_golden check)"
+echo "sanitizers: all clean (${compilers[*]}: test_api, test_drift, fc_golden check)"

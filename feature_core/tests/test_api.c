@@ -1136,10 +1136,13 @@ static void test_status_strings(void)
         "FC_ERR_RANGE",
         "FC_ERR_TIME_RANGE",
         "FC_ERR_ZERO_CAPACITY",
+        "FC_ERR_EDGE_ORDER",
+        "FC_ERR_EMPTY",
+        "FC_ERR_CONSTANT",
     };
     int s, s2;
     current = "status strings";
-    CHECK(FC_STATUS_COUNT == FC_ERR_ZERO_CAPACITY + 1);
+    CHECK(FC_STATUS_COUNT == FC_ERR_CONSTANT + 1);
     for (s = 0; s < FC_STATUS_COUNT; s++) {
         const char *m = fc_status_message((fc_status)s);
         CHECK(str_eq(fc_status_name((fc_status)s), names[s]));
