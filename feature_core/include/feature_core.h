@@ -283,8 +283,8 @@ FC_API fc_status fc_place_factors(const fc_place_params *params,
 #define FC_DRIFT_VERSION 1
 #define FC_DRIFT_MAX_BINS 1024      /* upper bound of B */
 #define FC_DRIFT_DEFAULT_BINS 10    /* deciles */
-#define FC_DRIFT_DEFAULT_EPSILON 1e-4 /* proportion floor of fc_drift_psi */
-#define FC_DRIFT_MIN_EPSILON 1e-300   /* smallest floor (q / p stays finite) */
+#define FC_DRIFT_DEFAULT_EPSILON (1e-4) /* proportion floor of fc_drift_psi */
+#define FC_DRIFT_MIN_EPSILON (1e-300) /* smallest floor (q / p stays finite) */
 #define FC_DRIFT_ARG_VALUES 0       /* fc_error.channel: values / reference sample */
 #define FC_DRIFT_ARG_EDGES 1        /* fc_error.channel: edges */
 #define FC_DRIFT_ARG_REF 2          /* fc_error.channel: reference counts */

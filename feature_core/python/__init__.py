@@ -34,6 +34,9 @@ __all__ = [
     "RangeError",
     "TimeRangeError",
     "ZeroCapacityError",
+    "EdgeOrderError",
+    "EmptyError",
+    "ConstantError",
     "PlacementParams",
     "PLACEMENT_RESOURCES",
     "PLACEMENT_VM_INFO",
@@ -47,6 +50,16 @@ __all__ = [
     "windows_count",
     "grid",
     "resample",
+    "DRIFT_VERSION",
+    "DRIFT_MAX_BINS",
+    "DRIFT_DEFAULT_BINS",
+    "DRIFT_DEFAULT_EPSILON",
+    "DRIFT_MIN_EPSILON",
+    "drift_ln",
+    "quantile_edges",
+    "histogram",
+    "psi",
+    "ks",
 ]
 
 VERSION: str = ffi.string(lib.fc_version_string()).decode()
@@ -220,13 +233,26 @@ class ZeroCapacityError(FeatureCoreError):
     status = "FC_ERR_ZERO_CAPACITY"
 
 
+class EdgeOrderError(FeatureCoreError):
+    status = "FC_ERR_EDGE_ORDER"
+
+
+class EmptyError(FeatureCoreError):
+    status = "FC_ERR_EMPTY"
+
+
+class ConstantError(FeatureCoreError):
+    status = "FC_ERR_CONSTANT"
+
+
 # Keyed by fc_status_name, so the binding never assumes the enum's numeric values.
 _ERRORS: dict[str, type[FeatureCoreError]] = {
     cls.status: cls
     for cls in (
         NullPointerError, UnknownSchemaError, BadParamsError, LengthError, OutputSizeError,
         MissingValueError, InfiniteValueError, NegativeValueError, TimeOrderError,
-        TimeGapError, RangeError, TimeRangeError, ZeroCapacityError,
+        TimeGapError, RangeError, TimeRangeError, ZeroCapacityError, EdgeOrderError,
+        EmptyError, ConstantError,
     )
 }
 
@@ -527,3 +553,129 @@ def _placement_factors_flat(params: PlacementParams, n_hosts: int,
     out = np.empty((n_hosts, len(PLACEMENT_FACTORS)), np.float32)
     _place_call(params.to_c(), n_hosts, flat, out)
     return out
+
+
+# ---- drift statistics (docs/drift.md) -------------------------------------------------
+
+#: FC_DRIFT_VERSION: numbers the bin rule, quantile rule, ln approximation and sum orders.
+DRIFT_VERSION: int = lib.FC_DRIFT_VERSION
+#: Most bins a reference distribution may have.
+DRIFT_MAX_BINS: int = lib.FC_DRIFT_MAX_BINS
+#: Default bin count of :func:`quantile_edges` (deciles).
+DRIFT_DEFAULT_BINS: int = lib.FC_DRIFT_DEFAULT_BINS
+#: Default proportion floor of :func:`psi`.
+DRIFT_DEFAULT_EPSILON: float = float(lib.FC_DRIFT_DEFAULT_EPSILON)
+#: Smallest floor :func:`psi` accepts.
+DRIFT_MIN_EPSILON: float = float(lib.FC_DRIFT_MIN_EPSILON)
+
+# fc_error.channel of a drift call names the array at fault (FC_DRIFT_ARG_*).
+_DRIFT_ARRAYS: dict[int, str] = {
+    lib.FC_DRIFT_ARG_VALUES: "values",
+    lib.FC_DRIFT_ARG_EDGES: "edges",
+    lib.FC_DRIFT_ARG_REF: "ref_counts",
+    lib.FC_DRIFT_ARG_LIVE: "live_counts",
+}
+
+
+def _check_drift(status: int, err, op: str) -> None:  # noqa: ANN001 - cdata
+    """Raises the exception of a drift status: index is the element, channel the array
+    ("edges"); drift calls never set feature."""
+    _raise_status(status, err, op, "element",
+                  ("array", lambda c: _DRIFT_ARRAYS.get(c, str(c))),
+                  ("feature", str))
+
+
+def _drift_array(op: str, name: str, value: ArrayLike) -> NDArray[np.float64]:
+    """A 1-d contiguous float64 array (no copy when it already is one)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 1:
+        raise LengthError(f"{op}: {name} must be a 1-d array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def drift_ln(x: ArrayLike) -> NDArray[np.float64]:
+    """Natural logarithm of every element by the core's fixed polynomial (fc_drift_ln:
+    within 1 ulp of the exact value, the same bits in C, Python and Go; numpy's log is
+    not). Elements must be finite and > 0; the first bad one raises its error (0 is
+    RangeError) naming its index. Returns an array of x's shape (0-d for a scalar)."""
+    arr = np.asarray(x, dtype=np.float64)
+    flat = np.ascontiguousarray(arr).ravel()
+    out = np.empty(flat.size, np.float64)
+    cell = ffi.new("double *")
+    for i, v in enumerate(flat.tolist()):
+        status = lib.fc_drift_ln(v, cell)
+        if status != 0:
+            err = ffi.new("fc_error *", {"status": status, "index": i,
+                                         "channel": lib.FC_DRIFT_ARG_VALUES, "feature": -1})
+            _check_drift(status, err, "drift_ln")
+        out[i] = cell[0]
+    return out.reshape(arr.shape)
+
+
+def quantile_edges(sample: ArrayLike, n_bins: int = DRIFT_DEFAULT_BINS) -> NDArray[np.float64]:
+    """Lower-quantile bin edges of a reference sample (any order): edge k is the sorted
+    sample's element floor(k (n - 1) / n_bins), ties collapsed, so at most n_bins + 1
+    strictly ascending edges. A sample with one distinct value raises ConstantError."""
+    arr = _drift_array("quantile_edges", "sample", sample)
+    if not 1 <= int(n_bins) <= DRIFT_MAX_BINS:
+        raise BadParamsError(
+            f"quantile_edges: n_bins={n_bins} is out of range 1..{DRIFT_MAX_BINS}")
+    scratch = np.empty(arr.size, np.float64)
+    edges = np.empty(int(n_bins) + 1, np.float64)
+    n_edges = ffi.new("size_t *")
+    err = ffi.new("fc_error *")
+    status = lib.fc_drift_quantile_edges(
+        _buf("double[]", arr), arr.size, int(n_bins), _buf("double[]", scratch, writable=True),
+        scratch.size, _buf("double[]", edges, writable=True), edges.size, n_edges, err)
+    _check_drift(status, err, "quantile_edges")
+    return edges[: int(n_edges[0])].copy()
+
+
+def histogram(values: ArrayLike, edges: ArrayLike) -> NDArray[np.float64]:
+    """Counts (float64) of values in the len(edges) - 1 bins: bin j holds e[j] <= x <
+    e[j+1], the first bin also everything below, the last everything from e[-2] up. A NaN
+    value raises MissingValueError (drop missing samples first)."""
+    vals = _drift_array("histogram", "values", values)
+    edg = _drift_array("histogram", "edges", edges)
+    counts = np.empty(max(edg.size - 1, 0), np.float64)
+    err = ffi.new("fc_error *")
+    status = lib.fc_drift_histogram(
+        _buf("double[]", vals), vals.size, _buf("double[]", edg), edg.size,
+        _buf("double[]", counts, writable=True) if counts.size else ffi.new("double[1]"),
+        counts.size, err)
+    _check_drift(status, err, "histogram")
+    return counts
+
+
+def _count_pair(op: str, ref_counts: ArrayLike, live_counts: ArrayLike):  # noqa: ANN202
+    ref = _drift_array(op, "ref_counts", ref_counts)
+    live = _drift_array(op, "live_counts", live_counts)
+    if ref.size != live.size:
+        raise LengthError(
+            f"{op}: ref_counts has {ref.size} bins, live_counts {live.size}; both must come "
+            "from the same edges")
+    return ref, live
+
+
+def psi(ref_counts: ArrayLike, live_counts: ArrayLike,
+        epsilon: float = DRIFT_DEFAULT_EPSILON) -> float:
+    """Population Stability Index of live against reference bin counts: sum (q - p)
+    ln(q / p) over proportions floored at epsilon (DRIFT_MIN_EPSILON <= epsilon < 1)."""
+    ref, live = _count_pair("psi", ref_counts, live_counts)
+    out = ffi.new("double *")
+    err = ffi.new("fc_error *")
+    status = lib.fc_drift_psi(_buf("double[]", ref), _buf("double[]", live), ref.size,
+                              float(epsilon), out, err)
+    _check_drift(status, err, "psi")
+    return float(out[0])
+
+
+def ks(ref_counts: ArrayLike, live_counts: ArrayLike) -> float:
+    """Binned Kolmogorov-Smirnov distance: the largest gap between the two cumulative
+    proportions at the interior bin edges (<= the exact two-sample KS of the samples)."""
+    ref, live = _count_pair("ks", ref_counts, live_counts)
+    out = ffi.new("double *")
+    err = ffi.new("fc_error *")
+    status = lib.fc_drift_ks(_buf("double[]", ref), _buf("double[]", live), ref.size, out, err)
+    _check_drift(status, err, "ks")
+    return float(out[0])

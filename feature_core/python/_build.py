@@ -30,6 +30,15 @@ CDEF = """
 #define FC_PLACE_FACTORS ...
 #define FC_PLACE_COLUMNS ...
 #define FC_PLACE_HASH ...
+#define FC_DRIFT_VERSION ...
+#define FC_DRIFT_MAX_BINS ...
+#define FC_DRIFT_DEFAULT_BINS ...
+#define FC_DRIFT_ARG_VALUES ...
+#define FC_DRIFT_ARG_EDGES ...
+#define FC_DRIFT_ARG_REF ...
+#define FC_DRIFT_ARG_LIVE ...
+static const double FC_DRIFT_DEFAULT_EPSILON;
+static const double FC_DRIFT_MIN_EPSILON;
 
 typedef int... fc_status;
 typedef int... fc_schema_id;
@@ -109,6 +118,19 @@ fc_status fc_place_factors(const fc_place_params *params,
                            const double *host_usage, size_t host_usage_len,
                            const double *host_info, size_t host_info_len,
                            float *out, size_t out_len, fc_error *err);
+
+fc_status fc_drift_ln(double x, double *out);
+fc_status fc_drift_quantile_edges(const double *sample, size_t n, size_t n_bins,
+                                  double *scratch, size_t scratch_len,
+                                  double *edges, size_t edges_len, size_t *n_edges,
+                                  fc_error *err);
+fc_status fc_drift_histogram(const double *values, size_t n,
+                             const double *edges, size_t n_edges,
+                             double *counts, size_t counts_len, fc_error *err);
+fc_status fc_drift_psi(const double *ref_counts, const double *live_counts,
+                       size_t n_bins, double epsilon, double *out, fc_error *err);
+fc_status fc_drift_ks(const double *ref_counts, const double *live_counts,
+                      size_t n_bins, double *out, fc_error *err);
 """
 
 # The same flags as CMake; -std=c11 (not gnu11) is what keeps GCC from fusing a*b+c.

@@ -37,7 +37,8 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "1..1024 bins, 1e-300 <= epsilon < 1",
     "input lengths disagree or are too short: values must hold ts_len * channels numbers "
     "and a window exactly seq_len + stat_window - 1 samples; placement arrays must hold R, "
-    "H*R, 2, n*R, n*R, n*H*R and n*13 numbers",
+    "H*R, 2, n*R, n*R, n*H*R and n*13 numbers; drift reference and live counts need the "
+    "same bins",
     "output buffer too small: size it with fc_window_output_len / fc_windows_count / "
     "fc_place_output_len (drift: n_bins + 1 edges, n values of scratch, n_edges - 1 "
     "counts)",
@@ -51,7 +52,7 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "timestamps are not exactly step_seconds apart: resample onto the grid with "
     "fc_resample",
     "a result does not fit float32 (or double) after normalisation: check center/scale "
-    "or the input's magnitude",
+    "or the input's magnitude (drift: ln of 0, or bin counts whose total overflows)",
     "timestamp outside 0 .. 253402300799 (1970-01-01 .. 9999-12-31 UTC): timestamps are "
     "Unix seconds, not milliseconds",
     "a host capacity is 0: every capacity must be > 0 (a host that does not offer a "

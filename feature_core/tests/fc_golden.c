@@ -9,8 +9,9 @@
  *   fc_golden dump FILE...             canonical text of the results computed here
  *   fc_golden dump --expected FILE...  the same text built from the expected values
  *
- * A file holds window features (calls window, windows, resample: golden/features_v1.txt)
- * or placement factors (call place: golden/placement_v1.txt), or both.
+ * A file holds window features (calls window, windows, resample: golden/features_v1.txt),
+ * placement factors (call place: golden/placement_v1.txt) or drift statistics (calls ln,
+ * edges, histogram, psi, ks: golden/drift_v1.txt), or any mix.
  *
  * Canonical dump: one line per vector, in file order, tokens separated by one space, no
  * trailing space, "\n" line ends:
@@ -19,12 +20,13 @@
  *
  * The error triple only when status is not FC_OK; n_windows only for call "windows" with
  * FC_OK; out (8 hex digits per float for window/windows/place, 16 per double for
- * resample, lower case) and counts (decimal, resample) only with FC_OK. The determinism matrix
+ * resample and the drift calls, lower case) and counts (decimal, resample) only with FC_OK. The determinism matrix
  * hashes this text (SHA-256); `dump` and `dump --expected` must print the same bytes.
  *
  * Buffers given to the core are sized as a binding would size them (fc_window_output_len,
- * fc_windows_count, n_bins * channels, fc_place_output_len) and allocated exactly, so a
- * sanitizer sees any write past them.
+ * fc_windows_count, n_bins * channels, fc_place_output_len; drift: n_bins + 1 edges and
+ * n values of scratch, n_edges - 1 counts) and allocated exactly, so a sanitizer sees any
+ * write past them.
  */
 #include "feature_core.h"
 
@@ -34,7 +36,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CALL_NONE, CALL_WINDOW, CALL_WINDOWS, CALL_RESAMPLE, CALL_PLACE };
+enum {
+    CALL_NONE, CALL_WINDOW, CALL_WINDOWS, CALL_RESAMPLE, CALL_PLACE,
+    CALL_LN, CALL_EDGES, CALL_HISTOGRAM, CALL_PSI, CALL_KS /* drift */
+};
+
+/* Drift input arrays besides "values", by key. */
+#define N_DRIFT_ARRAYS 3
+static const char *const drift_arrays[N_DRIFT_ARRAYS] = {"edges", "ref", "live"};
+
+static int is_drift(int call) { return call >= CALL_LN; }
+
+/* out holds doubles (16 hex digits) for resample and the drift calls. */
+static int out_is_double(int call) { return call == CALL_RESAMPLE || is_drift(call); }
 
 /* The input arrays of a place vector, in the order of the fc_place_factors arguments. */
 #define N_PLACE_ARRAYS 7
@@ -75,6 +89,12 @@ typedef struct vec {
     double *parr[N_PLACE_ARRAYS];
     size_t n_parr[N_PLACE_ARRAYS];
     int has_parr[N_PLACE_ARRAYS];
+    /* drift calls: edges, ref, live; n_bins (edges) and epsilon (psi) */
+    double *darr[N_DRIFT_ARRAYS];
+    size_t n_darr[N_DRIFT_ARRAYS];
+    int has_darr[N_DRIFT_ARRAYS];
+    int has_n_bins, has_epsilon, has_values;
+    double epsilon;
 } vec;
 
 typedef struct result {
@@ -98,6 +118,8 @@ typedef struct golden {
     size_t n_hashes;
     int has_place_hash;
     uint64_t place_hash;
+    int has_drift_version;
+    long drift_version;
     vec *v;
     size_t n;
 } golden;
@@ -291,6 +313,23 @@ static void finish_vec(const vec *v)
             if (v->has_parr[a]) die("placement input outside a place vector", place_arrays[a]);
         if (v->has_history || v->has_n_hosts) die("history/n_hosts outside a place vector", v->name);
     }
+    if (is_drift(v->call)) {
+        /* each call takes exactly its own inputs (docs/golden-format.md) */
+        int want_values = v->call == CALL_LN || v->call == CALL_EDGES || v->call == CALL_HISTOGRAM;
+        int want_counts = v->call == CALL_PSI || v->call == CALL_KS;
+        if (v->has_values != want_values) die("drift vector: 'values' wrong for its call", v->name);
+        if (v->has_n_bins != (v->call == CALL_EDGES)) die("'n_bins' goes with call edges only", v->name);
+        if (v->has_darr[0] != (v->call == CALL_HISTOGRAM)) die("'edges' goes with call histogram only", v->name);
+        if (v->has_darr[1] != want_counts || v->has_darr[2] != want_counts)
+            die("'ref' and 'live' go with calls psi and ks only", v->name);
+        if (want_counts && v->n_darr[1] != v->n_darr[2]) die("'ref' and 'live' differ in length", v->name);
+        if (v->has_epsilon != (v->call == CALL_PSI)) die("'epsilon' goes with call psi only", v->name);
+        if (v->n_ts || v->has_counts || v->has_n_windows) die("drift vector with ts/counts/n_windows", v->name);
+    } else {
+        for (a = 0; a < N_DRIFT_ARRAYS; a++)
+            if (v->has_darr[a]) die("drift input outside a drift vector", drift_arrays[a]);
+        if (v->has_epsilon) die("'epsilon' outside a psi vector", v->name);
+    }
     if (!v->has_status) die("vector has no 'status'", v->name);
     if ((v->status != FC_OK) != (v->has_error != 0))
         die("'error' must be present exactly when status is not FC_OK", v->name);
@@ -373,6 +412,11 @@ static void read_golden(const char *path, golden *g)
                 if (g->has_place_hash) die("repeated place_hash", NULL);
                 g->place_hash = parse_hex(tk.t[1], 16, "place_hash");
                 g->has_place_hash = 1;
+            } else if (strcmp(tk.t[0], "drift_version") == 0) {
+                if (tk.n != 2) die("drift_version takes one number", NULL);
+                if (g->has_drift_version) die("repeated drift_version", NULL);
+                g->drift_version = (long)parse_int(tk.t[1], 0, 1000000, "drift_version");
+                g->has_drift_version = 1;
             } else if (strcmp(tk.t[0], "vector") == 0) {
                 size_t i;
                 if (tk.n != 2) die("vector takes one name", NULL);
@@ -413,6 +457,16 @@ static void read_golden(const char *path, golden *g)
                     cur->call = CALL_RESAMPLE;
                 else if (strcmp(a[0], "place") == 0)
                     cur->call = CALL_PLACE;
+                else if (strcmp(a[0], "ln") == 0)
+                    cur->call = CALL_LN;
+                else if (strcmp(a[0], "edges") == 0)
+                    cur->call = CALL_EDGES;
+                else if (strcmp(a[0], "histogram") == 0)
+                    cur->call = CALL_HISTOGRAM;
+                else if (strcmp(a[0], "psi") == 0)
+                    cur->call = CALL_PSI;
+                else if (strcmp(a[0], "ks") == 0)
+                    cur->call = CALL_KS;
                 else
                     die("unknown call", a[0]);
             } else if (strcmp(k, "schema") == 0) {
@@ -452,6 +506,12 @@ static void read_golden(const char *path, golden *g)
             } else if (strcmp(k, "n_bins") == 0) {
                 ONE();
                 cur->n_bins = (size_t)parse_uint(a[0], SIZE_MAX, k);
+                cur->has_n_bins = 1;
+            } else if (strcmp(k, "epsilon") == 0) {
+                ONE();
+                if (cur->has_epsilon) die("repeated key", k);
+                cur->epsilon = bits_to_double(parse_hex(a[0], 16, k));
+                cur->has_epsilon = 1;
             } else if (strcmp(k, "ts") == 0) {
                 free(cur->ts);
                 cur->ts = xmalloc(n, sizeof *cur->ts);
@@ -461,6 +521,7 @@ static void read_golden(const char *path, golden *g)
                 free(cur->values);
                 cur->values = xmalloc(n, sizeof *cur->values);
                 cur->n_values = n;
+                cur->has_values = 1;
                 for (i = 0; i < n; i++) cur->values[i] = bits_to_double(parse_hex(a[i], 16, k));
             } else if (strcmp(k, "status") == 0) {
                 ONE();
@@ -479,7 +540,7 @@ static void read_golden(const char *path, golden *g)
             } else if (strcmp(k, "out") == 0) {
                 size_t digits;
                 if (cur->call == CALL_NONE) die("'out' before 'call'", NULL);
-                digits = cur->call == CALL_RESAMPLE ? 16 : 8;
+                digits = out_is_double(cur->call) ? 16 : 8;
                 free(cur->out);
                 cur->out = xmalloc(n, sizeof *cur->out);
                 cur->n_out = n;
@@ -492,7 +553,17 @@ static void read_golden(const char *path, golden *g)
                 cur->has_counts = 1;
                 for (i = 0; i < n; i++) cur->counts[i] = parse_uint(a[i], UINT32_MAX, k);
             } else {
-                size_t pa;
+                size_t pa, da;
+                for (da = 0; da < N_DRIFT_ARRAYS; da++)
+                    if (strcmp(k, drift_arrays[da]) == 0) break;
+                if (da < N_DRIFT_ARRAYS) {
+                    if (cur->has_darr[da]) die("repeated key", k);
+                    cur->darr[da] = xmalloc(n, sizeof *cur->darr[da]);
+                    cur->n_darr[da] = n;
+                    cur->has_darr[da] = 1;
+                    for (i = 0; i < n; i++) cur->darr[da][i] = bits_to_double(parse_hex(a[i], 16, k));
+                    continue;
+                }
                 for (pa = 0; pa < N_PLACE_ARRAYS; pa++)
                     if (strcmp(k, place_arrays[pa]) == 0) break;
                 if (pa == N_PLACE_ARRAYS) die("unknown key in vector", k);
@@ -523,6 +594,7 @@ static void free_golden(golden *g)
         free(g->v[i].out);
         free(g->v[i].counts);
         for (a = 0; a < N_PLACE_ARRAYS; a++) free(g->v[i].parr[a]);
+        for (a = 0; a < N_DRIFT_ARRAYS; a++) free(g->v[i].darr[a]);
     }
     free(g->v);
     free(g->fc_version);
@@ -533,6 +605,60 @@ static void free_golden(golden *g)
 /* Largest output buffer the reader allocates for a vector (elements); a vector asking for
  * more is run with no buffer at all, so the core must answer FC_ERR_OUTPUT_SIZE. */
 #define MAX_OUT_ELEMS ((size_t)1 << 26)
+
+/* Copies n doubles' bits into a fresh r->out. */
+static void set_out_doubles(result *r, const double *d, size_t n)
+{
+    size_t k;
+    r->n_out = n;
+    r->out = xmalloc(n, sizeof *r->out);
+    for (k = 0; k < n; k++) r->out[k] = double_bits(d[k]);
+}
+
+/* The drift calls. ln runs fc_drift_ln on each value in order; the first failing value
+ * gives the status and the error (its index, channel FC_DRIFT_ARG_VALUES, feature -1),
+ * as the bindings report it. */
+static void run_drift(const vec *v, result *r, fc_error *err)
+{
+    size_t k;
+    if (v->call == CALL_LN) {
+        double *out = xmalloc(v->n_values, sizeof *out);
+        r->status = FC_OK;
+        for (k = 0; k < v->n_values && r->status == FC_OK; k++) {
+            r->status = fc_drift_ln(v->values[k], &out[k]);
+            if (r->status != FC_OK) {
+                err->status = r->status;
+                err->index = (int64_t)k;
+                err->channel = FC_DRIFT_ARG_VALUES;
+            }
+        }
+        if (r->status == FC_OK) set_out_doubles(r, out, v->n_values);
+        free(out);
+    } else if (v->call == CALL_EDGES) {
+        size_t cap = v->n_bins < MAX_OUT_ELEMS ? v->n_bins + 1 : 0, n_edges = 0;
+        double *scratch = xmalloc(v->n_values, sizeof *scratch);
+        double *edges = xmalloc(cap, sizeof *edges);
+        r->status = fc_drift_quantile_edges(v->values, v->n_values, v->n_bins, scratch,
+                                            v->n_values, edges, cap, &n_edges, err);
+        if (r->status == FC_OK) set_out_doubles(r, edges, n_edges);
+        free(scratch);
+        free(edges);
+    } else if (v->call == CALL_HISTOGRAM) {
+        size_t cap = v->n_darr[0] > 1 ? v->n_darr[0] - 1 : 0;
+        double *counts = xmalloc(cap, sizeof *counts);
+        r->status = fc_drift_histogram(v->values, v->n_values, v->darr[0], v->n_darr[0],
+                                       counts, cap, err);
+        if (r->status == FC_OK) set_out_doubles(r, counts, cap);
+        free(counts);
+    } else {
+        double d = 0.0;
+        if (v->call == CALL_PSI)
+            r->status = fc_drift_psi(v->darr[1], v->darr[2], v->n_darr[1], v->epsilon, &d, err);
+        else
+            r->status = fc_drift_ks(v->darr[1], v->darr[2], v->n_darr[1], &d, err);
+        if (r->status == FC_OK) set_out_doubles(r, &d, 1);
+    }
+}
 
 static void run_vec(const vec *v, result *r)
 {
@@ -545,7 +671,9 @@ static void run_vec(const vec *v, result *r)
     err.channel = -1;
     err.feature = -1;
 
-    if (v->call == CALL_PLACE) {
+    if (is_drift(v->call)) {
+        run_drift(v, r, &err);
+    } else if (v->call == CALL_PLACE) {
         size_t cap = 0, k;
         float *out;
         if (v->n_hosts <= MAX_OUT_ELEMS / FC_PLACE_FACTORS) cap = fc_place_output_len(v->n_hosts);
@@ -639,7 +767,7 @@ static void dump_line(FILE *fp, const vec *v, const result *r)
     }
     if (v->call == CALL_WINDOWS) fprintf(fp, " %zu", r->n_windows);
     for (k = 0; k < r->n_out; k++) {
-        if (v->call == CALL_RESAMPLE)
+        if (out_is_double(v->call))
             fprintf(fp, " %016" PRIx64, r->out[k]);
         else
             fprintf(fp, " %08" PRIx32, (uint32_t)r->out[k]);
@@ -729,6 +857,11 @@ static size_t compare(const vec *v, const result *got)
                    ", got 0x%08" PRIx32 " (%" PRIu64 " ULP)\n",
                    name, k, k / FC_PLACE_FACTORS, fn ? fn : "?", (uint32_t)v->out[k],
                    (uint32_t)got->out[k], ulp_distance(v->out[k], got->out[k], 0));
+        } else if (is_drift(v->call)) {
+            static const char *const what[] = {"value", "edge", "bin", "result", "result"};
+            printf("vector %s: out[%zu] (%s %zu): expected 0x%016" PRIx64 ", got 0x%016" PRIx64
+                   " (%" PRIu64 " ULP)\n", name, k, what[v->call - CALL_LN], k, v->out[k],
+                   got->out[k], ulp_distance(v->out[k], got->out[k], 1));
         } else if (v->call == CALL_RESAMPLE) {
             size_t C = fc_schema_channels(schema);
             const char *ch = C ? fc_channel_name(schema, k % C) : NULL;
@@ -773,6 +906,11 @@ static size_t check_header(const golden *g)
     } else if (strcmp(g->fc_version, fc_version_string()) != 0) {
         printf("file %s: fc_version: expected %s, library is %s\n", g->path, g->fc_version,
                fc_version_string());
+        bad++;
+    }
+    if (g->has_drift_version && g->drift_version != FC_DRIFT_VERSION) {
+        printf("file %s: drift_version: expected %ld, library is %d\n", g->path,
+               g->drift_version, FC_DRIFT_VERSION);
         bad++;
     }
     if (g->has_place_hash) {
