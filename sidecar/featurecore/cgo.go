@@ -45,6 +45,16 @@ package featurecore
 #cgo nocallback fc_place_hash
 #cgo noescape fc_place_factors
 #cgo nocallback fc_place_factors
+#cgo noescape fc_drift_ln
+#cgo nocallback fc_drift_ln
+#cgo noescape fc_drift_quantile_edges
+#cgo nocallback fc_drift_quantile_edges
+#cgo noescape fc_drift_histogram
+#cgo nocallback fc_drift_histogram
+#cgo noescape fc_drift_psi
+#cgo nocallback fc_drift_psi
+#cgo noescape fc_drift_ks
+#cgo nocallback fc_drift_ks
 
 #if defined(__FAST_MATH__)
 #error "featurecore: -ffast-math (or -Ofast) changes feature bits; remove it from CGO_CFLAGS"

@@ -35,7 +35,21 @@
 // PlaceFactorCount float32s per host), for the ITP scorers; docs/placement-factors.md defines
 // them and golden/placement_v1.txt proves the bits.
 //
+// Drift: QuantileEdges builds the bin edges of a reference sample (lower quantiles, ties
+// collapsed), Histogram counts live values into them (no allocation), and PSI and KS
+// compare two histograms; DriftLn is the core's logarithm, the same bits everywhere
+// (math.Log is not: on amd64 it is wrong for subnormal inputs). docs/drift.md defines
+// every statistic and golden/drift_v1.txt proves the bits:
+//
+//	edges, err := featurecore.QuantileEdges(trainingValues, featurecore.DriftDefaultBins)
+//	ref := make([]float64, len(edges)-1)
+//	err = featurecore.Histogram(trainingValues, edges, ref) // stored with the model
+//	live := make([]float64, len(ref))
+//	err = featurecore.Histogram(lastDay, edges, live)
+//	psi, err := featurecore.PSI(ref, live, featurecore.DriftDefaultEpsilon) // > 0.25: major shift
+//
 // Raw, irregular metrics go through Params.Grid and Params.Resample first. Errors are
 // *Error values carrying the C status and the sample, channel and feature at fault; match
-// them with errors.Is against ErrMissing, ErrTimeGap, ... (one sentinel per status).
+// them with errors.Is against ErrMissing, ErrTimeGap, ... (one sentinel per status;
+// ErrEdgeOrder, ErrEmpty and ErrConstant come only from the drift calls).
 package featurecore

@@ -27,6 +27,9 @@ const (
 	StatusRange         Status = C.FC_ERR_RANGE
 	StatusTimeRange     Status = C.FC_ERR_TIME_RANGE
 	StatusZeroCapacity  Status = C.FC_ERR_ZERO_CAPACITY
+	StatusEdgeOrder     Status = C.FC_ERR_EDGE_ORDER
+	StatusEmpty         Status = C.FC_ERR_EMPTY
+	StatusConstant      Status = C.FC_ERR_CONSTANT
 )
 
 const statusCount = C.FC_STATUS_COUNT
@@ -91,6 +94,9 @@ var (
 	ErrRange         error = &statusError{StatusRange}
 	ErrTimeRange     error = &statusError{StatusTimeRange}
 	ErrZeroCapacity  error = &statusError{StatusZeroCapacity}
+	ErrEdgeOrder     error = &statusError{StatusEdgeOrder}
+	ErrEmpty         error = &statusError{StatusEmpty}
+	ErrConstant      error = &statusError{StatusConstant}
 )
 
 var sentinels = [statusCount]error{
@@ -107,6 +113,9 @@ var sentinels = [statusCount]error{
 	StatusRange:         ErrRange,
 	StatusTimeRange:     ErrTimeRange,
 	StatusZeroCapacity:  ErrZeroCapacity,
+	StatusEdgeOrder:     ErrEdgeOrder,
+	StatusEmpty:         ErrEmpty,
+	StatusConstant:      ErrConstant,
 }
 
 // Error is the error every call of this package returns: the C status and where the
@@ -117,11 +126,15 @@ var sentinels = [statusCount]error{
 // For PlaceFactors (Op "place") Index is the candidate host, Channel the input column
 // (ChannelName like "host_usage.mem_mb", see PlaceColumnName) and Feature the factor
 // (FeatureName like "host_mean_cpu", see PlaceFactorNames).
+//
+// For the drift statistics (Op "drift ln", "quantile edges", "histogram", "psi", "ks")
+// Index is the element of the array at fault and Channel that array (ChannelName
+// "values", "edges", "ref" or "live"); Feature is -1.
 type Error struct {
-	Op      string // "window", "windows", "grid", "resample", "params", "schema", "place" or "place params"
+	Op      string // "window", "windows", "grid", "resample", "params", "schema", "place", "place params" or a drift op
 	Status  Status
-	Index   int64 // sample index; a bin index for a StatusRange error of Resample; a host for "place"
-	Channel int   // input channel index; an input column for "place"
+	Index   int64 // sample index; a bin index for a StatusRange error of Resample; a host for "place"; an element for drift
+	Channel int   // input channel index; an input column for "place"; an array for drift
 	Feature int   // feature index (a feature row's column, or the Center/Scale entry); a factor for "place"
 
 	ChannelName string
@@ -132,6 +145,7 @@ type Error struct {
 //
 //	featurecore: window: sample 12, channel "net_rx_kbs": missing sample (NaN) inside the window: ...
 //	featurecore: place: host 3, column "host_usage.mem_mb": negative value on a channel ...
+//	featurecore: histogram: element 2, array "edges": drift bin edges must be ...
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("featurecore: ")
@@ -147,6 +161,7 @@ func (e *Error) Error() string {
 		n++
 	}
 	place := e.Op == "place"
+	drift := isDriftOp(e.Op)
 	if e.Index >= 0 {
 		sep()
 		switch {
@@ -154,6 +169,8 @@ func (e *Error) Error() string {
 			b.WriteString("host ")
 		case e.Op == "resample" && e.Status == StatusRange:
 			b.WriteString("bin ")
+		case drift:
+			b.WriteString("element ")
 		default:
 			b.WriteString("sample ")
 		}
@@ -161,9 +178,12 @@ func (e *Error) Error() string {
 	}
 	if e.Channel >= 0 {
 		sep()
-		if place {
+		switch {
+		case place:
 			b.WriteString("column ")
-		} else {
+		case drift:
+			b.WriteString("array ")
+		default:
 			b.WriteString("channel ")
 		}
 		writeName(&b, e.ChannelName, e.Channel)

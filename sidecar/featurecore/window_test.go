@@ -471,6 +471,9 @@ func TestStatus(t *testing.T) {
 		{featurecore.StatusRange, "FC_ERR_RANGE", featurecore.ErrRange},
 		{featurecore.StatusTimeRange, "FC_ERR_TIME_RANGE", featurecore.ErrTimeRange},
 		{featurecore.StatusZeroCapacity, "FC_ERR_ZERO_CAPACITY", featurecore.ErrZeroCapacity},
+		{featurecore.StatusEdgeOrder, "FC_ERR_EDGE_ORDER", featurecore.ErrEdgeOrder},
+		{featurecore.StatusEmpty, "FC_ERR_EMPTY", featurecore.ErrEmpty},
+		{featurecore.StatusConstant, "FC_ERR_CONSTANT", featurecore.ErrConstant},
 	}
 	seen := map[error]bool{}
 	for i, tc := range tests {
@@ -506,7 +509,7 @@ func TestStatus(t *testing.T) {
 			t.Errorf("%s: Unwrap = %v", tc.name, errors.Unwrap(e))
 		}
 	}
-	for _, s := range []featurecore.Status{-1, 14, 1000} {
+	for _, s := range []featurecore.Status{-1, featurecore.StatusConstant + 1, 1000} {
 		if s.String() != "FC_ERR_UNKNOWN_STATUS" || s.Message() != "unknown status code" || s.Err() == nil {
 			t.Errorf("Status(%d): %q %q %v", int(s), s.String(), s.Message(), s.Err())
 		}
