@@ -1,4 +1,8 @@
-"""``dwcp-ml`` command line. Bad user input ends in one line on stderr and exit status 2."""
+"""``dwcp-ml`` command line. Bad user input ends in one line on stderr and exit status 2.
+
+train, eval, search and bundle record an MLflow run (embedded store by default, --tracking-uri
+for a server, --no-track for none); `registry` registers, lists, shows and pulls bundles
+(docs/lifecycle.md). MLflow is imported only by commands that track."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import onnxruntime as ort
@@ -24,6 +29,8 @@ from dwcp_ml import pipeline
 from dwcp_ml.evaluation.request import EvalRequest
 from dwcp_ml.export import bundle
 from dwcp_ml.export.go_latency import GoLatencyError
+from dwcp_ml.lifecycle import lineage, tracking
+from dwcp_ml.lifecycle.registry import RegistryError
 from dwcp_ml.spec.model import schema_label
 from dwcp_ml.training import cv, data, prepare, selection, synthetic
 
@@ -158,6 +165,16 @@ def _models(args: argparse.Namespace) -> list[str] | None:
     return names
 
 
+def _target(args: argparse.Namespace) -> tracking.Target | None:
+    """Where this command's run goes; None with --no-track."""
+    return None if getattr(args, "no_track", False) else tracking.resolve(args.tracking_uri)
+
+
+def _track(args: argparse.Namespace, command: str) -> AbstractContextManager[tracking.Run]:
+    """The command's MLflow run (started before any long work, so a bad store fails first)."""
+    return tracking.track(command, _target(args), argv=args.argv)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     chosen = families.families(_models(args))
     source = _source(args)
@@ -165,12 +182,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         data.data_dir(source.data_dir)  # a missing directory fails before any work starts
     _make_dir(Path(args.work), "--work")
     rows = []
-    for family in tqdm(chosen, desc="train", unit="model", disable=args.quiet):
-        started = time.perf_counter()
-        traces = family.traces(source)
-        trained = family.train(traces, family.make_config(args.tiny), not args.quiet)
-        pipeline.save(trained, Path(args.work) / "trained" / f"{family.name}.pkl")
-        rows.append((family.name, len(traces), time.perf_counter() - started))
+    with _track(args, "train") as run:
+        run.log_params({"models": ",".join(f.name for f in chosen), "tiny": args.tiny,
+                        "work": Path(args.work).resolve(), **tracking.flatten(source, "source")})
+        for family in tqdm(chosen, desc="train", unit="model", disable=args.quiet):
+            started = time.perf_counter()
+            traces = family.traces(source)
+            config = family.make_config(args.tiny)
+            run.log_params(tracking.flatten(config, f"{family.name}.config"))
+            trained = family.train(traces, config, not args.quiet)
+            pipeline.save(trained, Path(args.work) / "trained" / f"{family.name}.pkl")
+            rows.append((family.name, len(traces), time.perf_counter() - started))
+            run.log_params({f"{family.name}.training_data_digest":
+                            getattr(trained, "training_data_digest", "n/a")})
+            run.log_metrics({f"{family.name}.traces": len(traces),
+                             f"{family.name}.train_seconds": rows[-1][2]})
     print(f"{'model':<10}{'traces':>8}{'seconds':>10}")
     for name, n, seconds in rows:
         print(f"{name:<10}{n:>8}{seconds:>10.1f}")
@@ -193,13 +219,27 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     exported = pipeline.load_stage(Path(args.work), "exported", _models(args))
     models = [m for family in exported.values() for m in family]
-    written = bundle.write(Path(args.out), models, version=args.version)
+    with _track(args, "bundle") as run:
+        written = bundle.write(Path(args.out), models, version=args.version)
+        _log_bundle(run, args, written)
     print(f"bundle {written.version} in {written.path}:")
     for model in written.models.values():
         size = model.path.stat().st_size / 1024
         print(f"  {model.name:<10} {model.family:<8} schema {schema_label(model.params):<9} "
               f"input {list(model.inputs[0].shape)} {size:8.0f} KiB")
     return 0
+
+
+def _log_bundle(run: tracking.Run, args: argparse.Namespace, written: bundle.Bundle) -> None:
+    """The bundle's lineage as tags, each model's export metrics, the directory itself."""
+    run.log_params({"work": Path(args.work).resolve(), "out": written.path.resolve(),
+                    "version": written.version, "models": ",".join(written.models)})
+    run.set_tags(lineage.bundle_tags(written.path, written.manifest, None))
+    for model in written.models.values():
+        run.log_json_metrics({"metrics": model.entry.get("metrics", {}),
+                              "verification": model.entry.get("verification", {}),
+                              "size_kib": model.path.stat().st_size / 1024}, model.name)
+    run.log_artifacts(written.path, "bundle")
 
 
 def _selection(text: str | None) -> selection.Selection | None:
@@ -215,12 +255,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         bundle=Path(args.bundle) if args.bundle else None, n_folds=args.folds,
         progress=not args.quiet)
     index = ["# dwcp-ml evaluation", ""]
-    for family in chosen:
-        markdown, _ = family.evaluate(replace(request, out_dir=out / family.name))
-        (out / family.name / "README.md").write_text(markdown + "\n")  # plots sit beside it
-        index.append(f"- [{family.name}]({family.name}/README.md)")
-        print(f"{family.name}: report in {out / family.name}")
-    (out / "README.md").write_text("\n".join(index) + "\n")
+    with _track(args, "eval") as run:
+        run.log_params({"models": ",".join(f.name for f in chosen), "train": args.train or "dev",
+                        "test": args.test or "", "bundle": args.bundle or "",
+                        "folds": args.folds, "data": request.data_root, "out": out.resolve()})
+        for family in chosen:
+            markdown, metrics = family.evaluate(replace(request, out_dir=out / family.name))
+            (out / family.name / "README.md").write_text(markdown + "\n")  # plots beside it
+            index.append(f"- [{family.name}]({family.name}/README.md)")
+            run.log_json_metrics(metrics, family.name)
+            run.log_artifacts(out / family.name, f"eval/{family.name}")
+            print(f"{family.name}: report in {out / family.name}")
+        (out / "README.md").write_text("\n".join(index) + "\n")
+        run.log_artifact(out / "README.md", "eval")
     print(f"wrote {out / 'README.md'}")
     return 0
 
@@ -236,10 +283,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         train=args.train, data=Path(args.data) if args.data else None, tiny=args.tiny,
         nas=args.nas, folds=args.folds, seed=args.seed, latency_calls=args.latency_calls,
         budget_us=args.budget_us, progress=not args.quiet,
-        command=" ".join(["dwcp-ml", *sys.argv[1:]]))
-    chosen = report.write(study.run(spec), spec)
+        command=" ".join(["dwcp-ml", *args.argv]))
+    with _track(args, "search") as run:
+        run.log_params({k: v for k, v in tracking.flatten(spec).items()
+                        if k not in ("progress", "command")})
+        chosen = report.write(study.run(spec), spec)
+        _log_search(run, spec.out)
     print(f"trial {chosen.trial.number}: {chosen.why}; report in {spec.out / 'report.md'}")
     return 0
+
+
+def _log_search(run: tracking.Run, out: Path) -> None:
+    """The pick (best.json: its parameters as params, its numbers as metrics), report, plots."""
+    best = json.loads((out / "best.json").read_text())
+    run.log_params(tracking.flatten(best.get("params", {}), "best"))
+    run.log_json_metrics({k: v for k, v in best.items() if k != "params"}, "best")
+    for path in sorted(out.iterdir()):
+        if path.suffix in (".md", ".png", ".json") and path.is_file():
+            run.log_artifact(path, "search")
 
 
 def _trusted_keys(path: str | None) -> object | None:
@@ -303,6 +364,83 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{r.model:<12} match  {r.detail}")
         if loaded.signed_by:
             print(f"{'signature':<12} ok     signed by {loaded.signed_by}")
+    return 0
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from dwcp_ml.lifecycle import registry
+
+    return registry.Registry(tracking.resolve(args.tracking_uri))
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000)) if ms else "-"
+
+
+def _print_version(v: Any) -> None:
+    print(f"{v.name} version {v.version}" + (f" ({', '.join(v.aliases)})" if v.aliases else ""))
+    for label, value in (("description", v.description), ("created", _when(v.created_ms)),
+                         ("run", v.run_id), ("source", v.source)):
+        print(f"  {label:<28} {value}")
+    for k, value in sorted(v.tags.items()):
+        print(f"  {k:<28} {value}")
+
+
+def cmd_registry_register(args: argparse.Namespace) -> int:
+    """Verifies BUNDLE and registers it as a new version of --name (docs/lifecycle.md)."""
+    version = _registry(args).register(Path(args.bundle), args.name, alias=args.alias,
+                                       trusted_keys=_trusted_keys(args.trusted_keys),
+                                       argv=args.argv)
+    _print_version(version)
+    return 0
+
+
+def cmd_registry_list(args: argparse.Namespace) -> int:
+    summaries = _registry(args).summaries()
+    if args.json:
+        print(json.dumps([{"name": m.name, "latest": m.latest, "aliases": m.aliases,
+                           "updated_ms": m.updated_ms} for m in summaries], indent=2))
+        return 0
+    print(f"{'name':<24}{'latest':>7}  {'aliases':<34}updated")
+    for m in summaries:
+        aliases = " ".join(f"{a}={v}" for a, v in m.aliases.items()) or "-"
+        print(f"{m.name:<24}{m.latest or '-':>7}  {aliases:<34}{_when(m.updated_ms)}")
+    if not summaries:
+        print(f"(no registered model in {tracking.resolve(args.tracking_uri).display})")
+    return 0
+
+
+def cmd_registry_show(args: argparse.Namespace) -> int:
+    from dwcp_ml.lifecycle import registry
+
+    version = _registry(args).resolve(registry.parse_ref(args.ref))
+    if args.json:
+        print(json.dumps(version.as_dict(), indent=2))
+    else:
+        _print_version(version)
+    return 0
+
+
+def cmd_registry_pull(args: argparse.Namespace) -> int:
+    """Downloads NAME@ALIAS (or NAME/VERSION) into --out and verifies it before success."""
+    from dwcp_ml.lifecycle import registry
+
+    ref = registry.parse_ref(args.ref)
+    reg = _registry(args)
+    try:
+        version, loaded = reg.pull(ref, Path(args.out), _trusted_keys(args.trusted_keys))
+    except bundle.BundleError as exc:
+        raise UsageError(f"{ref}: pulled bundle refused: check {exc.check}: "
+                         f"{exc.detail}") from None
+    print(f"{version.name} version {version.version} -> {loaded.path}: {len(loaded.models)} "
+          f"models verified bit for bit, digest {version.tags.get('bundle_digest', '-')}"
+          + (f", signed by {loaded.signed_by}" if loaded.signed_by else ""))
+    return 0
+
+
+def cmd_registry_alias(args: argparse.Namespace) -> int:
+    version = _registry(args).set_alias(args.name, args.version, args.alias)
+    print(f"{version.name}@{args.alias} -> version {version.version}")
     return 0
 
 
@@ -414,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     def model_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--models", help=f"comma-separated subset of {','.join(families.FAMILIES)}")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        tracking_options(p)
 
     train = sub.add_parser("train", help="train models on traces (default: embedded data)")
     train.add_argument("--work", required=True, help="work directory for trained models")
@@ -430,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export trained models to verified ONNX")
     export.add_argument("--work", required=True, help="work directory of `dwcp-ml train`")
-    model_options(export)
+    export.add_argument("--models", help=f"comma-separated subset of "
+                        f"{','.join(families.FAMILIES)}")
+    export.add_argument("--quiet", action="store_true", help="no progress bars")
     export.set_defaults(func=cmd_export)
 
     bundle_cmd = sub.add_parser("bundle", help="write exported models into a bundle")
@@ -481,6 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(pba: cell lstm/gru/tcn/mlp/linear, layers)")
     search.add_argument("--tiny", action="store_true", help="tiny space and configs (tests)")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
+    tracking_options(search)
     search.set_defaults(func=cmd_search)
 
     verify = sub.add_parser("verify", help="check a bundle and reproduce its golden predictions")
@@ -507,16 +649,64 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--json", action="store_true", help="machine-readable result")
     parity.add_argument("--go-bin", help="the dwcp-parity binary (default: build/bin/dwcp-parity)")
     parity.set_defaults(func=cmd_parity)
+    add_registry(sub)
     return parser
+
+
+TRACKING_URI_HELP = (f"MLflow tracking and registry URI, e.g. http://mlflow.example:5000 "
+                     f"(default ${tracking.ENV_URI}, else the embedded sqlite store in "
+                     f"${tracking.ENV_DIR} or ~/.local/share/dwcp-ml/mlruns)")
+
+
+def tracking_options(p: argparse.ArgumentParser, *, optional: bool = True) -> None:
+    p.add_argument("--tracking-uri", metavar="URI", help=TRACKING_URI_HELP)
+    if optional:
+        p.add_argument("--no-track", action="store_true", help="record no MLflow run")
+
+
+def add_registry(sub: Any) -> None:
+    from dwcp_ml.lifecycle.registry import ALIASES
+
+    reg = sub.add_parser("registry", help="MLflow model registry: one registered model per "
+                         "bundle name, one version per bundle, aliases champion/challenger")
+    cmds = reg.add_subparsers(dest="registry_command", required=True)
+    register = cmds.add_parser("register", help="verify a bundle and register it as a version")
+    register.add_argument("bundle", help="bundle directory")
+    register.add_argument("--name", required=True, help="registered model, e.g. dwcp-default")
+    register.add_argument("--alias", choices=ALIASES, help="point this alias at the version")
+    register.add_argument("--trusted-keys", metavar="F", help="PEM public keys: model.sig must "
+                          "verify and its key id becomes the signature_key_id tag")
+    register.set_defaults(func=cmd_registry_register)
+    listing = cmds.add_parser("list", help="registered models, latest version, aliases")
+    listing.add_argument("--json", action="store_true", help="machine-readable")
+    listing.set_defaults(func=cmd_registry_list)
+    show = cmds.add_parser("show", help="one version: aliases, source, lineage tags")
+    show.add_argument("ref", metavar="NAME@ALIAS|NAME/VERSION")
+    show.add_argument("--json", action="store_true", help="machine-readable")
+    show.set_defaults(func=cmd_registry_show)
+    pull = cmds.add_parser("pull", help="download a version's bundle and verify it")
+    pull.add_argument("ref", metavar="NAME@ALIAS|NAME/VERSION")
+    pull.add_argument("--out", required=True, help="new (or empty) bundle directory")
+    pull.add_argument("--trusted-keys", metavar="F", help="also require a trusted model.sig")
+    pull.set_defaults(func=cmd_registry_pull)
+    alias = cmds.add_parser("alias", help="point an alias at a version")
+    alias.add_argument("name", help="registered model")
+    alias.add_argument("version", help="version number")
+    alias.add_argument("alias", choices=ALIASES)
+    alias.set_defaults(func=cmd_registry_alias)
+    for p in (register, listing, show, pull, alias):
+        tracking_options(p, optional=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args))
     except (UsageError, fc.FeatureCoreError, data.DataNotFoundError, data.TraceFormatError,
             synthetic.ConfigError, bundle.BundleError, pipeline.PipelineError,
-            families.FamilyError, GoLatencyError, selection.SelectionError, cv.FoldError) as exc:
+            families.FamilyError, GoLatencyError, selection.SelectionError, cv.FoldError,
+            tracking.TrackingError, RegistryError, lineage.LineageError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error
