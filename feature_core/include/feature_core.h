@@ -319,7 +319,8 @@ FC_API fc_status fc_drift_quantile_edges(const double *sample, size_t n, size_t 
 
 /* Counts of n values in the n_edges - 1 bins of edges (rule above; binary search over the
  * interior edges, comparisons only). Writes n_edges - 1 counts (counts_len must be at
- * least that, else FC_ERR_OUTPUT_SIZE). Edges: at least 2, at most FC_DRIFT_MAX_BINS + 1
+ * least that, else FC_ERR_OUTPUT_SIZE; a NULL buffer is FC_ERR_NULL_POINTER only with a
+ * non-zero length, as everywhere in the core). Edges: at least 2, at most FC_DRIFT_MAX_BINS + 1
  * (else FC_ERR_EDGE_ORDER / FC_ERR_BAD_PARAMS), finite (FC_ERR_MISSING / FC_ERR_INFINITE)
  * and strictly ascending (FC_ERR_EDGE_ORDER, index = the first edge not above its
  * predecessor). Values: n >= 1 (else FC_ERR_EMPTY), finite; a NaN value is FC_ERR_MISSING

@@ -189,7 +189,10 @@ fc_status fc_drift_quantile_edges(const double *sample, size_t n, size_t n_bins,
     if (n_bins < 1 || n_bins > FC_DRIFT_MAX_BINS)
         return fc__fail(err, FC_ERR_BAD_PARAMS, -1, -1, -1);
     if (n == 0) return fc__fail(err, FC_ERR_EMPTY, -1, FC_DRIFT_ARG_VALUES, -1);
-    if (scratch == NULL || edges == NULL) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    /* as everywhere in the core, NULL is an error only with a non-zero length: a NULL
+     * buffer of length 0 is too small (FC_ERR_OUTPUT_SIZE) */
+    if ((scratch == NULL && scratch_len != 0) || (edges == NULL && edges_len != 0))
+        return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
     if (scratch_len < n || edges_len < n_bins + 1)
         return fc__fail(err, FC_ERR_OUTPUT_SIZE, -1, -1, -1);
     if ((uint64_t)(n - 1) > UINT64_MAX / (uint64_t)n_bins)
@@ -220,7 +223,7 @@ fc_status fc_drift_histogram(const double *values, size_t n,
     n_bins = n_edges - 1;
     if (values == NULL && n != 0)
         return fc__fail(err, FC_ERR_NULL_POINTER, -1, FC_DRIFT_ARG_VALUES, -1);
-    if (counts == NULL) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
+    if (counts == NULL && counts_len != 0) return fc__fail(err, FC_ERR_NULL_POINTER, -1, -1, -1);
     if (counts_len < n_bins) return fc__fail(err, FC_ERR_OUTPUT_SIZE, -1, -1, -1);
     if (n == 0) return fc__fail(err, FC_ERR_EMPTY, -1, FC_DRIFT_ARG_VALUES, -1);
     st = check_finite(values, n, FC_DRIFT_ARG_VALUES, 0, err);

@@ -216,6 +216,10 @@ static void test_quantile_edges(void)
               FC_ERR_NULL_POINTER, -1, -1);
     CHECK_ERR(fc_drift_quantile_edges(sample, 11, 10, scratch, 11, edges, 11, NULL, &e_),
               FC_ERR_NULL_POINTER, -1, -1);
+    CHECK_ERR(fc_drift_quantile_edges(sample, 11, 10, NULL, 0, edges, 11, &n, &e_),
+              FC_ERR_OUTPUT_SIZE, -1, -1);
+    CHECK_ERR(fc_drift_quantile_edges(sample, 11, 10, scratch, 11, NULL, 0, &n, &e_),
+              FC_ERR_OUTPUT_SIZE, -1, -1);
     /* err may be NULL */
     CHECK(fc_drift_quantile_edges(sample, 0, 10, scratch, 11, edges, 11, &n, NULL) ==
           FC_ERR_EMPTY);
@@ -254,6 +258,8 @@ static void test_histogram(void)
     CHECK_ERR(fc_drift_histogram(values, 9, NULL, 4, counts, 3, &e_), FC_ERR_NULL_POINTER, -1,
               FC_DRIFT_ARG_EDGES);
     CHECK_ERR(fc_drift_histogram(values, 9, edges, 4, NULL, 3, &e_), FC_ERR_NULL_POINTER, -1,
+              -1);
+    CHECK_ERR(fc_drift_histogram(values, 9, edges, 4, NULL, 0, &e_), FC_ERR_OUTPUT_SIZE, -1,
               -1);
 }
 

@@ -95,6 +95,7 @@ func TestDriftErrors(t *testing.T) {
 		{"hist value nan", histErr([]float64{1, nan}, []float64{0, 1}, counts), featurecore.ErrMissing, "histogram", 1, argValues, "drop missing samples"},
 		{"hist empty", histErr(nil, []float64{0, 1}, counts), featurecore.ErrEmpty, "histogram", -1, argValues, "at least one value"},
 		{"hist short counts", histErr([]float64{1}, []float64{0, 1, 2, 3, 4}, counts), featurecore.ErrOutputSize, "histogram", -1, -1, "n_edges - 1"},
+		{"hist nil counts", histErr([]float64{1}, []float64{0, 1}, nil), featurecore.ErrOutputSize, "histogram", -1, -1, "n_edges - 1"},
 		{"psi negative", psiErr([]float64{1, -1}, []float64{1, 1}, 1e-4), featurecore.ErrNegative, "psi", 1, argRef, "drift bin counts"},
 		{"psi live zero", psiErr([]float64{1, 1}, []float64{0, 0}, 1e-4), featurecore.ErrEmpty, "psi", -1, argLive, "nothing to compare"},
 		{"psi live nan", psiErr([]float64{1, 1}, []float64{1, nan}, 1e-4), featurecore.ErrMissing, "psi", 1, argLive, "missing"},
