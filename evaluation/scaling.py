@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +38,15 @@ from numpy.typing import NDArray
 from dwcp_ml.evaluation.request import EvalRequest
 from dwcp_ml.spec.model import model_input
 from dwcp_ml.training import cv, data
-from dwcp_ml.training.capacity import (CapacityRule, SimResult, SimVM, simulate_policy,
+from dwcp_ml.training.capacity import (HEADROOM_GRID, CapacityRule, SimResult, SimVM,
+                                       simulate_policy,
                                        simulate_reactive, under_at_capacity)
 from dwcp_ml.training.cv import CvResult, FoldCallback, TimeFold
 from dwcp_ml.training.data import Trace
 from dwcp_ml.training.prepare import to_grid
-from dwcp_ml.training.scaling import (ScalingConfig, TrainedScaling, quantile_metrics, recent_peak,
-                                      samples, shipped_calibration, synthetic_cpu_mhz, train)
+from dwcp_ml.training.scaling import (Fitter, ScalingConfig, TrainedScaling, quantile_metrics,
+                                      recent_peak, samples, shipped_calibration,
+                                      synthetic_cpu_mhz, train)
 from dwcp_ml.training.selection import Selection, SelectionError, parse
 
 # The dev selection: both dev months joined per VM; 30 VMs keep the 5-fold CV (5 x 4 LightGBM
@@ -135,6 +137,29 @@ def judge(vms: list[SimVM], config: ScalingConfig, rules: dict[str, CapacityRule
 
 
 SHIPPED = "shipped"
+# The headroom sweep drawn in the report: under_at_capacity's own grid (every 0.05).
+CURVE_GRID = HEADROOM_GRID[::5]
+
+
+@dataclass(frozen=True)
+class HeadroomCurve:
+    """One fold's shipped rule swept over headroom on its test part (for the report's plot;
+    the points under_at_capacity interpolates the loss from)."""
+
+    fold: int
+    headroom: tuple[float, ...]
+    capacity_vs_reactive: tuple[float, ...]
+    under_share: tuple[float, ...]
+
+
+def headroom_curve(fold: int, vms: list[SimVM], config: ScalingConfig, rule: CapacityRule,
+                   reactive_capacity_mhz_h: float) -> HeadroomCurve:
+    step_h = config.step_seconds / 3600.0
+    pts = [simulate_policy(vms, replace(rule, headroom=h), config.horizon, step_h)
+           for h in CURVE_GRID]
+    return HeadroomCurve(fold, tuple(CURVE_GRID),
+                         tuple(r.capacity_mhz_h / reactive_capacity_mhz_h for r in pts),
+                         tuple(r.under_share for r in pts))
 
 
 def _fold_rows(trained: TrainedScaling, vms: list[SimVM], y: NDArray[np.float64],
@@ -156,12 +181,17 @@ def _fold_rows(trained: TrainedScaling, vms: list[SimVM], y: NDArray[np.float64]
 
 
 def cross_validate(traces: list[Trace], config: ScalingConfig, folds: Sequence[TimeFold],
-                   on_fold: FoldCallback | None = None, progress: bool = False) -> CvResult:
+                   on_fold: FoldCallback | None = None, progress: bool = False,
+                   fitter: Fitter | None = None,
+                   curves: list[HeadroomCurve] | None = None) -> CvResult:
     """Per fold: ``scaling.train`` on the training part (model and both policies' operating
     points, calibrated on inner folds of that part only), then the shipped policy
     (``trained.rule``, the CvResult's model), each calibrated policy and the reactive scaler on
     the test part (windows ending in the test range; their input reaches back into the gap).
-    ``on_fold(k, mean loss so far)`` after each fold; its exceptions propagate."""
+    ``on_fold(k, mean loss so far)`` after each fold; its exceptions propagate. ``fitter``:
+    another forecaster in place of the shipped LightGBM (``scaling.train``'s seam; the
+    AutoML leaderboard), the same calibration and judging. ``curves``: if given, each fold's
+    :class:`HeadroomCurve` is appended (the report's plot; no number depends on it)."""
     if not folds:
         raise cv.FoldError("scaling: cross_validate needs at least one fold")
     history = (config.params().input_len - 1) * config.step_seconds
@@ -171,10 +201,13 @@ def cross_validate(traces: list[Trace], config: ScalingConfig, folds: Sequence[T
         if not isinstance(fold, TimeFold):
             raise cv.FoldError("scaling: cross_validate takes rolling-origin TimeFolds only "
                                "(the policies' state runs forward in time)")
-        trained = train(cv.train_part(traces, fold), config)
+        trained = train(cv.train_part(traces, fold), config, fitter=fitter)
         vms, y, q = sim_vms(cv.test_part(traces, fold, history), config, trained.predict,
                             fold.test_start)
         rows.append(_fold_rows(trained, vms, y, q))
+        if curves is not None:
+            curves.append(headroom_curve(fold.index, vms, config, trained.rule,
+                                         rows[-1]["reactive"]["capacity_mhz_h"]))
         rows[-1][SHIPPED]["seconds"] = time.perf_counter() - started
         if progress:
             r = rows[-1]
@@ -260,6 +293,78 @@ def section(title: str, result: CvResult, config: ScalingConfig) -> list[str]:
               f"({slo_text(config)}) met on test in "
               f"{int(result.values('slo_met').sum())} of {len(result.folds)} folds.", ""]
     return lines
+
+
+POLICY_STYLE = {"model": ("shipped", "o", "C0"), "predictive": ("predictive", "s", "C1"),
+                "hybrid": ("hybrid", "^", "C2"), "reactive": ("reactive", "x", "k")}
+
+
+def plot_policies(result: CvResult, path: Path) -> None:
+    """Per fold: under-provisioned share vs capacity (relative to the reactive scaler's) of
+    each policy and the reactive scaler; the target is the region left of and below the
+    reactive point of the same fold."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(result.folds)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 1, 3.2), sharey=True, squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        for name, rows in (("model", result.model), *result.baselines.items()):
+            label, marker, color = POLICY_STYLE.get(name, (name, ".", "grey"))
+            r = rows[k]
+            ax.plot(r["capacity_vs_reactive"], r["under_share"], marker, color=color,
+                    ms=7, mfc="none" if name == "hybrid" else color, label=label)
+        react = result.baselines["reactive"][k]
+        ax.axvline(1.0, color="grey", lw=0.6, ls=":")
+        ax.axhline(react["under_share"], color="grey", lw=0.6, ls=":")
+        ax.set_title(f"fold {k}", fontsize=9)
+        ax.set_xlabel("capacity / reactive's")
+    axes[0][0].set_ylabel("under-provisioned share")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_headroom(result: CvResult, curves: Sequence[HeadroomCurve], path: Path) -> None:
+    """Each fold's headroom curve of the shipped rule on its test part, the calibrated point
+    on it and the reactive scaler (capacity 1)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for c in curves:
+        color = f"C{c.fold % 10}"
+        ax.plot(c.capacity_vs_reactive, c.under_share, "-", color=color, lw=1,
+                label=f"fold {c.fold}")
+        m = result.model[c.fold]
+        ax.plot(m["capacity_vs_reactive"], m["under_share"], "o", color=color, ms=6)
+        ax.plot(1.0, result.baselines["reactive"][c.fold]["under_share"], "x", color=color,
+                ms=8)
+    ax.set_xlim(0.5, 2.0)
+    ax.set_ylim(0.0, None)
+    ax.axvline(1.0, color="grey", lw=0.6, ls=":")
+    ax.set_xlabel("capacity / reactive scaler's (headroom 0.5 .. 3.0)")
+    ax.set_ylabel("under-provisioned share")
+    ax.set_title("shipped rule swept over headroom: o calibrated point, x reactive",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_lines(result: CvResult, curves: Sequence[HeadroomCurve], out: Path,
+               prefix: str = "scaling") -> list[str]:
+    """Writes both plots into ``out``; the report's lines that show them."""
+    out.mkdir(parents=True, exist_ok=True)
+    plot_policies(result, out / f"{prefix}_policies.png")
+    plot_headroom(result, curves, out / f"{prefix}_headroom.png")
+    return ["## Plots", "",
+            f"![under-provisioned share vs capacity per fold]({prefix}_policies.png)", "",
+            f"![headroom curve per fold]({prefix}_headroom.png)", ""]
 
 
 def _config_text(config: ScalingConfig) -> str:
@@ -354,7 +459,8 @@ def _cross_validation_report(request: EvalRequest, root: Path, config: ScalingCo
     sel = request.train or DEV
     traces = load(sel, root)
     folds = dev_folds(traces, request.n_folds)
-    result = cross_validate(traces, config, folds, progress=request.progress)
+    curves: list[HeadroomCurve] = []
+    result = cross_validate(traces, config, folds, progress=request.progress, curves=curves)
     metrics: dict[str, object] = {"train": sel.describe(), "config": asdict(config),
                                   "rolling_origin": asdict(result), "targets": targets(result)}
     tested = "cross-validation folds inside the training selection only (no --test)"
@@ -387,6 +493,6 @@ def _cross_validation_report(request: EvalRequest, root: Path, config: ScalingCo
         "optimistic.",
         f"- **Configuration**: `{_config_text(config)}`.", "", *_protocol(config),
         *section(f"Rolling origin ({len(folds)} folds, {GAP // cv.DAY}-day gap)", result,
-                 config), *test_lines,
+                 config), *plot_lines(result, curves, Path(request.out_dir)), *test_lines,
         f"Run time {time.perf_counter() - started:.0f} s.", ""]
     return lines, metrics

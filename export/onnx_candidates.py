@@ -17,6 +17,8 @@ from onnx import helper, numpy_helper
 from dwcp_ml.spec.model import INPUT, ML_OPSET, OPSET, OUTPUT
 from dwcp_ml.training.candidates.pba_tabular import TabularPba
 from dwcp_ml.training.candidates.quantile import QuantileRegressor
+from dwcp_ml.training.candidates.scaling_tabular import (LinearForecaster, MlpForecaster,
+                                                         TreeForecaster)
 
 from . import trees
 
@@ -127,3 +129,81 @@ def pba_tabular_onnx(model: TabularPba) -> bytes:
     trees.pin_opsets(inner)
     onnx.checker.check_model(inner)
     return inner.SerializeToString()
+
+
+# --------------------------------------------------------------------------- scaling candidates
+
+
+def _scaling_graph(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], n_inputs: int,
+                   label: str) -> bytes:
+    """``input`` [N, d] -> ``output`` [N, 1] float32 from plain ai.onnx nodes."""
+    graph = helper.make_graph(
+        nodes, f"dwcp_{label}",
+        [helper.make_tensor_value_info(INPUT, onnx.TensorProto.FLOAT, [None, n_inputs])],
+        [helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, [None, 1])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    proto.ir_version = 8  # what the pinned ONNX Runtime (and Go's copy of it) reads
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def scaling_tree_onnx(model: TreeForecaster, n_inputs: int) -> bytes:
+    """A scaling tree candidate (one quantile): the quantile graph's ``raw`` [N, 1] as
+    ``output``, under the scaling serving contract (float32 MHz, as ``onnx_scaling``)."""
+    proto = quantile_graph(model.model, "scaling_" + model.kind)
+    g = proto.graph
+    g.node.append(helper.make_node("Identity", [RAW], [OUTPUT]))
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, [None, 1]))
+    if g.input[0].type.tensor_type.shape.dim[1].dim_value != n_inputs:
+        raise ValueError(f"scaling_{model.kind}: graph takes "
+                         f"{g.input[0].type.tensor_type.shape.dim[1].dim_value} inputs, "
+                         f"expected {n_inputs}")
+    trees.pin_opsets(proto)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def scaling_linear_onnx(model: LinearForecaster) -> bytes:
+    """``output = input @ coef + intercept`` (float32 weights)."""
+    w = model.coef.astype(np.float32).reshape(-1, 1)
+    inits = [numpy_helper.from_array(w, "coef"),
+             numpy_helper.from_array(np.array([model.intercept], np.float32), "intercept")]
+    nodes = [helper.make_node("MatMul", [INPUT, "coef"], ["xw"]),
+             helper.make_node("Add", ["xw", "intercept"], [OUTPUT])]
+    return _scaling_graph(nodes, inits, len(w), "scaling_linear")
+
+
+def scaling_mlp_onnx(model: MlpForecaster) -> bytes:
+    """The MLP with its standardisation and target map: ``(input - mean) / std`` -> ReLU
+    layers (sklearn's ``coefs_`` / ``intercepts_``) -> ``x y_scale + y_center + offset``."""
+    mlp = model.mlp
+    inits = [numpy_helper.from_array(model.mean.astype(np.float32).reshape(1, -1), "mean"),
+             numpy_helper.from_array(model.std.astype(np.float32).reshape(1, -1), "std"),
+             numpy_helper.from_array(np.array([model.y_scale], np.float32), "y_scale"),
+             numpy_helper.from_array(np.array([model.y_center + model.offset], np.float32),
+                                     "y_shift")]
+    nodes = [helper.make_node("Sub", [INPUT, "mean"], ["centred"]),
+             helper.make_node("Div", ["centred", "std"], ["h0"])]
+    last = len(mlp.coefs_) - 1
+    for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_, strict=True)):
+        inits += [numpy_helper.from_array(np.asarray(w, np.float32), f"w{i}"),
+                  numpy_helper.from_array(np.asarray(b, np.float32).reshape(1, -1), f"b{i}")]
+        nodes += [helper.make_node("MatMul", [f"h{i}", f"w{i}"], [f"hw{i}"]),
+                  helper.make_node("Add", [f"hw{i}", f"b{i}"],
+                                   [f"a{i}" if i < last else "z"])]
+        if i < last:
+            nodes.append(helper.make_node("Relu", [f"a{i}"], [f"h{i + 1}"]))
+    nodes += [helper.make_node("Mul", ["z", "y_scale"], ["zs"]),
+              helper.make_node("Add", ["zs", "y_shift"], [OUTPUT])]
+    return _scaling_graph(nodes, inits, len(model.mean), "scaling_mlp")
+
+
+def scaling_candidate_onnx(model: TreeForecaster | LinearForecaster | MlpForecaster,
+                           n_inputs: int) -> bytes:
+    """Any scaling candidate's graph (unverified; the caller verifies it)."""
+    if isinstance(model, TreeForecaster):
+        return scaling_tree_onnx(model, n_inputs)
+    if isinstance(model, LinearForecaster):
+        return scaling_linear_onnx(model)
+    return scaling_mlp_onnx(model)

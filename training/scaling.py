@@ -20,7 +20,9 @@ the time split are computed here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -43,6 +45,20 @@ VALUE_FEATURE = fc.Schema.METRIC.features.index("value")
 
 class ScalingDataError(ValueError):
     """The traces give no usable training or validation windows; says which and why."""
+
+
+class Forecaster(Protocol):
+    """What the policy calibration needs of a model: the alpha-quantile of the next peak, in
+    MHz, for each flat model-input row."""
+
+    def predict(self, rows: NDArray[np.float32]) -> NDArray[np.float64]: ...
+
+
+# The seam for other forecasters (AutoML candidates): fits one model on (rows, labels) parts,
+# one part per trace in time order, before the training stride; :func:`train` calls it for
+# each inner calibration fold and for the final model, so calibration is the same for all.
+Fitter = Callable[["ScalingConfig", list[tuple[NDArray[np.float32], NDArray[np.float64]]]],
+                  Forecaster]
 
 
 # --------------------------------------------------------------------------- configuration
@@ -218,7 +234,7 @@ class TrainedScaling:
 
     config: ScalingConfig
     params: fc.Params
-    model: lgb.LGBMRegressor
+    model: lgb.LGBMRegressor | Any  # the shipped LightGBM, or a Fitter's Forecaster
     input_spec: TensorSpec
     metrics: dict[str, float]
     heldout_rows: NDArray[np.float32]  # model input rows for ONNX verification
@@ -291,8 +307,10 @@ def _windows(traces: list[Trace], config: ScalingConfig, progress: bool
     return out
 
 
-def _fit(config: ScalingConfig, parts: list[tuple[NDArray[np.float32], NDArray[np.float64]]]
-         ) -> lgb.LGBMRegressor:
+def fit_lightgbm(config: ScalingConfig,
+                 parts: list[tuple[NDArray[np.float32], NDArray[np.float64]]]
+                 ) -> lgb.LGBMRegressor:
+    """The shipped forecaster's :data:`Fitter`: every ``train_stride``-th window of each part."""
     x = np.concatenate([p[0][:: config.train_stride] for p in parts])
     y = np.concatenate([p[1][:: config.train_stride] for p in parts])
     return lgb.LGBMRegressor(**config.lgb_params()).fit(x, y)
@@ -322,8 +340,8 @@ def shipped_calibration(calibrations: dict[str, Calibration], policy: str) -> Ca
             min(both, key=lambda c: c.result.under))
 
 
-def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress: bool = False
-          ) -> TrainedScaling:
+def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress: bool = False,
+          fitter: Fitter | None = None) -> TrainedScaling:
     """Resamples each trace with the core and builds supervised windows. Calibration: on
     ``config.calib_folds`` inner rolling-origin folds of these traces (a window trains a fold
     when its label ends before the fold's training end, tests it when it ends in the fold's
@@ -333,7 +351,9 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
     ``config.floor_grid``), same simulator as the evaluation. Then the model is fitted on
     every window and ships with the calibrated point of ``config.policy``
     (:func:`shipped_calibration`). Nothing here sees
-    data outside ``traces``."""
+    data outside ``traces``. ``fitter`` replaces the LightGBM fit (the shipped model) by
+    another forecaster's, everything else unchanged."""
+    fit = fit_lightgbm if fitter is None else fitter
     if not traces:
         raise ScalingDataError("train: no traces given")
     for t in traces:
@@ -368,7 +388,7 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
                 f"train: calibration {fold.describe()} has {sum(len(y) for _, y in fit_on)} "
                 f"training and {sum(int(t[3].sum()) for t in tests)} test windows; the traces "
                 "must span several days without long gaps")
-        model = _fit(config, fit_on)
+        model = fit(config, fit_on)
         for g, s, x, keep in tests:
             q = model.predict(x[keep])
             sims.append(SimVM(g.values[:, 0], s.end[keep], q,
@@ -382,7 +402,7 @@ def train(traces: list[Trace], config: ScalingConfig = ScalingConfig(), progress
         for policy, floors in (("predictive", (0.0,)), ("hybrid", config.floor_grid))}
     rule = shipped_calibration(calibrations, config.policy).rule
 
-    model = _fit(config, [(x, s.labels) for _, s, x in per_trace])
+    model = fit(config, [(x, s.labels) for _, s, x in per_trace])
     metrics = {"train_rows": float(sum(len(s.labels[:: config.train_stride])
                                        for _, s, _ in per_trace)),
                "slo": calibrations["predictive"].slo}
