@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # fuzz.sh [WORK_DIR] [SECONDS]
 #
-# Builds the libFuzzer targets fuzz_api.c (windows, resampling, names) and fuzz_place.c
-# (placement factors) with the feature core sources (clang -std=c11
-# -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all) and runs both at the same
-# time for SECONDS (default 30), each from its committed seed corpus
-# (feature_core/tests/fuzz_corpus/ and fuzz_corpus_place/, read only: new inputs go to
-# WORK_DIR/<target>/corpus). A crash, sanitizer report or broken invariant fails the run and
+# Builds the libFuzzer targets fuzz_api.c (windows, resampling, names), fuzz_place.c
+# (placement factors) and fuzz_drift.c (drift statistics) with the feature core sources
+# (clang -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all) and runs
+# them at the same time for SECONDS (default 30), each from its committed seed corpus
+# (feature_core/tests/fuzz_corpus/, fuzz_corpus_place/ and fuzz_corpus_drift/, read only:
+# new inputs go to WORK_DIR/<target>/corpus). A crash, sanitizer report or broken invariant fails the run and
 # leaves the input in WORK_DIR/<target> (reproduce with: WORK_DIR/<target>/<target>
 # WORK_DIR/<target>/crash-...).
 #
@@ -27,8 +27,9 @@ esac
 use_work_dir
 mkdir -p "$work"
 
-targets=(fuzz_api fuzz_place)
-declare -A seeds=([fuzz_api]="$here/fuzz_corpus" [fuzz_place]="$here/fuzz_corpus_place")
+targets=(fuzz_api fuzz_place fuzz_drift)
+declare -A seeds=([fuzz_api]="$here/fuzz_corpus" [fuzz_place]="$here/fuzz_corpus_place"
+    [fuzz_drift]="$here/fuzz_corpus_drift")
 
 build() {
     local t="$1" dir="$work/$1"
