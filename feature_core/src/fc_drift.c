@@ -2,7 +2,8 @@
  *
  * Every result is a fixed sequence of IEEE double operations (+ - * / and comparisons, no
  * libm), so Python (cffi) and Go (cgo) get the same bits; the logarithm PSI needs is
- * fc_drift_ln, a fixed series instead of libm's log (whose last bit differs between libcs).
+ * fc_drift_ln, a fixed polynomial instead of libm's log (whose last bit differs between
+ * libcs, and Go's amd64 math.Log is wrong for subnormals).
  */
 #include "fc_internal.h"
 
@@ -11,7 +12,7 @@
 
 /* ---- logarithm ------------------------------------------------------------------ */
 
-/* fdlibm's e_log.c algorithm (also Go's math.Log), with the exponent split done by exact
+/* fdlibm's e_log.c algorithm (also Go's portable math.Log), with the exponent split done by exact
  * scaling instead of bit twiddling: x = 2^k * m, m in [sqrt(2)/2, sqrt(2)), f = m - 1
  * (exact by Sterbenz), s = f / (2 + f), and
  *   ln m = f - (hfsq - s * (hfsq + R(s^2))),  hfsq = f^2 / 2,
