@@ -95,6 +95,16 @@ class Version:
 
 
 @dataclass(frozen=True)
+class Pulled:
+    """A pulled bundle: the version, where it now is, its verified models and signer."""
+
+    version: Version
+    path: Path
+    models: tuple[str, ...]
+    signed_by: str | None
+
+
+@dataclass(frozen=True)
 class Summary:
     """One registered model: its latest version and where the aliases point."""
 
@@ -230,8 +240,7 @@ class Registry:
             raise tracking.failure(self.target, exc) from None
         return True
 
-    def pull(self, ref: Ref, out: Path, trusted_keys: object | None = None
-             ) -> tuple[Version, bundle.Bundle]:
+    def pull(self, ref: Ref, out: Path, trusted_keys: object | None = None) -> Pulled:
         """Downloads the version's bundle next to ``out``, verifies it like ``dwcp-ml verify``
         (and its digest against the registered one), then renames it to ``out``. ``out`` must
         not exist yet or be an empty directory; nothing is left behind on refusal."""
@@ -258,7 +267,7 @@ class Registry:
             if out.exists():
                 out.rmdir()  # empty, checked above
             path.rename(out)
-        return found, bundle.load(out, trusted_keys=trusted_keys)
+        return Pulled(found, out, tuple(loaded.models), loaded.signed_by)
 
 
 def _summary(model: Any, latest: str | None) -> Summary:
@@ -283,3 +292,30 @@ def verify(directory: Path, trusted_keys: object | None = None) -> bundle.Bundle
     if refusal is not None:
         raise refusal
     return loaded
+
+
+# One call each for other modules (the pipeline DAG, retrain): the registry at
+# ``tracking_uri``, else $MLFLOW_TRACKING_URI, else the embedded store.
+
+def register(directory: Path, name: str, *, alias: str | None = None,
+             trusted_keys: object | None = None, tracking_uri: str | None = None) -> Version:
+    """``Registry.register`` at the resolved tracking target."""
+    return Registry(tracking.resolve(tracking_uri)).register(
+        Path(directory), name, alias=alias, trusted_keys=trusted_keys)
+
+
+def set_alias(name: str, version: str, alias: str, *,
+              tracking_uri: str | None = None) -> Version:
+    return Registry(tracking.resolve(tracking_uri)).set_alias(name, str(version), alias)
+
+
+def show(ref: str | Ref, *, tracking_uri: str | None = None) -> Version:
+    """The version ``NAME@ALIAS`` or ``NAME/VERSION`` names."""
+    parsed = parse_ref(ref) if isinstance(ref, str) else ref
+    return Registry(tracking.resolve(tracking_uri)).resolve(parsed)
+
+
+def pull(ref: str | Ref, out: Path, *, trusted_keys: object | None = None,
+         tracking_uri: str | None = None) -> Pulled:
+    parsed = parse_ref(ref) if isinstance(ref, str) else ref
+    return Registry(tracking.resolve(tracking_uri)).pull(parsed, Path(out), trusted_keys)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import math
 import os
 import re
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -35,13 +37,15 @@ EXPERIMENT = "dwcp-ml"
 DB_FILE = "mlflow.db"
 ARTIFACTS = "artifacts"
 # MLflow's own defaults retry 7 times with exponential backoff and wait 120 s per request:
-# minutes before a dead server is reported. These give up in a few seconds; a value already
-# in the environment wins.
+# minutes before a dead server is reported. With these a refused connection fails in about
+# 2 s and a silent server after 3 x 30 s; before any of that, _probe gives up on a host that
+# does not accept a TCP connection within PROBE_SECONDS. A value already in the environment
+# wins.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
 # No usage telemetry leaves the machine, no progress bars between our output lines, and
 # MLflow's INFO lines (database migrations) stay off stderr.
@@ -49,7 +53,9 @@ QUIET_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run ... at: URL" on a server
 }
+PROBE_SECONDS = 3.0
 _KEY_BAD = re.compile(r"[^/\w.\- :]")  # MLflow's allowed key characters (non-Windows)
 _PARAM_CHARS = 6000  # MLflow's MAX_PARAM_VAL_LENGTH
 _TAG_CHARS = 8000  # MLflow's MAX_TAG_VAL_LENGTH
@@ -63,14 +69,15 @@ class TrackingError(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where runs and registered models go. ``artifact_root`` is set for the embedded store
-    (experiments it creates keep artifacts there); a server chooses its own."""
+    """Where runs and registered models go. ``artifact_root`` is set for a store without a
+    server (experiments created here keep artifacts under it); a server chooses its own."""
 
     uri: str
     artifact_root: Path | None = None
 
     @property
     def embedded(self) -> bool:
+        """No server: this process writes the database and the artifacts itself."""
         return self.artifact_root is not None
 
     @property
@@ -98,9 +105,25 @@ def resolve(uri: str | None = None) -> Target:
     if given:
         if not given.strip() or any(c.isspace() for c in given):
             raise TrackingError(f"tracking URI {given!r} contains whitespace")
-        return Target(given)
+        scheme = urllib.parse.urlsplit(given).scheme
+        if scheme in ("", "file") and not given.startswith("databricks"):
+            # MLflow 3.17 refuses its file store (maintenance mode) with a paragraph.
+            raise TrackingError(f"tracking URI {given!r}: MLflow 3 no longer opens file "
+                                "stores; use sqlite:///PATH/mlflow.db or a server's http(s) URL")
+        return Target(given, _artifact_root(given, scheme))
     root = default_dir().resolve()
     return Target(f"sqlite:///{root / DB_FILE}", root / ARTIFACTS)
+
+
+def _artifact_root(uri: str, scheme: str) -> Path | None:
+    """Where a server-less store keeps artifacts (MLflow's own default is ./mlruns in the
+    current directory): beside a sqlite file, else in the embedded store's directory. A
+    server (http, https, databricks) chooses its own: None."""
+    if scheme in ("http", "https") or scheme.startswith("databricks"):
+        return None
+    if scheme == "sqlite" and uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        return Path(uri.removeprefix("sqlite:///")).resolve().parent / ARTIFACTS
+    return default_dir().resolve() / ARTIFACTS
 
 
 def _one_line(exc: BaseException) -> str:
@@ -108,14 +131,53 @@ def _one_line(exc: BaseException) -> str:
     return text[:400] + (" ..." if len(text) > 400 else "")
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')\]]+)")
+
+
 def failure(target: Target, exc: BaseException) -> TrackingError:
-    """The one line for an exception MLflow (or its HTTP / database layer) raised."""
-    return TrackingError(f"tracking store {target.display}: {_one_line(exc)}")
+    """The one line for an exception MLflow (or its HTTP / database layer) raised: for a
+    server that cannot be reached or does not answer, the reason alone."""
+    text = _one_line(exc)
+    if "Max retries exceeded" in text or "NewConnectionError" in text:
+        reason = _ERRNO.search(text)
+        return TrackingError(
+            f"cannot reach the tracking server {target.display} "
+            f"({reason.group(1).strip() if reason else 'connection failed'}, "
+            f"{os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES')} retries); start it or pass "
+            "another --tracking-uri")
+    if "timed out" in text.lower():
+        return TrackingError(
+            f"the tracking server {target.display} did not answer within "
+            f"{os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s (MLFLOW_HTTP_REQUEST_TIMEOUT)")
+    return TrackingError(f"tracking store {target.display}: {text}")
+
+
+def _probe(target: Target) -> None:
+    """A TCP connect to an http(s) server within PROBE_SECONDS: a dead or unroutable host
+    fails here in seconds, whatever MLflow's per-request timeout (large uploads need it)."""
+    parts = urllib.parse.urlsplit(target.uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.create_connection((parts.hostname, port), timeout=PROBE_SECONDS).close()
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, TimeoutError):
+            reason = f"no TCP connection within {PROBE_SECONDS:g} s"
+        else:
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise TrackingError(f"cannot reach the tracking server {target.display} ({reason}); "
+                            "start it or pass another --tracking-uri") from None
 
 
 def _environment() -> None:
     for name, value in {**HTTP_DEFAULTS, **QUIET_DEFAULTS}.items():
         os.environ.setdefault(name, value)
+    # MLflow reads MLFLOW_LOGGING_LEVEL when first imported; an earlier import (a library
+    # caller, the tests) would still print the database migrations' INFO lines.
+    level = logging.getLevelName(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(level if isinstance(level, int) else logging.WARNING)
 
 
 def client(target: Target) -> Any:
@@ -129,6 +191,7 @@ def client(target: Target) -> Any:
             raise TrackingError(f"tracking directory {target.artifact_root.parent}: "
                                 f"{exc.strerror}; set ${ENV_DIR} or pass --tracking-uri") \
                 from None
+    _probe(target)
     try:
         import mlflow
 
