@@ -413,7 +413,8 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
 def cmd_registry_show(args: argparse.Namespace) -> int:
     from dwcp_ml.lifecycle import registry
 
-    version = _registry(args).resolve(registry.parse_ref(args.ref))
+    ref = registry.parse_ref(args.ref)  # a bad reference fails before MLflow loads
+    version = _registry(args).resolve(ref)
     if args.json:
         print(json.dumps(version.as_dict(), indent=2))
     else:
@@ -428,13 +429,14 @@ def cmd_registry_pull(args: argparse.Namespace) -> int:
     ref = registry.parse_ref(args.ref)
     reg = _registry(args)
     try:
-        version, loaded = reg.pull(ref, Path(args.out), _trusted_keys(args.trusted_keys))
+        pulled = reg.pull(ref, Path(args.out), _trusted_keys(args.trusted_keys))
     except bundle.BundleError as exc:
         raise UsageError(f"{ref}: pulled bundle refused: check {exc.check}: "
                          f"{exc.detail}") from None
-    print(f"{version.name} version {version.version} -> {loaded.path}: {len(loaded.models)} "
-          f"models verified bit for bit, digest {version.tags.get('bundle_digest', '-')}"
-          + (f", signed by {loaded.signed_by}" if loaded.signed_by else ""))
+    v = pulled.version
+    print(f"{v.name} version {v.version} -> {pulled.path}: {len(pulled.models)} models "
+          f"verified bit for bit, digest {v.tags.get('bundle_digest', '-')}"
+          + (f", signed by {pulled.signed_by}" if pulled.signed_by else ""))
     return 0
 
 
