@@ -256,8 +256,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.quiet)
     index = ["# dwcp-ml evaluation", ""]
     with _track(args, "eval") as run:
-        run.log_params({"models": ",".join(f.name for f in chosen), "train": args.train or "dev",
-                        "test": args.test or "", "bundle": args.bundle or "",
+        run.log_params({"models": ",".join(f.name for f in chosen),
+                        "train": train.describe() if train else "dev",
+                        "test": test.describe() if test else "", "bundle": args.bundle or "",
                         "folds": args.folds, "data": request.data_root, "out": out.resolve()})
         for family in chosen:
             markdown, metrics = family.evaluate(replace(request, out_dir=out / family.name))
@@ -285,8 +286,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         budget_us=args.budget_us, progress=not args.quiet,
         command=" ".join(["dwcp-ml", *args.argv]))
     with _track(args, "search") as run:
-        run.log_params({k: v for k, v in tracking.flatten(spec).items()
-                        if k not in ("progress", "command")})
+        run.log_params({k: tracking.redact(v) for k, v in tracking.flatten(spec).items()
+                        if k not in ("progress", "command", "storage")})
+        run.log_params({"data_selection": spec.data_selection().describe(),
+                        "storage_url": tracking.redact(spec.storage_url)})
         chosen = report.write(study.run(spec), spec)
         _log_search(run, spec.out)
     print(f"trial {chosen.trial.number}: {chosen.why}; report in {spec.out / 'report.md'}")

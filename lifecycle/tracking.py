@@ -346,13 +346,22 @@ class NoRun(Run):
         return None
 
 
+_USERINFO = re.compile(r"://[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``scheme://user:password@host`` -> ``scheme://***@host``: credentials in URLs (a
+    --storage or --tracking-uri on the command line) never become params or tags."""
+    return _USERINFO.sub("://***@", text)
+
+
 def run_tags(command: str, argv: list[str] | None) -> dict[str, str]:
     """MLflow's own source tags (the UI shows them) and the versions a result depends on."""
     tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": f"dwcp-ml {command}",
             "mlflow.source.git.commit": lineage.git_commit(),
             "dwcp_ml.command": command, **lineage.versions()}
     if argv is not None:
-        tags["dwcp_ml.argv"] = " ".join(["dwcp-ml", *argv])
+        tags["dwcp_ml.argv"] = redact(" ".join(["dwcp-ml", *argv]))
     return tags
 
 

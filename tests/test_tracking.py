@@ -155,6 +155,8 @@ def test_where_runs_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert tracking.resolve("https://other") == tracking.Target("https://other")
     assert not tracking.resolve("https://other").embedded
     assert tracking.Target("https://u:p@h:1/x").display == "https://h:1/x"
+    assert tracking.redact("--storage postgresql://u:p@db/x --tracking-uri https://t@h") == \
+        "--storage postgresql://***@db/x --tracking-uri https://***@h"
 
 
 @dataclass(frozen=True)
