@@ -37,10 +37,10 @@ EXPERIMENT = "dwcp-ml"
 DB_FILE = "mlflow.db"
 ARTIFACTS = "artifacts"
 # MLflow's own defaults retry 7 times with exponential backoff and wait 120 s per request:
-# minutes before a dead server is reported. With these a refused connection fails in about
-# 2 s and a silent server after 3 x 30 s; before any of that, _probe gives up on a host that
-# does not accept a TCP connection within PROBE_SECONDS. A value already in the environment
-# wins.
+# minutes before a dead server is reported. Before anything else, _probe gives up on a host
+# that does not accept a TCP connection within PROBE_SECONDS, and the first request gets
+# CHECK_SECONDS without retries; later requests (uploads of a large bundle) get these. A
+# value already in the environment wins.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -56,6 +56,7 @@ QUIET_DEFAULTS = {
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run ... at: URL" on a server
 }
 PROBE_SECONDS = 3.0
+CHECK_SECONDS = 5  # the first request's timeout (whole seconds: MLflow parses an int)
 _KEY_BAD = re.compile(r"[^/\w.\- :]")  # MLflow's allowed key characters (non-Windows)
 _PARAM_CHARS = 6000  # MLflow's MAX_PARAM_VAL_LENGTH
 _TAG_CHARS = 8000  # MLflow's MAX_TAG_VAL_LENGTH
@@ -137,18 +138,16 @@ _ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')\]]+)")
 def failure(target: Target, exc: BaseException) -> TrackingError:
     """The one line for an exception MLflow (or its HTTP / database layer) raised: for a
     server that cannot be reached or does not answer, the reason alone."""
-    text = _one_line(exc)
+    text = redact(_one_line(exc))
+    if "timed out" in text.lower():
+        return TrackingError(f"the tracking server {target.display} did not answer in time "
+                             "(MLFLOW_HTTP_REQUEST_TIMEOUT); is it an MLflow server?")
     if "Max retries exceeded" in text or "NewConnectionError" in text:
         reason = _ERRNO.search(text)
         return TrackingError(
             f"cannot reach the tracking server {target.display} "
-            f"({reason.group(1).strip() if reason else 'connection failed'}, "
-            f"{os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES')} retries); start it or pass "
-            "another --tracking-uri")
-    if "timed out" in text.lower():
-        return TrackingError(
-            f"the tracking server {target.display} did not answer within "
-            f"{os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s (MLFLOW_HTTP_REQUEST_TIMEOUT)")
+            f"({reason.group(1).strip() if reason else 'connection failed'}); start it or "
+            "pass another --tracking-uri")
     return TrackingError(f"tracking store {target.display}: {text}")
 
 
@@ -168,6 +167,24 @@ def _probe(target: Target) -> None:
             reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         raise TrackingError(f"cannot reach the tracking server {target.display} ({reason}); "
                             "start it or pass another --tracking-uri") from None
+
+
+@contextmanager
+def _first_request() -> Iterator[None]:
+    """The reachability check gets CHECK_SECONDS and no retry (MLflow reads both variables
+    per request): a server that accepts connections but never answers fails in seconds."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_TIMEOUT",
+                                            "MLFLOW_HTTP_REQUEST_MAX_RETRIES")}
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(CHECK_SECONDS)
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _environment() -> None:
@@ -196,7 +213,8 @@ def client(target: Target) -> Any:
         import mlflow
 
         c = mlflow.MlflowClient(tracking_uri=target.uri, registry_uri=target.uri)
-        c.search_experiments(max_results=1)  # reach the store before any long work starts
+        with _first_request():  # reach the store before any long work starts
+            c.search_experiments(max_results=1)
     except Exception as exc:  # noqa: BLE001 - MlflowException, requests, sqlalchemy, ...
         raise failure(target, exc) from None
     return c

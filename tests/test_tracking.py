@@ -138,6 +138,24 @@ def test_a_bad_or_dead_store_is_one_line_in_seconds(case: BadUri, no_store: Path
     assert not (tmp_path / "r" / "scaling").exists()  # the run fails before the work
 
 
+def test_a_silent_server_fails_in_seconds(no_store: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that accepts TCP connections (the kernel's backlog) but never answers HTTP."""
+    monkeypatch.setattr(tracking, "CHECK_SECONDS", 1)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        code = cli.main([*EVAL, "--out", str(tmp_path / "r"), "--tracking-uri", uri])
+        seconds = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"dwcp-ml: error: the tracking server {uri} did not answer in "
+                                 "time (MLFLOW_HTTP_REQUEST_TIMEOUT); is it an MLflow server?\n")
+    assert seconds < 6, seconds
+
+
 def test_where_runs_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(tracking.ENV_URI, raising=False)
     monkeypatch.delenv(tracking.ENV_DIR, raising=False)
