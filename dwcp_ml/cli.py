@@ -391,9 +391,15 @@ def _print_version(v: Any) -> None:
 
 def cmd_registry_register(args: argparse.Namespace) -> int:
     """Verifies BUNDLE and registers it as a new version of --name (docs/lifecycle.md)."""
-    version = _registry(args).register(Path(args.bundle), args.name, alias=args.alias,
-                                       trusted_keys=_trusted_keys(args.trusted_keys),
-                                       argv=args.argv)
+    from dwcp_ml.lifecycle import registry
+
+    registry.check_name(args.name)  # before MLflow loads
+    reg = _registry(args)
+    try:
+        version = reg.register(Path(args.bundle), args.name, alias=args.alias,
+                               trusted_keys=_trusted_keys(args.trusted_keys), argv=args.argv)
+    except bundle.BundleError as exc:
+        raise UsageError(f"{args.bundle}: check {exc.check}: {exc.detail}") from None
     _print_version(version)
     return 0
 

@@ -245,10 +245,14 @@ class Registry:
         (and its digest against the registered one), then renames it to ``out``. ``out`` must
         not exist yet or be an empty directory; nothing is left behind on refusal."""
         found = self.resolve(ref)
-        out = Path(out)
+        out = Path(out).absolute()
         _check_out(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as work:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            work_dir = tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent)
+        except OSError as exc:
+            raise RegistryError(f"--out {out}: cannot create it ({exc.strerror})") from None
+        with work_dir as work:
             try:
                 import mlflow
 
