@@ -223,6 +223,16 @@ def _pm(v: list[float] | tuple[float, float], digits: int = 4) -> str:
     return f"{v[0]:.{digits}f} +- {v[1]:.{digits}f}"
 
 
+def _loss_text(row: dict[str, Any]) -> str:
+    """Mean +- sd of the loss; n/a with the count of folds whose headroom sweep never comes
+    down to the reactive scaler's capacity (the forecast overshoots it even at headroom 0.5)."""
+    loss = np.array([f[LOSS] for f in row["cv"]["model"]], np.float64)
+    bad = int(np.isnan(loss).sum())
+    if not bad:
+        return _pm(row["summary"][LOSS])
+    return f"n/a ({bad} of {len(loss)} folds above reactive capacity at headroom 0.5)"
+
+
 def _versus_shipped(rows: dict[str, dict[str, Any]], name: str) -> str:
     """The candidate's fold-paired loss difference to the shipped LightGBM."""
     if "lightgbm" not in rows or name == "lightgbm":
@@ -232,6 +242,8 @@ def _versus_shipped(rows: dict[str, dict[str, Any]], name: str) -> str:
     if len(a) != len(b):
         return "n/a"
     d = a - b
+    if np.isnan(d).any():
+        return "n/a"
     return f"{d.mean():+.4f} ({int((d < 0).sum())} of {len(d)})"
 
 
@@ -262,7 +274,7 @@ def report(out: Path, train: str) -> str:
     for i, r in enumerate(order, 1):
         s = r["summary"]
         lines.append(
-            f"| {i} | **{r['name']}** ({r['describe']}) | {_pm(s[LOSS])} | "
+            f"| {i} | **{r['name']}** ({r['describe']}) | {_loss_text(r)} | "
             f"{_versus_shipped(rows, r['name'])} | {_pm(s['under_share'])} | "
             f"{_pm(s['capacity_vs_reactive'], 3)} | {s['folds_beating_reactive']} of "
             f"{s['folds']} | {_pm(s['pinball'], 1)} | {_pm(s['coverage'], 3)} | "
