@@ -239,3 +239,16 @@ def test_bundle_digest_is_sha256sum_of_the_sha256sum_listing(tmp_path: Path) -> 
     (tmp_path / "b" / "link").symlink_to(tmp_path / "b" / "Z.onnx")
     with pytest.raises(lineage.LineageError, match="link: not a regular file"):
         lineage.bundle_digest(tmp_path / "b")
+
+
+def test_module_functions_for_the_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lifecycle/dag.py's register and promote steps call these with the default store."""
+    fresh_store(tmp_path / "store", monkeypatch)
+    v = registry.register(BUNDLE, NAME, alias="challenger")
+    assert (v.version, v.aliases) == ("1", ("challenger",))
+    assert registry.set_alias(NAME, v.version, "champion").aliases == ("challenger", "champion")
+    assert registry.show(f"{NAME}@champion").tags["bundle_digest"] == lineage.bundle_digest(BUNDLE)
+    pulled = registry.pull(f"{NAME}@champion", tmp_path / "b")
+    assert pulled.path == tmp_path / "b" and files(pulled.path) == files(BUNDLE)
+    assert set(pulled.models) == {m["name"] for m in json.loads(
+        (BUNDLE / "manifest.json").read_text())["models"]}
