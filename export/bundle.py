@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,21 @@ import numpy as np
 from dwcp_ml import __version__
 from dwcp_ml import feature_core as fc
 from dwcp_ml.spec import runtime
-from dwcp_ml.spec.model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, ExportedModel, TensorSpec,
-                                model_input, schema_hash, schema_label)
+from dwcp_ml.spec.model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, DriftSample,
+                                ExportedModel, TensorSpec, model_input, schema_hash,
+                                schema_label)
 
 from . import metadata, spec_checks
-from .golden_checks import GOLDEN_FORMAT, GoldenData, first_difference, recompute_input
+from .golden_checks import (DRIFT_FORMAT, GOLDEN_FORMAT, DriftData, GoldenData, bits64, column_stats,
+                            drift_column_names, drift_matrix, first_difference, from_hex32,
+                            golden_drift_problem, recompute_input)
 from .spec_checks import BundleError, CorruptBundleError, MismatchError
 
 FORMAT = spec_checks.FORMAT
 MANIFEST = spec_checks.MANIFEST
-__all__ = ["FORMAT", "GOLDEN_FORMAT", "MANIFEST", "BundleError", "CorruptBundleError",
+__all__ = ["FORMAT", "GOLDEN_FORMAT", "DRIFT_FORMAT", "DRIFT_MAX_ROWS", "drift_reference", "MANIFEST", "BundleError", "CorruptBundleError",
            "MismatchError", "Bundle", "BundleModel", "GoldenResult", "write", "load",
-           "check_goldens", "first_refusal", "golden_predictions"]
+           "check_goldens", "check_drift_goldens", "first_refusal", "golden_predictions"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class BundleModel:
     onnx_bytes: bytes = field(default=b"", repr=False, compare=False)
     session: Any = field(default=None, repr=False, compare=False)
     golden: GoldenData | None = field(default=None, repr=False, compare=False)
+    drift: DriftData | None = field(default=None, repr=False, compare=False)  # if it has one
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,88 @@ def golden_predictions(model: ExportedModel, onnx_bytes: bytes) -> dict[str, obj
     }
 
 
-def write(directory: Path, models: list[ExportedModel], version: str) -> Bundle:
-    """Writes a new bundle (the directory must not exist or be empty) and loads it back."""
+# ---- drift references ------------------------------------------------------------------
+
+DRIFT_MAX_ROWS = 20_000  # reference sample size cap (rows of the model input)
+DRIFT_BATCH = 4096  # ONNX Runtime batch of the reference outputs (fixed: the same bits)
+SAMPLE_RULE = (f"at most {DRIFT_MAX_ROWS} rows of the candidate rows in their stated order: "
+               f"all of them when there are fewer, else row floor(k * n / {DRIFT_MAX_ROWS}) for "
+               f"k = 0 .. {DRIFT_MAX_ROWS - 1} (evenly spaced, no random draw); rows with a "
+               "non-finite drift column dropped and counted; outputs by ONNX Runtime (CPU, 1 "
+               f"thread) in batches of {DRIFT_BATCH} rows")
+BINS_RULE = ("quantile edges of the reference sample (fc_drift_quantile_edges: lower quantiles, "
+             "ties collapsed), counts by fc_drift_histogram; a column with one distinct value "
+             "is recorded as constant and excluded from PSI and KS")
+
+
+def _subsample(n: int, cap: int = DRIFT_MAX_ROWS) -> np.ndarray:
+    return (np.arange(n, dtype=np.int64) if n <= cap
+            else (np.arange(cap, dtype=np.int64) * n) // cap)
+
+
+def _outputs(session: Any, x: np.ndarray) -> np.ndarray:
+    parts = [session.run(None, {INPUT: np.ascontiguousarray(x[i:i + DRIFT_BATCH])})[0]
+             for i in range(0, len(x), DRIFT_BATCH)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _reference_column(kind_index_name: tuple[str, int, str], ref: np.ndarray,
+                      golden: np.ndarray) -> dict[str, object]:
+    kind, index, name = kind_index_name
+    col: dict[str, object] = {"kind": kind, "index": index, "name": name}
+    try:
+        edges = fc.quantile_edges(ref, fc.DRIFT_DEFAULT_BINS)
+    except fc.ConstantError:
+        return {**col, "constant": True, "value": bits64(ref[0])}
+    counts = fc.histogram(ref, edges)
+    live = column_stats(edges, counts, golden, fc.DRIFT_DEFAULT_EPSILON)
+    return {**col, "constant": False, "edges": bits64(edges), "counts": bits64(counts),
+            "golden": {"live_counts": bits64(live.live_counts), "psi": bits64(live.psi),
+                       "ks": bits64(live.ks)}}
+
+
+def drift_reference(name: str, params: fc.Params | fc.PlacementParams, inputs: TensorSpec,
+                    outputs: TensorSpec, session: Any, sample: DriftSample,
+                    training_data_digest: str, golden_file: str, golden_x: np.ndarray,
+                    golden_y: np.ndarray) -> dict[str, object]:
+    """The drift reference document of one model (format dwcp-ml-drift-reference/1)."""
+    rows = np.ascontiguousarray(sample.rows, np.float32)
+    if rows.ndim < 2 or tuple(rows.shape[1:]) != tuple(inputs.shape[1:]):
+        raise BundleError(f"{name}: drift sample rows of shape {rows.shape}, the model takes "
+                          f"{list(inputs.shape)}")
+    x = rows[_subsample(len(rows))]
+    matrix = drift_matrix(params, x, _outputs(session, x))
+    finite = np.isfinite(matrix).all(axis=1)
+    matrix = matrix[finite]
+    if not len(matrix):
+        raise BundleError(f"{name}: the drift sample has no row with finite features")
+    golden = drift_matrix(params, golden_x, golden_y)
+    names = drift_column_names(params, inputs, outputs)
+    return {
+        "format": DRIFT_FORMAT,
+        "model": name,
+        "drift_version": fc.DRIFT_VERSION,
+        "bins": {"rule": BINS_RULE, "n_bins": fc.DRIFT_DEFAULT_BINS,
+                 "epsilon": bits64(fc.DRIFT_DEFAULT_EPSILON)},
+        "sample": {"rows": int(len(matrix)), "candidate_rows": int(len(rows)),
+                   "dropped_non_finite": int((~finite).sum()), "rule": SAMPLE_RULE,
+                   "selection": sample.selection, "training_data_digest": training_data_digest},
+        "golden": {"file": golden_file, "rows": int(len(golden_x)),
+                   "what": "the golden input tensor (and its golden output) taken as a live "
+                           "window: its live counts, PSI and KS per column"},
+        "columns": [_reference_column(n, matrix[:, j], golden[:, j]) for j, n in enumerate(names)],
+    }
+
+
+def drift_bytes(doc: dict[str, object]) -> bytes:
+    return (json.dumps(doc, indent=1) + "\n").encode()
+
+
+def write(directory: Path, models: list[ExportedModel], version: str, *,
+          drift_samples: Mapping[str, DriftSample] | None = None) -> Bundle:
+    """Writes a new bundle (the directory must not exist or be empty) and loads it back.
+    A model with a drift sample (``drift_samples[name]``, else ``model.drift_sample``) also
+    gets drift/<name>.json, named in its manifest entry."""
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
         raise BundleError(f"{directory} is not empty; choose a new bundle directory")
@@ -156,6 +241,9 @@ def write(directory: Path, models: list[ExportedModel], version: str) -> Bundle:
             "golden": f"golden/{model.name}.json",
             "golden_sha256": _sha256(golden),
         })
+        sample = (drift_samples or {}).get(model.name) or model.drift_sample
+        if sample is not None:
+            entries[-1].update(_write_drift(directory, model, onnx_bytes, golden, sample))
     manifest = {
         "format": FORMAT,
         "bundle_version": version,
@@ -167,6 +255,20 @@ def write(directory: Path, models: list[ExportedModel], version: str) -> Bundle:
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return load(directory)
+
+
+def _write_drift(directory: Path, model: ExportedModel, onnx_bytes: bytes, golden: bytes,
+                 sample: DriftSample) -> dict[str, str]:
+    g = json.loads(golden)
+    x = from_hex32(g["input"]["float32"], g["input"]["shape"], "input")
+    y = from_hex32(g["output"]["float32"], g["output"]["shape"], "output")
+    doc = drift_reference(model.name, model.feature_params, model.inputs[0], model.outputs[0],
+                          runtime.session(onnx_bytes), sample, model.training_data_digest,
+                          f"golden/{model.name}.json", x, y)
+    data = drift_bytes(doc)
+    (directory / "drift").mkdir(exist_ok=True)
+    (directory / "drift" / f"{model.name}.json").write_bytes(data)
+    return {"drift": f"drift/{model.name}.json", "drift_sha256": _sha256(data)}
 
 
 def load(directory: Path, *, require_ort: bool = True,
@@ -189,7 +291,7 @@ def load(directory: Path, *, require_ort: bool = True,
             thresholds={k: float(v) for k, v in entry["thresholds"].items()},
             golden_path=directory / str(entry["golden"]), entry=entry,
             onnx_bytes=state.files[entry["file"]], session=state.sessions[i],
-            golden=state.goldens[i],
+            golden=state.goldens[i], drift=state.drifts.get(i),
         )
     return Bundle(directory, str(state.manifest["bundle_version"]), state.manifest, models,
                   state.signed_by)
@@ -251,3 +353,12 @@ def first_refusal(bundle: Bundle, results: list[GoldenResult]) -> BundleError | 
                 golden = bundle.models[r.model].entry["golden"]
                 return spec_checks.refuse(check, f"{golden}: {r.detail}")
     return None
+
+
+def check_drift_goldens(bundle: Bundle) -> dict[str, str | None]:
+    """The drift golden proof of every model with a drift reference: the feature core bins
+    the golden tensors into the reference edges and recomputes PSI and KS; the first
+    difference from the stored bits per model, None where every bit matches. (Not a spec
+    check: Go proves the same bits in a test, sidecar/bundle linking no C.)"""
+    return {m.name: golden_drift_problem(m.params, m.golden, m.drift)
+            for m in bundle.models.values() if m.drift is not None and m.golden is not None}

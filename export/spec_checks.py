@@ -26,7 +26,7 @@ from dwcp_ml.spec import runtime
 from dwcp_ml.spec.model import ML_OPSET, OPSET, PLACEMENT_SCHEMA, schema_hash
 
 from . import safe_files
-from .golden_checks import GoldenData, parse_golden
+from .golden_checks import DriftData, GoldenData, parse_drift, parse_golden
 
 FORMAT = "dwcp-ml-bundle/1"
 MANIFEST = "manifest.json"
@@ -89,6 +89,7 @@ class State:
     files: dict[str, bytes] = field(default_factory=dict)  # bundle-relative name -> bytes
     sessions: dict[int, ort.InferenceSession] = field(default_factory=dict)  # model index
     goldens: dict[int, GoldenData] = field(default_factory=dict)
+    drifts: dict[int, DriftData] = field(default_factory=dict)  # models that name one
 
     @property
     def models(self) -> list[dict[str, Any]]:
@@ -131,9 +132,14 @@ def _manifest_schema(s: State) -> None:
         raise refuse("manifest.schema", f"{_where(error.absolute_path)}: {message}")
 
 
+# Manifest keys naming a file -> the key of its sha256; "drift" is optional.
+FILE_KEYS = {"file": "sha256", "golden": "golden_sha256", "drift": "drift_sha256"}
+
+
 def _named_files(s: State) -> list[tuple[int, str, str]]:
     """(model index, manifest key, name) of every named file, in manifest order."""
-    return [(i, key, str(m[key])) for i, m in enumerate(s.models) for key in ("file", "golden")]
+    return [(i, key, str(m[key])) for i, m in enumerate(s.models) for key in FILE_KEYS
+            if key in m]
 
 
 def _files_inside(s: State) -> None:
@@ -155,7 +161,7 @@ def _files_regular(s: State) -> None:
 
 def _files_sha256(s: State) -> None:
     for i, key, name in _named_files(s):
-        want = s.models[i]["sha256" if key == "file" else "golden_sha256"]
+        want = s.models[i][FILE_KEYS[key]]
         got = hashlib.sha256(s.files[name]).hexdigest()
         if got != want:
             raise refuse("files.sha256", f"{name}: sha256 {got} does not match the manifest's "
@@ -292,6 +298,18 @@ def _golden_read(s: State) -> None:
             raise refuse("golden.read", f"{m['golden']}: {str(exc)[:300]}") from None
 
 
+def _drift_read(s: State) -> None:
+    cap = limits()["json_depth"]
+    for i, m in enumerate(s.models):
+        if "drift" not in m:
+            continue
+        try:
+            doc = safe_files.strict_json(s.files[m["drift"]], cap)
+            s.drifts[i] = parse_drift(doc, m, params_from(m["feature_params"]), s.goldens[i])
+        except (safe_files.StrictJSONError, ValueError) as exc:
+            raise refuse("drift.read", f"{m['drift']}: {str(exc)[:300]}") from None
+
+
 LOAD_CHECKS: list[tuple[str, Callable[[State], None]]] = [
     ("manifest.read", _manifest_read),
     ("manifest.json", _manifest_json),
@@ -308,6 +326,7 @@ LOAD_CHECKS: list[tuple[str, Callable[[State], None]]] = [
     ("onnx.signature", _onnx_signature),
     ("onnx.metadata", _onnx_metadata),
     ("golden.read", _golden_read),
+    ("drift.read", _drift_read),
 ]
 GOLDEN_CHECKS = ("golden.features", "golden.output")
 assert [n for n, _ in LOAD_CHECKS] + list(GOLDEN_CHECKS) == spec.check_names(), \

@@ -30,6 +30,7 @@ import onnx
 FORMAT = "dwcp-ml-bad-bundles/1"
 DEFAULT_BASE = Path(__file__).resolve().parent / "bundle"
 MANIFEST = "manifest.json"
+SHA_KEYS = {"file": "sha256", "golden": "golden_sha256", "drift": "drift_sha256"}
 
 
 class Work:
@@ -71,7 +72,7 @@ class Work:
         target = self.path / entry[key]
         target.unlink()
         target.write_bytes(data)
-        entry["sha256" if key == "file" else "golden_sha256"] = hashlib.sha256(data).hexdigest()
+        entry[SHA_KEYS[key]] = hashlib.sha256(data).hexdigest()
         self.save(m)
 
     def read(self, family: str, key: str) -> bytes:
@@ -86,6 +87,11 @@ class Work:
         golden = json.loads(self.read(family, "golden"))
         change(golden)
         self.rewrite(family, "golden", json.dumps(golden, indent=1).encode())
+
+    def drift(self, family: str, change: Callable[[dict[str, Any]], object]) -> None:
+        doc = json.loads(self.read(family, "drift"))
+        change(doc)
+        self.rewrite(family, "drift", json.dumps(doc, indent=1).encode())
 
     def replace_file(self, family: str, key: str, make: Callable[[Path], None]) -> None:
         target = self.path / self.model(self.manifest(), family)[key]
@@ -256,6 +262,32 @@ def _extra_file_after_signing(w: Work) -> None:
     (w.path / "extra.txt").write_text("added after signing\n")
 
 
+def _unsort_edges(d: dict[str, Any]) -> None:
+    """The first binned column's first two edges swapped (decimals kept equal to the bits)."""
+    col = next(c for c in d["columns"] if not c["constant"])
+    e = col["edges"]
+    e["decimal"][0], e["decimal"][1] = e["decimal"][1], e["decimal"][0]
+    e["float64"] = e["float64"][16:32] + e["float64"][:16] + e["float64"][32:]
+
+
+def _drift_cases() -> list[Case]:
+    """Drift references (drift/<model>.json, optional): named files like golden, then
+    drift.read."""
+    c = Case
+    return [
+        c("drift_missing", "files.regular", "drift/pba.json named but absent", lambda w: (w.path / w.model(w.manifest(), "pba")["drift"]).unlink()),
+        c("drift_dotdot", "files.inside", "drift ../drift/anomaly.json (escapes the bundle)", _set(["model", "drift"], "../drift/anomaly.json")),
+        c("drift_absolute", "files.inside", "drift /etc/passwd", _set(["model", "drift"], "/etc/passwd", "scaling")),
+        c("drift_symlink", "files.regular", "drift/anomaly.json -> /etc/passwd", _link("/etc/passwd", "anomaly", "drift")),
+        c("drift_wrong_sha256", "files.sha256", "one byte of drift/scaling.json changed", _flip_last_byte("scaling", "drift")),
+        c("drift_sha256_alone", "manifest.schema", "drift_sha256 without drift", lambda w: w.edit(lambda m: w.model(m, "pba").pop("drift"))),
+        c("drift_wrong_format", "drift.read", "drift format other/1 (sha256 updated)", lambda w: w.drift("pba", lambda d: d.update(format="other/1"))),
+        c("drift_other_version", "drift.read", "drift_version 2 (another feature core's statistics)", lambda w: w.drift("anomaly", lambda d: d.update(drift_version=2))),
+        c("drift_edges_unsorted", "drift.read", "itp drift edges out of order", lambda w: w.drift("itp", _unsort_edges)),
+        c("drift_columns_short", "drift.read", "scaling drift without its output column", lambda w: w.drift("scaling", lambda d: d["columns"].pop())),
+    ]
+
+
 def cases() -> list[Case]:
     c = Case
     out = [
@@ -329,7 +361,7 @@ def cases() -> list[Case]:
     ]
     if os.geteuid() == 0:  # mknod needs CAP_MKNOD; the case is left out otherwise
         out.insert(36, c("model_device", "files.regular", "anomaly.onnx is /dev/null's device node", _device))
-    return out
+    return out + _drift_cases()
 
 
 def signature_cases() -> list[Case]:

@@ -40,6 +40,15 @@ class Verification:
     rtol: float
 
 
+@dataclass(frozen=True)
+class DriftSample:
+    """The rows a drift reference is computed from (docs/drift-report.md): model input
+    tensors of the model's own training data in a fixed order, and what they are."""
+
+    rows: np.ndarray  # float32, the model's input shape; the bundle writer subsamples
+    selection: str  # what data, e.g. "training traces of the default source: ..."
+
+
 @dataclass
 class ExportedModel:
     """One verified ONNX model and everything the bundle manifest records about it."""
@@ -64,6 +73,8 @@ class ExportedModel:
     metrics: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # e.g. what the output columns mean
     golden_requests: list[dict[str, object]] | None = None
+    # Optional: the bundle writer attaches drift/<name>.json computed from these rows.
+    drift_sample: DriftSample | None = None
 
 
 PLACEMENT_SCHEMA = "placement"

@@ -45,6 +45,9 @@ type Model struct {
 	TrainingDataDigest string             `json:"training_data_digest"`
 	Golden             string             `json:"golden"`
 	GoldenSHA256       string             `json:"golden_sha256"`
+	// Drift names the optional drift reference (drift/<model>.json); "" when absent.
+	Drift       string `json:"drift,omitempty"`
+	DriftSHA256 string `json:"drift_sha256,omitempty"`
 }
 
 // FeatureParams are the feature core parameters the model was trained with. A placement
@@ -91,8 +94,9 @@ func (t *TensorSpec) UnmarshalJSON(data []byte) error {
 type Bundle struct {
 	Dir      string
 	Manifest Manifest
-	ONNX     map[string][]byte  // model name -> ONNX file bytes
-	Goldens  map[string]*Golden // model name -> golden predictions
+	ONNX     map[string][]byte          // model name -> ONNX file bytes
+	Goldens  map[string]*Golden         // model name -> golden predictions
+	Drifts   map[string]*DriftReference // model name -> drift reference (models with one)
 	// Files are the bundle files read by the files.regular check, by slash path relative
 	// to Dir: manifest.json and every named file; with a signature check, every regular
 	// file but model.sig.
@@ -123,7 +127,7 @@ func Load(dir string, opts ...Option) (*Bundle, error) { return LoadWith(dir, ni
 
 // LoadWith is Load with more checks (a runtime's), all run in the specification's order.
 func LoadWith(dir string, more []Check, opts ...Option) (*Bundle, error) {
-	b := &Bundle{Dir: dir, ONNX: map[string][]byte{}, Goldens: map[string]*Golden{}, Files: map[string][]byte{}}
+	b := &Bundle{Dir: dir, ONNX: map[string][]byte{}, Goldens: map[string]*Golden{}, Drifts: map[string]*DriftReference{}, Files: map[string][]byte{}}
 	for _, o := range opts {
 		o(b)
 	}

@@ -67,6 +67,7 @@ func (b *Bundle) checks() []Check {
 		{CheckSignature, (*Bundle).checkSignature},
 		{CheckModelsUnique, (*Bundle).checkUnique},
 		{CheckGoldenRead, (*Bundle).readGoldens},
+		{CheckDriftRead, (*Bundle).readDrifts},
 	}
 }
 
@@ -108,7 +109,10 @@ func openDir(dir string) (*os.Root, error) {
 func (b *Bundle) named(fn func(m *Model, name string) error) error {
 	for i := range b.Manifest.Models {
 		m := &b.Manifest.Models[i]
-		for _, name := range []string{m.File, m.Golden} {
+		for _, name := range []string{m.File, m.Golden, m.Drift} {
+			if name == "" {
+				continue // only the optional drift reference can be absent (the schema)
+			}
 			if err := fn(m, name); err != nil {
 				return err
 			}
@@ -164,8 +168,11 @@ func (b *Bundle) readFiles() error {
 func (b *Bundle) checkSHA256() error {
 	return b.named(func(m *Model, name string) error {
 		want := m.SHA256
-		if name == m.Golden {
+		switch name {
+		case m.Golden:
 			want = m.GoldenSHA256
+		case m.Drift:
+			want = m.DriftSHA256
 		}
 		sum := sha256.Sum256(b.Files[name])
 		if hex.EncodeToString(sum[:]) != want {

@@ -31,6 +31,7 @@ const (
 	CheckONNXSignature = "onnx.signature"
 	CheckONNXMetadata  = "onnx.metadata"
 	CheckGoldenRead    = "golden.read"
+	CheckDriftRead     = "drift.read"
 	CheckGoldenFeature = "golden.features"
 	CheckGoldenOutput  = "golden.output"
 )
