@@ -41,6 +41,10 @@ def _small_bundle() -> tuple[Path, dict[str, Any]]:
     (work / "golden").mkdir()
     shutil.copyfile(REPO / "golden/bundle" / f"{KEEP}.onnx", work / f"{KEEP}.onnx")
     shutil.copyfile(REPO / "golden/bundle/golden" / f"{KEEP}.json", work / "golden" / f"{KEEP}.json")
+    drift = manifest["models"][0].get("drift")  # the optional drift reference, where named
+    if drift:
+        (work / "drift").mkdir()
+        shutil.copyfile(REPO / "golden/bundle" / drift, work / drift)
     return work, manifest
 
 
