@@ -47,7 +47,7 @@ from dwcp_ml.training.selection import Selection, SelectionError, parse
 # 1-thread LSTM takes 0.13 s per VM-day on an idle core and 3-4x that on the shared 2-core
 # machine, so 10 VMs fit a 25-minute run (20 VMs measured ~60 minutes under load).
 DEV: Selection = parse("bitbrains:months=2013-7,2013-8:vms=first:10")
-DEV_CONFIG = pba.PbaConfig(threads=1)  # the shipped configuration, on 1 torch thread
+DEV_CONFIG = pba.PbaConfig.shipped()  # what the default bundle ships (LightGBM, 1 thread)
 LOSS = "wape"
 WAPE_GAIN_TARGET = 0.20  # model WAPE at least 20 % below the best naive baseline, every fold
 COVERAGE_TARGET = 0.85  # share of intervals the upper forecast covers
@@ -164,7 +164,8 @@ Fitter = Callable[[list[Trace]], Fitted]
 
 
 def fit_pba(config: pba.PbaConfig) -> Fitter:
-    """The PBA network of ``config`` (``pba.train``) as a :data:`Fitter`."""
+    """The PBA model of ``config`` (``pba.train``: the network, or ``config.tree``) as a
+    :data:`Fitter`."""
     def fit(traces: list[Trace]) -> Fitted:
         trained = pba.train(traces, config)
         return Fitted(trained.params, trained.predict, trained.metrics["train_windows"])
@@ -437,9 +438,10 @@ def _cross_validation_report(request: EvalRequest, root: Path, config: pba.PbaCo
         "its training part.",
         f"- **Tested on**: {tested}.",
         "- **Selected on**: the configuration is fixed before this run (the shipped "
-        "`PbaConfig`, chosen earlier on July 2013's last 20 %, which is dev data: read the "
-        "dev figures as optimistic). Inside each fold the one choice training makes (the best "
-        f"epoch) is made on the last {config.val_fraction:.0%} of the fold's training part.",
+        "`PbaConfig.shipped()`, the winner of the PBA leaderboard on the dev CV, which is dev "
+        "data: read the dev figures as optimistic). Inside each fold the choices training "
+        "makes (the network's best epoch, the forest's residual quantiles) are made on the last "
+        f"{config.val_fraction:.0%} of the fold's training part.",
         f"- **Configuration**: `{asdict(config)}`.", "", *_protocol(config),
         *section(f"Rolling origin ({len(time_folds)} folds, {GAP // cv.DAY}-day gap)", rolling)]
     if groups is not None:

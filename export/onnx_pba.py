@@ -16,6 +16,11 @@ scale: ``expm1`` of the log1p-scale quantiles and the final ``relu`` are inside 
 Quantiles never cross: lower = point - softplus(a) and upper = point + softplus(b) before the
 monotone expm1/relu, so no sort is needed (a sort would also hide a broken head).
 
+A tree model (``PbaConfig.tree``, what the default bundle ships) keeps the same contract: its
+graph (``onnx_candidates.pba_tabular_onnx``) flattens the window, runs one
+``TreeEnsembleRegressor`` per quantile on the level-relative log1p target, adds the level
+prior back and applies the same non-crossing and ``relu(expm1(.))`` map.
+
 Verification tolerance: ``|onnx - torch| <= ATOL + RTOL * |torch|`` per output on held-out
 rows. ORT and torch run different float32 LSTM kernels (different summation order and
 sigmoid/tanh approximations); measured differences on July validation rows are a few 1e-6
@@ -34,15 +39,16 @@ import warnings
 import numpy as np
 import torch
 
-from dwcp_ml import __version__
 from dwcp_ml.spec.model import INPUT, OPSET, OUTPUT, ExportedModel, TensorSpec
 from dwcp_ml.training.pba import TrainedPba
 
 from .metadata import check_rules
+from .onnx_candidates import pba_tabular_onnx
 from .verify import verify
 
 NAME = "pba"
 FAMILY = "pba"
+VERSION = "2"  # 1 (0.1.0): the LSTM; 2: LightGBM quantile regression, the leaderboard winner
 ATOL = 1e-3  # KB/s
 RTOL = 1e-4
 
@@ -74,14 +80,19 @@ def native(model: torch.nn.Module):  # noqa: ANN201 - a numpy callable
     return run
 
 
-def export(trained: TrainedPba, version: str = __version__) -> ExportedModel:
+def export(trained: TrainedPba, version: str = VERSION) -> ExportedModel:
     """Exports, checks the rules and verifies against torch on the held-out rows; raises
     ExportRuleError / ExportVerificationError (naming the worst row) instead of returning."""
     params = trained.params
-    onnx_bytes = to_onnx(trained.model, params.seq_len, params.n_features)
+    if isinstance(trained.model, torch.nn.Module):
+        onnx_bytes = to_onnx(trained.model, params.seq_len, params.n_features)
+        reference = native(trained.model)
+    else:  # a tree candidate (PbaConfig.tree): same contract, graph from onnx_candidates
+        onnx_bytes = pba_tabular_onnx(trained.model)
+        reference = trained.model.predict
     check_rules(onnx_bytes, NAME)
-    verification = verify(onnx_bytes, native(trained.model), trained.holdout_x, atol=ATOL,
-                          rtol=RTOL, label=NAME)
+    verification = verify(onnx_bytes, reference, trained.holdout_x, atol=ATOL, rtol=RTOL,
+                          label=NAME)
     lo, mid, hi = trained.config.quantiles
     return ExportedModel(
         name=NAME, family=FAMILY, version=version, onnx_bytes=onnx_bytes,

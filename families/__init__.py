@@ -48,8 +48,13 @@ class Family:
         return spec.family_contract(self.name)
 
     def make_config(self, tiny: bool) -> Any:
-        cls = getattr(self._module(self.training), self.config)
-        return cls.tiny() if tiny else cls()
+        """The configuration the default bundle ships (``tiny``: its seconds-long form)."""
+        target: Any = self._module(self.training)
+        for part in self.config.split("."):
+            target = getattr(target, part)
+        if isinstance(target, type):
+            return target.tiny() if tiny else target()
+        return target(tiny)
 
     def train(self, traces: list[Trace], config: Any, progress: bool) -> Any:
         return self._module(self.training).train(traces, config, progress)
@@ -73,7 +78,7 @@ def _family(name: str, training: str, config: str, traces: Callable[[Source], li
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        _family("pba", "pba", "PbaConfig", sources.vm_traces, board="pba_board"),
+        _family("pba", "pba", "PbaConfig.shipped", sources.vm_traces, board="pba_board"),
         _family("anomaly", "anomaly", "AnomalyConfig", sources.metric_traces),
         _family("scaling", "scaling", "ScalingConfig", sources.cpu_traces),
         _family("itp", "itp.scorer", "ItpConfig", sources.no_traces),

@@ -35,7 +35,9 @@ Model (inside the graph, so Go runs exactly the same thing through ONNX Runtime)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +49,7 @@ from torch.nn import functional as F
 from dwcp_ml import feature_core as fc
 
 from . import prepare
+from .candidates.quantile import TreeConfig
 from .data import Trace, traces_digest
 
 TARGET_CHANNELS = ("net_rx_kbs", "net_tx_kbs")  # the VM schema's target: net_rx + net_tx
@@ -106,6 +109,9 @@ class PbaConfig:
     threads: int = 2  # the machine is shared; torch defaults to every core
     holdout_rows: int = 512  # validation rows kept for ONNX verification
     golden_windows: int = 6  # raw validation windows kept for golden predictions
+    # A tree quantile regressor over the flattened window instead of the network (the
+    # leaderboard's tabular candidates, training/candidates/pba_tabular.py); None = PbaNet.
+    tree: TreeConfig | None = None
 
     def __post_init__(self) -> None:
         lo, mid, hi = self.quantiles
@@ -129,6 +135,14 @@ class PbaConfig:
         """A seconds-long configuration for tests (same code path, small everything)."""
         return cls(seq_len=6, stat_window=4, hidden=16, epochs=2, batch_size=128, lr=5e-3,
                    train_stride=1, holdout_rows=128, golden_windows=3, threads=1)
+
+    @classmethod
+    def shipped(cls, tiny: bool = False) -> PbaConfig:
+        """What the default bundle ships: the winner of the PBA leaderboard on the dev CV
+        (docs/evaluation/pba.md), LightGBM quantile regression, 3 x 200 trees x 31 leaves."""
+        if tiny:
+            return replace(cls.tiny(), tree=TreeConfig.tiny("lightgbm"))
+        return cls(threads=1, tree=TreeConfig("lightgbm"))
 
     def params(self, center: tuple[float, ...] = (), scale: tuple[float, ...] = ()) -> fc.Params:
         return fc.Params(schema=fc.Schema.VM, seq_len=self.seq_len, stat_window=self.stat_window,
@@ -241,7 +255,7 @@ class Split:
 class TrainedPba:
     config: PbaConfig
     params: fc.Params  # with the training split's center/scale
-    model: PbaRawScale  # eval mode; raw-scale KB/s output
+    model: PbaRawScale | Any  # eval-mode network, or a TabularPba (config.tree); KB/s out
     metrics: dict[str, float]
     history: list[dict[str, float]]
     holdout_x: NDArray[np.float32]  # normalised validation windows for ONNX verification
@@ -253,7 +267,9 @@ class TrainedPba:
 
     def predict(self, x: np.ndarray, batch: int = 4096) -> NDArray[np.float32]:
         """Raw-scale (lower, point, upper) KB/s for normalised windows."""
-        return predict(self.model, x, batch)
+        if isinstance(self.model, nn.Module):
+            return predict(self.model, x, batch)
+        return self.model.predict(x)
 
 
 def predict(model: nn.Module, x: np.ndarray, batch: int = 4096) -> NDArray[np.float32]:
@@ -384,8 +400,9 @@ def point_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
-def _evaluate(model: PbaRawScale, split: Split) -> dict[str, float]:
-    p = predict(model, split.x).astype(np.float64)
+def _evaluate(predict_fn: Callable[[np.ndarray], NDArray[np.float32]],
+              split: Split) -> dict[str, float]:
+    p = predict_fn(split.x).astype(np.float64)
     m = point_metrics(split.y, p[:, 1])
     m["coverage"] = float(np.mean((split.y >= p[:, 0]) & (split.y <= p[:, 2])))
     return m
@@ -452,6 +469,21 @@ def train(traces: list[Trace], config: PbaConfig = PbaConfig(),
     if not traces:
         raise PbaInputError("train() needs at least one trace")
     started = time.perf_counter()
+    if config.tree is not None:
+        from .candidates import pba_tabular  # it builds on this module
+
+        fit = fit_data(traces, config)
+        model = pba_tabular.fit_on(fit, config, config.tree)
+        u = np.log1p(model.predict(fit.val.x).astype(np.float64))
+        err = np.log1p(fit.val.y)[:, None] - u
+        q = np.asarray(config.quantiles)
+        pinball_u = float(np.maximum(q * err, (q - 1.0) * err).mean())
+        result = trained(traces, config, fit, model, model.predict, [],
+                         {"val_pinball_log1p": pinball_u}, started)
+        result.notes["model"] = (f"{config.tree.kind} quantile regression, one model per "
+                                 f"quantile, {config.tree.trees} trees x {config.tree.leaves} "
+                                 "leaves, on the flattened window; level-relative log1p target")
+        return result
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(config.threads)
@@ -517,14 +549,25 @@ def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: floa
     net.load_state_dict(best[1])
     model.eval()
 
-    metrics = {f"val_{k}": v for k, v in _evaluate(model, val_split).items()}
-    metrics.update(train_windows=float(len(train_split.y)), val_windows=float(len(val_split.y)),
-                   val_pinball_log1p=best[0], train_seconds=time.perf_counter() - started)
+    return trained(traces, config, fit, model, lambda x: predict(model, x), history,
+                   {"val_pinball_log1p": best[0]}, started)
+
+
+def trained(traces: list[Trace], config: PbaConfig, fit: FitData, model: Any,
+            predict_fn: Callable[[np.ndarray], NDArray[np.float32]],
+            history: list[dict[str, float]], extra: dict[str, float],
+            started: float) -> TrainedPba:
+    """A fitted PBA model with what every learner records: validation metrics, the held-out
+    verification rows, the golden windows, the data digest and the notes."""
+    params, val_split = fit.params, fit.val
+    metrics = {f"val_{k}": v for k, v in _evaluate(predict_fn, val_split).items()}
+    metrics.update(train_windows=float(len(fit.train.y)), val_windows=float(len(val_split.y)),
+                   **extra, train_seconds=time.perf_counter() - started)
     rng = np.random.default_rng(config.seed)
     hold = np.sort(rng.choice(len(val_split.y), size=min(config.holdout_rows, len(val_split.y)),
                               replace=False))
-    g_ts, g_values, g_names = _golden_windows(params, grids, val_split, config.golden_windows,
-                                              config.seed)
+    g_ts, g_values, g_names = _golden_windows(params, fit.grids, val_split,
+                                              config.golden_windows, config.seed)
     return TrainedPba(
         config=config, params=params, model=model, metrics=metrics, history=history,
         holdout_x=np.ascontiguousarray(val_split.x[hold]), golden_ts=g_ts,
@@ -535,8 +578,8 @@ def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: floa
                          "minutes), KB/s",
                "label": "mean of net_rx_kbs + net_tx_kbs over grid bins e+1..e+horizon after "
                         "the window's last bin e",
-               "split": f"time cut at {cut}: train labels end before it, validation windows "
-                        "start at or after it"},
+               "split": f"time cut at {fit.cut}: train labels end before it, validation "
+                        "windows start at or after it"},
     )
 
 

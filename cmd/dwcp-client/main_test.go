@@ -107,9 +107,9 @@ func TestCommands(t *testing.T) {
 		want []string // in stdout, or in stderr when exit != 0
 	}{
 		{"demo", []string{"-bundle", defaultBundle, "demo"}, 0, []string{"bundle default-1",
-			"ForecastBandwidth  pba 0.1.0", "AnomalyScore       anomaly 2", "RecommendCapacity  scaling 1.0.0",
+			"ForecastBandwidth  pba 2", "AnomalyScore       anomaly 2", "RecommendCapacity  scaling 1.0.0",
 			"Predict            anomaly", "18 features (golden row 0)", "PlaceVM            itp 1.0.0", "hosts feasible"}},
-		{"versions", []string{"versions"}, 0, []string{"bundle default-1", "pba      pba      0.1.0    vm"}},
+		{"versions", []string{"versions"}, 0, []string{"bundle default-1", "pba      pba      2        vm"}},
 		{"reload", []string{"reload", defaultBundle}, 0, []string{"reloaded " + abs, "bundle default-1 from " + abs}},
 		{"reload refused", []string{"reload", t.TempDir()}, 1, []string{"dwcp-client: error: ", "still serving default-1", "manifest.json"}},
 		{"demo without goldens", []string{"-bundle", t.TempDir(), "demo"}, 1, []string{"golden inputs: "}},

@@ -62,7 +62,7 @@ func Example() {
 	_, err = eng.Predict(ctx, "pba", "", []float64{1, 2, 3})
 	fmt.Println(errors.Is(err, engine.ErrInvalidInput), err)
 	// Output:
-	// bandwidth next 15m0s: 197.4 KB/s, 80% interval 51.4..435.6 (pba 0.1.0)
+	// bandwidth next 15m0s: 279.4 KB/s, 80% interval 126.0..279.4 (pba 2)
 	// anomaly score -0.500, threshold -0.280, anomalous false
 	// provision 3000 MHz (30 units) for the next 15m0s
 	// true dwcp-ml: predict pba: got 3 feature values for 1 rows; pba takes 168 per row (shape [-1 12 14])

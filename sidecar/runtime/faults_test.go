@@ -91,8 +91,8 @@ func TestOpenRefusesBadBundles(t *testing.T) {
 				"\"feature_params\": {\n        \"schema\": \"vm\"")
 		}, engine.CodeBadBundle, bundle.CheckSchemaHash, `schema "metric" but feature_params.schema "vm"`},
 		{"version not the stamped one", func(t *testing.T, dir string) {
-			testbundle.EditManifest(t, dir, `"version": "0.1.0"`, `"version": "0.2.0"`)
-		}, engine.CodeMismatch, bundle.CheckONNXMetadata, `metadata dwcp.version is "0.1.0", the manifest says "0.2.0"`},
+			testbundle.EditManifest(t, dir, `"version": "2"`, `"version": "3"`)
+		}, engine.CodeMismatch, bundle.CheckONNXMetadata, `metadata dwcp.version is "2", the manifest says "3"`},
 		{"not an onnx file", func(t *testing.T, dir string) {
 			testbundle.Write(t, filepath.Join(dir, "scaling.onnx"), "this is not a model")
 			testbundle.Rehash(t, dir, "scaling.onnx")

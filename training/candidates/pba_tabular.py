@@ -65,9 +65,13 @@ def base_u(rows: NDArray[np.float32], column: int, center: float,
 def fit(traces: list[Trace], config: pba.PbaConfig, tree: TreeConfig) -> TabularPba:
     """Fits ``tree`` on the windows ``pba.train`` would fit (the earlier 1 - val_fraction of
     the traces); the forest takes its residual quantiles from the later part."""
+    return fit_on(pba.fit_data(traces, config), config, tree)
+
+
+def fit_on(data: pba.FitData, config: pba.PbaConfig, tree: TreeConfig) -> TabularPba:
+    """:func:`fit` on windows already made (``pba.train`` with ``config.tree`` uses it)."""
     if tuple(tree.quantiles) != tuple(config.quantiles):
         tree = TreeConfig(**{**tree.__dict__, "quantiles": tuple(config.quantiles)})
-    data = pba.fit_data(traces, config)
     li = data.level_index()
     col = (data.params.seq_len - 1) * data.params.n_features + li
     center, scale = float(data.params.center[li]), float(data.params.scale[li])
