@@ -10,6 +10,9 @@ BUILD := build
 CTEST_BUILD := $(BUILD)/c
 GO ?= go
 export CGO_ENABLED := 1
+# Go's build cache does not see edits to the feature core's .c files that sidecar/featurecore's
+# one-line wrappers #include; a digest of those sources in the cgo flags makes it rebuild.
+export CGO_CFLAGS := -O2 -g -DDWCP_FC_SOURCES_DIGEST=$(shell cat feature_core/src/*.c feature_core/src/*.h feature_core/include/*.h 2>/dev/null | sha256sum | cut -c1-16)
 
 C_SOURCES := $(wildcard feature_core/src/*.c feature_core/src/*.h feature_core/include/*.h)
 PY_SOURCES := pyproject.toml setup.py feature_core/python/_build.py
@@ -128,6 +131,7 @@ default-bundle: venv
 	$(DWCP) train --work $(BUILD)/default --quiet
 	$(DWCP) export --work $(BUILD)/default --quiet
 	$(DWCP) bundle --work $(BUILD)/default --out golden/bundle --version default-1
+	$(DWCP) drift attach golden/bundle
 
 test: test-c test-py test-go
 

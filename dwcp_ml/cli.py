@@ -661,7 +661,23 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--go-bin", help="the dwcp-parity binary (default: build/bin/dwcp-parity)")
     parity.set_defaults(func=cmd_parity)
     add_registry(sub)
+    add_lifecycle(sub)
     return parser
+
+
+def add_lifecycle(sub: Any) -> None:
+    """``pipeline run|serve`` (lifecycle/dag.py, docs/pipeline.md) and ``drift
+    attach|report`` (lifecycle/drift.py, docs/drift-report.md)."""
+    from dwcp_ml.lifecycle import dag, drift
+
+    pipe = sub.add_parser("pipeline", help="the main job as a Prefect flow: cached, retried, "
+                          "resumable; or served on a schedule")
+    dag.add_commands(pipe.add_subparsers(dest="pipeline_command", required=True))
+    pipe.set_defaults(func=dag.dispatch)
+    drifting = sub.add_parser("drift", help="drift references in a bundle; PSI / KS of live "
+                              "data against them")
+    drift.add_arguments(drifting)
+    drifting.set_defaults(func=drift.run)
 
 
 TRACKING_URI_HELP = (f"MLflow tracking and registry URI, e.g. http://mlflow.example:5000 "

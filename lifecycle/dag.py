@@ -125,8 +125,9 @@ def build_flow(results: Path) -> Any:
         return families.FAMILIES[name].export_models(trained)
 
     @task(name="bundle", **cached)
-    def write_bundle(key: str, exported: list[Any], out: str, version: str) -> str:
-        return str(_write_bundle(exported, Path(out), version))
+    def write_bundle(key: str, exported: list[Any], out: str, version: str,
+                     source: families.Source) -> str:
+        return str(_write_bundle(exported, Path(out), version, source))
 
     @task(name="sign", **cached)
     def sign(key: str, bundle_dir: str, private_key: str) -> str:
@@ -174,7 +175,7 @@ def build_flow(results: Path) -> Any:
             upstream.append(export_key)
         key = _key("bundle", upstream, str(spec.out), spec.version)
         bundle_dir = steps.run(write_bundle, "bundle", key, exported_all, str(spec.out),
-                               spec.version)
+                               spec.version, spec.source)
         if spec.sign_key is not None:
             key = _key("sign", key, str(spec.sign_key))
             steps.summary["signed_by"] = steps.run(sign, "sign", key, bundle_dir,
@@ -211,16 +212,20 @@ class Steps:
         return value
 
 
-def _write_bundle(exported: list[Any], out: Path, version: str) -> Path:
-    """Writes next to ``out`` and renames into place, so a crash never leaves a half bundle
-    that a resumed run would refuse as "not empty"."""
+def _write_bundle(exported: list[Any], out: Path, version: str,
+                  source: families.Source) -> Path:
+    """Writes the bundle with its drift references (from the training data of ``source``)
+    next to ``out`` and renames it into place, so a crash never leaves a half bundle that a
+    resumed run would refuse as "not empty"."""
     from dwcp_ml.export import bundle
+    from dwcp_ml.lifecycle import drift
 
     if out.exists() and any(out.iterdir()):
         raise pipeline.PipelineError(f"{out} is not empty; choose a new bundle directory")
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     bundle.write(partial, exported, version)
+    drift.attach(partial, source, progress=lambda _: None)
     if out.exists():
         out.rmdir()
     partial.rename(out)
