@@ -666,8 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_lifecycle(sub: Any) -> None:
-    """``pipeline run|serve`` (lifecycle/dag.py, docs/pipeline.md) and ``drift
-    attach|report`` (lifecycle/drift.py, docs/drift-report.md)."""
+    """``pipeline run|serve`` (lifecycle/dag.py, docs/pipeline.md), ``drift
+    attach|report`` (lifecycle/drift.py, docs/drift-report.md) and ``retrain``
+    (lifecycle/retrain.py, docs/retrain.md)."""
     from dwcp_ml.lifecycle import dag, drift
 
     pipe = sub.add_parser("pipeline", help="the main job as a Prefect flow: cached, retried, "
@@ -678,6 +679,13 @@ def add_lifecycle(sub: Any) -> None:
                               "data against them")
     drift.add_arguments(drifting)
     drifting.set_defaults(func=drift.run)
+    from dwcp_ml.lifecycle import retrain
+
+    again = sub.add_parser("retrain", help="champion / challenger: retrain on the recent "
+                           "window, judge both on the hold-out, promote by the rule")
+    retrain.add_arguments(again)
+    tracking_options(again, optional=False)
+    again.set_defaults(func=retrain.run)
 
 
 TRACKING_URI_HELP = (f"MLflow tracking and registry URI, e.g. http://mlflow.example:5000 "

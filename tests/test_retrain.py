@@ -1,0 +1,176 @@
+"""Champion / challenger retraining (lifecycle/retrain.py): a tiny scaling flow on the first 3
+Bitbrains VMs of July 2013 with an embedded MLflow store in tmp. The champion is trained on
+the first two days only, the challenger on the 7 days before a 4-day hold-out: the
+challenger wins (0.0070 vs 0.0147 under-provisioned share at the reactive capacity)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dwcp_ml import cli, families
+from dwcp_ml.export import bundle
+from dwcp_ml.export.go_latency import GoLatencyError
+from dwcp_ml.lifecycle import registry, retrain, tracking
+from dwcp_ml.training import data, selection
+
+DATA = "bitbrains:months=2013-7:vms=first:3:to=2013-07-20"
+CHAMPION_DATA = "bitbrains:months=2013-7:vms=first:3:to=2013-07-03"
+
+
+def _root() -> Path:
+    try:
+        return data.data_dir()
+    except data.DataNotFoundError as exc:
+        pytest.skip(f"no shared data: {exc}")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An embedded store of this module's own (sqlite + artifacts in tmp)."""
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def champion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = _root()
+    fam = families.FAMILIES["scaling"]
+    traces = retrain.load("scaling", selection.parse(CHAMPION_DATA), root)
+    out = tmp_path_factory.mktemp("champ") / "bundle"
+    bundle.write(out, fam.export_models(fam.train(traces, fam.make_config(True), False)),
+                 "champ-1")
+    return out
+
+
+def _champion(store: str, champion_dir: Path, name: str) -> None:
+    registry.register(champion_dir, name, alias="champion", tracking_uri=store)
+
+
+def _spec(tmp_path: Path, store: str, name: str, **kw: object) -> retrain.RetrainSpec:
+    base = dict(champion=f"{name}@champion", data=DATA, out=tmp_path / "work",
+                window_s=7 * 86400, holdout_s=4 * 86400, margin=0.005, tiny=True,
+                version="retrain-test", tracking_uri=store, latency_calls=200,
+                latency_ratio=5.0)
+    base.update(kw)
+    return retrain.RetrainSpec(**base)  # type: ignore[arg-type]
+
+
+def _run_tags(store: str, run_name: str) -> tuple[dict[str, str], dict[str, float]]:
+    c = tracking.client(tracking.resolve(store))
+    exp = tracking.experiment_id(c, tracking.resolve(store))
+    runs = c.search_runs([exp], f"attributes.run_name = '{run_name}'",
+                         order_by=["attributes.start_time DESC"], max_results=1)
+    assert runs, f"no run {run_name!r}"
+    return runs[0].data.tags, runs[0].data.metrics
+
+
+def test_promotes_when_the_challenger_wins(tmp_path: Path, store: str,
+                                           champion_dir: Path) -> None:
+    _champion(store, champion_dir, "rt-win")
+    d = retrain.retrain(_spec(tmp_path, store, "rt-win"), log=lambda _: None)
+    v = d.families[0]
+    assert (v.family, v.loss_name) == ("scaling", "under_share_at_reactive_capacity")
+    assert v.challenger_loss < v.champion_loss - 0.005, d.as_dict()
+    assert d.promote and d.reasons == []
+    assert d.challenger == "rt-win/2"
+    assert registry.show("rt-win@champion", tracking_uri=store).version == "2"
+    old = registry.Registry(tracking.resolve(store)).version("rt-win", "1")
+    assert "previous" in old.aliases
+    assert old.tags["dwcp_ml.replaced_by"] == "2"
+    assert set(d.goldens) == {"scaling"}
+    assert v.latency_ratio is not None and v.challenger_p50_us and v.champion_p50_us
+    tags, metrics = _run_tags(store, "retrain rt-win@champion")
+    assert tags["dwcp_ml.retrain.decision"] == "promote"
+    assert tags["dwcp_ml.retrain.reasons"] == "all checks passed"
+    assert metrics["promoted"] == 1.0
+    assert metrics["scaling.champion.under_share_at_reactive_capacity"] == v.champion_loss
+    assert metrics["scaling.challenger.under_share_at_reactive_capacity"] == v.challenger_loss
+    saved = json.loads((tmp_path / "work" / "decision.json").read_text())
+    assert saved["promote"] is True and saved["families"][0]["improvement"] == v.improvement
+
+
+def test_refuses_when_the_margin_is_not_met(tmp_path: Path, store: str, champion_dir: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    _champion(store, champion_dir, "rt-margin")
+    code = cli.main(["retrain", "--champion", "rt-margin@champion", "--data", DATA,
+                     "--window", "7d", "--holdout", "4d", "--margin", "1000", "--tiny",
+                     "--out", str(tmp_path / "work"), "--latency-calls", "200",
+                     "--latency-ratio", "5", "--tracking-uri", store])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "decision: KEEP rt-margin@champion; rt-margin/2 stays challenger" in out
+    assert "margin 1000 not met" in out
+    reg = registry.Registry(tracking.resolve(store))
+    assert reg.summary("rt-margin").aliases == {"champion": "1", "challenger": "2"}
+    tags, metrics = _run_tags(store, "retrain rt-margin@champion")
+    assert tags["dwcp_ml.retrain.decision"] == "keep champion"
+    assert "margin 1000 not met" in tags["dwcp_ml.retrain.reasons"]
+    assert metrics["promoted"] == 0.0
+
+
+def test_no_go_is_a_refusal_not_a_pass(tmp_path: Path, store: str, champion_dir: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    _champion(store, champion_dir, "rt-nogo")
+
+    def no_go(*_: object, **__: object) -> tuple[float, float]:
+        raise GoLatencyError("Go is not installed (no `go` on PATH)")
+
+    monkeypatch.setattr("dwcp_ml.export.go_latency.go_latency_us", no_go)
+    d = retrain.retrain(_spec(tmp_path, store, "rt-nogo"), log=lambda _: None)
+    assert not d.promote
+    assert d.reasons == ["scaling: Go latency unavailable, so not shown no worse: Go is not "
+                         "installed (no `go` on PATH)"]
+
+
+def test_latency_ratio_refuses(tmp_path: Path, store: str, champion_dir: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _champion(store, champion_dir, "rt-slow")
+    calls = iter([(2.0, 3.0), (5.0, 6.0)])  # champion, then challenger
+    monkeypatch.setattr("dwcp_ml.export.go_latency.go_latency_us",
+                        lambda *_a, **_k: next(calls))
+    d = retrain.retrain(_spec(tmp_path, store, "rt-slow", latency_ratio=1.5),
+                        log=lambda _: None)
+    assert not d.promote
+    assert d.reasons == ["scaling: Go p50 5.0 us is 2.50 x the champion's 2.0 us "
+                         "(allowed 1.5 x)"]
+
+
+def test_unknown_champion_is_one_line(tmp_path: Path, store: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["retrain", "--champion", "no-such@champion", "--data", DATA, "--tiny",
+                     "--out", str(tmp_path / "w"), "--tracking-uri", store])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("dwcp-ml: error: no registered model 'no-such' in ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--champion", "x@best"], "alias 'best': use champion or challenger"),
+    (["--window", "30"], "duration '30': expected N d or N h"),
+    (["--data", "nab"], "retraining needs dated VM data"),
+])
+def test_bad_input_is_one_line(tmp_path: Path, store: str, argv: list[str], message: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    args = {"--champion": "x@champion", "--data": DATA, "--window": "7d"}
+    args.update(dict(zip(argv[::2], argv[1::2])))
+    code = cli.main(["retrain", *[t for kv in args.items() for t in kv],
+                     "--out", str(tmp_path / "w"), "--tracking-uri", store])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_windows_end_at_the_data() -> None:
+    import numpy as np
+
+    from dwcp_ml.training.data import Trace
+
+    t = Trace("a", np.arange(0, 20 * 86400, 300, dtype=np.int64), np.zeros(5760))
+    w = retrain.windows([t], 7 * 86400, 4 * 86400)
+    assert (w.train_start, w.train_end, w.holdout_end) == (
+        20 * 86400 - 300 + 1 - 11 * 86400, 20 * 86400 - 300 + 1 - 4 * 86400, 20 * 86400 - 299)
+    with pytest.raises(retrain.RetrainError, match="too little before a 19-day hold-out"):
+        retrain.windows([t], 7 * 86400, 19 * 86400)
