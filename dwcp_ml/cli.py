@@ -667,8 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_lifecycle(sub: Any) -> None:
     """``pipeline run|serve`` (lifecycle/dag.py, docs/pipeline.md), ``drift
-    attach|report`` (lifecycle/drift.py, docs/drift-report.md) and ``retrain``
-    (lifecycle/retrain.py, docs/retrain.md)."""
+    attach|report`` (lifecycle/drift.py, docs/drift-report.md), ``retrain`` and
+    ``backtest`` (lifecycle/retrain.py, lifecycle/backtest.py, docs/retrain.md)."""
     from dwcp_ml.lifecycle import dag, drift
 
     pipe = sub.add_parser("pipeline", help="the main job as a Prefect flow: cached, retried, "
@@ -686,6 +686,13 @@ def add_lifecycle(sub: Any) -> None:
     retrain.add_arguments(again)
     tracking_options(again, optional=False)
     again.set_defaults(func=retrain.run)
+    from dwcp_ml.lifecycle import backtest
+
+    back = sub.add_parser("backtest", help="July -> August weekly: frozen July model vs "
+                          "retrain-with-promotion, drift beside accuracy (one report)")
+    backtest.add_arguments(back)
+    back.add_argument("--tracking-uri", metavar="URI", help=TRACKING_URI_HELP)
+    back.set_defaults(func=backtest.run)
 
 
 TRACKING_URI_HELP = (f"MLflow tracking and registry URI, e.g. http://mlflow.example:5000 "

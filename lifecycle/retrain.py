@@ -187,10 +187,12 @@ def parse_data(text: str) -> Selection:
 
 # ---- the challenger bundle ----------------------------------------------------------------
 
-def write_challenger(out: Path, exported: list[Any], version: str, champion: bundle_mod.Bundle,
+def write_challenger(out: Path, exported: list[Any], version: str,
+                     champion: bundle_mod.Bundle | None,
                      retrained: dict[str, list[Trace]]) -> bundle_mod.Bundle:
     """The retrained models (drift references from their training window) plus the
-    champion's models of every other family, copied verbatim with their manifest entries."""
+    champion's models of every other family (if a champion is given), copied verbatim with
+    their manifest entries."""
     from dwcp_ml.lifecycle import drift
 
     b = bundle_mod.write(out, exported, version)
@@ -202,7 +204,7 @@ def write_challenger(out: Path, exported: list[Any], version: str, champion: bun
         (out / "drift" / f"{m.name}.json").write_bytes(doc)
         entry.update(drift=f"drift/{m.name}.json",
                      drift_sha256=bundle_mod._sha256(doc))
-    for m in champion.models.values():
+    for m in (champion.models.values() if champion is not None else ()):
         if m.family in retrained:
             continue
         entry = dict(m.entry)
