@@ -105,7 +105,7 @@ def _psi(b: Path, family: str, sel: selection.Selection, root: Path) -> tuple[fl
     """(max, median) PSI over the model's input columns and the output's PSI."""
     from . import drift
 
-    m = retrain._first_model(bundle_mod.load(b), family)
+    m = retrain.first_model(bundle_mod.load(b), family)
     d = drift.model_drift(m, sel, root)
     inputs = [c.psi for c in d.columns if c.psi is not None and c.kind != "output"]
     outputs = [c.psi for c in d.columns if c.psi is not None and c.kind == "output"]
@@ -135,8 +135,8 @@ def run_family(family: str, p: BacktestParams, root: Path, out: Path,
         cb, nb = bundle_mod.load(champion), bundle_mod.load(chall)
         bad = {r.model: r.detail for r in bundle_mod.check_goldens(nb) if not r.ok}
         v.reasons += [f"golden {m}: {d}" for m, d in bad.items()]
-        retrain.check_latency(v, retrain._first_model(cb, family),
-                              retrain._first_model(nb, family), p.latency_ratio,
+        retrain.check_latency(v, retrain.first_model(cb, family),
+                              retrain.first_model(nb, family), p.latency_ratio,
                               p.latency_calls)
         if not v.reasons:
             champion, champion_name = chall, f"retrained at {_day(t)}"

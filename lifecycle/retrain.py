@@ -25,6 +25,7 @@ are logged to one MLflow run and printed. docs/retrain.md describes all of it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -203,7 +204,7 @@ def write_challenger(out: Path, exported: list[Any], version: str,
         (out / "drift").mkdir(exist_ok=True)
         (out / "drift" / f"{m.name}.json").write_bytes(doc)
         entry.update(drift=f"drift/{m.name}.json",
-                     drift_sha256=bundle_mod._sha256(doc))
+                     drift_sha256=hashlib.sha256(doc).hexdigest())
     for m in (champion.models.values() if champion is not None else ()):
         if m.family in retrained:
             continue
@@ -277,7 +278,7 @@ def check_loss(v: FamilyVerdict) -> None:
                          f"{v.margin:g} not met")
 
 
-def _first_model(b: bundle_mod.Bundle, family: str) -> bundle_mod.BundleModel:
+def first_model(b: bundle_mod.Bundle, family: str) -> bundle_mod.BundleModel:
     return next(m for m in b.models.values() if m.family == family)
 
 
@@ -352,7 +353,7 @@ def retrain(spec: RetrainSpec, argv: list[str] | None = None, log: Any = print) 
             _, chall = judge(name, challenger.path, holdout, root, out / "eval" / "challenger")
             v = FamilyVerdict(name, loss, champ, chall, spec.margin)
             check_loss(v)
-            check_latency(v, _first_model(champion, name), _first_model(challenger, name),
+            check_latency(v, first_model(champion, name), first_model(challenger, name),
                           spec.latency_ratio, spec.latency_calls)
             verdicts.append(v)
         reasons = [f"{v.family}: {r}" for v in verdicts for r in v.reasons]
