@@ -174,3 +174,61 @@ def test_windows_end_at_the_data() -> None:
         20 * 86400 - 300 + 1 - 11 * 86400, 20 * 86400 - 300 + 1 - 4 * 86400, 20 * 86400 - 299)
     with pytest.raises(retrain.RetrainError, match="too little before a 19-day hold-out"):
         retrain.windows([t], 7 * 86400, 19 * 86400)
+
+
+def _go_build(tmp: Path, name: str) -> Path:
+    import os
+    import shutil
+    import subprocess
+
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("no Go toolchain: the sidecar cannot be built")
+    out = tmp / name
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([go, "build", "-o", str(out), f"./cmd/{name}"], cwd=repo, check=True,
+                   env=dict(os.environ, CGO_ENABLED="1"), timeout=600, capture_output=True)
+    return out
+
+
+def test_promotion_reloads_the_sidecar(tmp_path: Path, store: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A promoted bundle is copied under the sidecar's -bundle-root and the sidecar, asked
+    by its own uid (an admin on its Unix socket), serves it."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    from dwcp_ml.export.go_latency import ort_library
+
+    _root()
+    bins = tmp_path / "bin"
+    sidecar, client = _go_build(bins, "dwcp-sidecar"), _go_build(bins, "dwcp-client")
+    monkeypatch.setenv("PATH", f"{bins}{os.pathsep}{os.environ['PATH']}")
+    root = tmp_path / "root"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "golden" / "bundle",
+                    root / "default")
+    sock = tmp_path / "s.sock"
+    _champion(store, root / "default", "rt-sidecar")
+    proc = subprocess.Popen([str(sidecar), "-bundle", str(root / "default"), "-bundle-root",
+                             str(root), "-unix", str(sock), "-metrics", ""],
+                            env=dict(os.environ, ONNXRUNTIME_LIB=str(ort_library())),
+                            stderr=subprocess.DEVNULL)
+    try:
+        addr = f"unix://{sock}"
+        for _ in range(100):  # the socket appears before the bundle is verified
+            if sock.exists():
+                break
+            time.sleep(0.1)
+        spec = _spec(tmp_path, store, "rt-sidecar", margin=-1.0, sidecar_root=root,
+                     sidecar_addr=addr)  # margin -1: promote whatever the scores
+        d = retrain.retrain(spec, log=lambda _: None)
+        assert d.promote
+        assert d.sidecar == f"copied to {root / 'retrain-test'}; sidecar reloaded"
+        served = subprocess.run([str(client), "-addr", addr, "versions"], capture_output=True,
+                                text=True, timeout=60, check=True).stdout
+        assert "bundle retrain-test from" in served
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
