@@ -15,7 +15,6 @@ winner is the lowest mean CV WAPE (the loss); size and Go latency are reported b
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
@@ -25,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from dwcp_ml.evaluation import board
 from dwcp_ml.evaluation import pba as eval_pba
-from dwcp_ml.training import cv, data, pba
+from dwcp_ml.training import cv, pba
 from dwcp_ml.training.candidates import pba_tabular
 from dwcp_ml.training.candidates.quantile import TreeConfig
 from dwcp_ml.training.data import Trace
-from dwcp_ml.training.selection import Selection, SelectionError, parse
+from dwcp_ml.training.selection import SelectionError, parse
 
 LATENCY_CALLS = 500
 
@@ -196,24 +196,12 @@ def report(out: Path, train: str) -> str:
     return text
 
 
-def _load(sel: Selection, root: str | None) -> list[Trace]:
-    return eval_pba.load(sel, Path(root) if root else data.data_dir(None))
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="pba_board", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--data")
-    ap.add_argument("--train", help="selection (default: eval_pba.DEV)")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--candidates", default=",".join(CANDIDATES))
-    ap.add_argument("--tiny", action="store_true")
-    ap.add_argument("--report", action="store_true", help="only tabulate OUT/results")
-    args = ap.parse_args(argv)
+    args = board.parser("pba_board", __doc__, "pba", CANDIDATES).parse_args(argv)
     out = Path(args.out)
     sel = parse(args.train) if args.train else eval_pba.DEV
     if not args.report:
-        traces = _load(sel, args.data)
+        traces = board.load(eval_pba, sel, args.data)
         folds, _ = eval_pba.dev_folds(traces, args.folds)
         run(traces, folds, args.candidates.split(","), out, args.tiny, progress=True)
     print(report(out, sel.describe()))

@@ -21,7 +21,6 @@ latency are reported beside it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
@@ -32,13 +31,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dwcp_ml.evaluation import board
 from dwcp_ml.evaluation import scaling as eval_scaling
-from dwcp_ml.training import cv, data, scaling
+from dwcp_ml.training import cv, scaling
 from dwcp_ml.training.candidates import scaling_tabular
 from dwcp_ml.training.candidates.quantile import TreeConfig
 from dwcp_ml.training.candidates.scaling_tabular import DenseConfig, ScalingCandidate
 from dwcp_ml.training.data import Trace
-from dwcp_ml.training.selection import Selection, SelectionError, parse
+from dwcp_ml.training.selection import SelectionError, parse
 
 LATENCY_CALLS = 500
 VERIFY_ROWS = 2000
@@ -303,20 +303,8 @@ def _verdict(rows: dict[str, dict[str, Any]], win: dict[str, Any]) -> str:
                    f"spread ({spread:.4f}): no evidence to replace the shipped model.")
 
 
-def _load(sel: Selection, root: str | None) -> list[Trace]:
-    return eval_scaling.load(sel, Path(root) if root else data.data_dir(None))
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="scaling_board", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--data")
-    ap.add_argument("--train", help="selection (default: eval_scaling.DEV)")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--candidates", default=",".join(CANDIDATES))
-    ap.add_argument("--tiny", action="store_true")
-    ap.add_argument("--report", action="store_true", help="only tabulate OUT/results")
-    args = ap.parse_args(argv)
+    args = board.parser("scaling_board", __doc__, "scaling", CANDIDATES).parse_args(argv)
     out = Path(args.out)
     sel = parse(args.train) if args.train else eval_scaling.DEV
     if not args.report:
@@ -325,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:  # before minutes of loading
             raise SystemExit(f"scaling_board: unknown candidates {', '.join(unknown)}; "
                              f"expected {', '.join(CANDIDATES)}")
-        traces = _load(sel, args.data)
+        traces = board.load(eval_scaling, sel, args.data)
         folds = eval_scaling.dev_folds(traces, args.folds)
         run(traces, folds, names, out, args.tiny, progress=True)
     print(report(out, sel.describe()))

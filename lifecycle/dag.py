@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -272,14 +272,15 @@ def run(spec: PipelineSpec) -> dict[str, Any]:
     return build_flow(work / "results")(spec)
 
 
-def describe(spec: PipelineSpec) -> dict[str, Any]:
-    """The spec as JSON-ready values (for logs and MLflow parameters)."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+def _models(text: str | None) -> tuple[str, ...]:
+    """``--models``; an unknown family fails here, before Prefect starts."""
+    models = tuple(m.strip() for m in (text or "").split(",") if m.strip())
+    families.families(list(models) or None)
+    return models
 
 
 def _spec(args: Any) -> PipelineSpec:
-    models = tuple(m.strip() for m in (args.models or "").split(",") if m.strip())
-    families.families(list(models) or None)  # an unknown family fails before Prefect starts
+    models = _models(args.models)
     source = families.Source(kind=args.source, data_dir=Path(args.data) if args.data else None,
                              month=args.month, vms=args.vms)
     return PipelineSpec(work=Path(args.work), out=Path(args.out), version=args.version,
@@ -294,17 +295,22 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--work", required=True, help="cached task results and Prefect's state")
     p.add_argument("--out", required=True, help="the new bundle directory")
     p.add_argument("--version", required=True, help="bundle version label")
+    _shared_arguments(p, "the bundle")
+    p.add_argument("--vms", type=int)
+    p.add_argument("--sign-key", help="sign the bundle with this private key")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _shared_arguments(p: Any, bundles: str) -> None:
+    """The options ``run`` and ``serve`` share: what to train on and what follows."""
     p.add_argument("--models", help=f"comma-separated subset of {','.join(families.FAMILIES)}")
     p.add_argument("--source", choices=families.SOURCES, default="default")
     p.add_argument("--data", help="data directory holding bitbrains/ and nab/ (--source real)")
     p.add_argument("--month", default="2013-7")
-    p.add_argument("--vms", type=int)
     p.add_argument("--tiny", action="store_true", help="the tiny configurations (tests)")
-    p.add_argument("--sign-key", help="sign the bundle with this private key")
-    p.add_argument("--eval-test", help="judge the bundle on this selection (dwcp-ml eval --test)")
-    p.add_argument("--register-as", help="register the bundle under this MLflow model name")
+    p.add_argument("--eval-test", help=f"judge {bundles} on this selection (dwcp-ml eval --test)")
+    p.add_argument("--register-as", help=f"register {bundles} under this MLflow model name")
     p.add_argument("--promote", action="store_true", help="then set its champion alias")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -320,14 +326,7 @@ def add_serve_arguments(p: Any) -> None:
     """The options of ``dwcp-ml pipeline serve`` (lifecycle/schedule.py)."""
     p.add_argument("--work", required=True, help="cached task results shared by every run")
     p.add_argument("--out-root", required=True, help="each run writes OUT_ROOT/<UTC time>")
-    p.add_argument("--models", help=f"comma-separated subset of {','.join(families.FAMILIES)}")
-    p.add_argument("--source", choices=families.SOURCES, default="default")
-    p.add_argument("--data", help="data directory holding bitbrains/ and nab/ (--source real)")
-    p.add_argument("--month", default="2013-7")
-    p.add_argument("--tiny", action="store_true", help="the tiny configurations (tests)")
-    p.add_argument("--eval-test", help="judge each bundle on this selection")
-    p.add_argument("--register-as", help="register each bundle under this MLflow model name")
-    p.add_argument("--promote", action="store_true", help="then set its champion alias")
+    _shared_arguments(p, "each bundle")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--cron", help="cron schedule (default: Mondays 03:00 UTC)")
     when.add_argument("--interval", type=float, help="seconds between runs instead of a cron")
@@ -339,8 +338,7 @@ def serve(args: Any) -> None:
             "serve needs a Prefect API that outlives one run: start one (`prefect server "
             "start`) or use your team's, and set PREFECT_API_URL (e.g. "
             "http://127.0.0.1:4200/api)")
-    models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
-    families.families(models or None)
+    models = list(_models(args.models))
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))

@@ -499,8 +499,7 @@ def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: floa
     from tqdm import tqdm
 
     fit = fit_data(traces, config)
-    params, grids, cut, train_split, val_split = (fit.params, fit.grids, fit.cut, fit.train,
-                                                  fit.val)
+    params, train_split, val_split = fit.params, fit.train, fit.val
     center, scale = params.center, params.scale
 
     torch.manual_seed(config.seed)
