@@ -111,6 +111,10 @@ demo: all
 	$(DWCP) sign $(DEMO)/default-bundle --key $(DEMO)/keys/signing.key
 	$(DWCP) sign $(DEMO)/bundle --key $(DEMO)/keys/signing.key
 	$(DWCP) verify $(DEMO)/bundle --trusted-keys $(DEMO)/keys/trusted.pub
+	@# train and bundle logged their runs in the embedded MLflow store (docs/lifecycle.md);
+	@# the signed demo bundle becomes a new version of dwcp-demo, alias champion.
+	$(DWCP) registry register $(DEMO)/bundle --name dwcp-demo --alias champion \
+		--trusted-keys $(DEMO)/keys/trusted.pub
 	$(GO) build -o $(BUILD)/bin/dwcp-sidecar ./cmd/dwcp-sidecar
 	CGO_ENABLED=0 $(GO) build -o $(BUILD)/bin/dwcp-client ./cmd/dwcp-client
 	@# The sidecar serves the copy of golden/bundle, the pure-Go client sends one call of each kind and

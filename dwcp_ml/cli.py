@@ -401,6 +401,9 @@ def cmd_registry_register(args: argparse.Namespace) -> int:
     except bundle.BundleError as exc:
         raise UsageError(f"{args.bundle}: check {exc.check}: {exc.detail}") from None
     _print_version(version)
+    target = tracking.resolve(args.tracking_uri)
+    if target.embedded:  # a server has its own UI address; the embedded store needs one started
+        print(f"browse the runs and the registry: mlflow ui --backend-store-uri {target.uri}")
     return 0
 
 
@@ -410,10 +413,13 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
         print(json.dumps([{"name": m.name, "latest": m.latest, "aliases": m.aliases,
                            "updated_ms": m.updated_ms} for m in summaries], indent=2))
         return 0
-    print(f"{'name':<24}{'latest':>7}  {'aliases':<34}updated")
-    for m in summaries:
-        aliases = " ".join(f"{a}={v}" for a, v in m.aliases.items()) or "-"
-        print(f"{m.name:<24}{m.latest or '-':>7}  {aliases:<34}{_when(m.updated_ms)}")
+    rows = [(m.name, m.latest or "-", " ".join(f"{a}={v}" for a, v in m.aliases.items()) or "-",
+             _when(m.updated_ms)) for m in summaries]
+    name_w = max([len("name"), *(len(r[0]) for r in rows)]) + 2
+    alias_w = max([len("aliases"), *(len(r[2]) for r in rows)]) + 2
+    print(f"{'name':<{name_w}}{'latest':>7}  {'aliases':<{alias_w}}updated")
+    for name, latest, aliases, updated in rows:
+        print(f"{name:<{name_w}}{latest:>7}  {aliases:<{alias_w}}{updated}")
     if not summaries:
         print(f"(no registered model in {tracking.resolve(args.tracking_uri).display})")
     return 0

@@ -22,7 +22,10 @@ from dwcp_ml.export import bundle
 
 from . import lineage, tracking
 
-ALIASES = ("champion", "challenger")
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+# previous: the champion a promotion replaced (retrain sets it), so a rollback is one
+# ``registry alias NAME N champion`` away and ``pull NAME@previous`` fetches it.
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 ARTIFACT = "bundle"
 KIND_TAG = "dwcp_ml.kind"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -53,7 +56,7 @@ def check_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     if alias not in ALIASES:
-        raise RegistryError(f"alias {alias!r}: use {' or '.join(ALIASES)}")
+        raise RegistryError(f"alias {alias!r}: use {', '.join(ALIASES)}")
     return alias
 
 

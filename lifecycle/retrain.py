@@ -53,7 +53,6 @@ DEFAULT_MARGIN = 0.0
 # p50, not p99: on a shared 2-core machine the tail of a few-microsecond model is noise.
 DEFAULT_LATENCY_RATIO = 1.5
 LATENCY_CALLS = 2000
-PREVIOUS = "previous"
 _DURATION = re.compile(r"(\d+)([dh])")
 
 
@@ -370,8 +369,8 @@ def retrain(spec: RetrainSpec, argv: list[str] | None = None, log: Any = print) 
 
 def promote(reg: registry.Registry, name: str, old: str, new: str) -> None:
     """``champion`` -> new; MLflow alias ``previous`` and a version tag -> the old one."""
-    reg.set_alias(name, new, "champion")
-    reg._call("set_registered_model_alias", name, PREVIOUS, old)
+    reg.set_alias(name, new, registry.CHAMPION)
+    reg.set_alias(name, old, registry.PREVIOUS)
     reg._call("set_model_version_tag", name, old, "dwcp_ml.replaced_by", new)
     reg._call("set_model_version_tag", name, new, "dwcp_ml.previous_champion", old)
 
@@ -426,7 +425,7 @@ def summary(d: Decision) -> list[str]:
     lines.append(f"goldens: {len(d.goldens)} models reproduced")
     if d.promote:
         lines.append(f"decision: PROMOTE {d.challenger} to champion (old champion: alias "
-                     f"{PREVIOUS})")
+                     f"{registry.PREVIOUS})")
     else:
         lines.append(f"decision: KEEP {d.champion}; {d.challenger} stays challenger")
         lines += [f"  - {r}" for r in d.reasons]

@@ -92,6 +92,8 @@ def registry_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str], uri: str,
                          "--alias", "champion", *t)
     assert code == 0, err
     assert out.startswith(f"{NAME} version 1 (champion)\n")
+    assert out.endswith(f"browse the runs and the registry: mlflow ui --backend-store-uri "
+                        f"{t[1]}\n")
     code, out, err = run(capsys, "registry", "register", str(signed), "--name", NAME,
                          "--alias", "challenger", "--trusted-keys", str(tmp_path / "trusted.pem"),
                          *t)
@@ -142,6 +144,9 @@ def registry_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str], uri: str,
     assert code == 0 and out == f"{NAME}@champion -> version 2\n"
     assert ok_json(capsys, "registry", "show", f"{NAME}@champion", *t)["version"] == "2"
     assert ok_json(capsys, "registry", "show", f"{NAME}/1", *t)["aliases"] == []
+    code, out, _ = run(capsys, "registry", "alias", NAME, "1", "previous", *t)
+    assert code == 0 and out == f"{NAME}@previous -> version 1\n"
+    assert ok_json(capsys, "registry", "show", f"{NAME}@previous", *t)["version"] == "1"
 
     # A tampered artifact is refused with the bundle's error; nothing is left in --out.
     onnx = stored_artifact(artifact_store, champion["run_id"], "scaling.onnx")
@@ -170,7 +175,7 @@ def registry_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str], uri: str,
     assert f"{NAME} has no version 9" in one_line_error(
         capsys, "registry", "alias", NAME, "9", "challenger", *t)
     assert "name a version as NAME@ALIAS" in one_line_error(capsys, "registry", "show", NAME, *t)
-    assert "alias 'staging': use champion or challenger" in one_line_error(
+    assert "alias 'staging': use champion, challenger, previous" in one_line_error(
         capsys, "registry", "show", f"{NAME}@staging", *t)
 
 
@@ -209,7 +214,7 @@ def test_register_refuses_a_bad_bundle_before_logging(tmp_path: Path,
 
 @pytest.mark.parametrize("text,message", [
     ("x", "name a version as NAME@ALIAS"),
-    ("x@latest", "use champion or challenger"),
+    ("x@latest", "use champion, challenger, previous"),
     ("x/0", "not a version number"),
     ("x/v1", "not a version number"),
     ("-x@champion", "registered model name '-x'"),
