@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.evaluation.request import EvalRequest
+from dwcp_ml.export.bundle import BundleModel
 from dwcp_ml.training import anomaly_detectors as det
 from dwcp_ml.training import cv
 from dwcp_ml.training.anomaly import (SHIPPED_ROOT, AnomalyConfig, Model, TraceTooShortError,
@@ -212,20 +213,46 @@ def _scored(model: Model, params: fc.Params, grid: GridTrace, start: int
     return np.concatenate(ends_out), np.concatenate(scores_out)
 
 
-def score_series(trace: Trace, windows: list[tuple[int, int]], config: AnomalyConfig,
-                 model: Model | None = None) -> SeriesScores:
-    """Scores one series' detection period. The forest is fitted on the series' own
-    probationary period (unlabelled, NAB's protocol); a learning scale-free detector uses
-    ``model`` (fitted on other series); a fixed one is built from ``config``. Windows and
-    periods follow the series' own sampling step."""
+@dataclass(frozen=True)
+class Period:
+    """The part of a series that is judged: windows whose last step lies in [start, end)
+    (Unix seconds). The samples before ``start`` still fill the first windows."""
+
+    start: int
+    end: int
+
+
+def _before(trace: Trace, end: int) -> Trace:
+    keep = trace.ts < end
+    return Trace(trace.name, trace.ts[keep], trace.values[keep])
+
+
+def _detection(trace: Trace, windows: list[tuple[int, int]], period: Period | None
+               ) -> tuple[Trace, int, int, tuple[tuple[int, int], ...]]:
+    """The time-ordered trace cut to the period's end, the detection start (after NAB's
+    probation, and not before the period), its end, and the anomaly windows it can see."""
     trace = _ordered(trace)
+    if period is not None:
+        trace = _before(trace, period.end)
+    start, end = int(trace.ts[probation_cut(trace)]), int(trace.ts[-1])
+    if period is not None:
+        start = max(start, period.start)
+    live = tuple((a, b) for a, b in windows if b >= start and a <= end)
+    return trace, start, end, live
+
+
+def score_series(trace: Trace, windows: list[tuple[int, int]], config: AnomalyConfig,
+                 model: Model | None = None, period: Period | None = None) -> SeriesScores:
+    """Scores one series' detection period (``period``: only that part of it). The forest
+    is fitted on the series' own probationary period (unlabelled, NAB's protocol); a learning
+    scale-free detector uses ``model`` (fitted on other series); a fixed one is built from
+    ``config``. Windows and periods follow the series' own sampling step."""
+    trace, start, end, live = _detection(trace, windows, period)
     step = step_of(trace)
     cfg = with_step(config, step)
     cfg.check()
     params = cfg.params()
     cut = probation_cut(trace)
-    start, end = int(trace.ts[cut]), int(trace.ts[-1])
-    live = tuple((a, b) for a, b in windows if b >= start)
     if cfg.detector == "iforest":
         try:
             model = train([Trace(trace.name, trace.ts[:cut], trace.values[:cut])], cfg).model
@@ -730,22 +757,42 @@ class _OnnxModel:
         return out[:, 0].astype(np.float64)
 
 
+def bundle_counts(m: BundleModel, traces: list[Trace],
+                  labels: Mapping[str, list[tuple[int, int]]],
+                  periods: Mapping[str, Period] | None = None) -> tuple[EventCounts, int]:
+    """A bundle's anomaly model judged as it is (ONNX Runtime, the manifest's threshold and
+    feature parameters) on each series' detection period, or only its ``periods[name]``;
+    returns the event counts and the number of windows scored."""
+    params, threshold = m.params, float(m.thresholds["score"])
+    scorer = _OnnxModel(m.session)
+    sets = []
+    for t in traces:
+        t, start, end, live = _detection(t, labels.get(t.name, []),
+                                         periods[t.name] if periods is not None else None)
+        ends, scores = _scored(scorer, params, to_grid(params, t), start)
+        sets.append(SeriesScores(t.name, params.step_seconds, ends, scores, live, start, end))
+    return _total(s.counts(threshold) for s in sets), sum(len(s.scores) for s in sets)
+
+
+def recalibrate(config: AnomalyConfig, traces: list[Trace],
+                labels: Mapping[str, list[tuple[int, int]]], periods: Mapping[str, Period]
+                ) -> AnomalyConfig:
+    """``config`` with the threshold :func:`choose_threshold` (the folds' rule) picks on the
+    ``periods`` of ``traces``: the operating point recalibrated on recent labelled data."""
+    free = dataclasses.replace(config, threshold=None)
+    model = fit_detector([_before(_ordered(t), periods[t.name].end) for t in traces], free)
+    sets = [score_series(t, labels.get(t.name, []), free, model, periods[t.name])
+            for t in traces]
+    return dataclasses.replace(config, threshold=choose_threshold(sets))
+
+
 def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str, object]]:
     b, m = request.bundle_model("anomaly")
     params, threshold = m.params, float(m.thresholds["score"])
     sel = request.test or request.train or DEV
     traces = _load(sel, root)
     labels = load_windows(root)
-    scorer = _OnnxModel(m.session)
-    sets = []
-    for t in traces:
-        t = _ordered(t)
-        cut = probation_cut(t)
-        start, end = int(t.ts[cut]), int(t.ts[-1])
-        ends, scores = _scored(scorer, params, to_grid(params, t), start)
-        live = tuple((a, z) for a, z in labels.get(t.name, []) if z >= start)
-        sets.append(SeriesScores(t.name, params.step_seconds, ends, scores, live, start, end))
-    counts = _total(s.counts(threshold) for s in sets)
+    counts, scored = bundle_counts(m, traces, labels)
     test_names = {t.name for t in traces}
     base_pool = [t for t in _load(request.train or DEV, root) if t.name not in test_names]
     lines = [
@@ -755,7 +802,7 @@ def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str
         f"- **Tested on**: {sel.describe()}: {len(traces)} series, each after its first "
         f"{PROBATION:.0%} (NAB's probationary period), at the bundle's own feature parameters "
         f"(step {params.step_seconds} s, seq_len {params.seq_len}, stat_window "
-        f"{params.stat_window}); {sum(len(s.scores) for s in sets)} windows scored.",
+        f"{params.stat_window}); {scored} windows scored.",
         "- **Selected on**: nothing here; the model, its parameters and its threshold are the "
         "bundle's own. Scores from ONNX Runtime on feature-core windows.", "",
         "| detector | detected | false events | precision | recall | F1 | FA/day |",

@@ -7,17 +7,24 @@
    ``--window`` of SEL before the hold-out (the last ``--holdout`` of SEL).
 3. Judge champion and challenger on that same hold-out with the family's own evaluation in
    its ``--bundle`` form (each bundle judged as it is, nothing retrained).
-4. Recalibration happens inside each family's training: scaling's ``train`` calibrates the
-   headroom and floor on inner rolling folds of the window; pba's quantile forecaster has no
-   operating point to calibrate. The new thresholds are the challenger's manifest's.
+4. Recalibration on recent data: scaling's ``train`` calibrates the headroom and floor on
+   inner rolling folds of the window; the anomaly detector's threshold is chosen again on the
+   window by the cross-validation folds' rule (``evaluation.anomaly.recalibrate``: best
+   event F1 at <= 0.3 false alarms/day); pba's quantile forecaster has no operating point to
+   calibrate. The new thresholds are the challenger's manifest's.
 5. Promote only if, for every retrained family, the challenger's loss is lower than the
    champion's by at least ``--margin`` (absolute, in the loss's units), the challenger bundle
    passes every check and its golden predictions (``bundle.check_goldens``), and its Go
    in-process p50 latency is at most ``--latency-ratio`` x the champion model's
    (``export/go_latency``; no Go toolchain is a refusal, not a pass).
 
-The challenger bundle holds the retrained models and, verbatim, the champion's models of the
-families not retrained (anomaly, itp), so promoting it never drops a model. It is always
+The VM families (scaling, pba) share one date window over ``--data``. The anomaly detector is
+judged on labelled NAB series (``--anomaly-data``), each with dates of its own, so its window
+and hold-out are cut per series: the last ``--holdout`` of every series is judged, the
+``--window`` before it trained and recalibrated on. itp learns from the placement simulator,
+which has no dates: it is never retrained here. The challenger bundle holds the retrained
+models and, verbatim, the champion's models of the families not retrained, so promoting it
+never drops a model. It is always
 registered (alias ``challenger``); promotion moves ``champion`` to it and points the MLflow
 alias ``previous`` at the old champion (plus a version tag). Decision, scores and reasons
 are logged to one MLflow run and printed. docs/retrain.md describes all of it.
@@ -45,10 +52,14 @@ from dwcp_ml.training.selection import Selection
 
 from . import registry, tracking
 
-# Families retrained on a date window of VM data. anomaly trains on NAB series whose dates
-# span different years (no common "most recent window"), itp on its simulator: both are
-# carried from the champion as they are.
+# Families retrained on a date window of VM data, and on a window per labelled NAB series
+# (their dates span different years: no common "most recent window"). itp trains on its
+# simulator and is carried from the champion as it is.
 DATED = ("scaling", "pba")
+PER_SERIES = ("anomaly",)
+RETRAINED = DATED + PER_SERIES
+ANOMALY_DATA = "nab"  # every labelled NAB series under the data directory
+ANOMALY_LOSS = "event_loss"  # 1 - event F1 + false alarms/day beyond 0.3 (evaluation.anomaly)
 DEFAULT_MARGIN = 0.0
 # p50, not p99: on a shared 2-core machine the tail of a few-microsecond model is noise.
 DEFAULT_LATENCY_RATIO = 1.5
@@ -73,13 +84,14 @@ class RetrainSpec:
     """One retrain: the champion, the data and the promotion rule's parameters."""
 
     champion: str  # NAME@champion (or NAME/VERSION)
-    data: str  # a selection, as dwcp-ml eval --test takes (dated VM data)
+    data: str  # a selection, as dwcp-ml eval --test takes (dated VM data; "" = none)
     out: Path  # work directory: champion/, challenger/, eval/, decision.json
     window_s: int = 30 * 86400
     holdout_s: int = 7 * 86400
     margin: float = DEFAULT_MARGIN
     latency_ratio: float = DEFAULT_LATENCY_RATIO
-    models: tuple[str, ...] = ()  # () = the dated families the champion holds
+    models: tuple[str, ...] = ()  # () = the retrained families the champion holds
+    anomaly_data: str = ANOMALY_DATA  # labelled NAB series (nab or nab:series=...)
     data_dir: Path | None = None
     tiny: bool = False  # the families' tiny configurations (tests)
     version: str | None = None  # the challenger's bundle version label
@@ -177,6 +189,63 @@ def cut(traces: list[Trace], start: int, end: int) -> list[Trace]:
     return out
 
 
+@dataclass(frozen=True)
+class SeriesWindows:
+    """The anomaly detector's recent data: per labelled series its own training window and
+    hold-out (``evaluation.anomaly.Period``), and the series too short to split."""
+
+    traces: list[Trace]
+    labels: dict[str, list[tuple[int, int]]]
+    train: dict[str, Any]
+    holdout: dict[str, Any]
+    dropped: list[str]
+    window_s: int
+    holdout_s: int
+
+    def describe(self) -> str:
+        return (f"per NAB series ({len(self.traces)} series"
+                + (f"; left out: {', '.join(self.dropped)}" if self.dropped else "")
+                + f"): the last {self.holdout_s / 86400:g} d of each judged, up to "
+                f"{self.window_s / 86400:g} d before it trained on")
+
+    def window(self) -> list[Trace]:
+        return [w for t in self.traces
+                for w in cut([t], self.train[t.name].start, self.train[t.name].end)]
+
+
+def series_windows(text: str, root: Path, window_s: int, holdout_s: int, step_s: int
+                   ) -> SeriesWindows:
+    """Each labelled NAB series of the selection ``text`` sampled every ``step_s`` (the
+    champion model's step: its windows are that many seconds apart) cut like the VM data: the
+    hold-out its last ``holdout_s``, the window the ``window_s`` before (clipped to its
+    start)."""
+    from dwcp_ml.evaluation import anomaly as ea
+
+    sel = selection.parse(text)
+    if sel.kind != "nab":
+        raise RetrainError(f"--anomaly-data {text!r}: the anomaly detector is judged on "
+                           "labelled NAB series (nab or nab:series=...)")
+    kept, train, holdout, dropped = [], {}, {}, []
+    for t in sel.load_nab(root):
+        start, end = int(t.ts.min()), int(t.ts.max()) + 1
+        split = end - holdout_s
+        if ea.step_of(t) != step_s:
+            dropped.append(f"{t.name} (sampled every {ea.step_of(t)} s)")
+            continue
+        if split - start < 2 * 86400:
+            dropped.append(f"{t.name} (shorter than the hold-out + 2 days)")
+            continue
+        kept.append(t)
+        train[t.name] = ea.Period(max(start, split - window_s), split)
+        holdout[t.name] = ea.Period(split, end)
+    if not kept:
+        raise RetrainError(f"anomaly: no series of {sel.describe()} is sampled every "
+                           f"{step_s} s and spans the {holdout_s / 86400:g}-day hold-out plus "
+                           "2 days to train on")
+    return SeriesWindows(kept, ea.load_windows(root), train, holdout, dropped, window_s,
+                         holdout_s)
+
+
 def parse_data(text: str) -> Selection:
     sel = selection.parse(text)
     if sel.kind != "bitbrains":
@@ -233,6 +302,44 @@ def judge(family: str, bundle_dir: Path, holdout: Selection, root: Path, out: Pa
     return loss, float(result["model"][0][loss])
 
 
+def judge_series(bundle_dir: Path, recent: SeriesWindows) -> tuple[str, float, str]:
+    """The bundle's anomaly model as it is on every series' hold-out: (loss name, loss, a
+    line with F1 and false alarms per day)."""
+    from dwcp_ml.evaluation import anomaly as ea
+
+    m = first_model(bundle_mod.load(bundle_dir), "anomaly")
+    counts, scored = ea.bundle_counts(m, recent.traces, recent.labels, recent.holdout)
+    detail = (f"F1 {counts.f1:.3f} ({counts.detected}/{counts.windows} windows), "
+              f"{counts.false_alarms_per_day:.3f} false alarms/day, threshold "
+              f"{float(m.thresholds['score']):.4f}, {scored} windows")
+    return ANOMALY_LOSS, ea.loss_of(counts), detail
+
+
+def train_series_challenger(recent: SeriesWindows, spec: RetrainSpec, log: Any
+                            ) -> tuple[list[Any], list[Trace]]:
+    """The anomaly challenger: the committed configuration, its threshold recalibrated on
+    the series' windows, trained on those windows."""
+    from dwcp_ml.evaluation import anomaly as ea
+    from dwcp_ml.training.anomaly import trainable
+
+    family = families.FAMILIES["anomaly"]
+    started = time.perf_counter()
+    committed = family.make_config(spec.tiny)
+    config = ea.recalibrate(committed, recent.traces, recent.labels, recent.train)
+    # The threshold saw every series' window; the model (fit, goldens) those with a gap-free
+    # window in both of train's splits.
+    window = [t for t in recent.window() if trainable(t, config)]
+    if not window:
+        raise RetrainError("anomaly: no series window has a gap-free run of "
+                           f"{config.params().input_len} steps in both halves to train on")
+    trained = family.train(window, config, False)
+    log(f"anomaly: challenger threshold {config.threshold:.4f} (committed "
+        f"{committed.threshold}) recalibrated on {len(recent.traces)} series windows, trained "
+        f"on {len(window)} ({time.perf_counter() - started:.1f} s; data "
+        f"{traces_digest(window)[:19]})")
+    return family.export_models(trained), window
+
+
 def input_shape(m: bundle_mod.BundleModel) -> tuple[int, ...]:
     """One row of the model's input (the batch dimension is free in the manifest)."""
     return tuple(1 if not isinstance(d, int) or d < 1 else d for d in m.inputs[0].shape)
@@ -285,17 +392,19 @@ def first_model(b: bundle_mod.Bundle, family: str) -> bundle_mod.BundleModel:
 
 def chosen_families(spec: RetrainSpec, champion: bundle_mod.Bundle) -> list[str]:
     held = {m.family for m in champion.models.values()}
-    names = list(spec.models) or [f for f in DATED if f in held]
+    names = list(spec.models) or [f for f in RETRAINED if f in held]
     families.families(names)  # unknown names: FamilyError
-    bad = [n for n in names if n not in DATED]
+    bad = [n for n in names if n not in RETRAINED]
     if bad:
-        raise RetrainError(f"cannot retrain {', '.join(bad)} on a date window (retrain takes "
-                           f"{', '.join(DATED)}); its champion model is carried as it is")
+        raise RetrainError(f"cannot retrain {', '.join(bad)} on recent data (its training "
+                           f"data has no dates; retrain takes {', '.join(RETRAINED)}); its "
+                           "champion model is carried as it is")
     missing = [n for n in names if n not in held]
     if missing:
         raise RetrainError(f"the champion holds no {', '.join(missing)} model")
     if not names:
-        raise RetrainError(f"the champion holds none of {', '.join(DATED)}: nothing to retrain")
+        raise RetrainError(f"the champion holds none of {', '.join(RETRAINED)}: nothing to "
+                           "retrain")
     return names
 
 
@@ -319,12 +428,59 @@ def train_challengers(names: list[str], sel: Selection, root: Path, spec: Retrai
     return exported, trained_on, w
 
 
+@dataclass
+class Challengers:
+    """What the challenger bundle is made of, and where each family is judged."""
+
+    exported: list[Any] = field(default_factory=list)
+    trained_on: dict[str, list[Trace]] = field(default_factory=dict)
+    windows: dict[str, str] = field(default_factory=dict)
+    holdout: Selection | None = None  # the VM families' common hold-out
+    series: SeriesWindows | None = None  # the anomaly detector's per-series windows
+
+
+def train_all(names: list[str], spec: RetrainSpec, root: Path, champion: bundle_mod.Bundle,
+              log: Any) -> Challengers:
+    c = Challengers()
+    dated = [n for n in names if n in DATED]
+    if dated:
+        if not spec.data:
+            raise RetrainError(f"retraining {', '.join(dated)} needs --data (dated VM data, "
+                               "e.g. bitbrains:months=2013-7,2013-8:vms=first:30)")
+        sel = parse_data(spec.data)
+        c.exported, c.trained_on, w = train_challengers(dated, sel, root, spec, log)
+        c.holdout = replace(sel, start=w.train_end, end=w.holdout_end)
+        c.windows.update(w.describe())
+    if "anomaly" in names:
+        step = first_model(champion, "anomaly").params.step_seconds
+        c.series = series_windows(spec.anomaly_data, root, spec.window_s, spec.holdout_s, step)
+        models, c.trained_on["anomaly"] = train_series_challenger(c.series, spec, log)
+        c.exported += models
+        c.windows["anomaly"] = c.series.describe()
+    return c
+
+
+def judge_both(name: str, champion: Path, challenger: Path, c: Challengers, root: Path,
+               out: Path, log: Any) -> tuple[str, float, float]:
+    """(loss name, champion loss, challenger loss) on the family's hold-out."""
+    if c.series is not None and name in PER_SERIES:
+        loss, champ, champ_line = judge_series(champion, c.series)
+        _, chall, chall_line = judge_series(challenger, c.series)
+        log(f"{name} hold-out: champion {champ_line}; challenger {chall_line}")
+        return loss, champ, chall
+    assert c.holdout is not None
+    loss, champ = judge(name, champion, c.holdout, root, out / "eval" / "champion")
+    _, chall = judge(name, challenger, c.holdout, root, out / "eval" / "challenger")
+    return loss, champ, chall
+
+
 def retrain(spec: RetrainSpec, argv: list[str] | None = None, log: Any = print) -> Decision:
     """Runs the whole flow (module docstring); returns the decision (also logged)."""
     ref = registry.parse_ref(spec.champion)
     target = tracking.resolve(spec.tracking_uri)
     reg = registry.Registry(target)
-    sel = parse_data(spec.data)
+    if spec.data:
+        parse_data(spec.data)  # a bad selection fails before anything is pulled
     root = data.data_dir(spec.data_dir)
     out = Path(spec.out)
     if out.exists() and any(out.iterdir()):
@@ -336,21 +492,19 @@ def retrain(spec: RetrainSpec, argv: list[str] | None = None, log: Any = print) 
         log(f"champion {ref} = {ref.name}/{pulled.version.version} ({', '.join(pulled.models)})")
         names = chosen_families(spec, champion)
         run.log_params({"champion": str(ref), "champion.version": pulled.version.version,
-                        "data": spec.data, "window_s": spec.window_s,
-                        "holdout_s": spec.holdout_s, "margin": spec.margin,
-                        "latency_ratio": spec.latency_ratio, "families": ",".join(names),
-                        "tiny": spec.tiny})
-        exported, trained_on, w = train_challengers(names, sel, root, spec, log)
+                        "data": spec.data, "anomaly_data": spec.anomaly_data,
+                        "window_s": spec.window_s, "holdout_s": spec.holdout_s,
+                        "margin": spec.margin, "latency_ratio": spec.latency_ratio,
+                        "families": ",".join(names), "tiny": spec.tiny})
+        c = train_all(names, spec, root, champion, log)
         version = spec.version or f"retrain-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-        challenger = write_challenger(out / "challenger", exported, version, champion,
-                                      trained_on)
+        challenger = write_challenger(out / "challenger", c.exported, version, champion,
+                                      c.trained_on)
         goldens = {r.model: r.detail for r in bundle_mod.check_goldens(challenger)}
-        holdout = replace(sel, start=w.train_end, end=w.holdout_end)
         verdicts = []
         for name in names:
-            loss, champ = judge(name, champion.path, holdout, root, out / "eval" / "champion")
-            _, chall = judge(name, challenger.path, holdout, root, out / "eval" / "challenger")
-            v = FamilyVerdict(name, loss, champ, chall, spec.margin)
+            v = FamilyVerdict(name, *judge_both(name, champion.path, challenger.path, c, root,
+                                                out, log), spec.margin)
             check_loss(v)
             check_latency(v, first_model(champion, name), first_model(challenger, name),
                           spec.latency_ratio, spec.latency_calls)
@@ -358,7 +512,7 @@ def retrain(spec: RetrainSpec, argv: list[str] | None = None, log: Any = print) 
         reasons = [f"{v.family}: {r}" for v in verdicts for r in v.reasons]
         registered = reg.register(challenger.path, ref.name, alias="challenger")
         decision = Decision(str(ref), f"{ref.name}/{registered.version}", not reasons,
-                            w.describe(), verdicts, goldens, reasons)
+                            c.windows, verdicts, goldens, reasons)
         if decision.promote:
             promote(reg, ref.name, pulled.version.version, registered.version)
             if spec.sidecar_root is not None:
@@ -415,7 +569,11 @@ def record(run: Any, d: Decision, out: Path) -> None:
 
 
 def summary(d: Decision) -> list[str]:
-    lines = [f"window {d.windows['train']}, hold-out {d.windows['holdout']}"]
+    lines = []
+    if "train" in d.windows:
+        lines.append(f"window {d.windows['train']}, hold-out {d.windows['holdout']}")
+    if "anomaly" in d.windows:
+        lines.append(f"anomaly: {d.windows['anomaly']}")
     for v in d.families:
         lat = (f", Go p50 {v.challenger_p50_us:.1f} vs {v.champion_p50_us:.1f} us"
                if v.latency_ratio is not None else "")
@@ -439,8 +597,11 @@ def summary(d: Decision) -> list[str]:
 def add_arguments(p: Any) -> None:
     p.add_argument("--champion", required=True, metavar="NAME@champion",
                    help="the registered bundle to challenge (NAME@ALIAS or NAME/VERSION)")
-    p.add_argument("--data", required=True, metavar="SEL", help="dated VM data, e.g. "
-                   "bitbrains:months=2013-7,2013-8:vms=first:30")
+    p.add_argument("--data", default="", metavar="SEL", help="dated VM data for scaling and "
+                   "pba, e.g. bitbrains:months=2013-7,2013-8:vms=first:30")
+    p.add_argument("--anomaly-data", default=ANOMALY_DATA, metavar="SEL", help="labelled NAB "
+                   "series for the anomaly detector, each cut into its own window and hold-out "
+                   f"(default {ANOMALY_DATA}: every labelled series)")
     p.add_argument("--data-dir", help="the data directory (default $DWCP_DATA_DIR or "
                    "../shared/data)")
     p.add_argument("--window", default="30d", help="training window before the hold-out")
@@ -449,7 +610,7 @@ def add_arguments(p: Any) -> None:
                    "loss must be lower by at least this (absolute, the family's loss units)")
     p.add_argument("--latency-ratio", type=float, default=DEFAULT_LATENCY_RATIO,
                    help="challenger Go p50 at most this x the champion's")
-    p.add_argument("--models", help=f"comma-separated subset of {','.join(DATED)}")
+    p.add_argument("--models", help=f"comma-separated subset of {','.join(RETRAINED)}")
     p.add_argument("--out", default="reports/retrain", help="new work directory")
     p.add_argument("--version", help="the challenger bundle's version label")
     p.add_argument("--tiny", action="store_true", help="tiny configurations (tests)")
@@ -465,7 +626,8 @@ def add_arguments(p: Any) -> None:
 def spec_from(args: Any) -> RetrainSpec:
     models = tuple(m.strip() for m in (args.models or "").split(",") if m.strip())
     return RetrainSpec(
-        champion=args.champion, data=args.data, out=Path(args.out),
+        champion=args.champion, data=args.data, anomaly_data=args.anomaly_data,
+        out=Path(args.out),
         window_s=duration(args.window), holdout_s=duration(args.holdout), margin=args.margin,
         latency_ratio=args.latency_ratio, models=models,
         data_dir=Path(args.data_dir) if args.data_dir else None, tiny=args.tiny,

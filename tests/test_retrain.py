@@ -163,6 +163,68 @@ def test_bad_input_is_one_line(tmp_path: Path, store: str, argv: list[str], mess
     assert code == 2 and message in err and err.count("\n") == 1, err
 
 
+NAB = ("nab:series=realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv,"
+       "realAWSCloudwatch/ec2_cpu_utilization_fe7f93.csv,realKnownCause/nyc_taxi.csv,"
+       "realKnownCause/ec2_request_latency_system_failure.csv")
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "golden" / "bundle"
+
+
+@pytest.fixture(scope="module")
+def default_champion(store: str) -> str:
+    """The committed default bundle (every family) as rt-default@champion."""
+    _root()
+    registry.register(DEFAULT_BUNDLE, "rt-default", alias="champion", tracking_uri=store)
+    return "rt-default@champion"
+
+
+def test_anomaly_threshold_recalibrated_per_series(tmp_path: Path, store: str,
+                                                   default_champion: str) -> None:
+    """Each NAB series is cut into its own window and hold-out; the challenger's threshold
+    is the folds' rule on the windows; both bundles are judged on the hold-outs as they are;
+    the other families' models are carried verbatim."""
+    from dwcp_ml.evaluation import anomaly as ea
+
+    spec = _spec(tmp_path, store, "rt-default", data="", anomaly_data=NAB, models=("anomaly",),
+                 window_s=30 * 86400, holdout_s=7 * 86400, tiny=False)
+    d = retrain.retrain(spec, log=lambda _: None)
+    (v,) = d.families
+    assert (v.family, v.loss_name) == ("anomaly", "event_loss")
+    assert "left out: realKnownCause/nyc_taxi.csv (sampled every 1800 s)" in d.windows["anomaly"]
+    champ = bundle.load(DEFAULT_BUNDLE)
+    chall = bundle.load(tmp_path / "work" / "challenger")
+    recent = retrain.series_windows(NAB, data.data_dir(), 30 * 86400, 7 * 86400, 300)
+    assert [t.name for t in recent.traces] == [
+        "realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv",
+        "realAWSCloudwatch/ec2_cpu_utilization_fe7f93.csv",
+        "realKnownCause/ec2_request_latency_system_failure.csv"]
+    expected = ea.recalibrate(families.FAMILIES["anomaly"].make_config(False), recent.traces,
+                              recent.labels, recent.train).threshold
+    assert chall.models["anomaly"].thresholds["score"] == expected
+    assert expected != champ.models["anomaly"].thresholds["score"]
+    for b, loss in ((champ, v.champion_loss), (chall, v.challenger_loss)):
+        counts, _ = ea.bundle_counts(b.models["anomaly"], recent.traces, recent.labels,
+                                     recent.holdout)
+        assert ea.loss_of(counts) == loss
+    for name in ("itp", "pba", "scaling"):
+        assert chall.models[name].entry == champ.models[name].entry
+    assert d.promote == (not d.reasons)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "itp"], "cannot retrain itp on recent data"),
+    (["--models", "scaling"], "retraining scaling needs --data"),
+    (["--models", "anomaly", "--anomaly-data", DATA],
+     "the anomaly detector is judged on labelled NAB series"),
+])
+def test_bad_family_input_is_one_line(tmp_path: Path, store: str, default_champion: str,
+                                      argv: list[str], message: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["retrain", "--champion", default_champion, *argv,
+                     "--out", str(tmp_path / "w"), "--tracking-uri", store])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
 def test_windows_end_at_the_data() -> None:
     import numpy as np
 

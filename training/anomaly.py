@@ -311,6 +311,15 @@ def _trace_windows(params: fc.Params, trace: Trace,
     return fit, tune
 
 
+def trainable(trace: Trace, config: AnomalyConfig) -> bool:
+    """Whether ``train`` can use the trace: a gap-free window in both of its splits."""
+    try:
+        _trace_windows(config.params(), trace, config)
+    except TraceTooShortError:
+        return False
+    return True
+
+
 def needs_fit(config: AnomalyConfig) -> bool:
     """Whether the detector learns from data (the others are fixed functions of a window)."""
     return config.detector in ("iforest", "residual")
