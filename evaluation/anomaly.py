@@ -590,7 +590,8 @@ def _plot(s: SeriesScores, threshold: float, trace: Trace, title: str, path: Pat
     plt.close(fig)
 
 
-def _load(sel: Selection, root: Path) -> list[Trace]:
+def load(sel: Selection, root: Path) -> list[Trace]:
+    """The labelled NAB series a selection names (the only data the detector is judged on)."""
     if sel.kind != "nab":
         raise SelectionError(f"anomaly: {sel.describe()}: the anomaly detector is judged on "
                              "labelled NAB series (nab or nab:series=...)")
@@ -622,7 +623,7 @@ def _cross_validation_report(request: EvalRequest, root: Path, out: Path,
                              candidates: Mapping[str, Sequence[AnomalyConfig]]
                              ) -> tuple[list[str], dict[str, object]]:
     sel = request.train or DEV
-    traces = _load(sel, root)
+    traces = load(sel, root)
     labels = load_windows(root)
     names = [t.name for t in traces]
     folds = cv.leave_series_out(names, n_folds=min(request.n_folds, len(names)))
@@ -703,7 +704,7 @@ def _cross_validation_report(request: EvalRequest, root: Path, out: Path,
     lines += ["![winner on a held-out series](anomaly_nab_example.png)", ""]
 
     if request.test is not None:
-        test_lines, test_metrics = _test(traces, _load(request.test, root), labels,
+        test_lines, test_metrics = _test(traces, load(request.test, root), labels,
                                          finals[winner][0], request.test)
         lines += test_lines
         metrics["test"] = test_metrics
@@ -790,11 +791,11 @@ def _judge_bundle(request: EvalRequest, root: Path) -> tuple[list[str], dict[str
     b, m = request.bundle_model("anomaly")
     params, threshold = m.params, float(m.thresholds["score"])
     sel = request.test or request.train or DEV
-    traces = _load(sel, root)
+    traces = load(sel, root)
     labels = load_windows(root)
     counts, scored = bundle_counts(m, traces, labels)
     test_names = {t.name for t in traces}
-    base_pool = [t for t in _load(request.train or DEV, root) if t.name not in test_names]
+    base_pool = [t for t in load(request.train or DEV, root) if t.name not in test_names]
     lines = [
         "# Anomaly detector: a bundle judged as it is", "",
         f"- **Model**: `{m.name}` from bundle `{request.bundle}` (version {b.version}), "

@@ -225,7 +225,7 @@ def _live_loader(family: str) -> Callable[[selection.Selection, Path], list[Trac
     elif family == "scaling":
         from dwcp_ml.evaluation.scaling import load
     elif family == "anomaly":
-        from dwcp_ml.evaluation.anomaly import _load as load  # noqa: PLC2701 - its loader
+        from dwcp_ml.evaluation.anomaly import load
     else:
         raise selection.SelectionError(f"{family}: placement factors come from DWCP requests, "
                                        "not from traces; a trace selection has none")
