@@ -6,7 +6,7 @@
  * Expected values are the documented contract of the header; where a value is a float,
  * it is compared bit for bit.
  */
-#include "feature_core.h"
+#include "test_check.h"
 
 #include <float.h>
 #include <inttypes.h>
@@ -15,46 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int n_pass = 0, n_fail = 0;
-static const char *current = "";
-
-static int check(int ok, const char *what, int line)
-{
-    if (ok) {
-        n_pass++;
-    } else {
-        n_fail++;
-        printf("FAIL %s (test_api.c:%d): %s\n", current, line, what);
-    }
-    return ok;
-}
-#define CHECK(cond) check((cond) != 0, #cond, __LINE__)
-
-/* Checks a status and, for an error, the fc_error the call filled in. */
-static void check_status(fc_status got, const fc_error *err, fc_status want, int64_t index,
-                         int32_t channel, int32_t feature, const char *what, int line)
-{
-    char buf[512];
-    int ok = got == want;
-    if (ok && want != FC_OK && err != NULL)
-        ok = err->status == want && err->index == index && err->channel == channel &&
-             err->feature == feature;
-    if (ok) {
-        n_pass++;
-        return;
-    }
-    if (want != FC_OK && err != NULL)
-        snprintf(buf, sizeof buf,
-                 "%s: expected %s (index %" PRId64 ", channel %d, feature %d), got %s "
-                 "(err %s, index %" PRId64 ", channel %d, feature %d)",
-                 what, fc_status_name(want), index, (int)channel, (int)feature,
-                 fc_status_name(got), fc_status_name(err->status), err->index,
-                 (int)err->channel, (int)err->feature);
-    else
-        snprintf(buf, sizeof buf, "%s: expected %s, got %s", what, fc_status_name(want),
-                 fc_status_name(got));
-    check(0, buf, line);
-}
 #define CHECK_ERR(call, err, want, idx_, ch_, feat_)                                         \
     do {                                                                                     \
         fc_error *e_ = (err);                                                                \
@@ -66,21 +26,6 @@ static void check_status(fc_status got, const fc_error *err, fc_status want, int
         }                                                                                    \
         check_status((call), e_, (want), (idx_), (ch_), (feat_), #call, __LINE__);           \
     } while (0)
-#define CHECK_OK(call) check_status((call), NULL, FC_OK, -1, -1, -1, #call, __LINE__)
-
-static uint32_t fbits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
 
 static void check_float(float got, float want, const char *what, int line)
 {
@@ -94,20 +39,6 @@ static void check_float(float got, float want, const char *what, int line)
     check(0, buf, line);
 }
 #define CHECK_FLOAT(got, want) check_float((got), (want), #got, __LINE__)
-
-static void check_double(double got, double want, const char *what, int line)
-{
-    char buf[256];
-    if (dbits(got) == dbits(want)) {
-        n_pass++;
-        return;
-    }
-    snprintf(buf, sizeof buf,
-             "%s: expected %.17g (0x%016" PRIx64 "), got %.17g (0x%016" PRIx64 ")", what, want,
-             dbits(want), got, dbits(got));
-    check(0, buf, line);
-}
-#define CHECK_DOUBLE(got, want) check_double((got), (want), #got, __LINE__)
 
 static int str_eq(const char *a, const char *b)
 {
@@ -1712,6 +1643,5 @@ int main(void)
     test_place_status();
     test_place_values();
     test_place_rows();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail == 0 ? 0 : 1;
+    return test_summary();
 }

@@ -6,7 +6,7 @@
  * quantile rule and the PSI / KS definitions on small hand-computed cases. Prints
  * "N passed, N failed"; exit status non-zero on a failure.
  */
-#include "feature_core.h"
+#include "test_check.h"
 
 #include <float.h>
 #include <inttypes.h>
@@ -14,54 +14,15 @@
 #include <stdio.h>
 #include <string.h>
 
-static int n_pass = 0, n_fail = 0;
-static const char *current = "";
-
-static int check(int ok, const char *what, int line)
-{
-    if (ok) {
-        n_pass++;
-    } else {
-        n_fail++;
-        printf("FAIL %s (test_drift.c:%d): %s\n", current, line, what);
-    }
-    return ok;
-}
-#define CHECK(cond) check((cond) != 0, #cond, __LINE__)
-
-/* status, and for an error the fc_error position (index, channel; feature is always -1) */
-static void check_err(fc_status got, const fc_error *e, fc_status want, int64_t index,
-                      int32_t channel, int line)
-{
-    char buf[256];
-    int ok = got == want && (want == FC_OK || (e->status == want && e->index == index &&
-                                                e->channel == channel && e->feature == -1));
-    snprintf(buf, sizeof buf, "expected %s (%" PRId64 ", %d), got %s (%" PRId64 ", %d)",
-             fc_status_name(want), index, (int)channel, fc_status_name(got), e->index,
-             (int)e->channel);
-    check(ok, buf, line);
-}
+/* An expected status and, for an error, its fc_error position (index, channel; the drift
+ * calls set feature -1). The call writes its error into e_. */
 #define CHECK_ERR(call, want, index, channel)                                                \
     do {                                                                                     \
         fc_error e_ = {FC_OK, -1, -1, -1};                                                   \
         fc_status s_ = (call);                                                               \
         (void)err;                                                                           \
-        check_err(s_, &e_, want, index, channel, __LINE__);                                  \
+        check_status(s_, &e_, (want), (index), (channel), -1, #call, __LINE__);              \
     } while (0)
-
-static uint64_t bits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
-
-static double from_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
 
 /* ULPs between a and b, measured in the ulp of the reference b. */
 static double ulps(double a, double ref)
@@ -138,7 +99,7 @@ static void test_ln_error_bound(void)
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        ln_point(from_bits(state & 0x7fffffffffffffffULL));
+        ln_point(from_dbits(state & 0x7fffffffffffffffULL));
     }
     printf("fc_drift_ln vs log over %ld points: max %.3f ulp away from 1 (x = %a), "
            "%.3f ulp near 1 (x = %a); %ld points (%.2f %%) differ from log\n", n_points,
@@ -153,7 +114,7 @@ static void test_ln_values(void)
 {
     double y = -1.0;
     current = "fc_drift_ln values and statuses";
-    CHECK(fc_drift_ln(1.0, &y) == FC_OK && bits(y) == bits(0.0));
+    CHECK(fc_drift_ln(1.0, &y) == FC_OK && dbits(y) == dbits(0.0));
     CHECK(fc_drift_ln(2.0, &y) == FC_OK && y == 6.93147180559945286227e-01);
     CHECK(fc_drift_ln(0.5, &y) == FC_OK && y == -6.93147180559945286227e-01);
     CHECK(fc_drift_ln(0.0, &y) == FC_ERR_RANGE);
@@ -180,7 +141,7 @@ static void test_quantile_edges(void)
     CHECK(fc_drift_quantile_edges(sample, 11, 10, scratch, 11, edges, 11, &n, &err) == FC_OK);
     CHECK(n == 11);
     for (k = 0; k < 11; k++) CHECK(edges[k] == (double)k);
-    CHECK(bits(edges[0]) == 0); /* -0.0 became +0.0 */
+    CHECK(dbits(edges[0]) == 0); /* -0.0 became +0.0 */
     /* 4 bins of 11 values: ranks floor(k * 10 / 4) = 0 2 5 7 10 */
     CHECK(fc_drift_quantile_edges(sample, 11, 4, scratch, 11, edges, 5, &n, &err) == FC_OK);
     CHECK(n == 5 && edges[0] == 0 && edges[1] == 2 && edges[2] == 5 && edges[3] == 7 &&
@@ -189,7 +150,7 @@ static void test_quantile_edges(void)
     CHECK(fc_drift_quantile_edges(ties, 8, 4, scratch, 8, edges, 5, &n, &err) == FC_OK);
     CHECK(n == 2 && edges[0] == 0 && edges[1] == 5);
     /* the input is not modified */
-    CHECK(sample[0] == 10 && bits(sample[10]) == bits(-0.0));
+    CHECK(sample[0] == 10 && dbits(sample[10]) == dbits(-0.0));
     {
         fc_error e = {FC_OK, -1, -1, -1};
         CHECK(fc_drift_quantile_edges(same, 4, 10, scratch, 4, edges, 11, &n, &e) ==
@@ -283,9 +244,9 @@ static void test_psi_ks(void)
         fc_drift_ln(q / p, &ln);
         want = want + (q - p) * ln;
     }
-    CHECK(bits(psi) == bits(want));
+    CHECK(dbits(psi) == dbits(want));
     CHECK(fabs(psi - 0.22821740957339182) < 1e-15); /* sum (q - p) ln(q / p) with libm */
-    CHECK(fc_drift_psi(ref, ref, 4, 1e-4, &psi, &err) == FC_OK && bits(psi) == 0);
+    CHECK(fc_drift_psi(ref, ref, 4, 1e-4, &psi, &err) == FC_OK && dbits(psi) == 0);
     CHECK(fc_drift_psi(one, one, 1, 0.5, &psi, &err) == FC_OK && psi == 0.0);
     /* a live bin that is empty is floored at epsilon */
     {
@@ -298,11 +259,11 @@ static void test_psi_ks(void)
         want = want + (0.5 - p) * lp;
         want = want + (q - p) * lq;
         want = want + (q - p) * lq;
-        CHECK(fc_drift_psi(ref, l2, 4, 1e-4, &psi, &err) == FC_OK && bits(psi) == bits(want));
+        CHECK(fc_drift_psi(ref, l2, 4, 1e-4, &psi, &err) == FC_OK && dbits(psi) == dbits(want));
     }
     CHECK(fc_drift_ks(ref, live, 4, &ks, &err) == FC_OK);
     CHECK(ks == 0.25 - 0.1 + 0.25 - 0.2); /* F gaps: 0.15, 0.2, 0.15, 0 */
-    CHECK(fc_drift_ks(ref, ref, 4, &ks, &err) == FC_OK && bits(ks) == 0);
+    CHECK(fc_drift_ks(ref, ref, 4, &ks, &err) == FC_OK && dbits(ks) == 0);
     CHECK(fc_drift_ks(ref, empty, 4, &ks, &err) == FC_ERR_EMPTY);
     CHECK_ERR(fc_drift_psi(ref, empty, 4, 1e-4, &psi, &e_), FC_ERR_EMPTY, -1, FC_DRIFT_ARG_LIVE);
     CHECK_ERR(fc_drift_psi(empty, live, 4, 1e-4, &psi, &e_), FC_ERR_EMPTY, -1, FC_DRIFT_ARG_REF);
@@ -367,6 +328,5 @@ int main(void)
     test_histogram();
     test_psi_ks();
     test_round_trip();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail == 0 ? 0 : 1;
+    return test_summary();
 }
