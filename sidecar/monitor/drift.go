@@ -12,10 +12,10 @@ import (
 
 // Results of dwcp_ml_drift_rows_total.
 const (
-	rowAccepted   = iota // every value kept
-	rowNonFinite         // kept, its NaN / ±Inf values dropped (the core bins finite values only)
-	rowWrongLen          // refused: not one value per column of its kind
-	rowNoRef             // refused: the key has no reference
+	rowAccepted  = iota // every value kept
+	rowNonFinite        // kept, its NaN / ±Inf values dropped (the core bins finite values only)
+	rowWrongLen         // refused: not one value per column of its kind
+	rowNoRef            // refused: the key has no reference
 	nDriftResults
 )
 

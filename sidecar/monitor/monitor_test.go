@@ -77,7 +77,7 @@ func TestJoins(t *testing.T) {
 				report("vm1", 900, 1, 0, monitor.ErrNoPrediction)},
 			pending: 2, pairs: map[monitor.Key]int{champion: 1}, wape: map[monitor.Key]float64{champion: 0}},
 		{name: "the slot that served after the actual waits",
-			steps: []step{serve(champion, "vm1", 300, 10), report("vm1", 300, 10, 1, nil), serve(shadow, "vm1", 300, 10)},
+			steps:   []step{serve(champion, "vm1", 300, 10), report("vm1", 300, 10, 1, nil), serve(shadow, "vm1", 300, 10)},
 			pending: 1, pairs: map[monitor.Key]int{champion: 1, shadow: 0}},
 		{name: "an actual at exactly PendingTTL still joins",
 			steps: []step{serve(champion, "vm1", 300, 10), wait(ttl), report("vm1", 300, 10, 1, nil)},
