@@ -1,7 +1,6 @@
 package featurecore_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -52,25 +51,9 @@ var driftKeys = map[string][]string{
 // key the call does not take, or a number of the wrong width is an error naming the line.
 func readDriftGolden(r io.Reader) (header map[string]string, vectors []*driftVector, err error) {
 	header = map[string]string{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	var cur *driftVector
-	for lineNo := 1; sc.Scan(); lineNo++ {
-		line := sc.Text()
-		if lineNo == 1 {
-			if line != "dwcp-fc-golden 1" {
-				return nil, nil, fmt.Errorf("line 1: %q, want \"dwcp-fc-golden 1\"", line)
-			}
-			continue
-		}
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Split(line, " ")
-		key, toks := fields[0], fields[1:]
-		fail := func(format string, args ...any) error {
-			return fmt.Errorf("line %d (%s): %s", lineNo, key, fmt.Sprintf(format, args...))
-		}
+	err = scanGolden(r, func(l goldenLine) error {
+		key, toks, lineNo, fail := l.key, l.toks, l.no, l.errorf
 		if cur == nil {
 			switch {
 			case key == "vector" && len(toks) == 1:
@@ -79,12 +62,12 @@ func readDriftGolden(r io.Reader) (header map[string]string, vectors []*driftVec
 			case (key == "fc_version" || key == "drift_version") && len(toks) == 1 && header[key] == "":
 				header[key] = toks[0]
 			default:
-				return nil, nil, fail("unexpected outside a vector")
+				return fail("unexpected outside a vector")
 			}
-			continue
+			return nil
 		}
 		if cur.seen[key] {
-			return nil, nil, fail("repeated key")
+			return fail("repeated key")
 		}
 		cur.seen[key] = true
 		var perr error
@@ -96,7 +79,7 @@ func readDriftGolden(r io.Reader) (header map[string]string, vectors []*driftVec
 			}
 		case "call":
 			if _, ok := driftKeys[strings.Join(toks, " ")]; !ok {
-				return nil, nil, fail("unknown call %q", toks)
+				return fail("unknown call %q", toks)
 			}
 			cur.call = toks[0]
 		case "values", "edges", "ref", "live":
@@ -132,10 +115,11 @@ func readDriftGolden(r io.Reader) (header map[string]string, vectors []*driftVec
 			perr = errors.New("unknown key")
 		}
 		if perr != nil {
-			return nil, nil, fail("%v", perr)
+			return fail("%v", perr)
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	if cur != nil {

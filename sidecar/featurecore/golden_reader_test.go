@@ -53,19 +53,31 @@ func (v *goldenVector) has(key string) bool { return v.seen[key] }
 // readGolden parses a golden feature file strictly: an unknown or repeated key, a missing
 // required key, or a number of the wrong width is an error naming the line, so a format
 // change is noticed rather than half-read.
-func readGolden(r io.Reader) (*goldenFile, error) {
-	g := &goldenFile{hashes: map[string]uint64{}}
+// goldenLine is one line of a golden file after its version line, neither blank nor a
+// comment: the key and its space-separated tokens.
+type goldenLine struct {
+	no   int
+	key  string
+	toks []string
+}
+
+func (l goldenLine) errorf(format string, args ...any) error {
+	return fmt.Errorf("line %d (%s): %s", l.no, l.key, fmt.Sprintf(format, args...))
+}
+
+// scanGolden checks the version line of a golden file (feature, placement or drift
+// vectors) and calls fn on every other line that is neither blank nor a comment, stopping
+// at fn's first error.
+func scanGolden(r io.Reader, fn func(goldenLine) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	var cur *goldenVector
-	names := map[string]int{}
 	lineNo := 0
 	for sc.Scan() {
 		lineNo++
 		line := sc.Text()
 		if lineNo == 1 {
 			if line != "dwcp-fc-golden 1" {
-				return nil, fmt.Errorf("line 1: %q, want \"dwcp-fc-golden 1\"", line)
+				return fmt.Errorf("line 1: %q, want \"dwcp-fc-golden 1\"", line)
 			}
 			continue
 		}
@@ -73,77 +85,92 @@ func readGolden(r io.Reader) (*goldenFile, error) {
 			continue
 		}
 		fields := strings.Split(line, " ")
-		key, toks := fields[0], fields[1:]
-		fail := func(format string, args ...any) error {
-			return fmt.Errorf("line %d (%s): %s", lineNo, key, fmt.Sprintf(format, args...))
+		if err := fn(goldenLine{lineNo, fields[0], fields[1:]}); err != nil {
+			return err
 		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if lineNo == 0 {
+		return fmt.Errorf("empty file")
+	}
+	return nil
+}
+
+func readGolden(r io.Reader) (*goldenFile, error) {
+	g := &goldenFile{hashes: map[string]uint64{}}
+	var cur *goldenVector
+	names := map[string]int{}
+	err := scanGolden(r, func(l goldenLine) error {
+		key, toks, lineNo, fail := l.key, l.toks, l.no, l.errorf
 		if cur == nil {
 			switch key {
 			case "fc_version":
 				if len(toks) != 1 {
-					return nil, fail("want one token")
+					return fail("want one token")
 				}
 				g.version = toks[0]
 			case "place_hash":
 				if len(toks) != 1 || len(toks[0]) != 16 || g.hasPlace {
-					return nil, fail("want one place_hash of 16 hex digits")
+					return fail("want one place_hash of 16 hex digits")
 				}
 				h, err := strconv.ParseUint(toks[0], 16, 64)
 				if err != nil {
-					return nil, fail("%v", err)
+					return fail("%v", err)
 				}
 				g.placeHash, g.hasPlace = h, true
 			case "schema_hash":
 				if len(toks) != 2 || len(toks[1]) != 16 {
-					return nil, fail("want <schema> <16 hex digits>")
+					return fail("want <schema> <16 hex digits>")
 				}
 				h, err := strconv.ParseUint(toks[1], 16, 64)
 				if err != nil {
-					return nil, fail("%v", err)
+					return fail("%v", err)
 				}
 				g.hashes[toks[0]] = h
 			case "vector":
 				if len(toks) != 1 {
-					return nil, fail("want one name")
+					return fail("want one name")
 				}
 				if prev, dup := names[toks[0]]; dup {
-					return nil, fail("vector %q already defined on line %d", toks[0], prev)
+					return fail("vector %q already defined on line %d", toks[0], prev)
 				}
 				names[toks[0]] = lineNo
 				cur = &goldenVector{name: toks[0], line: lineNo, seen: map[string]bool{},
 					place: map[string][]float64{}}
 			default:
-				return nil, fail("unexpected outside a vector")
+				return fail("unexpected outside a vector")
 			}
-			continue
+			return nil
 		}
 		if key == "end" {
 			if err := cur.complete(); err != nil {
-				return nil, fmt.Errorf("vector %s (line %d): %v", cur.name, cur.line, err)
+				return fmt.Errorf("vector %s (line %d): %v", cur.name, cur.line, err)
 			}
 			g.vectors = append(g.vectors, cur)
 			cur = nil
-			continue
+			return nil
 		}
 		if cur.seen[key] {
-			return nil, fail("repeated in vector %s", cur.name)
+			return fail("repeated in vector %s", cur.name)
 		}
 		cur.seen[key] = true
 		var err error
 		switch key {
 		case "call":
 			if len(toks) != 1 {
-				return nil, fail("want one token")
+				return fail("want one token")
 			}
 			cur.call = toks[0]
 		case "schema":
 			if len(toks) != 1 {
-				return nil, fail("want one token")
+				return fail("want one token")
 			}
 			cur.schema = toks[0]
 		case "status":
 			if len(toks) != 1 {
-				return nil, fail("want one token")
+				return fail("want one token")
 			}
 			cur.status = toks[0]
 		case "seq_len":
@@ -200,17 +227,15 @@ func readGolden(r io.Reader) (*goldenFile, error) {
 				cur.counts = append(cur.counts, uint32(n))
 			}
 		default:
-			return nil, fail("unknown key in vector %s", cur.name)
+			return fail("unknown key in vector %s", cur.name)
 		}
 		if err != nil {
-			return nil, fail("%v", err)
+			return fail("%v", err)
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	if lineNo == 0 {
-		return nil, fmt.Errorf("empty file")
 	}
 	if cur != nil {
 		return nil, fmt.Errorf("vector %s (line %d): no \"end\"", cur.name, cur.line)
