@@ -121,8 +121,8 @@ func TestSidecar(t *testing.T) {
 			t.Fatalf("AnomalyScore: %+v, %v", res, err)
 		}
 	}
-	if body := get(t, "http://"+metrics+"/metrics"); !strings.Contains(body, `dwcp_ml_bundle_info{bundle_version="default-1"} 1`) ||
-		!strings.Contains(body, `dwcp_ml_requests_total{code="OK",method="AnomalyScore",model="anomaly"} 2`) {
+	if body := get(t, "http://"+metrics+"/metrics"); !strings.Contains(body, `dwcp_ml_bundle_info{bundle_version="default-1",slot="champion"} 1`) ||
+		!strings.Contains(body, `dwcp_ml_requests_total{bundle_version="default-1",code="OK",method="AnomalyScore",model="anomaly",slot="champion"} 2`) {
 		t.Errorf("/metrics lacks the bundle or the requests:\n%s", body)
 	}
 

@@ -52,3 +52,5 @@ func (r Router) Route(entity string) Slot {
 	}
 	return Champion
 }
+
+func (s Slot) String() string { return string(s) }

@@ -33,6 +33,12 @@ type Config struct {
 	// Verifier, if set, makes every load (Open and Reload) require model.sig signed by a
 	// trusted key (e.g. (*signing.KeyRing).Verify); nil leaves bundles signature-unchecked.
 	Verifier bundle.Verifier
+	// Observe, if set, is called after every model run of a call (not of verification)
+	// with the call's ctx, the model, and its input and output tensors of rows rows
+	// (row-major float32, as ONNX Runtime took and gave them), e.g. for live drift
+	// (sidecar/monitor). It runs on the request path: keep it short. It must neither keep
+	// nor modify the slices.
+	Observe func(ctx context.Context, model engine.ModelRef, rows int, input, output []float32)
 }
 
 // Engine serves one verified bundle at a time. It is safe for concurrent use.
@@ -54,6 +60,7 @@ type loaded struct {
 	models   map[string]*model
 	byFamily map[string]*model
 	versions engine.Versions
+	drifts   map[string]*bundle.DriftReference
 }
 
 // Open loads and verifies the bundle in dir (see the package documentation) and returns
@@ -108,7 +115,7 @@ func (e *Engine) load(ctx context.Context, dir string) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loaded{models: map[string]*model{}, byFamily: map[string]*model{}}
+	l := &loaded{models: map[string]*model{}, byFamily: map[string]*model{}, drifts: b.Drifts}
 	for _, m := range ld.models {
 		l.models[m.entry.Name] = m
 		if _, dup := l.byFamily[m.entry.Family]; !dup {
@@ -201,6 +208,24 @@ func (e *Engine) Versions(ctx context.Context) (engine.Versions, error) {
 	}
 	defer l.mu.RUnlock()
 	return l.versions, nil
+}
+
+// DriftReferences returns the drift references of the bundle being served, by model name
+// (models without one are absent). They are read-only.
+func (e *Engine) DriftReferences(ctx context.Context) (map[string]*bundle.DriftReference, error) {
+	l, err := e.acquire(ctx, "drift references")
+	if err != nil {
+		return nil, err
+	}
+	defer l.mu.RUnlock()
+	return l.drifts, nil
+}
+
+// observe hands a model run's tensors to Config.Observe, if set.
+func (e *Engine) observe(ctx context.Context, m *model, rows int, in, out []float32) {
+	if e.cfg.Observe != nil {
+		e.cfg.Observe(ctx, m.ref, rows, in, out)
+	}
 }
 
 // model finds name (and version, "" = any) in l.

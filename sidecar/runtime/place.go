@@ -111,6 +111,7 @@ func (e *Engine) PlaceVMBatch(ctx context.Context, reqs []engine.PlacementReques
 	if err := m.run(sc.factors[:rows*m.inLen], rows, sc.scores); err != nil {
 		return nil, err
 	}
+	e.observe(ctx, m, rows, sc.factors[:rows*m.inLen], sc.scores[:rows])
 	out := make([]engine.Placement, len(jobs))
 	for i := range jobs {
 		if err := m.choose(&jobs[i], sc, &out[i]); err != nil {

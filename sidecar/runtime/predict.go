@@ -47,6 +47,7 @@ func (e *Engine) PredictBatch(ctx context.Context, name, version string, rows in
 	if err := m.run(in, rows, out); err != nil {
 		return nil, err
 	}
+	e.observe(ctx, m, rows, in, out)
 	res := make([]float64, len(out))
 	for i, v := range out {
 		res[i] = float64(v)

@@ -104,6 +104,7 @@ func runTypedRows[T any](ctx context.Context, e *Engine, op, family string, seri
 	if err := m.run(in, len(series), out); err != nil {
 		return nil, err
 	}
+	e.observe(ctx, m, len(series), in, out)
 	res := make([]T, len(series))
 	for i, s := range series {
 		row := in[i*m.inLen : (i+1)*m.inLen]

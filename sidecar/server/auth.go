@@ -19,7 +19,8 @@ import (
 // Only an authorized peer may make them; every other call is open to any connected peer.
 // A later admin RPC joins by adding its method here.
 var adminOps = map[string]string{
-	pb.Engine_Reload_FullMethodName: "reload",
+	pb.Engine_Reload_FullMethodName:     "reload",
+	pb.Engine_SetRollout_FullMethodName: "set rollout",
 }
 
 // IsAdmin reports whether the full gRPC method name (e.g. "/dwcp.ml.v1.Engine/Reload") is

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/internal/wire"
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+	"github.com/dwcp/dwcp-ml/sidecar/rollout"
 )
 
 // service is the Engine gRPC service; a type of its own because its Reload RPC and the
@@ -15,13 +17,15 @@ type service struct {
 	*Server
 }
 
-// Predict runs engine.Predict for one row and engine.PredictBatch for more.
+// Predict runs engine.Predict for one row and engine.PredictBatch for more, on the slot
+// the request's entity routes to (a version names its slot: the champion's first).
 func (h service) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.PredictResponse, error) {
 	const op = "predict"
-	a, err := h.attached()
+	st, err := h.acquire()
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
+	defer st.mu.RUnlock()
 	model, rows, features := req.GetModel(), int(req.GetRows()), req.GetFeatures()
 	switch {
 	case model == "":
@@ -37,24 +41,36 @@ func (h service) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
-	var out []float64
-	if rows == 1 {
-		out, err = a.eng.Predict(ctx, model, req.GetVersion(), features)
-	} else {
-		out, err = a.eng.PredictBatch(ctx, model, req.GetVersion(), rows, features)
+	slot := st.route(req.GetEntity())
+	if v := req.GetVersion(); v != "" && st.get(slot).models[model] != v {
+		for _, other := range []rollout.Slot{rollout.Champion, rollout.Canary} {
+			if a := st.get(other); a != nil && a.models[model] == v {
+				slot = other
+				break
+			}
+		}
 	}
+	a := st.get(slot)
+	start := time.Now()
+	var out []float64
+	sctx := withSlot(ctx, slot)
+	if rows == 1 {
+		out, err = a.eng.Predict(sctx, model, req.GetVersion(), features)
+	} else {
+		out, err = a.eng.PredictBatch(sctx, model, req.GetVersion(), rows, features)
+	}
+	h.recordPart(ctx, slot, a, time.Since(start), err)
 	if err != nil {
 		return nil, wire.Status(ctx, err)
+	}
+	if st.shadow != nil {
+		h.shadowPredict(model, rows, features, out, slot)
 	}
 	return &pb.PredictResponse{Outputs: out, OutputRowLen: int32(len(out) / rows)}, nil
 }
 
 func (h service) ForecastBandwidth(ctx context.Context, req *pb.ForecastBandwidthRequest) (*pb.ForecastBandwidthResponse, error) {
-	a, err := h.attached()
-	if err != nil {
-		return nil, wire.Status(ctx, err)
-	}
-	out, err := typed(ctx, h.maxBatch, "forecast bandwidth", req.GetSeries(), a.eng.ForecastBandwidth, a.eng.ForecastBandwidthBatch, wire.ForecastToProto)
+	out, err := typed(ctx, h.Server, "forecast bandwidth", req.GetSeries(), bandwidthCall)
 	if err != nil {
 		return nil, err
 	}
@@ -62,11 +78,7 @@ func (h service) ForecastBandwidth(ctx context.Context, req *pb.ForecastBandwidt
 }
 
 func (h service) AnomalyScore(ctx context.Context, req *pb.AnomalyScoreRequest) (*pb.AnomalyScoreResponse, error) {
-	a, err := h.attached()
-	if err != nil {
-		return nil, wire.Status(ctx, err)
-	}
-	out, err := typed(ctx, h.maxBatch, "anomaly score", req.GetSeries(), a.eng.AnomalyScore, a.eng.AnomalyScoreBatch, wire.AnomalyToProto)
+	out, err := typed(ctx, h.Server, "anomaly score", req.GetSeries(), anomalyCall)
 	if err != nil {
 		return nil, err
 	}
@@ -74,11 +86,7 @@ func (h service) AnomalyScore(ctx context.Context, req *pb.AnomalyScoreRequest) 
 }
 
 func (h service) RecommendCapacity(ctx context.Context, req *pb.RecommendCapacityRequest) (*pb.RecommendCapacityResponse, error) {
-	a, err := h.attached()
-	if err != nil {
-		return nil, wire.Status(ctx, err)
-	}
-	out, err := typed(ctx, h.maxBatch, "recommend capacity", req.GetSeries(), a.eng.RecommendCapacity, a.eng.RecommendCapacityBatch, wire.CapacityToProto)
+	out, err := typed(ctx, h.Server, "recommend capacity", req.GetSeries(), capacityCall)
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +94,14 @@ func (h service) RecommendCapacity(ctx context.Context, req *pb.RecommendCapacit
 }
 
 // PlaceVM serves engine.PlaceVM for one request and engine.PlaceVMBatch for more, after
-// checking the batch size and the resource vectors' lengths.
+// checking the batch size and the resource vectors' lengths; the VM id routes a request.
 func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.PlaceVMResponse, error) {
 	const op = "place vm"
-	a, err := h.attached()
+	st, err := h.acquire()
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
+	defer st.mu.RUnlock()
 	n := len(req.GetRequests())
 	switch {
 	case n == 0:
@@ -105,74 +114,130 @@ func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.Place
 	if err != nil {
 		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, op, "", "%s", err))
 	}
-	var out []engine.Placement
-	if n == 1 {
-		var p engine.Placement
-		p, err = a.eng.PlaceVM(ctx, in[0])
-		out = []engine.Placement{p}
-	} else {
-		out, err = a.eng.PlaceVMBatch(ctx, in)
-	}
+	out, slots, err := dispatch(ctx, h.Server, st, in, func(i int) string { return in[i].VM.ID },
+		engine.Engine.PlaceVM, engine.Engine.PlaceVMBatch)
 	if err != nil {
 		return nil, wire.Status(ctx, err)
-	}
-	if len(out) != n {
-		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInternal, op, "",
-			"the engine answered %d of %d requests", len(out), n))
 	}
 	resp := &pb.PlaceVMResponse{Placements: make([]*pb.Placement, n)}
 	for i, p := range out {
 		resp.Placements[i] = wire.PlacementToProto(p)
+		resp.Placements[i].Model.Slot = string(slots[i])
+	}
+	if st.shadow != nil {
+		h.shadowPlace(in, out, slots)
 	}
 	return resp, nil
 }
 
-// typed serves a typed call: one series goes to the engine's single call, more to its
-// batch call, so a client's single call is exactly the in-process one.
-func typed[A, P any](ctx context.Context, maxBatch int, op string, series []*pb.Series,
-	one func(context.Context, engine.Series) (A, error),
-	batch func(context.Context, []engine.Series) ([]A, error),
-	toProto func(A) P) ([]P, error) {
-	if len(series) > maxBatch {
+// typedSpec is what differs between the typed calls.
+type typedSpec[A any, P interface{ GetModel() *pb.ModelRef }] struct {
+	method  string
+	one     func(engine.Engine, context.Context, engine.Series) (A, error)
+	batch   func(engine.Engine, context.Context, []engine.Series) ([]A, error)
+	toProto func(A) P
+	main    func(A) float64 // the main output, compared between shadow and champion
+	ref     func(A) engine.ModelRef
+	actual  actualKind // what ReportActual joins to the answer
+	target  func(A, engine.Series) int64
+}
+
+var bandwidthCall = typedSpec[engine.BandwidthForecast, *pb.BandwidthForecast]{
+	method: "ForecastBandwidth", one: engine.Engine.ForecastBandwidth, batch: engine.Engine.ForecastBandwidthBatch,
+	toProto: wire.ForecastToProto, main: func(f engine.BandwidthForecast) float64 { return f.Point },
+	ref: func(f engine.BandwidthForecast) engine.ModelRef { return f.Model }, actual: actualBandwidth,
+	target: func(f engine.BandwidthForecast, s engine.Series) int64 {
+		return lastTime(s) + int64(f.Horizon/time.Second)
+	},
+}
+
+var anomalyCall = typedSpec[engine.AnomalyResult, *pb.AnomalyResult]{
+	method: "AnomalyScore", one: engine.Engine.AnomalyScore, batch: engine.Engine.AnomalyScoreBatch,
+	toProto: wire.AnomalyToProto, main: func(a engine.AnomalyResult) float64 { return a.Score },
+	ref: func(a engine.AnomalyResult) engine.ModelRef { return a.Model }, actual: actualAnomaly,
+	target: func(_ engine.AnomalyResult, s engine.Series) int64 { return lastTime(s) },
+}
+
+var capacityCall = typedSpec[engine.CapacityRecommendation, *pb.CapacityRecommendation]{
+	method: "RecommendCapacity", one: engine.Engine.RecommendCapacity, batch: engine.Engine.RecommendCapacityBatch,
+	toProto: wire.CapacityToProto, main: func(c engine.CapacityRecommendation) float64 { return c.PredictedPeakMHz },
+	ref: func(c engine.CapacityRecommendation) engine.ModelRef { return c.Model }, actual: actualCapacity,
+	target: func(c engine.CapacityRecommendation, s engine.Series) int64 {
+		return lastTime(s) + int64(c.Horizon/time.Second)
+	},
+}
+
+// actualKind is the kind of outcome ReportActual joins to a typed call's answer.
+type actualKind int
+
+const (
+	actualBandwidth actualKind = iota + 1
+	actualCapacity
+	actualAnomaly
+)
+
+func lastTime(s engine.Series) int64 {
+	if len(s.Timestamps) == 0 {
+		return 0
+	}
+	return s.Timestamps[len(s.Timestamps)-1]
+}
+
+// typed serves a typed call: each series goes to the slot its entity routes to; the
+// answers say which slot served them; the shadow, if set, gets the same series off the
+// request path.
+func typed[A any, P interface{ GetModel() *pb.ModelRef }](ctx context.Context, s *Server, op string, series []*pb.Series, spec typedSpec[A, P]) ([]P, error) {
+	if len(series) > s.maxBatch {
 		return nil, wire.Status(ctx, engine.Errorf(engine.CodeTooLarge, op, "",
-			"%d series; at most %d per call, split the batch", len(series), maxBatch))
+			"%d series; at most %d per call, split the batch", len(series), s.maxBatch))
 	}
-	in := wire.SeriesFromProto(series)
-	var (
-		answers []A
-		err     error
-	)
-	if len(in) == 1 {
-		var ans A
-		ans, err = one(ctx, in[0])
-		answers = []A{ans}
-	} else {
-		answers, err = batch(ctx, in)
-	}
+	st, err := s.acquire()
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
-	if len(answers) != len(in) {
-		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInternal, op, "",
-			"the engine answered %d of %d series", len(answers), len(in)))
+	defer st.mu.RUnlock()
+	in := wire.SeriesFromProto(series)
+	entity := func(i int) string { return series[i].GetEntity() }
+	answers, slots, err := dispatch(ctx, s, st, in, entity, spec.one, spec.batch)
+	if err != nil {
+		return nil, wire.Status(ctx, err)
 	}
 	out := make([]P, len(answers))
 	for i, ans := range answers {
-		out[i] = toProto(ans)
+		out[i] = spec.toProto(ans)
+		if m := out[i].GetModel(); m != nil {
+			m.Slot = string(slots[i])
+		}
+		served(s, spec, slots[i], entity(i), in[i], ans)
+	}
+	if st.shadow != nil {
+		shadowTyped(s, spec, in, series, answers, slots)
 	}
 	return out, nil
 }
 
 func (h service) Versions(ctx context.Context, _ *pb.VersionsRequest) (*pb.VersionsResponse, error) {
-	a, err := h.attached()
+	v, err := h.versions(ctx)
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
-	v, err := a.eng.Versions(ctx)
+	return &pb.VersionsResponse{Versions: v}, nil
+}
+
+// versions is the champion's Versions with the slots and the rollout.
+func (s *Server) versions(ctx context.Context) (*pb.Versions, error) {
+	st, err := s.acquire()
 	if err != nil {
-		return nil, wire.Status(ctx, err)
+		return nil, err
 	}
-	return &pb.VersionsResponse{Versions: wire.VersionsToProto(v)}, nil
+	defer st.mu.RUnlock()
+	v, err := st.champion.eng.Versions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := wire.VersionsToProto(v)
+	statusToProto(s.status(), out)
+	return out, nil
 }
 
 // Reload serves an authorized caller (see authorize) and loads only "" (the configured
@@ -184,9 +249,29 @@ func (h service) Reload(ctx context.Context, req *pb.ReloadRequest) (*pb.ReloadR
 		h.log.Warn("reload refused", "dir", req.GetBundleDir(), "err", err)
 		return nil, wire.Status(ctx, err)
 	}
-	v, err := h.Server.Reload(ctx, dir)
+	if _, err := h.Server.Reload(ctx, dir); err != nil {
+		return nil, wire.Status(ctx, err)
+	}
+	v, err := h.versions(ctx)
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
-	return &pb.ReloadResponse{Versions: wire.VersionsToProto(v)}, nil
+	return &pb.ReloadResponse{Versions: v}, nil
+}
+
+// SetRollout serves an authorized caller (see authorize): Server.SetRollout.
+func (h service) SetRollout(ctx context.Context, req *pb.SetRolloutRequest) (*pb.SetRolloutResponse, error) {
+	r, err := rolloutRequestFromProto(req)
+	if err == nil {
+		_, err = h.Server.SetRollout(ctx, r)
+	}
+	if err != nil {
+		h.log.Warn("set rollout refused", "action", req.GetAction().String(), "err", err)
+		return nil, wire.Status(ctx, err)
+	}
+	v, err := h.versions(ctx)
+	if err != nil {
+		return nil, wire.Status(ctx, err)
+	}
+	return &pb.SetRolloutResponse{Versions: v}, nil
 }

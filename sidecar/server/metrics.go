@@ -16,7 +16,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dwcp/dwcp-ml/sidecar/internal/wire"
+
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+	"github.com/dwcp/dwcp-ml/sidecar/rollout"
 )
 
 type metrics struct {
@@ -29,6 +32,15 @@ type metrics struct {
 
 	conns        prometheus.Gauge
 	connsRefused prometheus.Counter
+
+	signed             *prometheus.GaugeVec
+	ready              prometheus.Gauge
+	canaryWeight       prometheus.Gauge
+	rolloutStep        prometheus.Gauge
+	transitions        *prometheus.CounterVec
+	shadowRequests     *prometheus.CounterVec
+	shadowDuration     prometheus.Histogram
+	shadowDisagreement *prometheus.HistogramVec
 }
 
 func newMetrics() *metrics {
@@ -40,15 +52,50 @@ func newMetrics() *metrics {
 			// 5 buckets per decade from 10 µs to 1 s: a single-row call takes tens of µs,
 			// a large batch hundreds of ms.
 			Buckets: prometheus.ExponentialBucketsRange(10e-6, 1, 26),
-		}, []string{"method", "model"}),
+		}, []string{"method", "model", "slot", "bundle_version"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dwcp_ml_requests_total",
-			Help: "Engine calls by method, model and gRPC status code.",
-		}, []string{"method", "model", "code"}),
+			Help: "Engine calls by method, model, slot, bundle version and gRPC status code (a batch split between champion and canary counts once per slot).",
+		}, []string{"method", "model", "slot", "bundle_version", "code"}),
 		bundle: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dwcp_ml_bundle_info",
-			Help: "1 for the bundle being served.",
-		}, []string{"bundle_version"}),
+			Help: "1 for each bundle being served, by slot (champion, canary, shadow, previous).",
+		}, []string{"bundle_version", "slot"}),
+		signed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dwcp_ml_bundle_signed",
+			Help: "1 when the slot's bundle was signature-checked with a trusted key, 0 when unsigned.",
+		}, []string{"bundle_version", "slot"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dwcp_ml_ready",
+			Help: "1 when a verified bundle serves.",
+		}),
+		canaryWeight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dwcp_ml_canary_weight",
+			Help: "Share of entities the canary answers, 0 to 1.",
+		}),
+		rolloutStep: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dwcp_ml_rollout_step",
+			Help: "The canary's step in percent; 0 = no canary.",
+		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dwcp_ml_rollout_transitions_total",
+			Help: "Rollout transitions by action: start, promote, rollback, complete, withdraw.",
+		}, []string{"action"}),
+		shadowRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dwcp_ml_shadow_requests_total",
+			Help: "Shadow calls by result: ok, error, or dropped (queue full; the caller never waits).",
+		}, []string{"result"}),
+		shadowDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dwcp_ml_shadow_duration_seconds",
+			Help:    "Time of a shadow call, off the request path.",
+			Buckets: prometheus.ExponentialBucketsRange(10e-6, 1, 26),
+		}),
+		shadowDisagreement: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dwcp_ml_shadow_disagreement",
+			Help: "|shadow - champion| of the main output (forecast point, anomaly score, predicted peak MHz, placement score, first Predict output), in the model's unit.",
+			// 3 buckets per decade from 1e-6 to 1e6: the units run from scores to MHz.
+			Buckets: append([]float64{0}, prometheus.ExponentialBucketsRange(1e-6, 1e6, 37)...),
+		}, []string{"model"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dwcp_ml_reloads_total",
 			Help: "Bundle reloads by result (ok, or error: refused, the old bundle kept serving).",
@@ -68,14 +115,36 @@ func newMetrics() *metrics {
 	}
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
+	for _, a := range rollout.Actions {
+		m.transitions.WithLabelValues(string(a))
+	}
+	for _, r := range []string{"ok", "error", "dropped"} {
+		m.shadowRequests.WithLabelValues(r)
+	}
 	m.reg.MustRegister(m.duration, m.requests, m.bundle, m.reloads, m.panics, m.conns, m.connsRefused,
+		m.signed, m.ready, m.canaryWeight, m.rolloutStep, m.transitions, m.shadowRequests, m.shadowDuration,
+		m.shadowDisagreement,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-func (m *metrics) setBundle(version string) {
+// setSlots makes the bundle gauges follow st.
+func (m *metrics) setSlots(st *slots, signed bool) {
 	m.bundle.Reset()
-	m.bundle.WithLabelValues(version).Set(1)
+	m.signed.Reset()
+	sig := 0.0
+	if signed {
+		sig = 1
+	}
+	for _, slot := range []rollout.Slot{rollout.Champion, rollout.Canary, rollout.Shadow, rollout.Previous} {
+		if a := st.get(slot); a != nil {
+			m.bundle.WithLabelValues(a.v.Bundle, string(slot)).Set(1)
+			m.signed.WithLabelValues(a.v.Bundle, string(slot)).Set(sig)
+		}
+	}
+	m.ready.Set(1)
+	m.canaryWeight.Set(float64(st.router.WeightBP) / rollout.Buckets)
+	m.rolloutStep.Set(float64(st.router.WeightBP / 100))
 }
 
 // Registry is the Server's Prometheus registry (its metrics, Go runtime and process).
@@ -93,25 +162,49 @@ func (s *Server) observe(ctx context.Context, req any, info *grpc.UnaryServerInf
 	if !strings.HasPrefix(info.FullMethod, enginePrefix) {
 		return handler(ctx, req)
 	}
+	rec := &callRecord{}
 	start := time.Now()
-	resp, err := handler(ctx, req)
+	resp, err := handler(context.WithValue(ctx, recordKey{}, rec), req)
 	took := time.Since(start)
 	method := path.Base(info.FullMethod)
-	model := s.modelLabel(method, req)
-	s.metrics.duration.WithLabelValues(method, model).Observe(took.Seconds())
-	s.metrics.requests.WithLabelValues(method, model, status.Code(err).String()).Inc()
+	code := status.Code(err).String()
+	rec.mu.Lock()
+	parts := rec.parts
+	rec.mu.Unlock()
+	if len(parts) == 0 { // refused before any engine ran, or a call of no slot
+		s.metrics.duration.WithLabelValues(method, s.modelLabel(method, req, ""), "", "").Observe(took.Seconds())
+		s.metrics.requests.WithLabelValues(method, s.modelLabel(method, req, ""), "", "", code).Inc()
+		return resp, err
+	}
+	for _, p := range parts {
+		pcode := code
+		if len(parts) > 1 && p.err == nil {
+			pcode = "OK" // its slot answered; another slot's part failed the call
+		}
+		if p.err != nil {
+			pcode = status.Code(wire.Status(ctx, p.err)).String()
+		}
+		model := s.modelLabel(method, req, p.slot)
+		s.metrics.duration.WithLabelValues(method, model, string(p.slot), p.bundle).Observe(p.took.Seconds())
+		s.metrics.requests.WithLabelValues(method, model, string(p.slot), p.bundle, pcode).Inc()
+	}
 	return resp, err
 }
 
-// modelLabel names the model a call ran: a model of the served bundle, "unknown" for a
-// name it does not have (so clients cannot add label values), "" for calls of no model.
-func (s *Server) modelLabel(method string, req any) string {
-	a := s.cur.Load()
-	if a == nil {
+// modelLabel names the model a call ran: a model of the slot's bundle (the champion's
+// when slot is ""), "unknown" for a name it does not have (so clients cannot add label
+// values), "" for calls of no model.
+func (s *Server) modelLabel(method string, req any, slot rollout.Slot) string {
+	st := s.cur.Load()
+	if st == nil {
 		return ""
 	}
+	a := st.get(slot)
+	if a == nil {
+		a = st.champion
+	}
 	if p, ok := req.(*pb.PredictRequest); ok {
-		if a.models[p.GetModel()] {
+		if _, ok := a.models[p.GetModel()]; ok {
 			return p.GetModel()
 		}
 		return "unknown"

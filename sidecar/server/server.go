@@ -16,7 +16,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/monitor"
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+	"github.com/dwcp/dwcp-ml/sidecar/rollout"
 )
 
 // Defaults of Config.
@@ -58,6 +60,21 @@ type Config struct {
 	MaxStreams       int           // concurrent calls per connection; 0 = DefaultMaxStreams
 	IdleTimeout      time.Duration // a connection without calls this long is closed (GOAWAY); 0 = DefaultIdleTimeout
 	HandshakeTimeout time.Duration // to finish TLS and the HTTP/2 preface; 0 = DefaultHandshakeTimeout
+
+	// Open opens the canary and shadow bundles (nil: this sidecar serves one bundle and
+	// SetRollout refuses). They must be under BundleRoot, like the Reload RPC's.
+	Open Opener
+	// Signed says every bundle loaded is signature-checked with a trusted key (the
+	// command's -trusted-keys): dwcp_ml_bundle_signed is 1 then, 0 otherwise.
+	Signed bool
+	// ShadowQueue bounds the shadow calls waiting to run; 0 = DefaultShadowQueue.
+	ShadowQueue int
+	// Monitor keeps the online accuracy (ReportActual) and live drift of every slot; nil =
+	// none (ReportActual is Unavailable, the rollout judges on errors and latency only).
+	// Its Collector joins the Server's registry.
+	Monitor *monitor.Monitor
+	// Now is the rollout's clock (nil = time.Now), injectable for tests.
+	Now func() time.Time
 }
 
 // Server is the gRPC sidecar over one engine.
@@ -68,20 +85,23 @@ type Server struct {
 	health   *health.Server
 	metrics  *metrics
 
-	cur      atomic.Pointer[attached] // nil until Attach
-	reloadMu sync.Mutex               // one reload at a time, so bundle_info follows the engine
+	cur       atomic.Pointer[slots] // nil until Attach
+	rolloutMu sync.Mutex            // one change of the slots at a time (reload, rollout)
+	closing   sync.WaitGroup        // retired engines being closed
+	open      Opener
+	signed    bool
+	mon       *monitor.Monitor
+	now       func() time.Time              // the rollout clock; nil = time.Now
+	stats     atomic.Pointer[rollout.Stats] // replaced when the policy's window changes
+	ctl       *rollout.Controller
+	shadowQ   chan func()
+	stop      chan struct{} // closed by Shutdown: ends the judging and shadow goroutines
+	stopOnce  sync.Once
+	workers   sync.WaitGroup
 
 	bundleDir, bundleRoot string
 	adminUIDs             []uint32
 	conns                 chan struct{} // one slot per open connection (MaxConns)
-}
-
-// attached is the engine being served and what the metric labels need from its bundle.
-type attached struct {
-	eng    engine.Engine
-	rel    Reloader
-	models map[string]bool   // model names, for Predict's model label
-	typed  map[string]string // RPC method -> model name, for the typed calls' label
 }
 
 // typedFamily is the model family each typed call runs.
@@ -92,12 +112,25 @@ var typedFamily = map[string]string{
 	"PlaceVM":           "itp",
 }
 
-// New returns a Server with no engine: health NOT_SERVING until Attach.
+// New returns a Server with no engine: health NOT_SERVING until Attach. The rollout
+// policy starts at rollout's defaults (SetRollout changes it).
 func New(cfg Config) *Server {
 	s := &Server{maxBatch: positive(cfg.MaxBatch, DefaultMaxBatch), log: cmp.Or(cfg.Logger, slog.Default()),
 		health: health.NewServer(), metrics: newMetrics(),
 		bundleDir: cfg.BundleDir, bundleRoot: absOrEmpty(cfg.BundleRoot), adminUIDs: adminUIDs(cfg.AdminUIDs),
-		conns: make(chan struct{}, positive(cfg.MaxConns, DefaultMaxConns))}
+		conns: make(chan struct{}, positive(cfg.MaxConns, DefaultMaxConns)),
+		open:  cfg.Open, signed: cfg.Signed, mon: cfg.Monitor, shadowQ: make(chan func(), positive(cfg.ShadowQueue, DefaultShadowQueue)),
+		stop: make(chan struct{})}
+	ctl, err := rollout.NewController(rollout.Config{Now: cfg.Now, OnTransition: s.transitioned})
+	if err != nil {
+		panic(err) // the default policy is valid
+	}
+	s.ctl = ctl
+	if s.mon != nil {
+		s.metrics.reg.MustRegister(s.mon.Collector())
+	}
+	s.now = cfg.Now
+	s.stats.Store(rollout.NewStats(ctl.Policy().Window, cfg.Now))
 	msg := positive(cfg.MaxMsgSize, DefaultMaxMsgSize)
 	opts := append([]grpc.ServerOption{
 		grpc.Creds(newTransportCreds(cfg.TLS)),
@@ -111,6 +144,9 @@ func New(cfg Config) *Server {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	s.workers.Add(2)
+	go s.judge()
+	go s.runShadow()
 	return s
 }
 
@@ -145,26 +181,19 @@ func (s *Server) Attach(ctx context.Context, eng engine.Engine, rel Reloader) er
 	if err != nil {
 		return err
 	}
-	s.cur.Store(newAttached(eng, rel, v))
-	s.metrics.setBundle(v.Bundle)
+	s.rolloutMu.Lock()
+	a := newAttached(eng, rel, nil, v)
+	if old := s.cur.Load(); old != nil {
+		s.swap(old.with(func(n *slots) { n.champion = a }))
+	} else {
+		s.swap(&slots{champion: a})
+	}
+	s.rolloutMu.Unlock()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	s.log.Info("serving", "bundle", v.Bundle, "dir", v.BundleDir, "models", len(v.Models),
 		"feature_core", v.FeatureCore, "onnxruntime", v.ONNXRuntime)
 	return nil
-}
-
-func newAttached(eng engine.Engine, rel Reloader, v engine.Versions) *attached {
-	a := &attached{eng: eng, rel: rel, models: map[string]bool{}, typed: map[string]string{}}
-	for _, m := range v.Models {
-		a.models[m.Name] = true
-		for method, family := range typedFamily {
-			if _, seen := a.typed[method]; !seen && m.Family == family {
-				a.typed[method] = m.Name
-			}
-		}
-	}
-	return a
 }
 
 // Reload verifies the bundle in dir and swaps it in ("" = Config.BundleDir, or the
@@ -173,12 +202,13 @@ func newAttached(eng engine.Engine, rel Reloader, v engine.Versions) *attached {
 // the caller and the bundle root before it calls Reload.
 func (s *Server) Reload(ctx context.Context, dir string) (engine.Versions, error) {
 	dir = cmp.Or(dir, s.bundleDir)
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	a, err := s.attached()
-	if err != nil {
-		return engine.Versions{}, err
+	s.rolloutMu.Lock()
+	defer s.rolloutMu.Unlock()
+	st := s.cur.Load()
+	if st == nil {
+		return engine.Versions{}, engine.Errorf(engine.CodeUnavailable, "reload", "", "the sidecar is loading its bundle; retry when its health is SERVING")
 	}
+	a := st.champion
 	if a.rel == nil {
 		return engine.Versions{}, engine.Errorf(engine.CodeUnavailable, "reload", "",
 			"this sidecar's engine cannot reload; restart it with the new bundle")
@@ -194,8 +224,7 @@ func (s *Server) Reload(ctx context.Context, dir string) (engine.Versions, error
 	if err != nil {
 		return engine.Versions{}, err
 	}
-	s.cur.Store(newAttached(a.eng, a.rel, v))
-	s.metrics.setBundle(v.Bundle)
+	s.swap(st.with(func(n *slots) { n.champion = newAttached(a.eng, a.rel, a.closer, v) }))
 	s.log.Info("reloaded", "bundle", v.Bundle, "previous", before.Bundle, "dir", v.BundleDir)
 	return v, nil
 }
@@ -205,6 +234,10 @@ func (s *Server) Reload(ctx context.Context, dir string) (engine.Versions, error
 // after Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.health.Shutdown()
+	s.metrics.ready.Set(0)
+	defer s.closeOpened()
+	defer s.workers.Wait()
+	s.stopOnce.Do(func() { close(s.stop) })
 	start := time.Now()
 	done := make(chan struct{})
 	go func() {
@@ -219,11 +252,4 @@ func (s *Server) Shutdown(ctx context.Context) {
 		<-done
 		s.log.Warn("drain timed out; closed the remaining connections", "took", time.Since(start))
 	}
-}
-
-func (s *Server) attached() (*attached, error) {
-	if a := s.cur.Load(); a != nil {
-		return a, nil
-	}
-	return nil, engine.Errorf(engine.CodeUnavailable, "", "", "the sidecar is loading its bundle; retry when its health is SERVING")
 }

@@ -91,12 +91,129 @@ func (Constraint) EnumDescriptor() ([]byte, []int) {
 	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
 }
 
+type RolloutAction int32
+
+const (
+	RolloutAction_ROLLOUT_ACTION_UNSPECIFIED RolloutAction = 0
+	// SET: canary_dir (if given) becomes the canary at canary_weight_bp (0 = the first step);
+	// shadow_dir (if given) becomes the shadow; policy (if given) replaces the policy.
+	RolloutAction_ROLLOUT_ACTION_SET     RolloutAction = 1
+	RolloutAction_ROLLOUT_ACTION_PROMOTE RolloutAction = 2 // the canary to its next step now (100 % completes)
+	// ROLLBACK: withdraw the canary as a rollback; without a canary, swap the previous
+	// champion back in.
+	RolloutAction_ROLLOUT_ACTION_ROLLBACK     RolloutAction = 3
+	RolloutAction_ROLLOUT_ACTION_WITHDRAW     RolloutAction = 4 // remove the canary without judgement
+	RolloutAction_ROLLOUT_ACTION_CLEAR_SHADOW RolloutAction = 5 // remove the shadow
+)
+
+// Enum value maps for RolloutAction.
+var (
+	RolloutAction_name = map[int32]string{
+		0: "ROLLOUT_ACTION_UNSPECIFIED",
+		1: "ROLLOUT_ACTION_SET",
+		2: "ROLLOUT_ACTION_PROMOTE",
+		3: "ROLLOUT_ACTION_ROLLBACK",
+		4: "ROLLOUT_ACTION_WITHDRAW",
+		5: "ROLLOUT_ACTION_CLEAR_SHADOW",
+	}
+	RolloutAction_value = map[string]int32{
+		"ROLLOUT_ACTION_UNSPECIFIED":  0,
+		"ROLLOUT_ACTION_SET":          1,
+		"ROLLOUT_ACTION_PROMOTE":      2,
+		"ROLLOUT_ACTION_ROLLBACK":     3,
+		"ROLLOUT_ACTION_WITHDRAW":     4,
+		"ROLLOUT_ACTION_CLEAR_SHADOW": 5,
+	}
+)
+
+func (x RolloutAction) Enum() *RolloutAction {
+	p := new(RolloutAction)
+	*p = x
+	return p
+}
+
+func (x RolloutAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RolloutAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_dwcpml_v1_engine_proto_enumTypes[1].Descriptor()
+}
+
+func (RolloutAction) Type() protoreflect.EnumType {
+	return &file_dwcpml_v1_engine_proto_enumTypes[1]
+}
+
+func (x RolloutAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RolloutAction.Descriptor instead.
+func (RolloutAction) EnumDescriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+type ActualKind int32
+
+const (
+	ActualKind_ACTUAL_KIND_UNSPECIFIED ActualKind = 0
+	ActualKind_ACTUAL_KIND_BANDWIDTH   ActualKind = 1 // ForecastBandwidth: the mean throughput observed over the horizon
+	ActualKind_ACTUAL_KIND_CAPACITY    ActualKind = 2 // RecommendCapacity: the peak demand observed over the horizon
+	ActualKind_ACTUAL_KIND_ANOMALY     ActualKind = 3 // AnomalyScore: 1 = the window was anomalous, 0 = it was not
+)
+
+// Enum value maps for ActualKind.
+var (
+	ActualKind_name = map[int32]string{
+		0: "ACTUAL_KIND_UNSPECIFIED",
+		1: "ACTUAL_KIND_BANDWIDTH",
+		2: "ACTUAL_KIND_CAPACITY",
+		3: "ACTUAL_KIND_ANOMALY",
+	}
+	ActualKind_value = map[string]int32{
+		"ACTUAL_KIND_UNSPECIFIED": 0,
+		"ACTUAL_KIND_BANDWIDTH":   1,
+		"ACTUAL_KIND_CAPACITY":    2,
+		"ACTUAL_KIND_ANOMALY":     3,
+	}
+)
+
+func (x ActualKind) Enum() *ActualKind {
+	p := new(ActualKind)
+	*p = x
+	return p
+}
+
+func (x ActualKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ActualKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_dwcpml_v1_engine_proto_enumTypes[2].Descriptor()
+}
+
+func (ActualKind) Type() protoreflect.EnumType {
+	return &file_dwcpml_v1_engine_proto_enumTypes[2]
+}
+
+func (x ActualKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ActualKind.Descriptor instead.
+func (ActualKind) EnumDescriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
+}
+
 type PredictRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"` // "" = the loaded bundle's version of model
-	Rows          int32                  `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
-	Features      []float64              `protobuf:"fixed64,4,rep,packed,name=features,proto3" json:"features,omitempty"` // rows × the model's input length, row-major
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Model string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// "" = the champion's version of model (or the canary's, for an entity routed to it);
+	// a version names the slot that serves it (champion first).
+	Version       string    `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Rows          int32     `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	Features      []float64 `protobuf:"fixed64,4,rep,packed,name=features,proto3" json:"features,omitempty"` // rows × the model's input length, row-major
+	Entity        string    `protobuf:"bytes,5,opt,name=entity,proto3" json:"entity,omitempty"`              // routes the whole call (champion or canary); "" = the champion
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +276,13 @@ func (x *PredictRequest) GetFeatures() []float64 {
 	return nil
 }
 
+func (x *PredictRequest) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
 type PredictResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Outputs       []float64              `protobuf:"fixed64,1,rep,packed,name=outputs,proto3" json:"outputs,omitempty"` // rows × output_row_len, row-major
@@ -214,9 +338,13 @@ func (x *PredictResponse) GetOutputRowLen() int32 {
 // Series is one entity's recent samples on the model's step grid: Unix-second timestamps
 // and, per timestamp, one value per channel of the model's schema (row-major).
 type Series struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Timestamps    []int64                `protobuf:"varint,1,rep,packed,name=timestamps,proto3" json:"timestamps,omitempty"`
-	Values        []float64              `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Timestamps []int64                `protobuf:"varint,1,rep,packed,name=timestamps,proto3" json:"timestamps,omitempty"`
+	Values     []float64              `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// The entity the series belongs to (VM, link or host id): it routes the series to the
+	// champion or the canary, sticky per entity, and names the prediction ReportActual joins
+	// to. "" = the champion, and no actual can be joined.
+	Entity        string `protobuf:"bytes,3,opt,name=entity,proto3" json:"entity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,12 +393,21 @@ func (x *Series) GetValues() []float64 {
 	return nil
 }
 
-// ModelRef names the model version that produced an answer.
+func (x *Series) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+// ModelRef names the model version that produced an answer: the model's version, the
+// bundle version it came from and the slot that served it.
 type ModelRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Bundle        string                 `protobuf:"bytes,3,opt,name=bundle,proto3" json:"bundle,omitempty"` // bundle_version
+	Bundle        string                 `protobuf:"bytes,3,opt,name=bundle,proto3" json:"bundle,omitempty"` // bundle_version of the bundle that answered
+	Slot          string                 `protobuf:"bytes,4,opt,name=slot,proto3" json:"slot,omitempty"`     // champion | canary (never shadow: shadow answers are not returned)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +459,13 @@ func (x *ModelRef) GetVersion() string {
 func (x *ModelRef) GetBundle() string {
 	if x != nil {
 		return x.Bundle
+	}
+	return ""
+}
+
+func (x *ModelRef) GetSlot() string {
+	if x != nil {
+		return x.Slot
 	}
 	return ""
 }
@@ -1012,7 +1156,7 @@ func (x *PlacementRequest) GetDomains() int32 {
 
 type VMRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                    // also the entity that routes the request (champion or canary)
 	Request       []float64              `protobuf:"fixed64,2,rep,packed,name=request,proto3" json:"request,omitempty"` // 4
 	History       []float64              `protobuf:"fixed64,3,rep,packed,name=history,proto3" json:"history,omitempty"` // H × 4
 	Group         string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
@@ -1884,9 +2028,13 @@ type Versions struct {
 	// Nanoseconds, unlike the other times: a load time is not on the seconds grid, and the
 	// client returns the same LoadedAt as the engine in-process.
 	LoadedAtUnixNano int64        `protobuf:"varint,5,opt,name=loaded_at_unix_nano,json=loadedAtUnixNano,proto3" json:"loaded_at_unix_nano,omitempty"`
-	Models           []*ModelInfo `protobuf:"bytes,6,rep,name=models,proto3" json:"models,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	Models           []*ModelInfo `protobuf:"bytes,6,rep,name=models,proto3" json:"models,omitempty"` // the champion's
+	// The slots with a bundle: champion always, canary, shadow and previous when set.
+	Slots          []*SlotInfo   `protobuf:"bytes,7,rep,name=slots,proto3" json:"slots,omitempty"`
+	CanaryWeightBp int32         `protobuf:"varint,8,opt,name=canary_weight_bp,json=canaryWeightBp,proto3" json:"canary_weight_bp,omitempty"` // basis points of entities the canary answers
+	Rollout        *RolloutState `protobuf:"bytes,9,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Versions) Reset() {
@@ -1961,6 +2109,647 @@ func (x *Versions) GetModels() []*ModelInfo {
 	return nil
 }
 
+func (x *Versions) GetSlots() []*SlotInfo {
+	if x != nil {
+		return x.Slots
+	}
+	return nil
+}
+
+func (x *Versions) GetCanaryWeightBp() int32 {
+	if x != nil {
+		return x.CanaryWeightBp
+	}
+	return 0
+}
+
+func (x *Versions) GetRollout() *RolloutState {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+type SlotInfo struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Slot             string                 `protobuf:"bytes,1,opt,name=slot,proto3" json:"slot,omitempty"`     // champion | canary | shadow | previous
+	Bundle           string                 `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"` // bundle_version
+	BundleDir        string                 `protobuf:"bytes,3,opt,name=bundle_dir,json=bundleDir,proto3" json:"bundle_dir,omitempty"`
+	Signed           bool                   `protobuf:"varint,4,opt,name=signed,proto3" json:"signed,omitempty"` // model.sig verified with a trusted key
+	LoadedAtUnixNano int64                  `protobuf:"varint,5,opt,name=loaded_at_unix_nano,json=loadedAtUnixNano,proto3" json:"loaded_at_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SlotInfo) Reset() {
+	*x = SlotInfo{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlotInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlotInfo) ProtoMessage() {}
+
+func (x *SlotInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlotInfo.ProtoReflect.Descriptor instead.
+func (*SlotInfo) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SlotInfo) GetSlot() string {
+	if x != nil {
+		return x.Slot
+	}
+	return ""
+}
+
+func (x *SlotInfo) GetBundle() string {
+	if x != nil {
+		return x.Bundle
+	}
+	return ""
+}
+
+func (x *SlotInfo) GetBundleDir() string {
+	if x != nil {
+		return x.BundleDir
+	}
+	return ""
+}
+
+func (x *SlotInfo) GetSigned() bool {
+	if x != nil {
+		return x.Signed
+	}
+	return false
+}
+
+func (x *SlotInfo) GetLoadedAtUnixNano() int64 {
+	if x != nil {
+		return x.LoadedAtUnixNano
+	}
+	return 0
+}
+
+type RolloutState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Active        bool                   `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"` // a canary is being rolled out
+	WeightBp      int32                  `protobuf:"varint,2,opt,name=weight_bp,json=weightBp,proto3" json:"weight_bp,omitempty"`
+	StepPercent   int32                  `protobuf:"varint,3,opt,name=step_percent,json=stepPercent,proto3" json:"step_percent,omitempty"`         // weight in whole percent, 0 = no canary
+	SinceUnixNano int64                  `protobuf:"varint,4,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"` // when the weight last changed
+	Policy        *RolloutPolicy         `protobuf:"bytes,5,opt,name=policy,proto3" json:"policy,omitempty"`
+	Verdict       []string               `protobuf:"bytes,6,rep,name=verdict,proto3" json:"verdict,omitempty"`         // why the last judgement found the canary worse (empty: it held)
+	Transitions   []*RolloutTransition   `protobuf:"bytes,7,rep,name=transitions,proto3" json:"transitions,omitempty"` // the last ones, oldest first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutState) Reset() {
+	*x = RolloutState{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutState) ProtoMessage() {}
+
+func (x *RolloutState) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutState.ProtoReflect.Descriptor instead.
+func (*RolloutState) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RolloutState) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *RolloutState) GetWeightBp() int32 {
+	if x != nil {
+		return x.WeightBp
+	}
+	return 0
+}
+
+func (x *RolloutState) GetStepPercent() int32 {
+	if x != nil {
+		return x.StepPercent
+	}
+	return 0
+}
+
+func (x *RolloutState) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+func (x *RolloutState) GetPolicy() *RolloutPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *RolloutState) GetVerdict() []string {
+	if x != nil {
+		return x.Verdict
+	}
+	return nil
+}
+
+func (x *RolloutState) GetTransitions() []*RolloutTransition {
+	if x != nil {
+		return x.Transitions
+	}
+	return nil
+}
+
+type RolloutTransition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AtUnixNano    int64                  `protobuf:"varint,1,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	Action        string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"` // start | promote | rollback | complete | withdraw
+	FromBp        int32                  `protobuf:"varint,3,opt,name=from_bp,json=fromBp,proto3" json:"from_bp,omitempty"`
+	ToBp          int32                  `protobuf:"varint,4,opt,name=to_bp,json=toBp,proto3" json:"to_bp,omitempty"`
+	Canary        string                 `protobuf:"bytes,5,opt,name=canary,proto3" json:"canary,omitempty"` // bundle versions
+	Champion      string                 `protobuf:"bytes,6,opt,name=champion,proto3" json:"champion,omitempty"`
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutTransition) Reset() {
+	*x = RolloutTransition{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutTransition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutTransition) ProtoMessage() {}
+
+func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutTransition.ProtoReflect.Descriptor instead.
+func (*RolloutTransition) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RolloutTransition) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *RolloutTransition) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *RolloutTransition) GetFromBp() int32 {
+	if x != nil {
+		return x.FromBp
+	}
+	return 0
+}
+
+func (x *RolloutTransition) GetToBp() int32 {
+	if x != nil {
+		return x.ToBp
+	}
+	return 0
+}
+
+func (x *RolloutTransition) GetCanary() string {
+	if x != nil {
+		return x.Canary
+	}
+	return ""
+}
+
+func (x *RolloutTransition) GetChampion() string {
+	if x != nil {
+		return x.Champion
+	}
+	return ""
+}
+
+func (x *RolloutTransition) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RolloutPolicy: zero fields take the defaults of sidecar/rollout (docs/rollout.md).
+type RolloutPolicy struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Steps             []int32                `protobuf:"varint,1,rep,packed,name=steps,proto3" json:"steps,omitempty"` // percent, increasing, ending at 100
+	WindowSeconds     float64                `protobuf:"fixed64,2,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	HoldSeconds       float64                `protobuf:"fixed64,3,opt,name=hold_seconds,json=holdSeconds,proto3" json:"hold_seconds,omitempty"`
+	IntervalSeconds   float64                `protobuf:"fixed64,4,opt,name=interval_seconds,json=intervalSeconds,proto3" json:"interval_seconds,omitempty"`
+	MinRequests       int32                  `protobuf:"varint,5,opt,name=min_requests,json=minRequests,proto3" json:"min_requests,omitempty"`
+	MaxErrorRateDelta float64                `protobuf:"fixed64,6,opt,name=max_error_rate_delta,json=maxErrorRateDelta,proto3" json:"max_error_rate_delta,omitempty"`
+	MaxP99Ratio       float64                `protobuf:"fixed64,7,opt,name=max_p99_ratio,json=maxP99Ratio,proto3" json:"max_p99_ratio,omitempty"`
+	P99SlackSeconds   float64                `protobuf:"fixed64,8,opt,name=p99_slack_seconds,json=p99SlackSeconds,proto3" json:"p99_slack_seconds,omitempty"`
+	MaxDriftDelta     float64                `protobuf:"fixed64,9,opt,name=max_drift_delta,json=maxDriftDelta,proto3" json:"max_drift_delta,omitempty"`
+	MaxLossDelta      float64                `protobuf:"fixed64,10,opt,name=max_loss_delta,json=maxLossDelta,proto3" json:"max_loss_delta,omitempty"`
+	MinPairs          int32                  `protobuf:"varint,11,opt,name=min_pairs,json=minPairs,proto3" json:"min_pairs,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RolloutPolicy) Reset() {
+	*x = RolloutPolicy{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutPolicy) ProtoMessage() {}
+
+func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutPolicy.ProtoReflect.Descriptor instead.
+func (*RolloutPolicy) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RolloutPolicy) GetSteps() []int32 {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *RolloutPolicy) GetWindowSeconds() float64 {
+	if x != nil {
+		return x.WindowSeconds
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetHoldSeconds() float64 {
+	if x != nil {
+		return x.HoldSeconds
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetIntervalSeconds() float64 {
+	if x != nil {
+		return x.IntervalSeconds
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetMinRequests() int32 {
+	if x != nil {
+		return x.MinRequests
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetMaxErrorRateDelta() float64 {
+	if x != nil {
+		return x.MaxErrorRateDelta
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetMaxP99Ratio() float64 {
+	if x != nil {
+		return x.MaxP99Ratio
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetP99SlackSeconds() float64 {
+	if x != nil {
+		return x.P99SlackSeconds
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetMaxDriftDelta() float64 {
+	if x != nil {
+		return x.MaxDriftDelta
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetMaxLossDelta() float64 {
+	if x != nil {
+		return x.MaxLossDelta
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetMinPairs() int32 {
+	if x != nil {
+		return x.MinPairs
+	}
+	return 0
+}
+
+type SetRolloutRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Action         RolloutAction          `protobuf:"varint,1,opt,name=action,proto3,enum=dwcp.ml.v1.RolloutAction" json:"action,omitempty"`
+	CanaryDir      string                 `protobuf:"bytes,2,opt,name=canary_dir,json=canaryDir,proto3" json:"canary_dir,omitempty"` // under the bundle root, verified like Reload
+	CanaryWeightBp int32                  `protobuf:"varint,3,opt,name=canary_weight_bp,json=canaryWeightBp,proto3" json:"canary_weight_bp,omitempty"`
+	Policy         *RolloutPolicy         `protobuf:"bytes,4,opt,name=policy,proto3" json:"policy,omitempty"`
+	ShadowDir      string                 `protobuf:"bytes,5,opt,name=shadow_dir,json=shadowDir,proto3" json:"shadow_dir,omitempty"` // under the bundle root, verified like Reload
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetRolloutRequest) Reset() {
+	*x = SetRolloutRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRolloutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRolloutRequest) ProtoMessage() {}
+
+func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRolloutRequest.ProtoReflect.Descriptor instead.
+func (*SetRolloutRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SetRolloutRequest) GetAction() RolloutAction {
+	if x != nil {
+		return x.Action
+	}
+	return RolloutAction_ROLLOUT_ACTION_UNSPECIFIED
+}
+
+func (x *SetRolloutRequest) GetCanaryDir() string {
+	if x != nil {
+		return x.CanaryDir
+	}
+	return ""
+}
+
+func (x *SetRolloutRequest) GetCanaryWeightBp() int32 {
+	if x != nil {
+		return x.CanaryWeightBp
+	}
+	return 0
+}
+
+func (x *SetRolloutRequest) GetPolicy() *RolloutPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *SetRolloutRequest) GetShadowDir() string {
+	if x != nil {
+		return x.ShadowDir
+	}
+	return ""
+}
+
+type SetRolloutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      *Versions              `protobuf:"bytes,1,opt,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRolloutResponse) Reset() {
+	*x = SetRolloutResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRolloutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRolloutResponse) ProtoMessage() {}
+
+func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRolloutResponse.ProtoReflect.Descriptor instead.
+func (*SetRolloutResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SetRolloutResponse) GetVersions() *Versions {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+// ReportActualRequest: timestamp is the time the actual refers to, Unix seconds: for
+// bandwidth and capacity the served answer's last sample + horizon (valid_until_unix),
+// for anomaly the scored window's last sample.
+type ReportActualRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          ActualKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=dwcp.ml.v1.ActualKind" json:"kind,omitempty"`
+	Entity        string                 `protobuf:"bytes,2,opt,name=entity,proto3" json:"entity,omitempty"`
+	Timestamp     int64                  `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Value         float64                `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportActualRequest) Reset() {
+	*x = ReportActualRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportActualRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportActualRequest) ProtoMessage() {}
+
+func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportActualRequest.ProtoReflect.Descriptor instead.
+func (*ReportActualRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReportActualRequest) GetKind() ActualKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ActualKind_ACTUAL_KIND_UNSPECIFIED
+}
+
+func (x *ReportActualRequest) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *ReportActualRequest) GetTimestamp() int64 {
+	if x != nil {
+		return x.Timestamp
+	}
+	return 0
+}
+
+func (x *ReportActualRequest) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+type ReportActualResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Joined        int32                  `protobuf:"varint,1,opt,name=joined,proto3" json:"joined,omitempty"` // served predictions (one per slot) the actual was joined to
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportActualResponse) Reset() {
+	*x = ReportActualResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportActualResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportActualResponse) ProtoMessage() {}
+
+func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportActualResponse.ProtoReflect.Descriptor instead.
+func (*ReportActualResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReportActualResponse) GetJoined() int32 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
 type ModelInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1980,7 +2769,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2781,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2794,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -2090,24 +2879,27 @@ var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
 const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"\x16dwcpml/v1/engine.proto\x12\n" +
-	"dwcp.ml.v1\"p\n" +
+	"dwcp.ml.v1\"\x88\x01\n" +
 	"\x0ePredictRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
 	"\x04rows\x18\x03 \x01(\x05R\x04rows\x12\x1a\n" +
-	"\bfeatures\x18\x04 \x03(\x01R\bfeatures\"Q\n" +
+	"\bfeatures\x18\x04 \x03(\x01R\bfeatures\x12\x16\n" +
+	"\x06entity\x18\x05 \x01(\tR\x06entity\"Q\n" +
 	"\x0fPredictResponse\x12\x18\n" +
 	"\aoutputs\x18\x01 \x03(\x01R\aoutputs\x12$\n" +
-	"\x0eoutput_row_len\x18\x02 \x01(\x05R\foutputRowLen\"@\n" +
+	"\x0eoutput_row_len\x18\x02 \x01(\x05R\foutputRowLen\"X\n" +
 	"\x06Series\x12\x1e\n" +
 	"\n" +
 	"timestamps\x18\x01 \x03(\x03R\n" +
 	"timestamps\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\x01R\x06values\"P\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\x12\x16\n" +
+	"\x06entity\x18\x03 \x01(\tR\x06entity\"d\n" +
 	"\bModelRef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
-	"\x06bundle\x18\x03 \x01(\tR\x06bundle\"F\n" +
+	"\x06bundle\x18\x03 \x01(\tR\x06bundle\x12\x12\n" +
+	"\x04slot\x18\x04 \x01(\tR\x04slot\"F\n" +
 	"\x18ForecastBandwidthRequest\x12*\n" +
 	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\"X\n" +
 	"\x19ForecastBandwidthResponse\x12;\n" +
@@ -2237,7 +3029,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"bundle_dir\x18\x01 \x01(\tR\tbundleDir\"B\n" +
 	"\x0eReloadResponse\x120\n" +
-	"\bversions\x18\x01 \x01(\v2\x14.dwcp.ml.v1.VersionsR\bversions\"\xe4\x01\n" +
+	"\bversions\x18\x01 \x01(\v2\x14.dwcp.ml.v1.VersionsR\bversions\"\xee\x02\n" +
 	"\bVersions\x12\x16\n" +
 	"\x06bundle\x18\x01 \x01(\tR\x06bundle\x12\x1d\n" +
 	"\n" +
@@ -2245,7 +3037,64 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\ffeature_core\x18\x03 \x01(\tR\vfeatureCore\x12 \n" +
 	"\vonnxruntime\x18\x04 \x01(\tR\vonnxruntime\x12-\n" +
 	"\x13loaded_at_unix_nano\x18\x05 \x01(\x03R\x10loadedAtUnixNano\x12-\n" +
-	"\x06models\x18\x06 \x03(\v2\x15.dwcp.ml.v1.ModelInfoR\x06models\"\xb6\x03\n" +
+	"\x06models\x18\x06 \x03(\v2\x15.dwcp.ml.v1.ModelInfoR\x06models\x12*\n" +
+	"\x05slots\x18\a \x03(\v2\x14.dwcp.ml.v1.SlotInfoR\x05slots\x12(\n" +
+	"\x10canary_weight_bp\x18\b \x01(\x05R\x0ecanaryWeightBp\x122\n" +
+	"\arollout\x18\t \x01(\v2\x18.dwcp.ml.v1.RolloutStateR\arollout\"\x9c\x01\n" +
+	"\bSlotInfo\x12\x12\n" +
+	"\x04slot\x18\x01 \x01(\tR\x04slot\x12\x16\n" +
+	"\x06bundle\x18\x02 \x01(\tR\x06bundle\x12\x1d\n" +
+	"\n" +
+	"bundle_dir\x18\x03 \x01(\tR\tbundleDir\x12\x16\n" +
+	"\x06signed\x18\x04 \x01(\bR\x06signed\x12-\n" +
+	"\x13loaded_at_unix_nano\x18\x05 \x01(\x03R\x10loadedAtUnixNano\"\x9c\x02\n" +
+	"\fRolloutState\x12\x16\n" +
+	"\x06active\x18\x01 \x01(\bR\x06active\x12\x1b\n" +
+	"\tweight_bp\x18\x02 \x01(\x05R\bweightBp\x12!\n" +
+	"\fstep_percent\x18\x03 \x01(\x05R\vstepPercent\x12&\n" +
+	"\x0fsince_unix_nano\x18\x04 \x01(\x03R\rsinceUnixNano\x121\n" +
+	"\x06policy\x18\x05 \x01(\v2\x19.dwcp.ml.v1.RolloutPolicyR\x06policy\x12\x18\n" +
+	"\averdict\x18\x06 \x03(\tR\averdict\x12?\n" +
+	"\vtransitions\x18\a \x03(\v2\x1d.dwcp.ml.v1.RolloutTransitionR\vtransitions\"\xc7\x01\n" +
+	"\x11RolloutTransition\x12 \n" +
+	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
+	"atUnixNano\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x17\n" +
+	"\afrom_bp\x18\x03 \x01(\x05R\x06fromBp\x12\x13\n" +
+	"\x05to_bp\x18\x04 \x01(\x05R\x04toBp\x12\x16\n" +
+	"\x06canary\x18\x05 \x01(\tR\x06canary\x12\x1a\n" +
+	"\bchampion\x18\x06 \x01(\tR\bchampion\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\xa9\x03\n" +
+	"\rRolloutPolicy\x12\x14\n" +
+	"\x05steps\x18\x01 \x03(\x05R\x05steps\x12%\n" +
+	"\x0ewindow_seconds\x18\x02 \x01(\x01R\rwindowSeconds\x12!\n" +
+	"\fhold_seconds\x18\x03 \x01(\x01R\vholdSeconds\x12)\n" +
+	"\x10interval_seconds\x18\x04 \x01(\x01R\x0fintervalSeconds\x12!\n" +
+	"\fmin_requests\x18\x05 \x01(\x05R\vminRequests\x12/\n" +
+	"\x14max_error_rate_delta\x18\x06 \x01(\x01R\x11maxErrorRateDelta\x12\"\n" +
+	"\rmax_p99_ratio\x18\a \x01(\x01R\vmaxP99Ratio\x12*\n" +
+	"\x11p99_slack_seconds\x18\b \x01(\x01R\x0fp99SlackSeconds\x12&\n" +
+	"\x0fmax_drift_delta\x18\t \x01(\x01R\rmaxDriftDelta\x12$\n" +
+	"\x0emax_loss_delta\x18\n" +
+	" \x01(\x01R\fmaxLossDelta\x12\x1b\n" +
+	"\tmin_pairs\x18\v \x01(\x05R\bminPairs\"\xe1\x01\n" +
+	"\x11SetRolloutRequest\x121\n" +
+	"\x06action\x18\x01 \x01(\x0e2\x19.dwcp.ml.v1.RolloutActionR\x06action\x12\x1d\n" +
+	"\n" +
+	"canary_dir\x18\x02 \x01(\tR\tcanaryDir\x12(\n" +
+	"\x10canary_weight_bp\x18\x03 \x01(\x05R\x0ecanaryWeightBp\x121\n" +
+	"\x06policy\x18\x04 \x01(\v2\x19.dwcp.ml.v1.RolloutPolicyR\x06policy\x12\x1d\n" +
+	"\n" +
+	"shadow_dir\x18\x05 \x01(\tR\tshadowDir\"F\n" +
+	"\x12SetRolloutResponse\x120\n" +
+	"\bversions\x18\x01 \x01(\v2\x14.dwcp.ml.v1.VersionsR\bversions\"\x8d\x01\n" +
+	"\x13ReportActualRequest\x12*\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x16.dwcp.ml.v1.ActualKindR\x04kind\x12\x16\n" +
+	"\x06entity\x18\x02 \x01(\tR\x06entity\x12\x1c\n" +
+	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\x01R\x05value\".\n" +
+	"\x14ReportActualResponse\x12\x16\n" +
+	"\x06joined\x18\x01 \x01(\x05R\x06joined\"\xb6\x03\n" +
 	"\tModelInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06family\x18\x02 \x01(\tR\x06family\x12\x18\n" +
@@ -2272,7 +3121,20 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x16CONSTRAINT_MAINTENANCE\x10\x01\x12\x17\n" +
 	"\x13CONSTRAINT_CAPACITY\x10\x02\x12\x1c\n" +
 	"\x18CONSTRAINT_ANTI_AFFINITY\x10\x03\x12\x15\n" +
-	"\x11CONSTRAINT_SPREAD\x10\x042\xaf\x04\n" +
+	"\x11CONSTRAINT_SPREAD\x10\x04*\xbe\x01\n" +
+	"\rRolloutAction\x12\x1e\n" +
+	"\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12ROLLOUT_ACTION_SET\x10\x01\x12\x1a\n" +
+	"\x16ROLLOUT_ACTION_PROMOTE\x10\x02\x12\x1b\n" +
+	"\x17ROLLOUT_ACTION_ROLLBACK\x10\x03\x12\x1b\n" +
+	"\x17ROLLOUT_ACTION_WITHDRAW\x10\x04\x12\x1f\n" +
+	"\x1bROLLOUT_ACTION_CLEAR_SHADOW\x10\x05*w\n" +
+	"\n" +
+	"ActualKind\x12\x1b\n" +
+	"\x17ACTUAL_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15ACTUAL_KIND_BANDWIDTH\x10\x01\x12\x18\n" +
+	"\x14ACTUAL_KIND_CAPACITY\x10\x02\x12\x17\n" +
+	"\x13ACTUAL_KIND_ANOMALY\x10\x032\xcf\x05\n" +
 	"\x06Engine\x12B\n" +
 	"\aPredict\x12\x1a.dwcp.ml.v1.PredictRequest\x1a\x1b.dwcp.ml.v1.PredictResponse\x12`\n" +
 	"\x11ForecastBandwidth\x12$.dwcp.ml.v1.ForecastBandwidthRequest\x1a%.dwcp.ml.v1.ForecastBandwidthResponse\x12Q\n" +
@@ -2280,7 +3142,10 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x11RecommendCapacity\x12$.dwcp.ml.v1.RecommendCapacityRequest\x1a%.dwcp.ml.v1.RecommendCapacityResponse\x12B\n" +
 	"\aPlaceVM\x12\x1a.dwcp.ml.v1.PlaceVMRequest\x1a\x1b.dwcp.ml.v1.PlaceVMResponse\x12E\n" +
 	"\bVersions\x12\x1b.dwcp.ml.v1.VersionsRequest\x1a\x1c.dwcp.ml.v1.VersionsResponse\x12?\n" +
-	"\x06Reload\x12\x19.dwcp.ml.v1.ReloadRequest\x1a\x1a.dwcp.ml.v1.ReloadResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
+	"\x06Reload\x12\x19.dwcp.ml.v1.ReloadRequest\x1a\x1a.dwcp.ml.v1.ReloadResponse\x12Q\n" +
+	"\fReportActual\x12\x1f.dwcp.ml.v1.ReportActualRequest\x1a .dwcp.ml.v1.ReportActualResponse\x12K\n" +
+	"\n" +
+	"SetRollout\x12\x1d.dwcp.ml.v1.SetRolloutRequest\x1a\x1e.dwcp.ml.v1.SetRolloutResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
 
 var (
 	file_dwcpml_v1_engine_proto_rawDescOnce sync.Once
@@ -2294,87 +3159,109 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 	return file_dwcpml_v1_engine_proto_rawDescData
 }
 
-var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(Constraint)(0),                   // 0: dwcp.ml.v1.Constraint
-	(*PredictRequest)(nil),            // 1: dwcp.ml.v1.PredictRequest
-	(*PredictResponse)(nil),           // 2: dwcp.ml.v1.PredictResponse
-	(*Series)(nil),                    // 3: dwcp.ml.v1.Series
-	(*ModelRef)(nil),                  // 4: dwcp.ml.v1.ModelRef
-	(*ForecastBandwidthRequest)(nil),  // 5: dwcp.ml.v1.ForecastBandwidthRequest
-	(*ForecastBandwidthResponse)(nil), // 6: dwcp.ml.v1.ForecastBandwidthResponse
-	(*BandwidthForecast)(nil),         // 7: dwcp.ml.v1.BandwidthForecast
-	(*AnomalyScoreRequest)(nil),       // 8: dwcp.ml.v1.AnomalyScoreRequest
-	(*AnomalyScoreResponse)(nil),      // 9: dwcp.ml.v1.AnomalyScoreResponse
-	(*AnomalyResult)(nil),             // 10: dwcp.ml.v1.AnomalyResult
-	(*RecommendCapacityRequest)(nil),  // 11: dwcp.ml.v1.RecommendCapacityRequest
-	(*RecommendCapacityResponse)(nil), // 12: dwcp.ml.v1.RecommendCapacityResponse
-	(*CapacityRecommendation)(nil),    // 13: dwcp.ml.v1.CapacityRecommendation
-	(*PlaceVMRequest)(nil),            // 14: dwcp.ml.v1.PlaceVMRequest
-	(*PlaceVMResponse)(nil),           // 15: dwcp.ml.v1.PlaceVMResponse
-	(*PlacementRequest)(nil),          // 16: dwcp.ml.v1.PlacementRequest
-	(*VMRequest)(nil),                 // 17: dwcp.ml.v1.VMRequest
-	(*HostState)(nil),                 // 18: dwcp.ml.v1.HostState
-	(*Placement)(nil),                 // 19: dwcp.ml.v1.Placement
-	(*HostScore)(nil),                 // 20: dwcp.ml.v1.HostScore
-	(*FactorEffect)(nil),              // 21: dwcp.ml.v1.FactorEffect
-	(*Rejection)(nil),                 // 22: dwcp.ml.v1.Rejection
-	(*Violation)(nil),                 // 23: dwcp.ml.v1.Violation
-	(*NoFeasibleHost)(nil),            // 24: dwcp.ml.v1.NoFeasibleHost
-	(*VersionsRequest)(nil),           // 25: dwcp.ml.v1.VersionsRequest
-	(*VersionsResponse)(nil),          // 26: dwcp.ml.v1.VersionsResponse
-	(*ReloadRequest)(nil),             // 27: dwcp.ml.v1.ReloadRequest
-	(*ReloadResponse)(nil),            // 28: dwcp.ml.v1.ReloadResponse
-	(*Versions)(nil),                  // 29: dwcp.ml.v1.Versions
-	(*ModelInfo)(nil),                 // 30: dwcp.ml.v1.ModelInfo
-	nil,                               // 31: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(RolloutAction)(0),                // 1: dwcp.ml.v1.RolloutAction
+	(ActualKind)(0),                   // 2: dwcp.ml.v1.ActualKind
+	(*PredictRequest)(nil),            // 3: dwcp.ml.v1.PredictRequest
+	(*PredictResponse)(nil),           // 4: dwcp.ml.v1.PredictResponse
+	(*Series)(nil),                    // 5: dwcp.ml.v1.Series
+	(*ModelRef)(nil),                  // 6: dwcp.ml.v1.ModelRef
+	(*ForecastBandwidthRequest)(nil),  // 7: dwcp.ml.v1.ForecastBandwidthRequest
+	(*ForecastBandwidthResponse)(nil), // 8: dwcp.ml.v1.ForecastBandwidthResponse
+	(*BandwidthForecast)(nil),         // 9: dwcp.ml.v1.BandwidthForecast
+	(*AnomalyScoreRequest)(nil),       // 10: dwcp.ml.v1.AnomalyScoreRequest
+	(*AnomalyScoreResponse)(nil),      // 11: dwcp.ml.v1.AnomalyScoreResponse
+	(*AnomalyResult)(nil),             // 12: dwcp.ml.v1.AnomalyResult
+	(*RecommendCapacityRequest)(nil),  // 13: dwcp.ml.v1.RecommendCapacityRequest
+	(*RecommendCapacityResponse)(nil), // 14: dwcp.ml.v1.RecommendCapacityResponse
+	(*CapacityRecommendation)(nil),    // 15: dwcp.ml.v1.CapacityRecommendation
+	(*PlaceVMRequest)(nil),            // 16: dwcp.ml.v1.PlaceVMRequest
+	(*PlaceVMResponse)(nil),           // 17: dwcp.ml.v1.PlaceVMResponse
+	(*PlacementRequest)(nil),          // 18: dwcp.ml.v1.PlacementRequest
+	(*VMRequest)(nil),                 // 19: dwcp.ml.v1.VMRequest
+	(*HostState)(nil),                 // 20: dwcp.ml.v1.HostState
+	(*Placement)(nil),                 // 21: dwcp.ml.v1.Placement
+	(*HostScore)(nil),                 // 22: dwcp.ml.v1.HostScore
+	(*FactorEffect)(nil),              // 23: dwcp.ml.v1.FactorEffect
+	(*Rejection)(nil),                 // 24: dwcp.ml.v1.Rejection
+	(*Violation)(nil),                 // 25: dwcp.ml.v1.Violation
+	(*NoFeasibleHost)(nil),            // 26: dwcp.ml.v1.NoFeasibleHost
+	(*VersionsRequest)(nil),           // 27: dwcp.ml.v1.VersionsRequest
+	(*VersionsResponse)(nil),          // 28: dwcp.ml.v1.VersionsResponse
+	(*ReloadRequest)(nil),             // 29: dwcp.ml.v1.ReloadRequest
+	(*ReloadResponse)(nil),            // 30: dwcp.ml.v1.ReloadResponse
+	(*Versions)(nil),                  // 31: dwcp.ml.v1.Versions
+	(*SlotInfo)(nil),                  // 32: dwcp.ml.v1.SlotInfo
+	(*RolloutState)(nil),              // 33: dwcp.ml.v1.RolloutState
+	(*RolloutTransition)(nil),         // 34: dwcp.ml.v1.RolloutTransition
+	(*RolloutPolicy)(nil),             // 35: dwcp.ml.v1.RolloutPolicy
+	(*SetRolloutRequest)(nil),         // 36: dwcp.ml.v1.SetRolloutRequest
+	(*SetRolloutResponse)(nil),        // 37: dwcp.ml.v1.SetRolloutResponse
+	(*ReportActualRequest)(nil),       // 38: dwcp.ml.v1.ReportActualRequest
+	(*ReportActualResponse)(nil),      // 39: dwcp.ml.v1.ReportActualResponse
+	(*ModelInfo)(nil),                 // 40: dwcp.ml.v1.ModelInfo
+	nil,                               // 41: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
-	3,  // 0: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 1: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
-	4,  // 2: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	3,  // 3: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
-	10, // 4: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
-	4,  // 5: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
-	3,  // 6: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
-	13, // 7: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
-	4,  // 8: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	16, // 9: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
-	19, // 10: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
-	17, // 11: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
-	18, // 12: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
-	4,  // 13: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	22, // 14: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	20, // 15: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	21, // 16: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	20, // 17: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	23, // 18: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	5,  // 0: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
+	9,  // 1: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
+	6,  // 2: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	5,  // 3: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
+	12, // 4: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
+	6,  // 5: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
+	5,  // 6: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
+	15, // 7: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
+	6,  // 8: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
+	18, // 9: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	21, // 10: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	19, // 11: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	20, // 12: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	6,  // 13: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	24, // 14: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	22, // 15: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	23, // 16: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	22, // 17: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	25, // 18: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
 	0,  // 19: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	22, // 20: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	29, // 21: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	29, // 22: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	30, // 23: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	31, // 24: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	1,  // 25: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	5,  // 26: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	8,  // 27: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	11, // 28: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	14, // 29: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	25, // 30: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	27, // 31: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	2,  // 32: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	6,  // 33: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	9,  // 34: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	12, // 35: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	15, // 36: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	26, // 37: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	28, // 38: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	24, // 20: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	31, // 21: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	31, // 22: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	40, // 23: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	32, // 24: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	33, // 25: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	35, // 26: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	34, // 27: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	1,  // 28: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	35, // 29: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	31, // 30: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	2,  // 31: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	41, // 32: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	3,  // 33: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	7,  // 34: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	10, // 35: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	13, // 36: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	16, // 37: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	27, // 38: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	29, // 39: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	38, // 40: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	36, // 41: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	4,  // 42: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	8,  // 43: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	11, // 44: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	14, // 45: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	17, // 46: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	28, // 47: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	30, // 48: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	39, // 49: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	37, // 50: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	42, // [42:51] is the sub-list for method output_type
+	33, // [33:42] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -2387,8 +3274,8 @@ func file_dwcpml_v1_engine_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   31,
+			NumEnums:      3,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,8 @@ const (
 	Engine_PlaceVM_FullMethodName           = "/dwcp.ml.v1.Engine/PlaceVM"
 	Engine_Versions_FullMethodName          = "/dwcp.ml.v1.Engine/Versions"
 	Engine_Reload_FullMethodName            = "/dwcp.ml.v1.Engine/Reload"
+	Engine_ReportActual_FullMethodName      = "/dwcp.ml.v1.Engine/ReportActual"
+	Engine_SetRollout_FullMethodName        = "/dwcp.ml.v1.Engine/SetRollout"
 )
 
 // EngineClient is the client API for Engine service.
@@ -63,6 +65,13 @@ type EngineClient interface {
 	// Reload verifies the bundle in bundle_dir (a path on the sidecar's machine; "" = the
 	// current one) and swaps it in atomically; on failure the old bundle keeps serving.
 	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error)
+	// ReportActual joins an observed outcome to the prediction served for (kind, entity,
+	// timestamp) by every slot (the shape of DWCP's UpdateActual); it feeds the online
+	// accuracy and the canary's judgement. NotFound when nothing was served for it.
+	ReportActual(ctx context.Context, in *ReportActualRequest, opts ...grpc.CallOption) (*ReportActualResponse, error)
+	// SetRollout (admin, like Reload) sets the canary (bundle, weight, policy) or the shadow,
+	// or promotes, rolls back or withdraws; the answer is what serves afterwards.
+	SetRollout(ctx context.Context, in *SetRolloutRequest, opts ...grpc.CallOption) (*SetRolloutResponse, error)
 }
 
 type engineClient struct {
@@ -143,6 +152,26 @@ func (c *engineClient) Reload(ctx context.Context, in *ReloadRequest, opts ...gr
 	return out, nil
 }
 
+func (c *engineClient) ReportActual(ctx context.Context, in *ReportActualRequest, opts ...grpc.CallOption) (*ReportActualResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportActualResponse)
+	err := c.cc.Invoke(ctx, Engine_ReportActual_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *engineClient) SetRollout(ctx context.Context, in *SetRolloutRequest, opts ...grpc.CallOption) (*SetRolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetRolloutResponse)
+	err := c.cc.Invoke(ctx, Engine_SetRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EngineServer is the server API for Engine service.
 // All implementations must embed UnimplementedEngineServer
 // for forward compatibility.
@@ -164,6 +193,13 @@ type EngineServer interface {
 	// Reload verifies the bundle in bundle_dir (a path on the sidecar's machine; "" = the
 	// current one) and swaps it in atomically; on failure the old bundle keeps serving.
 	Reload(context.Context, *ReloadRequest) (*ReloadResponse, error)
+	// ReportActual joins an observed outcome to the prediction served for (kind, entity,
+	// timestamp) by every slot (the shape of DWCP's UpdateActual); it feeds the online
+	// accuracy and the canary's judgement. NotFound when nothing was served for it.
+	ReportActual(context.Context, *ReportActualRequest) (*ReportActualResponse, error)
+	// SetRollout (admin, like Reload) sets the canary (bundle, weight, policy) or the shadow,
+	// or promotes, rolls back or withdraws; the answer is what serves afterwards.
+	SetRollout(context.Context, *SetRolloutRequest) (*SetRolloutResponse, error)
 	mustEmbedUnimplementedEngineServer()
 }
 
@@ -194,6 +230,12 @@ func (UnimplementedEngineServer) Versions(context.Context, *VersionsRequest) (*V
 }
 func (UnimplementedEngineServer) Reload(context.Context, *ReloadRequest) (*ReloadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reload not implemented")
+}
+func (UnimplementedEngineServer) ReportActual(context.Context, *ReportActualRequest) (*ReportActualResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportActual not implemented")
+}
+func (UnimplementedEngineServer) SetRollout(context.Context, *SetRolloutRequest) (*SetRolloutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetRollout not implemented")
 }
 func (UnimplementedEngineServer) mustEmbedUnimplementedEngineServer() {}
 func (UnimplementedEngineServer) testEmbeddedByValue()                {}
@@ -342,6 +384,42 @@ func _Engine_Reload_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_ReportActual_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportActualRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).ReportActual(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_ReportActual_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).ReportActual(ctx, req.(*ReportActualRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Engine_SetRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRolloutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).SetRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_SetRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).SetRollout(ctx, req.(*SetRolloutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Engine_ServiceDesc is the grpc.ServiceDesc for Engine service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -376,6 +454,14 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reload",
 			Handler:    _Engine_Reload_Handler,
+		},
+		{
+			MethodName: "ReportActual",
+			Handler:    _Engine_ReportActual_Handler,
+		},
+		{
+			MethodName: "SetRollout",
+			Handler:    _Engine_SetRollout_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
