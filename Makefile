@@ -23,16 +23,32 @@ all: venv c-build go-build
 
 # ---- toolchain ---------------------------------------------------------------------------
 
-# clang (the second compiler of the determinism matrix, libFuzzer, sanitizers) and ninja.
+# clang (the second compiler of the determinism matrix, libFuzzer, sanitizers), ninja, and
+# systemd-analyze (tests/test_deploy.py verifies deploy/systemd's unit with it).
+# prometheus and promtool: the real Prometheus of tests/test_prometheus.py and `promtool
+# check/test rules` of deploy/prometheus. Installed without its Recommends (node-exporter is
+# a service of its own). Debian's package enables prometheus.service and, on a host running
+# systemd, starts it on :9090; the tests start their own on a free loopback port, so the
+# packaged one is stopped and disabled right after installing it.
 toolchain:
 	@missing=""; \
 	command -v clang >/dev/null || missing="$$missing clang"; \
 	command -v ninja >/dev/null || missing="$$missing ninja-build"; \
 	command -v objdump >/dev/null || missing="$$missing binutils"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	  echo "installing prometheus (Debian package, without its Recommends)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null || exit 1; \
+	  if [ -d /run/systemd/system ]; then \
+	    $$SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true; \
+	  fi; \
 	fi
 
 # ---- Python ------------------------------------------------------------------------------
@@ -142,7 +158,9 @@ test: test-c test-py test-go
 test-c: c-build
 	ctest --test-dir $(CTEST_BUILD) --output-on-failure
 
-test-py: venv
+# toolchain: tests/test_prometheus.py and tests/test_deploy.py run prometheus, promtool and
+# systemd-analyze.
+test-py: toolchain venv
 	$(VPY) -m pytest
 
 # Go links the libonnxruntime.so of the pinned Python wheel (so Go and Python run the same
