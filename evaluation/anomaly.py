@@ -836,8 +836,4 @@ def evaluate(request: EvalRequest,
     root = Path(request.data_root)
     out = Path(request.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if request.bundle is not None:
-        lines, metrics = _judge_bundle(request, root)
-    else:
-        lines, metrics = _cross_validation_report(request, root, out, candidates)
-    return request.write_report("anomaly", lines, metrics)
+    return request.report("anomaly", _judge_bundle, lambda: _cross_validation_report(request, root, out, candidates))

@@ -391,11 +391,7 @@ def evaluate(request: EvalRequest, config: pba.PbaConfig = DEV_CONFIG,
     root = Path(request.data_root)
     out = Path(request.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if request.bundle is not None:
-        lines, metrics = _judge_bundle(request, root)
-    else:
-        lines, metrics = _cross_validation_report(request, root, config, out)
-    return request.write_report("pba", lines, metrics)
+    return request.report("pba", _judge_bundle, lambda: _cross_validation_report(request, root, config, out))
 
 
 def _cross_validation_report(request: EvalRequest, root: Path, config: pba.PbaConfig,

@@ -4,6 +4,7 @@ on, the folds, an optional bundle to judge as it is, and where the report goes."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,18 @@ class EvalRequest:
         if not found:
             raise SelectionError(f"{family}: bundle {self.bundle} holds no {family} model")
         return b, found[0]
+
+    def report(self, family: str,
+               judge: Callable[[EvalRequest, Path], tuple[list[str], dict[str, object]]],
+               cross_validate: Callable[[], tuple[list[str], dict[str, object]]]
+               ) -> tuple[str, dict[str, object]]:
+        """The family's report: ``judge(self, data_root)`` when a bundle is to be judged as
+        it is, else ``cross_validate()``; written by :meth:`write_report`."""
+        if self.bundle is not None:
+            lines, metrics = judge(self, Path(self.data_root))
+        else:
+            lines, metrics = cross_validate()
+        return self.write_report(family, lines, metrics)
 
     def write_report(self, family: str, lines: list[str], metrics: dict[str, object]
                      ) -> tuple[str, dict[str, object]]:

@@ -446,11 +446,7 @@ def evaluate(request: EvalRequest, config: ScalingConfig = ScalingConfig()
     ``request.bundle`` judges that bundle's scaling model and thresholds without training.
     Writes scaling_report.md and scaling_metrics.json into out_dir."""
     root = Path(request.data_root)
-    if request.bundle is not None:
-        lines, metrics = _judge_bundle(request, root)
-    else:
-        lines, metrics = _cross_validation_report(request, root, config)
-    return request.write_report("scaling", lines, metrics)
+    return request.report("scaling", _judge_bundle, lambda: _cross_validation_report(request, root, config))
 
 
 def _cross_validation_report(request: EvalRequest, root: Path, config: ScalingConfig
