@@ -62,6 +62,6 @@
 // versions × slots; entities are not labels.
 //
 // Every method is safe for concurrent use. One mutex guards the pending set and the
-// pair windows (Served and Actual are O(1): about 0.2 µs for both, no allocation);
+// pair windows (Served and Actual are O(1): 0.2 to 0.4 µs for both, no allocation);
 // each drift window has its own. The package needs cgo (it links the feature core).
 package monitor

@@ -88,7 +88,7 @@ type keyScore struct {
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	m := c.m
-	now := m.cfg.Now().UnixNano()
+	now := m.now()
 	m.mu.Lock()
 	m.expire(now)
 	scores := make([]keyScore, 0, len(m.series))

@@ -145,7 +145,8 @@ func kindIndex(k Kind) int {
 // Monitor joins actuals to served predictions, keeps rolling online accuracy per key and
 // live drift windows. It is safe for concurrent use.
 type Monitor struct {
-	cfg Config
+	cfg   Config
+	epoch time.Time // times are offsets from it: monotonic with time.Now, so a wall clock step moves no TTL
 
 	mu       sync.Mutex
 	pending  map[pendKey]*item // head of the chain of one (kind, entity, ts), one item per key
@@ -174,14 +175,14 @@ type item struct {
 	pk         pendKey
 	s          *series
 	p          Prediction
-	at         int64 // served, Unix ns
+	at         int64 // served, ns since epoch
 	same       *item // next item of the same pendKey (another key)
 	prev, next *item // the pending queue
 }
 
 // pair is one joined (served, actual).
 type pair struct {
-	at     int64 // joined, Unix ns
+	at     int64 // joined, ns since epoch
 	p      Prediction
 	actual float64
 }
@@ -200,8 +201,11 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Monitor{cfg: c, pending: map[pendKey]*item{}, series: map[Key]*series{}, drift: map[Key]*live{}}, nil
+	return &Monitor{cfg: c, epoch: c.Now(), pending: map[pendKey]*item{}, series: map[Key]*series{}, drift: map[Key]*live{}}, nil
 }
+
+// now is the time since New, in ns.
+func (m *Monitor) now() int64 { return int64(m.cfg.Now().Sub(m.epoch)) }
 
 // Config returns the monitor's configuration with the defaults filled in.
 func (m *Monitor) Config() Config { return m.cfg }
@@ -228,7 +232,7 @@ func validPrediction(kind Kind, p Prediction) bool {
 // unknown kind, an empty entity or model, a non-finite number the kind reads, or a key
 // first served as another kind is not recorded and counts as invalid.
 func (m *Monitor) Served(k Key, kind Kind, entity string, ts int64, p Prediction) {
-	now := m.cfg.Now().UnixNano()
+	now := m.now()
 	ki := kindIndex(kind)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -271,7 +275,7 @@ func (m *Monitor) Served(k Key, kind Kind, entity string, ts int64, p Prediction
 // (>= 0), Flag the label 0 or 1. Errors: *ActualError matching ErrInvalidActual or
 // ErrNoPrediction.
 func (m *Monitor) Actual(kind Kind, entity string, ts int64, value float64) (int, error) {
-	now := m.cfg.Now().UnixNano()
+	now := m.now()
 	ki := kindIndex(kind)
 	if reason := invalidActual(kind, entity, value); reason != "" {
 		m.mu.Lock()
@@ -463,7 +467,7 @@ type Accuracy struct {
 
 // Accuracy returns k's rolling accuracy now.
 func (m *Monitor) Accuracy(k Key) Accuracy {
-	now := m.cfg.Now().UnixNano()
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.series[k]

@@ -428,3 +428,20 @@ func TestForget(t *testing.T) {
 		t.Errorf("champion pairs %v, %v", v, ok)
 	}
 }
+
+// TestClockBackwards: a clock that steps back drops nothing early and breaks no join.
+func TestClockBackwards(t *testing.T) {
+	c := newClock()
+	m := newMonitor(t, c, monitor.Config{PendingTTL: time.Hour, Window: time.Hour})
+	m.Served(champion, monitor.Forecast, "vm", 1, monitor.Prediction{})
+	c.Advance(-2 * time.Hour)
+	m.Served(champion, monitor.Forecast, "vm", 2, monitor.Prediction{})
+	for ts := int64(1); ts <= 2; ts++ {
+		if n, err := m.Actual(monitor.Forecast, "vm", ts, 1); n != 1 || err != nil {
+			t.Fatalf("ts %d: %d, %v", ts, n, err)
+		}
+	}
+	if a := m.Accuracy(champion); a.Pairs != 2 {
+		t.Fatalf("%+v", a)
+	}
+}
