@@ -4,6 +4,9 @@
 //	dwcp-client [-addr unix://$XDG_RUNTIME_DIR/dwcp-sidecar/dwcp-sidecar.sock] [-bundle golden/bundle] [-wait 30s] [-timeout 2s] demo
 //	dwcp-client [-addr ...] versions
 //	dwcp-client [-addr ...] reload DIR
+//	dwcp-client [-addr ...] rollout show | promote | rollback | withdraw | clear-shadow
+//	dwcp-client [-addr ...] rollout set [-canary DIR] [-weight BP] [-shadow DIR] [-hold D] [-window D]
+//	dwcp-client [-addr ...] report-actual bandwidth|capacity|anomaly ENTITY TS VALUE
 //	dwcp-client -addr HOST:PORT [-tls-ca CA.pem] [-tls-cert C.pem -tls-key C.key] [-tls-server-name NAME] ...
 //
 // The default -addr is dwcp-sidecar's default socket for this user (client.DefaultSocket:
@@ -25,6 +28,16 @@
 // allows it on its Unix socket to the uids of its -admin-uids (default its own) and over
 // TCP only with a client certificate its -tls-client-ca verified, and only for a DIR
 // under its -bundle-root.
+//
+// rollout shows or changes the sidecar's canary and shadow (docs/rollout.md): show prints
+// the slots, the canary weight, the policy, the last judgement and transitions; set opens
+// a canary (at -weight basis points, 0 = the first step) and/or a shadow and may change the
+// policy's hold and window; promote, rollback, withdraw and clear-shadow act at once. All
+// but show are admin calls, authorized like reload, with DIRs under -bundle-root.
+//
+// report-actual reports an observed outcome for ENTITY at TS (Unix seconds: valid_until of
+// the forecast or capacity answer, the last sample of an anomaly window) and prints how many
+// served predictions it was joined to.
 //
 // Bad usage prints one line and exits 2; a failed call exits 1.
 package main

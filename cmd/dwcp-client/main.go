@@ -47,7 +47,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // nargs is the number of arguments of each command.
-var nargs = map[string]int{"demo": 0, "versions": 0, "reload": 1}
+// nargs is the number of arguments of each command (-1: the command checks them).
+var nargs = map[string]int{"demo": 0, "versions": 0, "reload": 1, "rollout": -1, "report-actual": 4}
+
+const commands = "demo, versions, reload DIR, rollout show|set|promote|rollback|withdraw|clear-shadow, or report-actual KIND ENTITY TS VALUE"
 
 func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config
@@ -62,9 +65,10 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM client certificate `file` (mutual TLS: needed for reload over TCP)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
 	fs.StringVar(&cfg.tlsServerName, "tls-server-name", "", "`name` the sidecar's certificate must carry (default the host of -addr)")
-	if err := fs.Parse(args); err != nil {
+	var err error
+	if err = fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "usage: dwcp-client [flags] demo | versions | reload DIR")
+			fmt.Fprintln(stderr, "usage: dwcp-client [flags] demo | versions | reload DIR | rollout ACTION [flags] | report-actual KIND ENTITY TS VALUE")
 			fs.SetOutput(stderr)
 			fs.PrintDefaults()
 			return err
@@ -75,11 +79,23 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	want, ok := nargs[cmd]
 	switch {
 	case cmd == "":
-		return usageError{"no command; want demo, versions or reload DIR"}
+		return usageError{"no command; want " + commands}
 	case !ok:
-		return usageError{fmt.Sprintf("unknown command %q; want demo, versions or reload DIR", cmd)}
-	case len(rest) != want:
+		return usageError{fmt.Sprintf("unknown command %q; want %s", cmd, commands)}
+	case want >= 0 && len(rest) != want:
 		return usageError{fmt.Sprintf("%s takes %d argument(s), got %d", cmd, want, len(rest))}
+	}
+
+	var call func(context.Context, *client.Client) error
+	switch cmd {
+	case "rollout":
+		if call, err = rolloutCommand(rest, cfg.addr, stdout); err != nil {
+			return err
+		}
+	case "report-actual":
+		if call, err = reportActual(rest, stdout); err != nil {
+			return err
+		}
 	}
 
 	opts := []client.Option{client.WithTimeout(cfg.timeout)}
@@ -102,6 +118,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer cancel()
 	if err := c.WaitReady(wctx); err != nil {
 		return err
+	}
+	if call != nil {
+		return call(ctx, c)
 	}
 	switch cmd {
 	case "demo":

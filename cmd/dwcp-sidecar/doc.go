@@ -27,8 +27,15 @@
 // only by the lock's holder, a live one or a file that is not a socket is an error; on exit
 // the socket is removed only if it still is the one this process created.
 //
+// Rollout: -rollout FILE (JSON, docs/rollout.md) sets a canary, a shadow and the rollout
+// policy at start and again on SIGHUP; a file that does not parse is one line and exit 2
+// at start, and is logged (changing nothing) on SIGHUP. Canary and shadow bundles must be
+// under -bundle-root and pass the same checks as a reload (signatures with -trusted-keys).
+// The sidecar keeps online accuracy from ReportActual and live drift per slot
+// (sidecar/monitor, default bounds) and judges the canary every policy interval.
+//
 // Signals: SIGHUP reloads -bundle (verify, then swap; on failure the old bundle keeps
-// serving and the error is logged). SIGINT or SIGTERM report NOT_SERVING, let the calls in
+// serving and the error is logged), then re-reads -rollout. SIGINT or SIGTERM report NOT_SERVING, let the calls in
 // flight finish (for at most -shutdown-timeout), close the engine, remove the socket and
 // exit 0.
 //

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/client"
+	"github.com/dwcp/dwcp-ml/sidecar/monitor"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 	"github.com/dwcp/dwcp-ml/sidecar/signing"
@@ -45,6 +46,8 @@ type config struct {
 	limits                        runtime.Limits
 	trustedKeys                   string           // -trusted-keys
 	keys                          *signing.KeyRing // nil: bundles are not signature-checked
+	rolloutPath                   string           // -rollout
+	rollout                       rolloutConfig    // its content at start
 }
 
 // run is the command: it returns the exit status (0, 1 on failure, 2 on bad usage).
@@ -92,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.maxBatch, "max-batch", runtime.DefaultMaxBatch, "most rows or series per call")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let calls in flight finish on SIGINT/SIGTERM")
 	fs.StringVar(&cfg.trustedKeys, "trusted-keys", "", "PEM public keys `file`: every bundle (at start and on reload) must carry a model.sig signed by one")
+	fs.StringVar(&cfg.rolloutPath, "rollout", "", "JSON `file` of the canary, shadow and rollout policy, read at start and on SIGHUP (docs/rollout.md)")
 	limitFlags(fs, &cfg.limits)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -141,6 +145,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 		cfg.keys = keys
 	}
+	if cfg.rolloutPath != "" {
+		rc, err := readRollout(cfg.rolloutPath)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.rollout = rc
+	}
 	var err error
 	cfg.tls, err = serverTLS(cfg.tlsCert, cfg.tlsKey, cfg.tlsClientCA)
 	return cfg, err
@@ -167,9 +178,18 @@ type opened struct {
 // shuts down in order: NOT_SERVING, drain, close the engine, remove the socket.
 func serve(ctx context.Context, cfg config, sig <-chan os.Signal, log *slog.Logger) error {
 	raiseOpenFiles(cfg.maxConns, log)
-	srv := server.New(server.Config{MaxBatch: cfg.maxBatch, Logger: log,
+	mon, err := monitor.New(monitor.Config{})
+	if err != nil {
+		return err
+	}
+	rc := runtimeConfig(cfg, log)
+	var srv *server.Server
+	open := func(ctx context.Context, dir string) (server.Opened, error) { return runtime.Open(ctx, dir, rc) }
+	srv = server.New(server.Config{MaxBatch: cfg.maxBatch, Logger: log,
 		BundleDir: cfg.bundle, BundleRoot: cfg.bundleRoot, AdminUIDs: cfg.adminUIDs, TLS: cfg.tls,
-		MaxConns: cfg.maxConns, MaxStreams: cfg.maxStreams, IdleTimeout: cfg.idleTimeout, HandshakeTimeout: cfg.handshakeTimeout})
+		MaxConns: cfg.maxConns, MaxStreams: cfg.maxStreams, IdleTimeout: cfg.idleTimeout, HandshakeTimeout: cfg.handshakeTimeout,
+		Open: open, Signed: cfg.keys != nil, Monitor: mon})
+	rc.Observe = srv.ObserveModel // every engine's runs feed the live drift of its slot
 	l, err := listen(cfg, log)
 	if err != nil {
 		return err
@@ -193,7 +213,6 @@ func serve(ctx context.Context, cfg config, sig <-chan os.Signal, log *slog.Logg
 	defer cancelLoad()
 	loading := make(chan opened, 1)
 	start := time.Now()
-	rc := runtimeConfig(cfg, log)
 	go func() {
 		eng, err := runtime.Open(loadCtx, cfg.bundle, rc)
 		loading <- opened{eng, err}
@@ -216,6 +235,13 @@ wait:
 				failure = err
 				break wait
 			}
+			if cfg.rolloutPath != "" {
+				go func() { // a canary's verification must not hold up the signal loop
+					if err := applyRollout(ctx, srv, cfg.rollout, log); err != nil {
+						log.Error("rollout file not applied; serving the champion only", "file", cfg.rolloutPath, "err", err)
+					}
+				}()
+			}
 		case s := <-sig:
 			if s != syscall.SIGHUP {
 				log.Info("shutting down", "signal", s.String())
@@ -226,7 +252,12 @@ wait:
 				continue
 			}
 			log.Info("reloading", "signal", s.String(), "dir", cfg.bundle)
-			go srv.Reload(ctx, cfg.bundle) // logs and counts the outcome; the loop stays responsive
+			go func() {
+				srv.Reload(ctx, cfg.bundle) // logs and counts the outcome; the loop stays responsive
+				if cfg.rolloutPath != "" {
+					reloadRollout(ctx, srv, cfg.rolloutPath, log)
+				}
+			}()
 		case err := <-served:
 			serving--
 			failure = fmt.Errorf("serving: %w", err)

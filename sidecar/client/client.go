@@ -18,6 +18,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/internal/wire"
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+	"github.com/dwcp/dwcp-ml/sidecar/rollout"
 )
 
 // Defaults of the options.
@@ -188,7 +189,7 @@ func (c *Client) ForecastBandwidth(ctx context.Context, s engine.Series) (engine
 func (c *Client) ForecastBandwidthBatch(ctx context.Context, s []engine.Series) ([]engine.BandwidthForecast, error) {
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.rpc.ForecastBandwidth(ctx, &pb.ForecastBandwidthRequest{Series: wire.SeriesToProto(s)})
+	resp, err := c.rpc.ForecastBandwidth(ctx, &pb.ForecastBandwidthRequest{Series: seriesToProto(s)})
 	if err != nil {
 		return nil, c.fail(ctx, err, "forecast bandwidth", "")
 	}
@@ -202,7 +203,7 @@ func (c *Client) AnomalyScore(ctx context.Context, s engine.Series) (engine.Anom
 func (c *Client) AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]engine.AnomalyResult, error) {
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.rpc.AnomalyScore(ctx, &pb.AnomalyScoreRequest{Series: wire.SeriesToProto(s)})
+	resp, err := c.rpc.AnomalyScore(ctx, &pb.AnomalyScoreRequest{Series: seriesToProto(s)})
 	if err != nil {
 		return nil, c.fail(ctx, err, "anomaly score", "")
 	}
@@ -216,7 +217,7 @@ func (c *Client) RecommendCapacity(ctx context.Context, s engine.Series) (engine
 func (c *Client) RecommendCapacityBatch(ctx context.Context, s []engine.Series) ([]engine.CapacityRecommendation, error) {
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.rpc.RecommendCapacity(ctx, &pb.RecommendCapacityRequest{Series: wire.SeriesToProto(s)})
+	resp, err := c.rpc.RecommendCapacity(ctx, &pb.RecommendCapacityRequest{Series: seriesToProto(s)})
 	if err != nil {
 		return nil, c.fail(ctx, err, "recommend capacity", "")
 	}
@@ -273,6 +274,94 @@ func (c *Client) Reload(ctx context.Context, dir string) error {
 		return c.fail(ctx, err, "reload", "")
 	}
 	return nil
+}
+
+// seriesToProto is wire.SeriesToProto with each series' entity (which routes it).
+func seriesToProto(s []engine.Series) []*pb.Series {
+	out := wire.SeriesToProto(s)
+	for i := range s {
+		out[i].Entity = s[i].Entity
+	}
+	return out
+}
+
+// ActualKind is the kind of outcome ReportActual reports.
+type ActualKind int
+
+// The outcomes, one per typed call whose answer they score.
+const (
+	ActualBandwidth ActualKind = ActualKind(pb.ActualKind_ACTUAL_KIND_BANDWIDTH) // mean throughput over the horizon (KB/s)
+	ActualCapacity  ActualKind = ActualKind(pb.ActualKind_ACTUAL_KIND_CAPACITY)  // peak CPU demand over the horizon (MHz)
+	ActualAnomaly   ActualKind = ActualKind(pb.ActualKind_ACTUAL_KIND_ANOMALY)   // 1 = the window was anomalous, 0 = not
+)
+
+// ReportActual reports the observed value for entity at timestamp (Unix s: valid_until of
+// a forecast or capacity answer, the last sample of an anomaly window) and returns how
+// many served predictions (one per slot) it was joined to. CodeNotFound: nothing served
+// waits for it; CodeInvalidInput: the value cannot score (NaN, a label not 0 or 1, ...).
+func (c *Client) ReportActual(ctx context.Context, kind ActualKind, entity string, timestamp int64, value float64) (int, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.ReportActual(ctx, &pb.ReportActualRequest{Kind: pb.ActualKind(kind), Entity: entity,
+		Timestamp: timestamp, Value: value})
+	if err != nil {
+		return 0, c.fail(ctx, err, "report actual", "")
+	}
+	return int(resp.GetJoined()), nil
+}
+
+// RolloutRequest is a SetRollout call (an admin call, like Reload).
+type RolloutRequest struct {
+	// Action: "set" (CanaryDir at CanaryWeightBP, ShadowDir, Policy: what is given),
+	// "promote", "rollback", "withdraw" or "clear-shadow".
+	Action         string
+	CanaryDir      string // a bundle directory on the sidecar's machine, under its bundle root
+	CanaryWeightBP int    // basis points; 0 = the policy's first step
+	ShadowDir      string
+	Policy         *rollout.Policy // nil = keep; zero fields = defaults
+}
+
+var rolloutActions = map[string]pb.RolloutAction{
+	"set": pb.RolloutAction_ROLLOUT_ACTION_SET, "promote": pb.RolloutAction_ROLLOUT_ACTION_PROMOTE,
+	"rollback": pb.RolloutAction_ROLLOUT_ACTION_ROLLBACK, "withdraw": pb.RolloutAction_ROLLOUT_ACTION_WITHDRAW,
+	"clear-shadow": pb.RolloutAction_ROLLOUT_ACTION_CLEAR_SHADOW,
+}
+
+// SetRollout changes the sidecar's rollout and returns its status afterwards. Opening a
+// canary or shadow bundle verifies it like Reload, so it gets Reload's longer timeout.
+func (c *Client) SetRollout(ctx context.Context, req RolloutRequest) (rollout.Status, error) {
+	action, ok := rolloutActions[req.Action]
+	if !ok {
+		return rollout.Status{}, engine.Errorf(engine.CodeInvalidInput, "set rollout", "",
+			"action %q: one of set, promote, rollback, withdraw, clear-shadow", req.Action)
+	}
+	d := c.timeout
+	if d > 0 {
+		d = max(d, reloadTimeout)
+	}
+	ctx, cancel := c.callCtx(ctx, d)
+	defer cancel()
+	msg := &pb.SetRolloutRequest{Action: action, CanaryDir: req.CanaryDir, CanaryWeightBp: int32(req.CanaryWeightBP),
+		ShadowDir: req.ShadowDir}
+	if req.Policy != nil {
+		msg.Policy = rollout.PolicyToProto(*req.Policy)
+	}
+	resp, err := c.rpc.SetRollout(ctx, msg)
+	if err != nil {
+		return rollout.Status{}, c.fail(ctx, err, "set rollout", "")
+	}
+	return rollout.StatusFromProto(resp.GetVersions()), nil
+}
+
+// Rollout returns the sidecar's slots, canary weight and rollout state (from Versions).
+func (c *Client) Rollout(ctx context.Context) (rollout.Status, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.Versions(ctx, &pb.VersionsRequest{})
+	if err != nil {
+		return rollout.Status{}, c.fail(ctx, err, "versions", "")
+	}
+	return rollout.StatusFromProto(resp.GetVersions()), nil
 }
 
 // fail turns the error of a call made with ctx into an *engine.Error. A Canceled status

@@ -50,9 +50,14 @@ type Engine interface {
 // Unix-second timestamps, and per timestamp one value per channel of the model's schema,
 // row-major (len(Values) = len(Timestamps) × channels). It must hold at least the model's
 // WindowSamples; the most recent WindowSamples samples are used.
+//
+// Entity names the VM, link or host the series belongs to. The engine ignores it; the
+// sidecar routes on it (champion or canary, sticky per entity) and joins ReportActual's
+// outcomes to the answer served for it. "" = the champion, and no outcome is joined.
 type Series struct {
 	Timestamps []int64
 	Values     []float64
+	Entity     string
 }
 
 // ModelRef names the model version that produced an answer.
