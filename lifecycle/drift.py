@@ -255,20 +255,48 @@ def _model_drift(model: BundleModel, drift: DriftData, matrix: np.ndarray, windo
 
 def model_drift(model: BundleModel, sel: selection.Selection, root: Path | None) -> ModelDrift:
     """PSI and KS of every column of a selection's data against the model's reference."""
+    return _drift_and_rows(model, sel, root)[0]
+
+
+def _rows(model: BundleModel, sel: selection.Selection, root: Path | None
+          ) -> tuple[np.ndarray, int]:
+    """The drift matrix (model inputs and outputs) of a selection's windows, and how many
+    windows there were."""
+    load = _live_loader(model.family)
+    base = Path(".") if sel.kind == "synthetic" else _data_root(root)
+    return _live_matrix(model, load(sel, base))
+
+
+def _drift_and_rows(model: BundleModel, sel: selection.Selection, root: Path | None
+                    ) -> tuple[ModelDrift, np.ndarray | None]:
     text = sel.describe()
     if model.drift is None:
         return ModelDrift(model.name, model.family, 0, 0, 0, text, [],
-                          "the bundle has no drift reference for it (attach one first)")
+                          "the bundle has no drift reference for it (attach one first)"), None
     try:
-        load = _live_loader(model.family)
-        base = Path(".") if sel.kind == "synthetic" else _data_root(root)
-        matrix, windows = _live_matrix(model, load(sel, base))
+        matrix, windows = _rows(model, sel, root)
     except (selection.SelectionError, DriftError) as exc:
-        return ModelDrift(model.name, model.family, model.drift.rows, 0, 0, text, [], str(exc))
+        return ModelDrift(model.name, model.family, model.drift.rows, 0, 0, text, [],
+                          str(exc)), None
     if not len(matrix):
         return ModelDrift(model.name, model.family, model.drift.rows, 0, windows, text, [],
-                          "no live window with finite features")
-    return _model_drift(model, model.drift, matrix, windows, text)
+                          "no live window with finite features"), None
+    return _model_drift(model, model.drift, matrix, windows, text), matrix
+
+
+def _evidently_page(model: BundleModel, live: np.ndarray, reference: selection.Selection,
+                    root: Path | None, out: Path, title: str) -> Any:
+    """Evidently's page of the live rows against the rows of ``reference`` (lifecycle/
+    drift_html.py); the reference selection is the model's training data, normally."""
+    from . import drift_html
+
+    assert model.drift is not None
+    ref, _ = _rows(model, reference, root)
+    if not len(ref):
+        raise DriftError(f"--evidently-reference {reference.describe()}: no window with finite "
+                         f"features for {model.name}")
+    return drift_html.write([c.name for c in model.drift.columns], ref, live,
+                            out / f"evidently_{model.name}.html", title)
 
 
 def _data_root(root: Path | None) -> Path:
@@ -278,24 +306,44 @@ def _data_root(root: Path | None) -> Path:
 
 
 def report(bundle_dir: Path, sel_text: str, out: Path, root: Path | None = None,
-           models: Sequence[str] | None = None) -> list[ModelDrift]:
-    """Writes out/drift.md, out/drift.json and PNG plots; returns the per-model results."""
+           models: Sequence[str] | None = None, evidently_reference: str | None = None
+           ) -> list[ModelDrift]:
+    """Writes out/drift.md, out/drift.json and PNG plots (and, with ``evidently_reference``,
+    Evidently's page per model, out/evidently_MODEL.html); returns the per-model results."""
     b = bundle_mod.load(Path(bundle_dir))
     sel = selection.parse(sel_text)
+    reference = selection.parse(evidently_reference) if evidently_reference else None
     chosen = [b.models[n] for n in (models or list(b.models))]
-    results = [model_drift(m, sel, root) for m in chosen]
     out.mkdir(parents=True, exist_ok=True)
+    results, pages = [], {}
+    for m in chosen:
+        r, live = _drift_and_rows(m, sel, root)
+        results.append(r)
+        if reference is not None and live is not None:
+            pages[m.name] = _evidently_page(m, live, reference, root, out,
+                                            f"{m.name}: {sel.describe()} vs {reference.describe()}")
     plots = _plots(b, results, out)
-    (out / "drift.json").write_text(json.dumps(_json(b, sel_text, results), indent=1) + "\n")
-    (out / "drift.md").write_text(_markdown(b, sel_text, results, plots))
+    (out / "drift.json").write_text(json.dumps(_json(b, sel_text, results, pages), indent=1)
+                                    + "\n")
+    (out / "drift.md").write_text(_markdown(b, sel_text, results, plots, pages))
     return results
 
 
-def _json(b: Bundle, sel_text: str, results: list[ModelDrift]) -> dict[str, Any]:
+def _json(b: Bundle, sel_text: str, results: list[ModelDrift], pages: dict[str, Any]
+          ) -> dict[str, Any]:
     return {"format": "dwcp-ml-drift-report/1", "bundle": str(b.path), "bundle_version": b.version,
             "data": sel_text, "thresholds": {"stable_below": STABLE, "major_above": MODERATE},
             "models": [{**{k: v for k, v in vars(r).items() if k != "columns"},
-                        "columns": [vars(c) for c in r.columns]} for r in results]}
+                        "columns": [vars(c) for c in r.columns],
+                        **({"evidently": _page_json(pages[r.model])} if r.model in pages else {})}
+                       for r in results]}
+
+
+def _page_json(page: Any) -> dict[str, Any]:
+    return {"html": page.path.name, "drifted_columns": page.drifted, "share": page.share,
+            "left_out": page.left_out,
+            "columns": [{"column": c.column, "method": c.method, "score": c.score,
+                         "threshold": c.threshold, "drifts": c.drifts} for c in page.columns]}
 
 
 def _fmt(v: float | None) -> str:
@@ -303,7 +351,7 @@ def _fmt(v: float | None) -> str:
 
 
 def _markdown(b: Bundle, sel_text: str, results: list[ModelDrift],
-              plots: dict[str, list[str]]) -> str:
+              plots: dict[str, list[str]], pages: dict[str, Any]) -> str:
     lines = [f"# Drift report: bundle {b.version} against `{sel_text}`", "",
              f"PSI readings: < {STABLE} stable, {STABLE} - {MODERATE} moderate, > {MODERATE} "
              f"major (docs/drift.md). Binned KS beside it. A live sample under {MIN_LIVE_ROWS} "
@@ -328,6 +376,15 @@ def _markdown(b: Bundle, sel_text: str, results: list[ModelDrift],
                   "| column | kind | PSI | KS | verdict |", "|---|---|---:|---:|---|"]
         for c in sorted(r.columns, key=lambda c: -(c.psi if c.psi is not None else -1.0)):
             lines.append(f"| {c.name} | {c.kind} | {_fmt(c.psi)} | {_fmt(c.ks)} | {c.verdict} |")
+        if r.model in pages:
+            page = pages[r.model]
+            lines += ["", f"Evidently ([{page.path.name}]({page.path.name}), its own tests in "
+                      f"floating point, on raw reference rows): {page.drifted} of "
+                      f"{len(page.columns)} columns drift; " + ", ".join(
+                          f"{c.column} {c.score:.3g}{' (drift)' if c.drifts else ''}"
+                          for c in page.columns)
+                      + (f"; left out (constant): {', '.join(page.left_out)}"
+                         if page.left_out else "") + "."]
         lines += [""] + [f"![{p}]({p})" for p in plots.get(r.model, [])]
     return "\n".join(lines) + "\n"
 
@@ -401,6 +458,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--data-dir", type=Path, default=None, help="the data directory")
     r.add_argument("--out", type=Path, default=Path("reports/drift"))
     r.add_argument("--models", nargs="*", default=None, help="only these models")
+    r.add_argument("--evidently-reference", metavar="SEL", default=None,
+                   help="also write Evidently's HTML page per model, against the raw rows of "
+                   "this selection (the model's training data, normally)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -411,7 +471,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"bundle {b.version}: {sum(m.drift is not None for m in b.models.values())} "
                   "drift references; the bundle verifies")
             return 0
-        results = report(args.bundle, args.data, args.out, args.data_dir, args.models)
+        results = report(args.bundle, args.data, args.out, args.data_dir, args.models,
+                         args.evidently_reference)
     except (DriftError, selection.SelectionError, bundle_mod.BundleError, DataNotFoundError,
             TraceFormatError) as exc:
         print(f"dwcp-ml drift: {exc}", file=sys.stderr)

@@ -245,6 +245,33 @@ def test_report_reads_a_shift_as_drift(base: bundle.Bundle) -> None:
     assert r.worst is not None and r.worst.psi > drift.MODERATE
 
 
+def test_evidently_page_beside_the_report(tmp_path: Path) -> None:
+    """Evidently's page of one shipped NAB series against another and of the training data
+    against itself: the HTML is written, its figures reach drift.md and drift.json, and a
+    sample judged against itself has no drifting column."""
+    from dwcp_ml.lifecycle import drift_html
+
+    one = "nab:series=realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv"
+    other = "nab:series=realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv"
+    out = tmp_path / "nab"
+    drift.report(BASE, other, out, root=REPO / "training", models=["anomaly"],
+                 evidently_reference=one)
+    page = out / "evidently_anomaly.html"
+    assert page.stat().st_size > 100_000 and b"<html" in page.read_bytes()[:2000].lower()
+    doc = json.loads((out / "drift.json").read_text())["models"][0]["evidently"]
+    assert doc["html"] == "evidently_anomaly.html" and "day_of_week" in doc["left_out"]
+    assert 0 < doc["drifted_columns"] == sum(c["drifts"] for c in doc["columns"])
+    assert "Evidently ([evidently_anomaly.html](evidently_anomaly.html)" in (
+        out / "drift.md").read_text()
+    same = drift.report(BASE, "synthetic", tmp_path / "same", models=["scaling"],
+                        evidently_reference="synthetic")
+    assert same[0].skipped is None
+    doc = json.loads((tmp_path / "same" / "drift.json").read_text())["models"][0]["evidently"]
+    assert doc["drifted_columns"] == 0 and len(doc["columns"]) >= 8
+    assert drift_html.ColumnVerdict("x", "K-S p_value", 0.01, 0.05).drifts
+    assert not drift_html.ColumnVerdict("x", "Wasserstein distance (normed)", 0.05, 0.1).drifts
+
+
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert drift.main(["report", "--bundle", str(BASE), "--data", "synthetic", "--out",
                        str(tmp_path), "--models", "pba"]) == 0
