@@ -236,6 +236,10 @@ func TestFailures(t *testing.T) {
 		{"client CA without cert", []string{"-tcp", "127.0.0.1:0", "-tls-client-ca", "ca.pem"}, 2, "-tls-client-ca needs -tls-cert"},
 		{"missing cert file", []string{"-tcp", "127.0.0.1:0", "-tls-cert", "EMPTY/c.pem", "-tls-key", "EMPTY/k.pem"}, 2, "-tls-cert/-tls-key: open "},
 		{"insecure without tcp", []string{"-insecure"}, 2, "-insecure applies to -tcp"},
+		{"rollout file missing", []string{"-rollout", "EMPTY/none.json"}, 2, "-rollout: open "},
+		{"rollout unknown key", []string{"-rollout", "testdata/rollout-unknown-key.json"}, 2, `unknown field "weight"`},
+		{"rollout bad steps", []string{"-rollout", "testdata/rollout-bad-steps.json"}, 2, "policy: steps [10 50]"},
+		{"rollout bad duration", []string{"-rollout", "testdata/rollout-bad-duration.json"}, 2, `invalid duration "ten minutes"`},
 		{"bundle fails to load", []string{"-bundle", "EMPTY", "-unix", "SOCK", "-metrics", ""}, 1, "manifest.json is missing"},
 	}
 	for _, tc := range tests {
