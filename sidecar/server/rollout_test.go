@@ -36,8 +36,20 @@ func (failing) AnomalyScoreBatch(context.Context, []engine.Series) ([]engine.Ano
 	return nil, engine.Errorf(engine.CodeInternal, "anomaly score", "anomaly", "injected failure")
 }
 
-// failDirs are the bundle directories the test opener opens as failing engines.
-var failDirs sync.Map
+// blocking is an engine whose anomaly calls wait until release is closed.
+type blocking struct {
+	*runtime.Engine
+	release chan struct{}
+}
+
+func (b blocking) AnomalyScore(ctx context.Context, s engine.Series) (engine.AnomalyResult, error) {
+	<-b.release
+	return b.Engine.AnomalyScore(ctx, s)
+}
+
+// failDirs and blockDirs are the bundle directories the test opener opens as failing or
+// blocking engines (the value: the release channel).
+var failDirs, blockDirs sync.Map
 
 // opener opens canary and shadow bundles as the command does (without signatures here).
 func opener(observe func(context.Context, engine.ModelRef, int, []float32, []float32)) server.Opener {
@@ -45,6 +57,9 @@ func opener(observe func(context.Context, engine.ModelRef, int, []float32, []flo
 		e, err := runtime.Open(ctx, dir, runtime.Config{Observe: observe})
 		if _, fail := failDirs.Load(dir); fail && err == nil {
 			return failing{e}, nil
+		}
+		if release, block := blockDirs.Load(dir); block && err == nil {
+			return blocking{e, release.(chan struct{})}, nil
 		}
 		return e, err
 	}
@@ -243,6 +258,10 @@ func TestRolloutSlots(t *testing.T) {
 	if res, err := c.AnomalyScore(ctx, anomalySeries(t, "vm-1")); err != nil || res.Model.Bundle != "canary-2" {
 		t.Fatalf("after complete: %+v, %v", res.Model, err)
 	}
+	// A reload of the configured bundle (SIGHUP) reloads the new champion's own directory.
+	if v, err := srv.Reload(ctx, ""); err != nil || v.Bundle != "canary-2" {
+		t.Fatalf("reload after complete: %q, %v (want canary-2 still)", v.Bundle, err)
+	}
 	st = step("rollback", "default-1", 0) // no canary: back to the previous champion
 	var actions []string
 	for _, tr := range st.State.Transitions {
@@ -321,7 +340,8 @@ func TestAutomaticRollback(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	srv, target, _ := rolloutServer(t, server.Config{Now: clock})
 	c := dial(t, target)
-	policy := &rollout.Policy{MinRequests: 20, Hold: time.Minute, Window: time.Minute, Interval: time.Hour}
+	// p99 slack of a second: this test is about the error rate and the hold, not latency noise.
+	policy := &rollout.Policy{MinRequests: 20, Hold: time.Minute, Window: time.Minute, Interval: time.Hour, P99Slack: time.Second}
 	send := func(n int) {
 		for i := range n {
 			c.AnomalyScore(ctx, anomalySeries(t, fmt.Sprintf("vm-%d", i))) // canary errors are expected here
@@ -482,4 +502,111 @@ func TestRolloutLoad(t *testing.T) {
 	t.Logf("p99 of 2,000 sequential AnomalyScore calls: %v without a shadow, %v with one (%+v); shadow calls ok %v, dropped %v",
 		without, with, with-without, metric(t, reg, "dwcp_ml_shadow_requests_total", map[string]string{"result": "ok"}),
 		metric(t, reg, "dwcp_ml_shadow_requests_total", map[string]string{"result": "dropped"}))
+}
+
+// TestShadowQueueFull: a shadow that does not keep up never holds up a caller: with a
+// queue of one and a shadow stuck on its first call, every request is answered at once
+// and the shadow calls beyond the queue are dropped and counted.
+func TestShadowQueueFull(t *testing.T) {
+	ctx := context.Background()
+	srv, target, _ := rolloutServer(t, server.Config{ShadowQueue: 1})
+	c := dial(t, target)
+	shadow := testbundle.WithVersion(t, "shadow-3")
+	release := make(chan struct{})
+	blockDirs.Store(shadow, release)
+	if _, err := c.SetRollout(ctx, client.RolloutRequest{Action: "set", ShadowDir: shadow}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	for i := range n {
+		if res, err := c.AnomalyScore(ctx, anomalySeries(t, fmt.Sprintf("vm-%d", i))); err != nil || res.Model.Bundle != "default-1" {
+			t.Fatalf("request %d: %+v, %v", i, res.Model, err)
+		}
+	}
+	reg := srv.Registry()
+	// At most one shadow call runs (stuck) and one waits in the queue: the rest were dropped.
+	dropped := metric(t, reg, "dwcp_ml_shadow_requests_total", map[string]string{"result": "dropped"})
+	if dropped < n-2 {
+		t.Fatalf("dropped %v of %d shadow calls, want at least %d", dropped, n, n-2)
+	}
+	close(release)
+	waitAtLeast(t, reg, "dwcp_ml_shadow_requests_total", map[string]string{"result": "ok"}, n-dropped)
+	t.Logf("%d requests with a stuck shadow and a queue of 1: %v shadow calls dropped, %v ran once released",
+		n, dropped, metric(t, reg, "dwcp_ml_shadow_requests_total", map[string]string{"result": "ok"}))
+}
+
+// TestLiveDrift: every slot's model runs feed the monitor's drift windows under that
+// slot, so dwcp_ml_drift_psi has a series for the champion and the canary of each model
+// the calls ran.
+func TestLiveDrift(t *testing.T) {
+	ctx := context.Background()
+	srv, target, _ := rolloutServer(t, server.Config{})
+	c := dial(t, target)
+	if _, err := c.SetRollout(ctx, client.RolloutRequest{Action: "set", CanaryDir: testbundle.WithVersion(t, "canary-2"),
+		CanaryWeightBP: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if _, err := c.AnomalyScore(ctx, anomalySeries(t, fmt.Sprintf("vm-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, slot := range []string{"champion", "canary"} {
+		families, err := srv.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, f := range families {
+			if f.GetName() != "dwcp_ml_drift_psi" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["slot"] == slot && labels["model"] == "anomaly" {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no dwcp_ml_drift_psi{model=anomaly, slot=%s}", slot)
+		}
+	}
+}
+
+// TestAccuracyRollback: online accuracy from reported actuals rolls a canary back: the
+// canary's entities report outcomes twice its forecasts, the champion's exactly its
+// forecasts, so the canary's WAPE (0.5) exceeds the champion's (0) by more than the bound.
+func TestAccuracyRollback(t *testing.T) {
+	ctx := context.Background()
+	srv, target, _ := rolloutServer(t, server.Config{})
+	c := dial(t, target)
+	policy := &rollout.Policy{MinRequests: 20, MinPairs: 20, Interval: time.Hour, P99Slack: time.Second}
+	if _, err := c.SetRollout(ctx, client.RolloutRequest{Action: "set", CanaryDir: testbundle.WithVersion(t, "canary-2"),
+		CanaryWeightBP: 5000, Policy: policy}); err != nil {
+		t.Fatal(err)
+	}
+	s := goldenSeries(t, "pba")[0]
+	for i := range 200 {
+		s.Entity = fmt.Sprintf("vm-%d", i)
+		f, err := c.ForecastBandwidth(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actual := f.Point
+		if f.Model.Bundle == "canary-2" {
+			actual = 2 * f.Point
+		}
+		if _, err := c.ReportActual(ctx, client.ActualBandwidth, s.Entity, f.ValidUntil.Unix(), actual); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, moved := srv.Judge()
+	if !moved || tr.Action != rollout.ActionRollback || !strings.Contains(tr.Reason, "/wape") {
+		t.Fatalf("judgement: %v %v, want a rollback on the online WAPE", moved, tr)
+	}
+	t.Logf("%s", tr.Reason)
 }

@@ -196,12 +196,14 @@ func (s *Server) Attach(ctx context.Context, eng engine.Engine, rel Reloader) er
 	return nil
 }
 
-// Reload verifies the bundle in dir and swaps it in ("" = Config.BundleDir, or the
-// directory being served when that is empty), returning what serves afterwards. On
+// Reload verifies the bundle in dir and swaps it in as the champion's ("" =
+// Config.BundleDir, or the directory being served when that is empty), returning what
+// serves afterwards. After a completed rollout the champion is the former canary, and a
+// reload of "" or of Config.BundleDir reloads the champion's own directory instead: the
+// configured bundle is the one the rollout replaced, and a SIGHUP must not undo it. On
 // failure the old bundle keeps serving. It is the owner's reload: the Reload RPC checks
 // the caller and the bundle root before it calls Reload.
 func (s *Server) Reload(ctx context.Context, dir string) (engine.Versions, error) {
-	dir = cmp.Or(dir, s.bundleDir)
 	s.rolloutMu.Lock()
 	defer s.rolloutMu.Unlock()
 	st := s.cur.Load()
@@ -209,6 +211,10 @@ func (s *Server) Reload(ctx context.Context, dir string) (engine.Versions, error
 		return engine.Versions{}, engine.Errorf(engine.CodeUnavailable, "reload", "", "the sidecar is loading its bundle; retry when its health is SERVING")
 	}
 	a := st.champion
+	if a.closer != nil && (dir == "" || dir == s.bundleDir) { // the champion came from a rollout
+		dir = a.v.BundleDir
+	}
+	dir = cmp.Or(dir, s.bundleDir)
 	if a.rel == nil {
 		return engine.Versions{}, engine.Errorf(engine.CodeUnavailable, "reload", "",
 			"this sidecar's engine cannot reload; restart it with the new bundle")
