@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/internal/testpki"
+	"github.com/dwcp/dwcp-ml/sidecar/monitor"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 )
@@ -39,7 +41,14 @@ func serveOn(t *testing.T, lis net.Listener, tlsCfg *tls.Config) {
 	}
 	// Root "/": reload may load any directory reached without symbolic links, so the
 	// tests reload both the committed bundle and test directories.
-	srv := server.New(server.Config{BundleRoot: "/", TLS: tlsCfg})
+	mon, err := monitor.New(monitor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(ctx context.Context, dir string) (server.Opened, error) {
+		return runtime.Open(ctx, dir, runtime.Config{})
+	}
+	srv := server.New(server.Config{BundleRoot: "/", TLS: tlsCfg, Open: open, Monitor: mon})
 	go srv.Serve(lis)
 	if err := srv.Attach(context.Background(), eng, eng); err != nil {
 		t.Fatal(err)
@@ -100,6 +109,7 @@ func TestCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	canary := testbundle.WithVersion(t, "canary-2")
 	tests := []struct {
 		name string
 		args []string
@@ -113,6 +123,13 @@ func TestCommands(t *testing.T) {
 		{"reload", []string{"reload", defaultBundle}, 0, []string{"reloaded " + abs, "bundle default-1 from " + abs}},
 		{"reload refused", []string{"reload", t.TempDir()}, 1, []string{"dwcp-client: error: ", "still serving default-1", "manifest.json"}},
 		{"demo without goldens", []string{"-bundle", t.TempDir(), "demo"}, 1, []string{"golden inputs: "}},
+		{"rollout set", []string{"rollout", "set", "-canary", canary, "-weight", "1500", "-hold", "2m"}, 0,
+			[]string{"rollout set done", "canary canary-2 at 1500 bp (15 %)", "hold 2m0s", "canary    canary-2   false", " start: canary canary-2 0 -> 1500 bp"}},
+		{"rollout show", []string{"rollout", "show"}, 0, []string{"champion  default-1", "canary    canary-2"}},
+		{"rollout promote", []string{"rollout", "promote"}, 0, []string{"canary canary-2 at 5000 bp (50 %)", " promote: canary canary-2 1500 -> 5000 bp"}},
+		{"rollout withdraw", []string{"rollout", "withdraw"}, 0, []string{"no canary", " withdraw: canary canary-2 5000 -> 0 bp"}},
+		{"rollout withdraw again", []string{"rollout", "withdraw"}, 1, []string{"no canary is being rolled out"}},
+		{"report-actual unmatched", []string{"report-actual", "bandwidth", "vm-1", "1767225600", "10"}, 1, []string{"no served prediction waiting"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,6 +164,11 @@ func TestUsage(t *testing.T) {
 		{"unknown command", []string{"frob"}, 2, `unknown command "frob"`},
 		{"reload without dir", []string{"reload"}, 2, "reload takes 1 argument(s), got 0"},
 		{"demo with an argument", []string{"demo", "x"}, 2, "demo takes 0 argument(s), got 1"},
+		{"rollout without action", []string{"rollout"}, 2, "rollout needs an action"},
+		{"rollout unknown action", []string{"rollout", "frob"}, 2, `unknown rollout action "frob"`},
+		{"rollout set bad flag", []string{"rollout", "set", "-canry", "x"}, 2, "rollout set: flag provided but not defined: -canry"},
+		{"report-actual bad kind", []string{"report-actual", "cpu", "vm-1", "1", "2"}, 2, `kind "cpu"`},
+		{"report-actual bad time", []string{"report-actual", "bandwidth", "vm-1", "soon", "2"}, 2, `timestamp "soon"`},
 		{"unknown flag", []string{"-x", "demo"}, 2, "flag provided but not defined: -x"},
 		{"bad address", []string{"-addr", "nonsense", "versions"}, 2, `-addr: dwcp-ml: dial: target "nonsense"`},
 		{"no sidecar", []string{"-addr", nobody, "-wait", "300ms", "versions"}, 1, "not serving"},

@@ -64,7 +64,8 @@ func StatusToProto(s Status, v *pb.Versions) {
 	}
 	st := s.State
 	r := &pb.RolloutState{Active: st.Active, WeightBp: int32(st.WeightBP), StepPercent: int32(st.Percent()),
-		SinceUnixNano: nanos(st.Since), Policy: PolicyToProto(st.Policy), Verdict: st.Verdict}
+		SinceUnixNano: nanos(st.Since), Policy: PolicyToProto(st.Policy), Verdict: st.Verdict,
+		Canary: st.Canary, Champion: st.Champion}
 	for _, t := range st.Transitions {
 		r.Transitions = append(r.Transitions, &pb.RolloutTransition{AtUnixNano: nanos(t.At), Action: string(t.Action),
 			FromBp: int32(t.FromBP), ToBp: int32(t.ToBP), Canary: t.Canary, Champion: t.Champion, Reason: t.Reason})
@@ -81,7 +82,7 @@ func StatusFromProto(v *pb.Versions) Status {
 	}
 	r := v.GetRollout()
 	out.State = State{Active: r.GetActive(), WeightBP: int(r.GetWeightBp()), Since: fromNanos(r.GetSinceUnixNano()),
-		Policy: PolicyFromProto(r.GetPolicy()), Verdict: r.GetVerdict()}
+		Policy: PolicyFromProto(r.GetPolicy()), Verdict: r.GetVerdict(), Canary: r.GetCanary(), Champion: r.GetChampion()}
 	for _, t := range r.GetTransitions() {
 		out.State.Transitions = append(out.State.Transitions, Transition{At: fromNanos(t.GetAtUnixNano()),
 			Action: Action(t.GetAction()), FromBP: int(t.GetFromBp()), ToBP: int(t.GetToBp()), Canary: t.GetCanary(),

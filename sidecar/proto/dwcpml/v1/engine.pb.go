@@ -2215,6 +2215,8 @@ type RolloutState struct {
 	Policy        *RolloutPolicy         `protobuf:"bytes,5,opt,name=policy,proto3" json:"policy,omitempty"`
 	Verdict       []string               `protobuf:"bytes,6,rep,name=verdict,proto3" json:"verdict,omitempty"`         // why the last judgement found the canary worse (empty: it held)
 	Transitions   []*RolloutTransition   `protobuf:"bytes,7,rep,name=transitions,proto3" json:"transitions,omitempty"` // the last ones, oldest first
+	Canary        string                 `protobuf:"bytes,8,opt,name=canary,proto3" json:"canary,omitempty"`           // bundle version of the canary being rolled out ("" when not active)
+	Champion      string                 `protobuf:"bytes,9,opt,name=champion,proto3" json:"champion,omitempty"`       // bundle version of the champion it is judged against
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2296,6 +2298,20 @@ func (x *RolloutState) GetTransitions() []*RolloutTransition {
 		return x.Transitions
 	}
 	return nil
+}
+
+func (x *RolloutState) GetCanary() string {
+	if x != nil {
+		return x.Canary
+	}
+	return ""
+}
+
+func (x *RolloutState) GetChampion() string {
+	if x != nil {
+		return x.Champion
+	}
+	return ""
 }
 
 type RolloutTransition struct {
@@ -3047,7 +3063,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"bundle_dir\x18\x03 \x01(\tR\tbundleDir\x12\x16\n" +
 	"\x06signed\x18\x04 \x01(\bR\x06signed\x12-\n" +
-	"\x13loaded_at_unix_nano\x18\x05 \x01(\x03R\x10loadedAtUnixNano\"\x9c\x02\n" +
+	"\x13loaded_at_unix_nano\x18\x05 \x01(\x03R\x10loadedAtUnixNano\"\xd0\x02\n" +
 	"\fRolloutState\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12\x1b\n" +
 	"\tweight_bp\x18\x02 \x01(\x05R\bweightBp\x12!\n" +
@@ -3055,7 +3071,9 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x0fsince_unix_nano\x18\x04 \x01(\x03R\rsinceUnixNano\x121\n" +
 	"\x06policy\x18\x05 \x01(\v2\x19.dwcp.ml.v1.RolloutPolicyR\x06policy\x12\x18\n" +
 	"\averdict\x18\x06 \x03(\tR\averdict\x12?\n" +
-	"\vtransitions\x18\a \x03(\v2\x1d.dwcp.ml.v1.RolloutTransitionR\vtransitions\"\xc7\x01\n" +
+	"\vtransitions\x18\a \x03(\v2\x1d.dwcp.ml.v1.RolloutTransitionR\vtransitions\x12\x16\n" +
+	"\x06canary\x18\b \x01(\tR\x06canary\x12\x1a\n" +
+	"\bchampion\x18\t \x01(\tR\bchampion\"\xc7\x01\n" +
 	"\x11RolloutTransition\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x16\n" +
