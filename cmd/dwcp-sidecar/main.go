@@ -80,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	cfg.socketMode = 0o660
 	fs.Var(&cfg.socketMode, "socket-mode", "file `mode` of the Unix socket, octal (connecting needs write permission)")
 	cfg.adminUIDs = uidList{uint32(os.Getuid())}
-	fs.Var(&cfg.adminUIDs, "admin-uids", "comma-separated `uids` allowed admin calls (Reload) on the Unix socket")
+	fs.Var(&cfg.adminUIDs, "admin-uids", "comma-separated `uids` allowed admin calls (Reload, SetRollout) on the Unix socket")
 	fs.StringVar(&cfg.tcp, "tcp", "", "TCP `address` to listen on, e.g. 127.0.0.1:9400 (beyond loopback only with TLS or -insecure)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM server certificate `file` for TLS on -tcp")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dwcp/dwcp-ml/internal/testbundle"
+	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 )
@@ -56,4 +57,44 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Nanoseconds()) / 1e3 }
 	b.ReportMetric(at(0.50), "p50-µs")
 	b.ReportMetric(at(0.99), "p99-µs")
+}
+
+// BenchmarkShadow times one typed call per op through the sidecar on a Unix socket
+// without and with a shadow slot (the same bundle under another version), and reports the
+// latency percentiles: the difference is what a shadow costs the caller (the shadow's run
+// competes for the same cores; it never blocks the call).
+func BenchmarkShadow(b *testing.B) {
+	ctx := context.Background()
+	for _, model := range []string{"anomaly", "pba"} {
+		for _, shadow := range []bool{false, true} {
+			name := model + "/none"
+			if shadow {
+				name = model + "/shadow"
+			}
+			b.Run(name, func(b *testing.B) {
+				_, target, _ := rolloutServer(b, server.Config{})
+				c := dial(b, target)
+				if shadow {
+					if _, err := c.SetRollout(ctx, client.RolloutRequest{Action: "set", ShadowDir: testbundle.WithVersion(b, "shadow-3")}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s := goldenSeries(b, model)[0]
+				s.Entity = "vm-1"
+				call := func() error { _, err := c.AnomalyScore(ctx, s); return err }
+				if model == "pba" {
+					call = func() error { _, err := c.ForecastBandwidth(ctx, s); return err }
+				}
+				lat := make([]time.Duration, 0, b.N)
+				for b.Loop() {
+					start := time.Now()
+					if err := call(); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(start))
+				}
+				reportPercentiles(b, lat)
+			})
+		}
+	}
 }

@@ -67,7 +67,7 @@ func opener(observe func(context.Context, engine.ModelRef, int, []float32, []flo
 
 // rolloutServer serves the default bundle as champion with an Opener, a monitor and the
 // bundle root of the test's bundles.
-func rolloutServer(t *testing.T, cfg server.Config) (*server.Server, string, *monitor.Monitor) {
+func rolloutServer(t testing.TB, cfg server.Config) (*server.Server, string, *monitor.Monitor) {
 	t.Helper()
 	mon, err := monitor.New(monitor.Config{})
 	if err != nil {
