@@ -37,11 +37,17 @@ ROLLOUT = frozenset({
     "dwcp_ml_rollout_transitions_total", "dwcp_ml_shadow_requests_total",
     "dwcp_ml_shadow_duration_seconds", "dwcp_ml_shadow_disagreement", "dwcp_ml_ready",
 })
-# Online accuracy and live drift (sidecar/monitor).
-MONITOR = frozenset({
+# Online accuracy from reported actuals (sidecar/monitor).
+ACCURACY = frozenset({
     "dwcp_ml_online_wape", "dwcp_ml_online_interval_coverage",
     "dwcp_ml_online_capacity_shortfall", "dwcp_ml_online_flag_precision",
-    "dwcp_ml_online_pairs", "dwcp_ml_drift_psi", "dwcp_ml_drift_ks", "dwcp_ml_actuals_total",
+    "dwcp_ml_online_flag_recall", "dwcp_ml_online_pairs",
+})
+# Live drift and the monitor's own counters (sidecar/monitor).
+MONITOR = ACCURACY | frozenset({
+    "dwcp_ml_drift_psi", "dwcp_ml_drift_ks", "dwcp_ml_drift_live_values",
+    "dwcp_ml_drift_rows_total", "dwcp_ml_actuals_total", "dwcp_ml_monitor_served_total",
+    "dwcp_ml_monitor_evicted_total", "dwcp_ml_monitor_pending",
 })
 # Prometheus's own (up) and the Go client's runtime and process collectors.
 RUNTIME = frozenset({"up", "go_goroutines", "process_resident_memory_bytes"})

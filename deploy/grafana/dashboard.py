@@ -184,12 +184,13 @@ ROWS: tuple[Row, ...] = (
                  "p99")),
               "s"),
         Panel("Shadow disagreement |shadow - champion|",
-              "Of the main output, p50 and p99.",
-              (q(f"""histogram_quantile(0.5, sum by (le) (
-                     rate(dwcp_ml_shadow_disagreement_bucket{{{SEL}}}[{RATE}])))""", "p50"),
-               q(f"""histogram_quantile(0.99, sum by (le) (
+              "Of each model's main output, p50 and p99.",
+              (q(f"""histogram_quantile(0.5, sum by (le, model) (
                      rate(dwcp_ml_shadow_disagreement_bucket{{{SEL}}}[{RATE}])))""",
-                 "p99")),
+                 "p50 {{model}}"),
+               q(f"""histogram_quantile(0.99, sum by (le, model) (
+                     rate(dwcp_ml_shadow_disagreement_bucket{{{SEL}}}[{RATE}])))""",
+                 "p99 {{model}}")),
               "short"),
     )),
     Row("Online accuracy (from reported actuals)", (
@@ -209,10 +210,13 @@ ROWS: tuple[Row, ...] = (
               (q(f"dwcp_ml_online_capacity_shortfall{{{SEL}}}",
                  "{{instance}} {{model}} {{slot}} {{bundle_version}}"),),
               "percentunit", thresholds=((0.05, "red"),)),
-        Panel("Anomaly flag precision",
-              "Of served flags with a reported label, the share labelled anomalous.",
+        Panel("Anomaly flag precision and recall",
+              "Precision: of served flags with a reported label, the share labelled "
+              "anomalous. Recall: of pairs labelled anomalous, the share flagged.",
               (q(f"dwcp_ml_online_flag_precision{{{SEL}}}",
-                 "{{instance}} {{model}} {{slot}} {{bundle_version}}"),),
+                 "precision {{instance}} {{model}} {{slot}} {{bundle_version}}"),
+               q(f"dwcp_ml_online_flag_recall{{{SEL}}}",
+                 "recall {{instance}} {{model}} {{slot}} {{bundle_version}}")),
               "percentunit", thresholds=((0.2, "red"),)),
         Panel("Joined pairs in the window",
               "Served predictions joined with an actual: what the accuracy panels rest on.",
@@ -224,6 +228,19 @@ ROWS: tuple[Row, ...] = (
               (q(f"sum by (kind, result) (rate(dwcp_ml_actuals_total{{{SEL}}}[{RATE}]))",
                  "{{kind}} {{result}}"),),
               "reqps"),
+        Panel("Served predictions recorded and evicted",
+              "Predictions recorded for joining per second by kind and result, evictions "
+              "per second by reason (capacity: MaxPending full; ttl: no actual in time; "
+              "window: pushed out of the accuracy window), and how many wait now.",
+              (q(f"""sum by (kind, result) (
+                     rate(dwcp_ml_monitor_served_total{{{SEL}}}[{RATE}]))""",
+                 "served {{kind}} {{result}}"),
+               q(f"""sum by (reason) (
+                     rate(dwcp_ml_monitor_evicted_total{{{SEL}}}[{RATE}]))""",
+                 "evicted {{reason}}"),
+               q(f"sum by (instance) (dwcp_ml_monitor_pending{{{SEL}}})",
+                 "waiting {{instance}}")),
+              "short"),
     )),
     Row("Drift (live inputs against the bundle's references)", (
         Panel("PSI: the 10 most drifted features",
@@ -237,6 +254,19 @@ ROWS: tuple[Row, ...] = (
               (q(f"""topk(10, max by (model, slot, bundle_version, feature) (
                      dwcp_ml_drift_ks{{{SEL}}}))""",
                  "{{model}} {{slot}} {{feature}}"),),
+              "short"),
+        Panel("Live values in the drift windows",
+              "Fewest values behind any feature's PSI per model and slot: below a few hundred "
+              "PSI over-reads, and the drift alerts wait for 300.",
+              (q(f"""min by (model, slot, bundle_version) (
+                     dwcp_ml_drift_live_values{{{SEL}}})""",
+                 "{{model}} {{slot}} {{bundle_version}}"),),
+              "short", thresholds=((300.0, "green"),)),
+        Panel("Rows given to the drift windows",
+              "Per second by result: accepted, non_finite, wrong_length, no_reference (a "
+              "served model without a drift reference: drift is blind for it).",
+              (q(f"sum by (result) (rate(dwcp_ml_drift_rows_total{{{SEL}}}[{RATE}]))",
+                 "{{result}}"),),
               "short"),
     )),
 )
