@@ -79,6 +79,24 @@ func (s *Server) ObserveModel(ctx context.Context, ref engine.ModelRef, rows int
 	_ = s.mon.ObserveOutputTensor(k, output, rows)
 }
 
+// forgetVacated drops the monitor's keys of every bundle that left its slot between old
+// and n (pending predictions, pairs, drift window), so the gauges show only what serves.
+// A canary that completes starts afresh under the champion's keys.
+func (s *Server) forgetVacated(old, n *slots) {
+	if s.mon == nil || old == nil {
+		return
+	}
+	for _, slot := range []rollout.Slot{rollout.Champion, rollout.Canary, rollout.Shadow} {
+		was, now := old.get(slot), n.get(slot)
+		if was == nil || was == now || now != nil && now.v.Bundle == was.v.Bundle {
+			continue
+		}
+		for _, m := range was.v.Models {
+			s.mon.Forget(monitor.Key{Model: m.Name, Version: was.v.Bundle, Slot: string(slot)})
+		}
+	}
+}
+
 // driftSource is an engine that gives its bundle's drift references (*runtime.Engine).
 type driftSource interface {
 	DriftReferences(ctx context.Context) (map[string]*bundle.DriftReference, error)

@@ -609,4 +609,11 @@ func TestAccuracyRollback(t *testing.T) {
 		t.Fatalf("judgement: %v %v, want a rollback on the online WAPE", moved, tr)
 	}
 	t.Logf("%s", tr.Reason)
+	// The rolled-back canary's monitor keys are forgotten: its gauges leave the scrape.
+	if got := metric(t, srv.Registry(), "dwcp_ml_online_pairs", map[string]string{"slot": "canary"}); got != 0 {
+		t.Errorf("dwcp_ml_online_pairs{canary} = %v after the rollback, want no series", got)
+	}
+	if got := metric(t, srv.Registry(), "dwcp_ml_online_pairs", map[string]string{"slot": "champion"}); got == 0 {
+		t.Errorf("dwcp_ml_online_pairs{champion} gone")
+	}
 }

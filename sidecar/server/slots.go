@@ -116,6 +116,7 @@ func (s *Server) acquire() (*slots, error) {
 func (s *Server) swap(n *slots) {
 	old := s.cur.Swap(n)
 	s.metrics.setSlots(n, s.signed)
+	s.forgetVacated(old, n)
 	s.setReferences(n)
 	if old == nil {
 		return
