@@ -170,16 +170,30 @@ func (c *Client) PredictBatch(ctx context.Context, model, version string, rows i
 }
 
 func (c *Client) predict(ctx context.Context, op, model, version string, rows int, features []float64) ([]float64, error) {
+	out, _, err := c.predictFor(ctx, op, "", model, version, rows, features)
+	return out, err
+}
+
+// PredictFor is PredictBatch for entity: the sidecar routes the call to its champion or
+// canary by entity (sticky), and the answer names the model version and bundle that
+// produced it.
+func (c *Client) PredictFor(ctx context.Context, entity, model, version string, rows int, features []float64) ([]float64, engine.ModelRef, error) {
+	return c.predictFor(ctx, "predict", entity, model, version, rows, features)
+}
+
+func (c *Client) predictFor(ctx context.Context, op, entity, model, version string, rows int, features []float64) ([]float64, engine.ModelRef, error) {
 	if rows > math.MaxInt32 {
-		return nil, engine.Errorf(engine.CodeTooLarge, op, model, "%d rows; split the batch", rows)
+		return nil, engine.ModelRef{}, engine.Errorf(engine.CodeTooLarge, op, model, "%d rows; split the batch", rows)
 	}
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.rpc.Predict(ctx, &pb.PredictRequest{Model: model, Version: version, Rows: int32(rows), Features: features})
+	resp, err := c.rpc.Predict(ctx, &pb.PredictRequest{Model: model, Version: version, Rows: int32(rows), Features: features,
+		Entity: entity})
 	if err != nil {
-		return nil, c.fail(ctx, err, op, model)
+		return nil, engine.ModelRef{}, c.fail(ctx, err, op, model)
 	}
-	return resp.GetOutputs(), nil
+	m := resp.GetModel()
+	return resp.GetOutputs(), engine.ModelRef{Name: m.GetName(), Version: m.GetVersion(), Bundle: m.GetBundle()}, nil
 }
 
 func (c *Client) ForecastBandwidth(ctx context.Context, s engine.Series) (engine.BandwidthForecast, error) {

@@ -66,7 +66,8 @@ func (h service) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	if st.shadow != nil {
 		h.shadowPredict(model, rows, features, out, slot)
 	}
-	return &pb.PredictResponse{Outputs: out, OutputRowLen: int32(len(out) / rows)}, nil
+	return &pb.PredictResponse{Outputs: out, OutputRowLen: int32(len(out) / rows),
+		Model: &pb.ModelRef{Name: model, Version: a.models[model], Bundle: a.v.Bundle, Slot: string(slot)}}, nil
 }
 
 func (h service) ForecastBandwidth(ctx context.Context, req *pb.ForecastBandwidthRequest) (*pb.ForecastBandwidthResponse, error) {

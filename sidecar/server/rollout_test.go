@@ -211,6 +211,18 @@ func TestRolloutSlots(t *testing.T) {
 	if res, err := c.AnomalyScore(ctx, anomalySeries(t, "")); err != nil || res.Model.Bundle != "default-1" {
 		t.Fatalf("no entity: %+v, %v (want the champion)", res.Model, err)
 	}
+	// Predict routes by its entity too, and names what answered.
+	rows, n := goldenRows(t, "anomaly")
+	for _, entity := range []string{"vm-0", "vm-1", "vm-2", "vm-3", "vm-4", "vm-5"} {
+		_, ref, err := c.PredictFor(ctx, entity, "anomaly", "", n, rows)
+		want := "default-1"
+		if rollout.Bucket(entity) < 1000 {
+			want = "canary-2"
+		}
+		if err != nil || ref.Bundle != want || ref.Name != "anomaly" || ref.Version == "" {
+			t.Fatalf("PredictFor(%s): %+v, %v (want bundle %s)", entity, ref, err, want)
+		}
+	}
 	if seen["shadow-3"] != 0 || seen["canary-2"] == 0 {
 		t.Fatalf("answers by bundle: %v", seen)
 	}

@@ -287,6 +287,7 @@ type PredictResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Outputs       []float64              `protobuf:"fixed64,1,rep,packed,name=outputs,proto3" json:"outputs,omitempty"` // rows × output_row_len, row-major
 	OutputRowLen  int32                  `protobuf:"varint,2,opt,name=output_row_len,json=outputRowLen,proto3" json:"output_row_len,omitempty"`
+	Model         *ModelRef              `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"` // the model version, bundle and slot that answered
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,6 +334,13 @@ func (x *PredictResponse) GetOutputRowLen() int32 {
 		return x.OutputRowLen
 	}
 	return 0
+}
+
+func (x *PredictResponse) GetModel() *ModelRef {
+	if x != nil {
+		return x.Model
+	}
+	return nil
 }
 
 // Series is one entity's recent samples on the model's step grid: Unix-second timestamps
@@ -2901,10 +2909,11 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
 	"\x04rows\x18\x03 \x01(\x05R\x04rows\x12\x1a\n" +
 	"\bfeatures\x18\x04 \x03(\x01R\bfeatures\x12\x16\n" +
-	"\x06entity\x18\x05 \x01(\tR\x06entity\"Q\n" +
+	"\x06entity\x18\x05 \x01(\tR\x06entity\"}\n" +
 	"\x0fPredictResponse\x12\x18\n" +
 	"\aoutputs\x18\x01 \x03(\x01R\aoutputs\x12$\n" +
-	"\x0eoutput_row_len\x18\x02 \x01(\x05R\foutputRowLen\"X\n" +
+	"\x0eoutput_row_len\x18\x02 \x01(\x05R\foutputRowLen\x12*\n" +
+	"\x05model\x18\x03 \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"X\n" +
 	"\x06Series\x12\x1e\n" +
 	"\n" +
 	"timestamps\x18\x01 \x03(\x03R\n" +
@@ -3224,62 +3233,63 @@ var file_dwcpml_v1_engine_proto_goTypes = []any{
 	nil,                               // 41: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
-	5,  // 0: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
-	9,  // 1: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
-	6,  // 2: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	5,  // 3: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
-	12, // 4: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
-	6,  // 5: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
-	5,  // 6: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
-	15, // 7: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
-	6,  // 8: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	18, // 9: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
-	21, // 10: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
-	19, // 11: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
-	20, // 12: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
-	6,  // 13: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	24, // 14: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	22, // 15: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	23, // 16: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	22, // 17: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	25, // 18: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
-	0,  // 19: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	24, // 20: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	31, // 21: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	31, // 22: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	40, // 23: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	32, // 24: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
-	33, // 25: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
-	35, // 26: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	34, // 27: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
-	1,  // 28: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
-	35, // 29: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	31, // 30: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
-	2,  // 31: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	41, // 32: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	3,  // 33: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	7,  // 34: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	10, // 35: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	13, // 36: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	16, // 37: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	27, // 38: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	29, // 39: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	38, // 40: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	36, // 41: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	4,  // 42: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	8,  // 43: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	11, // 44: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	14, // 45: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	17, // 46: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	28, // 47: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	30, // 48: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	39, // 49: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	37, // 50: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	42, // [42:51] is the sub-list for method output_type
-	33, // [33:42] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	6,  // 0: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	5,  // 1: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
+	9,  // 2: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
+	6,  // 3: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	5,  // 4: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
+	12, // 5: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
+	6,  // 6: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
+	5,  // 7: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
+	15, // 8: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
+	6,  // 9: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
+	18, // 10: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	21, // 11: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	19, // 12: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	20, // 13: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	6,  // 14: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	24, // 15: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	22, // 16: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	23, // 17: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	22, // 18: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	25, // 19: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	0,  // 20: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	24, // 21: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	31, // 22: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	31, // 23: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	40, // 24: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	32, // 25: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	33, // 26: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	35, // 27: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	34, // 28: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	1,  // 29: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	35, // 30: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	31, // 31: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	2,  // 32: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	41, // 33: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	3,  // 34: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	7,  // 35: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	10, // 36: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	13, // 37: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	16, // 38: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	27, // 39: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	29, // 40: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	38, // 41: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	36, // 42: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	4,  // 43: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	8,  // 44: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	11, // 45: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	14, // 46: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	17, // 47: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	28, // 48: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	30, // 49: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	39, // 50: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	37, // 51: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	43, // [43:52] is the sub-list for method output_type
+	34, // [34:43] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
