@@ -38,6 +38,7 @@ type rolloutFile struct {
 		MaxDriftDelta     float64  `json:"max_drift_delta"`
 		MaxLossDelta      float64  `json:"max_loss_delta"`
 		MinPairs          int      `json:"min_pairs"`
+		MinDriftValues    int      `json:"min_drift_values"`
 	} `json:"policy"`
 }
 
@@ -106,7 +107,7 @@ func readRollout(path string) (rolloutConfig, error) {
 		rc.policy = &rollout.Policy{Steps: p.Steps, Window: time.Duration(p.Window), Hold: time.Duration(p.Hold),
 			Interval: time.Duration(p.Interval), MinRequests: p.MinRequests, MaxErrorRateDelta: p.MaxErrorRateDelta,
 			MaxP99Ratio: p.MaxP99Ratio, P99Slack: time.Duration(p.P99Slack), MaxDriftDelta: p.MaxDriftDelta,
-			MaxLossDelta: p.MaxLossDelta, MinPairs: p.MinPairs}
+			MaxLossDelta: p.MaxLossDelta, MinPairs: p.MinPairs, MinDriftValues: p.MinDriftValues}
 		if err := rc.policy.WithDefaults().Validate(); err != nil {
 			return rc, fmt.Errorf("-rollout %s: policy: %w", path, err)
 		}

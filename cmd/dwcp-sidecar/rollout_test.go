@@ -23,7 +23,7 @@ func TestReadRollout(t *testing.T) {
 	want := rolloutConfig{canaryDir: filepath.Join("testdata", "bundles/canary"), shadowDir: "/srv/bundles/shadow", weightBP: 1000,
 		policy: &rollout.Policy{Steps: []int{10, 50, 100}, Window: 5 * time.Minute, Hold: 10 * time.Minute, Interval: 10 * time.Second,
 			MinRequests: 100, MaxErrorRateDelta: 0.01, MaxP99Ratio: 1.5, P99Slack: 2 * time.Millisecond, MaxDriftDelta: 0.1,
-			MaxLossDelta: 0.05, MinPairs: 50}}
+			MaxLossDelta: 0.05, MinPairs: 50, MinDriftValues: 1000}}
 	if !reflect.DeepEqual(rc, want) {
 		t.Fatalf("got %+v (policy %+v)\nwant %+v (policy %+v)", rc, *rc.policy, want, *want.policy)
 	}

@@ -33,7 +33,7 @@ func (f fakeSignals) Quality(s rollout.Slot) rollout.Quality {
 }
 
 func TestControllerRollback(t *testing.T) {
-	good := rollout.Quality{DriftPSI: 0.02, Losses: map[string]rollout.Loss{"pba/wape": {Value: 0.2, Pairs: 100}}}
+	good := rollout.Quality{DriftPSI: 0.02, DriftN: 4096, Losses: map[string]rollout.Loss{"pba/wape": {Value: 0.2, Pairs: 100}}}
 	for _, tc := range []struct {
 		name                string
 		champErr, canaryErr int
@@ -47,7 +47,9 @@ func TestControllerRollback(t *testing.T) {
 		{"p99 latency", 0, 0, time.Millisecond, 10 * time.Millisecond, good, good, "p99 latency"},
 		{"p99 ratio but within slack", 0, 0, 100 * time.Microsecond, 1 * time.Millisecond, good, good, ""},
 		{"drift", 0, 0, time.Millisecond, time.Millisecond, good,
-			rollout.Quality{DriftPSI: 0.5, Losses: good.Losses}, "drift PSI"},
+			rollout.Quality{DriftPSI: 0.5, DriftN: 1000, Losses: good.Losses}, "drift PSI"},
+		{"drift on too few live values", 0, 0, time.Millisecond, time.Millisecond, good,
+			rollout.Quality{DriftPSI: 0.5, DriftN: 999, Losses: good.Losses}, ""},
 		{"online accuracy", 0, 0, time.Millisecond, time.Millisecond, good,
 			rollout.Quality{DriftPSI: 0.02, Losses: map[string]rollout.Loss{"pba/wape": {Value: 0.4, Pairs: 100}}}, "online pba/wape"},
 		{"accuracy with too few pairs", 0, 0, time.Millisecond, time.Millisecond, good,

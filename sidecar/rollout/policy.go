@@ -22,6 +22,11 @@ const (
 	DefaultMaxDriftDelta     = 0.1 // PSI: 0.1 is the usual "moderate shift" line
 	DefaultMaxLossDelta      = 0.05
 	DefaultMinPairs          = 50
+	// DefaultMinDriftValues: live values behind each slot's PSI before drift is compared.
+	// The PSI of a sample of n values from the reference itself is about (bins-1)/n (10
+	// bins: 0.09 at n = 100, the size of the bound), so a young canary would look drifted;
+	// at 1000 it is about 0.01.
+	DefaultMinDriftValues = 1000
 )
 
 // Policy states when a canary moves. Compare the canary with the champion over the same
@@ -39,6 +44,7 @@ type Policy struct {
 	MaxDriftDelta     float64       // canary's largest PSI - champion's (default 0.1)
 	MaxLossDelta      float64       // canary online loss - champion's, any loss metric (default 0.05)
 	MinPairs          int           // joined actuals per slot before a loss is compared (default 50)
+	MinDriftValues    int           // live values per slot behind the PSI before drift is compared (default 1000)
 }
 
 // WithDefaults returns p with every zero field set to its default.
@@ -60,6 +66,9 @@ func (p Policy) WithDefaults() Policy {
 	}
 	if p.MinPairs == 0 {
 		p.MinPairs = DefaultMinPairs
+	}
+	if p.MinDriftValues == 0 {
+		p.MinDriftValues = DefaultMinDriftValues
 	}
 	deff := func(f *float64, v float64) {
 		if *f == 0 {
@@ -86,8 +95,8 @@ func (p Policy) Validate() error {
 	switch {
 	case p.Window < 0 || p.Hold < 0 || p.Interval < 0 || p.P99Slack < 0:
 		return errors.New("window, hold, interval and p99 slack must not be negative")
-	case p.MinRequests < 0 || p.MinPairs < 0:
-		return errors.New("min requests and min pairs must not be negative")
+	case p.MinRequests < 0 || p.MinPairs < 0 || p.MinDriftValues < 0:
+		return errors.New("min requests, min pairs and min drift values must not be negative")
 	case p.MaxP99Ratio < 1:
 		return fmt.Errorf("max p99 ratio %g: must be at least 1", p.MaxP99Ratio)
 	}
@@ -117,6 +126,7 @@ func (w Window) ErrorRate() float64 {
 // Quality is what a slot's answers are worth, from reported actuals and live inputs.
 type Quality struct {
 	DriftPSI float64         // the largest PSI over the slot's models' features; NaN = unknown
+	DriftN   int             // the fewest live values behind any of those PSIs
 	Losses   map[string]Loss // e.g. "pba/wape"; lower is better
 }
 
@@ -148,9 +158,10 @@ func (p Policy) Judge(champion, canary Window, qChampion, qCanary Quality) []str
 			canary.P99, champion.P99, p.MaxP99Ratio, p.P99Slack))
 	}
 	if !math.IsNaN(qCanary.DriftPSI) && !math.IsNaN(qChampion.DriftPSI) &&
+		qCanary.DriftN >= p.MinDriftValues && qChampion.DriftN >= p.MinDriftValues &&
 		qCanary.DriftPSI-qChampion.DriftPSI > p.MaxDriftDelta {
-		why = append(why, fmt.Sprintf("drift PSI %.4f vs champion %.4f (bound +%g)",
-			qCanary.DriftPSI, qChampion.DriftPSI, p.MaxDriftDelta))
+		why = append(why, fmt.Sprintf("drift PSI %.4f vs champion %.4f (bound +%g, %d/%d live values)",
+			qCanary.DriftPSI, qChampion.DriftPSI, p.MaxDriftDelta, qCanary.DriftN, qChampion.DriftN))
 	}
 	names := make([]string, 0, len(qCanary.Losses))
 	for name := range qCanary.Losses {

@@ -16,7 +16,7 @@ func PolicyToProto(p Policy) *pb.RolloutPolicy {
 		WindowSeconds: p.Window.Seconds(), HoldSeconds: p.Hold.Seconds(), IntervalSeconds: p.Interval.Seconds(),
 		MinRequests: int32(p.MinRequests), MaxErrorRateDelta: p.MaxErrorRateDelta, MaxP99Ratio: p.MaxP99Ratio,
 		P99SlackSeconds: p.P99Slack.Seconds(), MaxDriftDelta: p.MaxDriftDelta, MaxLossDelta: p.MaxLossDelta,
-		MinPairs: int32(p.MinPairs),
+		MinPairs: int32(p.MinPairs), MinDriftValues: int32(p.MinDriftValues),
 	}
 	for _, s := range p.Steps {
 		out.Steps = append(out.Steps, int32(s))
@@ -30,7 +30,7 @@ func PolicyFromProto(p *pb.RolloutPolicy) Policy {
 		Window: dur(p.GetWindowSeconds()), Hold: dur(p.GetHoldSeconds()), Interval: dur(p.GetIntervalSeconds()),
 		MinRequests: int(p.GetMinRequests()), MaxErrorRateDelta: p.GetMaxErrorRateDelta(), MaxP99Ratio: p.GetMaxP99Ratio(),
 		P99Slack: dur(p.GetP99SlackSeconds()), MaxDriftDelta: p.GetMaxDriftDelta(), MaxLossDelta: p.GetMaxLossDelta(),
-		MinPairs: int(p.GetMinPairs()),
+		MinPairs: int(p.GetMinPairs()), MinDriftValues: int(p.GetMinDriftValues()),
 	}
 	for _, s := range p.GetSteps() {
 		out.Steps = append(out.Steps, int(s))

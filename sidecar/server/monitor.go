@@ -148,7 +148,7 @@ func (s *Server) signals() rollout.Signals {
 }
 
 func (m monitorSignals) Quality(slot rollout.Slot) rollout.Quality {
-	q := rollout.Quality{DriftPSI: math.NaN(), Losses: map[string]rollout.Loss{}}
+	q := rollout.Quality{DriftPSI: math.NaN(), DriftN: math.MaxInt, Losses: map[string]rollout.Loss{}}
 	a := m.st.get(slot)
 	if a == nil {
 		return q
@@ -157,9 +157,13 @@ func (m monitorSignals) Quality(slot rollout.Slot) rollout.Quality {
 		k := monitor.Key{Model: info.Name, Version: a.v.Bundle, Slot: string(slot)}
 		if fd, err := m.mon.Drift(k); err == nil {
 			for _, f := range fd {
-				if f.Kind == bundle.DriftInput && f.N > 0 && !math.IsNaN(f.PSI) && (math.IsNaN(q.DriftPSI) || f.PSI > q.DriftPSI) {
+				if f.Kind != bundle.DriftInput || f.N == 0 || math.IsNaN(f.PSI) {
+					continue
+				}
+				if math.IsNaN(q.DriftPSI) || f.PSI > q.DriftPSI {
 					q.DriftPSI = f.PSI
 				}
+				q.DriftN = min(q.DriftN, f.N)
 			}
 		}
 		acc := m.mon.Accuracy(k)
@@ -177,6 +181,9 @@ func (m monitorSignals) Quality(slot rollout.Slot) rollout.Quality {
 		}
 		// The loss is named by model, not bundle, so the canary's and the champion's meet.
 		q.Losses[info.Name+"/"+name] = rollout.Loss{Value: v, Pairs: acc.Pairs}
+	}
+	if math.IsNaN(q.DriftPSI) {
+		q.DriftN = 0
 	}
 	return q
 }

@@ -2428,6 +2428,7 @@ type RolloutPolicy struct {
 	MaxDriftDelta     float64                `protobuf:"fixed64,9,opt,name=max_drift_delta,json=maxDriftDelta,proto3" json:"max_drift_delta,omitempty"`
 	MaxLossDelta      float64                `protobuf:"fixed64,10,opt,name=max_loss_delta,json=maxLossDelta,proto3" json:"max_loss_delta,omitempty"`
 	MinPairs          int32                  `protobuf:"varint,11,opt,name=min_pairs,json=minPairs,proto3" json:"min_pairs,omitempty"`
+	MinDriftValues    int32                  `protobuf:"varint,12,opt,name=min_drift_values,json=minDriftValues,proto3" json:"min_drift_values,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2535,6 +2536,13 @@ func (x *RolloutPolicy) GetMaxLossDelta() float64 {
 func (x *RolloutPolicy) GetMinPairs() int32 {
 	if x != nil {
 		return x.MinPairs
+	}
+	return 0
+}
+
+func (x *RolloutPolicy) GetMinDriftValues() int32 {
+	if x != nil {
+		return x.MinDriftValues
 	}
 	return 0
 }
@@ -3091,7 +3099,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x05to_bp\x18\x04 \x01(\x05R\x04toBp\x12\x16\n" +
 	"\x06canary\x18\x05 \x01(\tR\x06canary\x12\x1a\n" +
 	"\bchampion\x18\x06 \x01(\tR\bchampion\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\xa9\x03\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\xd3\x03\n" +
 	"\rRolloutPolicy\x12\x14\n" +
 	"\x05steps\x18\x01 \x03(\x05R\x05steps\x12%\n" +
 	"\x0ewindow_seconds\x18\x02 \x01(\x01R\rwindowSeconds\x12!\n" +
@@ -3104,7 +3112,8 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x0fmax_drift_delta\x18\t \x01(\x01R\rmaxDriftDelta\x12$\n" +
 	"\x0emax_loss_delta\x18\n" +
 	" \x01(\x01R\fmaxLossDelta\x12\x1b\n" +
-	"\tmin_pairs\x18\v \x01(\x05R\bminPairs\"\xe1\x01\n" +
+	"\tmin_pairs\x18\v \x01(\x05R\bminPairs\x12(\n" +
+	"\x10min_drift_values\x18\f \x01(\x05R\x0eminDriftValues\"\xe1\x01\n" +
 	"\x11SetRolloutRequest\x121\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x19.dwcp.ml.v1.RolloutActionR\x06action\x12\x1d\n" +
 	"\n" +
