@@ -191,11 +191,19 @@ def traffic(sidecar: Sidecar) -> Iterator[None]:
 def prometheus(sidecar: Sidecar, traffic: None, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[Prometheus]:
     """deploy/prometheus/prometheus.yml with a 1 s scrape and evaluation interval, the
-    sidecar as the job's one target, the rule files by absolute path, no Alertmanager."""
+    sidecar as the job's one target, no Alertmanager, and the project's rules with every
+    group on that 1 s interval (the 1d/3d groups' own 5m would put their first evaluation
+    up to 5 minutes out)."""
     d = tmp_path_factory.mktemp("prometheus")
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(p) for p in RULES]
+    config["rule_files"] = []
+    for path in RULES:
+        doc = yaml.safe_load(path.read_text())
+        for group in doc["groups"]:
+            group.pop("interval", None)
+        (d / path.name).write_text(yaml.safe_dump(doc))
+        config["rule_files"].append(str(d / path.name))
     config.pop("alerting")
     (job,) = config["scrape_configs"]
     assert job["job_name"] == JOB
