@@ -303,3 +303,14 @@ def test_every_panel_answers(prometheus: Prometheus, sidecar: Sidecar) -> None:
         print(f"exposed now, remove from PENDING: {', '.join(landed)}")
     assert failed == []
     assert answered, "no panel answered"
+
+
+def test_unsigned_bundle_alert_goes_pending(prometheus: Prometheus) -> None:
+    """The sidecar here runs without -trusted-keys, so its bundles are unsigned: the live
+    Prometheus must have DwcpMlUnsignedBundle pending (for: 1m) for every serving slot,
+    and no DwcpMlSidecarDown."""
+    q = 'ALERTS{alertname="DwcpMlUnsignedBundle"}'
+    got = wait_for("DwcpMlUnsignedBundle pending or firing", lambda: prometheus.query(q))
+    assert {s["metric"]["slot"] for s in got} == {"champion", "canary", "shadow"}
+    assert {s["metric"]["alertstate"] for s in got} <= {"pending", "firing"}
+    assert prometheus.query('ALERTS{alertname="DwcpMlSidecarDown"}') == []
