@@ -249,10 +249,16 @@ def sidecar_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return go_build(tmp_path_factory.mktemp("bin"), "dwcp-sidecar", cgo=True)
 
 
-def sidecar_flags(sidecar: Path) -> set[str]:
-    proc = run([str(sidecar), "-h"], timeout=60)
+@pytest.fixture(scope="module")
+def client_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return go_build(tmp_path_factory.mktemp("bin"), "dwcp-client", cgo=False)
+
+
+def flags_of(binary: Path) -> set[str]:
+    """The flags a command's -h lists."""
+    proc = run([str(binary), "-h"], timeout=60)
     flags = set(re.findall(r"^\s+-([a-z0-9-]+)", proc.stderr, re.M))
-    assert {"bundle", "metrics", "unix"} <= flags, proc.stderr
+    assert flags, f"{binary.name} -h lists no flags: {proc.stderr}"
     return flags
 
 
@@ -272,11 +278,11 @@ def test_systemd_unit_verifies(tmp_path: Path, sidecar_bin: Path) -> None:
     exec_start = re.search(r"^ExecStart=(.*?)(?<!\\)$", unit.replace("\\\n", " "), re.M)
     assert exec_start is not None
     used = _flags_used(exec_start.group(1).split()[1:])
-    assert used - sidecar_flags(sidecar_bin) == set(), "flags the sidecar does not have"
+    assert used - flags_of(sidecar_bin) == set(), "flags the sidecar does not have"
     assert {"trusted-keys", "bundle-root", "metrics", "unix"} <= used
 
 
-def test_kubernetes_manifest(sidecar_bin: Path) -> None:
+def test_kubernetes_manifest(sidecar_bin: Path, client_bin: Path) -> None:
     docs = list(yaml.safe_load_all((DEPLOY / "kubernetes" / "daemonset.yaml").read_text()))
     by_kind = {d["kind"]: d for d in docs}
     assert set(by_kind) == {"Namespace", "ServiceAccount", "ConfigMap", "Service", "DaemonSet"}
@@ -288,7 +294,10 @@ def test_kubernetes_manifest(sidecar_bin: Path) -> None:
     assert ds["spec"]["selector"]["matchLabels"].items() <= labels.items()
     (c,) = pod["spec"]["containers"]
     used = _flags_used(c["args"])
-    assert used - sidecar_flags(sidecar_bin) == set(), "flags the sidecar does not have"
+    assert used - flags_of(sidecar_bin) == set(), "flags the sidecar does not have"
+    probe = c["readinessProbe"]["exec"]["command"]
+    assert probe[0] == "/opt/dwcp-ml/bin/dwcp-client" and probe[-1] == "versions"
+    assert _flags_used(probe[1:]) - flags_of(client_bin) == set(), "flags dwcp-client lacks"
     assert {"-metrics=$(POD_IP):9464", "-trusted-keys=/etc/dwcp-ml/trusted.pub"} <= set(c["args"])
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
