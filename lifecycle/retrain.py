@@ -140,12 +140,14 @@ class Decision:
     """The outcome: promote or not, and why."""
 
     champion: str
-    challenger: str  # NAME/VERSION registered
-    promote: bool
+    challenger: str  # NAME/VERSION registered (every retrained family)
+    promote: bool  # some family's challenger passed, so a new champion was set
     windows: dict[str, str]
     families: list[FamilyVerdict]
     goldens: dict[str, str]
-    reasons: list[str]
+    reasons: list[str]  # every refusal, of the families not promoted
+    promoted_families: list[str] = field(default_factory=list)
+    promoted: str | None = None  # NAME/VERSION now champion: the challenger, or a composite
     sidecar: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -333,8 +335,8 @@ def train_series_challenger(recent: SeriesWindows, spec: RetrainSpec, log: Any
         raise RetrainError("anomaly: no series window has a gap-free run of "
                            f"{config.params().input_len} steps in both halves to train on")
     trained = family.train(window, config, False)
-    log(f"anomaly: challenger threshold {config.threshold:.4f} (committed "
-        f"{committed.threshold}) recalibrated on {len(recent.traces)} series windows, trained "
+    was = "none" if committed.threshold is None else f"{committed.threshold:.4f}"
+    log(f"anomaly: challenger threshold {config.threshold:.4f} (committed {was}) recalibrated on {len(recent.traces)} series windows, trained "
         f"on {len(window)} ({time.perf_counter() - started:.1f} s; data "
         f"{traces_digest(window)[:19]})")
     return family.export_models(trained), window
@@ -510,15 +512,31 @@ def retrain(spec: RetrainSpec, argv: list[str] | None = None, log: Any = print) 
                           spec.latency_ratio, spec.latency_calls)
             verdicts.append(v)
         reasons = [f"{v.family}: {r}" for v in verdicts for r in v.reasons]
+        winners = [v.family for v in verdicts if not v.reasons]
         registered = reg.register(challenger.path, ref.name, alias="challenger")
-        decision = Decision(str(ref), f"{ref.name}/{registered.version}", not reasons,
-                            c.windows, verdicts, goldens, reasons)
-        if decision.promote:
-            promote(reg, ref.name, pulled.version.version, registered.version)
+        decision = Decision(str(ref), f"{ref.name}/{registered.version}", bool(winners),
+                            c.windows, verdicts, goldens, reasons, winners)
+        if winners:
+            served = challenger if len(winners) == len(names) else write_composite(
+                out / "composite", c, winners, f"{version}-{'-'.join(winners)}", champion)
+            new = (registered if served is challenger
+                   else reg.register(served.path, ref.name, argv=argv))
+            promote(reg, ref.name, pulled.version.version, new.version)
+            decision.promoted = f"{ref.name}/{new.version}"
             if spec.sidecar_root is not None:
-                decision.sidecar = to_sidecar(challenger.path, spec, version)
+                decision.sidecar = to_sidecar(served.path, spec, served.version)
         record(run, decision, out)
     return decision
+
+
+def write_composite(out: Path, c: Challengers, winners: list[str], version: str,
+                    champion: bundle_mod.Bundle) -> bundle_mod.Bundle:
+    """The bundle that serves after a partial promotion: the winning families' challenger
+    models and the champion's models of every other family, verified like the challenger
+    (every check and the golden predictions, ``registry.verify``)."""
+    exported = [e for e in c.exported if e.family in winners]
+    return write_challenger(out, exported, version, champion,
+                            {f: c.trained_on[f] for f in winners})
 
 
 def promote(reg: registry.Registry, name: str, old: str, new: str) -> None:
@@ -558,8 +576,12 @@ def record(run: Any, d: Decision, out: Path) -> None:
             if getattr(v, k) is not None:
                 metrics[f"{v.family}.{k}"] = float(getattr(v, k))
     run.log_metrics({k: x for k, x in metrics.items() if np.isfinite(x)})
-    run.set_tags({"dwcp_ml.retrain.decision": "promote" if d.promote else "keep champion",
+    partial = d.promote and len(d.promoted_families) < len(d.families)
+    run.set_tags({"dwcp_ml.retrain.decision": (
+                      f"promote {','.join(d.promoted_families)}" if partial
+                      else "promote" if d.promote else "keep champion"),
                   "dwcp_ml.retrain.challenger": d.challenger,
+                  "dwcp_ml.retrain.champion": d.promoted or d.champion,
                   "dwcp_ml.retrain.reasons": "; ".join(d.reasons) or "all checks passed"})
     path = out / "decision.json"
     path.write_text(json.dumps(d.as_dict(), indent=1, default=float) + "\n")
@@ -581,9 +603,16 @@ def summary(d: Decision) -> list[str]:
                      f"{v.challenger_loss:.6g} (better by {v.improvement:.6g}, margin "
                      f"{v.margin:g}){lat}")
     lines.append(f"goldens: {len(d.goldens)} models reproduced")
-    if d.promote:
+    if d.promote and d.promoted == d.challenger:
         lines.append(f"decision: PROMOTE {d.challenger} to champion (old champion: alias "
                      f"{registry.PREVIOUS})")
+    elif d.promote:
+        kept = [v.family for v in d.families if v.family not in d.promoted_families]
+        lines.append(f"decision: PROMOTE {d.promoted} to champion: "
+                     f"{', '.join(d.promoted_families)} from the challenger {d.challenger}, "
+                     f"{', '.join(kept)} kept from {d.champion} (old champion: alias "
+                     f"{registry.PREVIOUS})")
+        lines += [f"  - not promoted: {r}" for r in d.reasons]
     else:
         lines.append(f"decision: KEEP {d.champion}; {d.challenger} stays challenger")
         lines += [f"  - {r}" for r in d.reasons]

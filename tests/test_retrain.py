@@ -207,7 +207,41 @@ def test_anomaly_threshold_recalibrated_per_series(tmp_path: Path, store: str,
         assert ea.loss_of(counts) == loss
     for name in ("itp", "pba", "scaling"):
         assert chall.models[name].entry == champ.models[name].entry
-    assert d.promote == (not d.reasons)
+    assert d.promote == bool(d.promoted_families) and d.promote == (not d.reasons)
+
+
+NAB3 = ("nab:series=realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv,"
+        "realAWSCloudwatch/ec2_cpu_utilization_fe7f93.csv,"
+        "realKnownCause/ec2_request_latency_system_failure.csv")
+
+
+def test_a_partial_win_promotes_a_composite(tmp_path: Path, store: str) -> None:
+    """scaling's challenger wins (the default champion was trained on synthetic VMs), the
+    anomaly challenger loses (its threshold recalibrated on 3 short windows flags nothing on
+    the hold-outs): the full challenger stays challenger, and a composite of the challenger's
+    scaling and the champion's every other model becomes champion."""
+    _root()
+    registry.register(DEFAULT_BUNDLE, "rt-part", alias="champion", tracking_uri=store)
+    d = retrain.retrain(_spec(tmp_path, store, "rt-part", anomaly_data=NAB3,
+                              models=("scaling", "anomaly")), log=lambda _: None)
+    assert (d.promote, d.promoted_families) == (True, ["scaling"])
+    assert (d.challenger, d.promoted) == ("rt-part/2", "rt-part/3")
+    assert d.reasons and all(r.startswith("anomaly: ") for r in d.reasons)
+    reg = registry.Registry(tracking.resolve(store))
+    assert reg.summary("rt-part").aliases == {"champion": "3", "challenger": "2", "previous": "1"}
+    composite = bundle.load(tmp_path / "work" / "composite")
+    chall = bundle.load(tmp_path / "work" / "challenger")
+    champ = bundle.load(DEFAULT_BUNDLE)
+    assert composite.models["scaling"].entry == chall.models["scaling"].entry
+    for name in ("anomaly", "itp", "itp_gb", "pba"):
+        assert composite.models[name].entry == champ.models[name].entry
+    assert composite.version == "retrain-test-scaling"
+    tags, _ = _run_tags(store, "retrain rt-part@champion")
+    assert tags["dwcp_ml.retrain.decision"] == "promote scaling"
+    assert tags["dwcp_ml.retrain.champion"] == "rt-part/3"
+    lines = retrain.summary(d)
+    assert ("decision: PROMOTE rt-part/3 to champion: scaling from the challenger rt-part/2, "
+            "anomaly kept from rt-part@champion (old champion: alias previous)") in lines
 
 
 @pytest.mark.parametrize("argv, message", [
