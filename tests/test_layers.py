@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"feature_core": "feature_core/python", "spec": "spec", "training": "training",
            "export": "export", "golden": "golden", "evaluation": "evaluation",
            "families": "families", "search": "search", "compress": "compress",
-           "lifecycle": "lifecycle"}
+           "lifecycle": "lifecycle", "datasource": "datasource"}
 # Each part and the parts it may import. The app modules in dwcp_ml/ (cli, pipeline) may
 # import everything; nothing below them imports them.
 ALLOWED = {
@@ -22,7 +22,9 @@ ALLOWED = {
     "export": {"feature_core", "spec", "training"},
     "golden": {"feature_core", "spec", "training", "export"},
     "evaluation": {"feature_core", "spec", "training", "export"},
-    "families": {"spec", "training"},
+    # Where data comes from besides files (Prometheus): reads into training's Trace.
+    "datasource": {"feature_core", "spec", "training"},
+    "families": {"spec", "training", "datasource"},
     "lifecycle": {"feature_core", "spec", "training", "export", "evaluation", "families",
                   "pipeline"},
     "search": {"feature_core", "spec", "training", "export", "evaluation", "families",
