@@ -21,7 +21,7 @@ func main() {
 }
 
 type config struct {
-	addr, bundle                          string
+	addr, bundle, entity                  string
 	wait, timeout                         time.Duration
 	tlsCA, tlsCert, tlsKey, tlsServerName string
 }
@@ -59,6 +59,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Usage = func() {}
 	fs.StringVar(&cfg.addr, "addr", client.DefaultTarget(), "sidecar `target`: unix:///path or host:port")
 	fs.StringVar(&cfg.bundle, "bundle", "golden/bundle", "bundle `dir` whose golden inputs demo sends")
+	fs.StringVar(&cfg.entity, "entity", "", "demo: the entity `id` its typed calls name (canary routing; the sidecar keeps their answers for report-actual, and demo prints the targets)")
 	fs.DurationVar(&cfg.wait, "wait", 30*time.Second, "how long to wait for the sidecar to serve")
 	fs.DurationVar(&cfg.timeout, "timeout", client.DefaultTimeout, "timeout of each call")
 	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "PEM CA `file` verifying the sidecar's certificate; any -tls-* flag turns TLS on (default CAs: the system's)")
@@ -155,6 +156,19 @@ func versions(ctx context.Context, c *client.Client, addr string, w io.Writer) e
 	return tw.Flush()
 }
 
+// anomalyRuns scores each run as entity ENTITY/i (i from 1) and records its target.
+func anomalyRuns(ctx context.Context, c *client.Client, runs []bundle.Run, entity string,
+	target func(string, engine.Series, time.Duration)) error {
+	for i, r := range runs {
+		s := engine.Series{Timestamps: r.Timestamps, Values: r.Values, Entity: fmt.Sprintf("%s/%d", entity, i+1)}
+		if _, err := c.AnomalyScore(ctx, s); err != nil {
+			return err
+		}
+		target("anomaly", s, 0)
+	}
+	return nil
+}
+
 // demo sends one request of each kind on the golden inputs of cfg.bundle.
 func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error {
 	if err := versions(ctx, c, cfg.addr, w); err != nil {
@@ -169,7 +183,15 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 		if !ok || len(g.Runs) == 0 {
 			return engine.Series{}, fmt.Errorf("bundle %s has no golden run of model %q", cfg.bundle, model)
 		}
-		return engine.Series{Timestamps: g.Runs[0].Timestamps, Values: g.Runs[0].Values}, nil
+		return engine.Series{Timestamps: g.Runs[0].Timestamps, Values: g.Runs[0].Values, Entity: cfg.entity}, nil
+	}
+	// What report-actual must name to join an actual to each typed answer (server/monitor.go).
+	var targets []string
+	target := func(kind string, s engine.Series, ahead time.Duration) {
+		if s.Entity != "" && len(s.Timestamps) > 0 {
+			ts := s.Timestamps[len(s.Timestamps)-1] + int64(ahead/time.Second)
+			targets = append(targets, fmt.Sprintf("%s %s %d", kind, s.Entity, ts))
+		}
 	}
 	type row struct{ call, model, answer string }
 	calls := []func() (row, error){
@@ -179,6 +201,7 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 				return row{}, err
 			}
 			f, err := c.ForecastBandwidth(ctx, s)
+			target("bandwidth", s, f.Horizon)
 			return row{"ForecastBandwidth", ref(f.Model), fmt.Sprintf("%.4g KB/s (q%g..q%g: %.4g..%.4g) for %v, valid until %s",
 				f.Point, f.QuantileLower, f.QuantileUpper, f.Lower, f.Upper, f.Horizon, f.ValidUntil.Format(time.RFC3339))}, err
 		},
@@ -188,6 +211,12 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 				return row{}, err
 			}
 			a, err := c.AnomalyScore(ctx, s)
+			target("anomaly", s, 0)
+			if err == nil && cfg.entity != "" {
+				// every golden run, one entity each, so some answers are flagged (precision
+				// needs a flag to report a label for)
+				err = anomalyRuns(ctx, c, b.Goldens["anomaly"].Runs[1:], cfg.entity, target)
+			}
 			verdict := "normal"
 			if a.Anomalous {
 				verdict = "ANOMALOUS"
@@ -200,6 +229,7 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 				return row{}, err
 			}
 			r, err := c.RecommendCapacity(ctx, s)
+			target("capacity", s, r.Horizon)
 			return row{"RecommendCapacity", ref(r.Model), fmt.Sprintf("peak %.1f MHz × headroom %g -> %d × %g MHz = %g MHz for %v",
 				r.PredictedPeakMHz, r.Headroom, r.Units, r.UnitMHz, r.CapacityMHz, r.Horizon)}, err
 		},
@@ -236,7 +266,13 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.call, r.model, time.Since(start).Round(time.Microsecond), r.answer)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range targets {
+		fmt.Fprintf(w, "report-actual target: %s\n", t)
+	}
+	return nil
 }
 
 // firstPlacement is the first golden request of the bundle's placement model (the first
