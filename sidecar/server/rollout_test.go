@@ -390,6 +390,23 @@ func TestAutomaticRollback(t *testing.T) {
 	if st := srv.Rollout(); st.Slots[0].Bundle != "canary-2" {
 		t.Fatalf("after complete: %+v", st)
 	}
+	// The same story as the metrics tell it (a scrape of srv.Registry()).
+	reg := srv.Registry()
+	for _, c := range []struct {
+		action string
+		want   float64
+	}{{"start", 2}, {"rollback", 1}, {"promote", 1}, {"complete", 1}, {"withdraw", 0}} {
+		got := metric(t, reg, "dwcp_ml_rollout_transitions_total", map[string]string{"action": c.action})
+		t.Logf("dwcp_ml_rollout_transitions_total{action=%q} %g", c.action, got)
+		if got != c.want {
+			t.Errorf("transitions %s = %g, want %g", c.action, got, c.want)
+		}
+	}
+	weight := metric(t, reg, "dwcp_ml_canary_weight", nil)
+	t.Logf("dwcp_ml_canary_weight %g, dwcp_ml_rollout_step %g", weight, metric(t, reg, "dwcp_ml_rollout_step", nil))
+	if weight != 0 {
+		t.Errorf("canary weight after complete = %g, want 0 (the canary is the champion now)", weight)
+	}
 }
 
 // TestRolloutLoad: 10,000 AnomalyScore requests from 8 clients over 5,000 entities (two
