@@ -1,0 +1,259 @@
+package dwcp
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+)
+
+// AnomalyEngine is what the Detector calls: engine.Engine's anomaly scorer.
+type AnomalyEngine interface {
+	Versioner
+	AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]engine.AnomalyResult, error)
+}
+
+// SeverityLevel is DWCP's severity of an anomaly.
+type SeverityLevel int
+
+// The severities, in DWCP's order.
+const (
+	SeverityInfo SeverityLevel = iota
+	SeverityWarning
+	SeverityCritical
+)
+
+func (s SeverityLevel) String() string {
+	switch s {
+	case SeverityInfo:
+		return "info"
+	case SeverityWarning:
+		return "warning"
+	case SeverityCritical:
+		return "critical"
+	}
+	return "unknown"
+}
+
+// MetricVector is DWCP's point in time of one monitored entity (a node or a link), in
+// DWCP's units. Every metric goes to the anomaly model unchanged: the breakout detector
+// measures how far the newest value leaves the range of the previous two days in units of
+// that range, so it needs no unit conversion.
+type MetricVector struct {
+	Timestamp   time.Time
+	Bandwidth   float64 // Mbps
+	Latency     float64 // ms
+	PacketLoss  float64 // percentage
+	Jitter      float64 // ms
+	CPUUsage    float64 // percentage
+	MemoryUsage float64 // percentage
+	ErrorRate   float64 // percentage
+}
+
+// MetricNames are DWCP's metric names (Anomaly.MetricName), in ToSlice order.
+var MetricNames = [7]string{"bandwidth", "latency", "packet_loss", "jitter", "cpu_usage", "memory_usage", "error_rate"}
+
+// ToSlice returns the metrics in MetricNames order, as DWCP's ToSlice does.
+func (mv *MetricVector) ToSlice() []float64 {
+	return []float64{mv.Bandwidth, mv.Latency, mv.PacketLoss, mv.Jitter, mv.CPUUsage, mv.MemoryUsage, mv.ErrorRate}
+}
+
+// Anomaly is DWCP's detected anomaly.
+type Anomaly struct {
+	Timestamp   time.Time     // the MetricVector's Timestamp
+	MetricName  string        // one of MetricNames: the metric with the highest score
+	Value       float64       // its newest value (the MetricVector's)
+	Expected    float64       // the nearest end of the range [min, max] of its previous StatWindow samples
+	Deviation   float64       // |Value - Expected|: how far it left that range, in its unit
+	Severity    SeverityLevel // from the score vs the bundle's threshold: see AnomalySeverity
+	Confidence  float64       // see AnomalyConfidence
+	ModelType   string        // "dwcp-ml/anomaly@2 (bundle default-1)": model, version, bundle
+	Description string
+	// Score and Threshold are the model's (engine.AnomalyResult): Score >= Threshold flags.
+	Score, Threshold float64
+	Model            engine.ModelRef
+}
+
+// DetectorConfig configures a Detector; the zero value is the default.
+type DetectorConfig struct {
+	// Entity names the monitored node or link. The sidecar routes on it (canary or
+	// champion, sticky per entity): each metric's series goes as Entity + "/" + metric
+	// name. "" = the champion, no routing.
+	Entity string
+	// FillLimit is how many empty grid bins are filled by repeating the previous one
+	// (default DefaultFillLimit); a longer gap starts the history over.
+	FillLimit int
+}
+
+// Detector is DWCP's anomaly Detector over the anomaly model, for one monitored entity:
+// Detect feeds each MetricVector into one history per metric on the model's grid and,
+// once the window is full, scores the newest window of all seven metrics in one model
+// call. Safe for concurrent use (calls are serialised: each depends on the history).
+type Detector struct {
+	eng AnomalyEngine
+	cfg DetectorConfig
+
+	mu        sync.Mutex
+	model     engine.ModelInfo
+	threshold float64
+	hist      *grid
+}
+
+// NewDetector reads the anomaly model's window and threshold from eng.
+func NewDetector(ctx context.Context, eng AnomalyEngine, cfg DetectorConfig) (*Detector, error) {
+	const op = "new detector"
+	if cfg.FillLimit == 0 {
+		cfg.FillLimit = DefaultFillLimit
+	}
+	if cfg.FillLimit < 0 {
+		return nil, inputErr(op, "DetectorConfig.FillLimit", cfg.FillLimit, ErrBadConfig)
+	}
+	m, err := modelOf(ctx, eng, op, FamilyAnomaly)
+	if err != nil {
+		return nil, err
+	}
+	th, err := threshold(op, m, "score")
+	if err != nil {
+		return nil, err
+	}
+	if !(th > -0.5 && th < 0.5) {
+		return nil, fmt.Errorf("dwcp: %s: model %s: threshold score %v outside (-0.5, 0.5): %w", op, m.Name, th, ErrNoModel)
+	}
+	return &Detector{eng: eng, cfg: cfg, model: m, threshold: th,
+		hist: newGrid(m.StepSeconds, cfg.FillLimit, m.WindowSamples, len(MetricNames))}, nil
+}
+
+// Name is the detector's name in DWCP's Detector interface.
+func (d *Detector) Name() string { return "dwcp-ml/" + d.model.Name }
+
+// Window is the number of samples on the grid (one per StepSeconds) Detect needs before it
+// scores: the model's WindowSamples (577 = two days and 5 minutes for the default bundle).
+func (d *Detector) Window() int { return d.model.WindowSamples }
+
+// Pending is the number of grid samples still needed before Detect scores (0 = ready).
+func (d *Detector) Pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.model.WindowSamples - d.hist.len()
+}
+
+// Detect adds v to the histories and scores the newest window of every metric once the
+// window is full.
+//
+// It answers (nil, nil) while the history is shorter than Window() (warming up: see
+// Pending) and when no metric is flagged (every score below the bundle's threshold), as
+// DWCP's detectors answer nil for "no anomaly" and for "not enough data". A flagged
+// window answers the Anomaly of the metric with the highest score (ties: the first in
+// MetricNames order). A bad v (nil, zero Timestamp, NaN, ±Inf or a negative metric, older
+// than the newest sample kept) is an *InputError and changes nothing.
+func (d *Detector) Detect(ctx context.Context, v *MetricVector) (*Anomaly, error) {
+	const op = "detect"
+	if v == nil {
+		return nil, inputErr(op, "MetricVector", nil, ErrNil)
+	}
+	if v.Timestamp.IsZero() {
+		return nil, inputErr(op, "MetricVector.Timestamp", nil, ErrNoTimestamp)
+	}
+	vals := v.ToSlice()
+	for i, x := range vals {
+		if err := checkValue(op, "MetricVector."+fieldNames[i], x); err != nil {
+			return nil, err
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.hist.add(v.Timestamp, vals); err != nil {
+		return nil, inputErr(op, "MetricVector.Timestamp", v.Timestamp.UTC().Format(time.RFC3339), err)
+	}
+	if !d.hist.full() {
+		return nil, nil
+	}
+	series := make([]engine.Series, len(MetricNames))
+	for i, name := range MetricNames {
+		ts, vs := d.hist.window(i)
+		series[i] = engine.Series{Timestamps: ts, Values: vs}
+		if d.cfg.Entity != "" {
+			series[i].Entity = d.cfg.Entity + "/" + name
+		}
+	}
+	res, err := d.eng.AnomalyScoreBatch(ctx, series)
+	if err != nil {
+		return nil, engineErr(op, err)
+	}
+	if len(res) != len(series) {
+		return nil, fmt.Errorf("dwcp: %s: %d answers for %d series: %w", op, len(res), len(series), engine.ErrInternal)
+	}
+	best := 0
+	for i := range res {
+		if res[i].Score > res[best].Score {
+			best = i
+		}
+	}
+	r := res[best]
+	if !r.Anomalous {
+		return nil, nil
+	}
+	window := series[best].Values
+	expected := expectedValue(window)
+	value := vals[best]
+	dev := value - expected
+	if dev < 0 {
+		dev = -dev
+	}
+	sev := AnomalySeverity(r.Score, r.Threshold)
+	return &Anomaly{
+		Timestamp: v.Timestamp, MetricName: MetricNames[best], Value: value, Expected: expected,
+		Deviation: dev, Severity: sev, Confidence: AnomalyConfidence(r.Score, r.Threshold),
+		ModelType: modelType(r.Model), Score: r.Score, Threshold: r.Threshold, Model: r.Model,
+		Description: fmt.Sprintf("%s %g left the range of its previous %d samples by %g (score %.4f >= threshold %.4f, %s)",
+			MetricNames[best], value, len(window)-1, dev, r.Score, r.Threshold, sev),
+	}, nil
+}
+
+var fieldNames = [7]string{"Bandwidth", "Latency", "PacketLoss", "Jitter", "CPUUsage", "MemoryUsage", "ErrorRate"}
+
+// expectedValue is the nearest end of the range [min, max] of the samples before the
+// newest one (the breakout detector's reference range): the newest value itself when it
+// lies inside. Only comparisons: the bits are the samples'.
+func expectedValue(window []float64) float64 {
+	n := len(window)
+	lo, hi := window[0], window[0]
+	for _, x := range window[:n-1] {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return min(max(window[n-1], lo), hi)
+}
+
+// AnomalySeverity maps a flagged score to DWCP's severity by thirds of the flagged range
+// [threshold, 0.5) of the score:
+//
+//	Info      threshold <= score < threshold + (0.5 - threshold) / 3
+//	Warning   below threshold + 2 (0.5 - threshold) / 3
+//	Critical  above
+//
+// With the default bundle's threshold -0.2799 the bands start at -0.2799, -0.0199 and
+// 0.2401, i.e. the newest value beyond the previous range by 0.28, 0.92 and 2.85 times
+// its width (score = 0.5 - 1 / (1 + z)).
+func AnomalySeverity(score, threshold float64) SeverityLevel {
+	third := (0.5 - threshold) / 3
+	switch {
+	case score >= threshold+2*third:
+		return SeverityCritical
+	case score >= threshold+third:
+		return SeverityWarning
+	}
+	return SeverityInfo
+}
+
+// AnomalyConfidence of a flagged score: 0.5 at the threshold (the flag is as likely wrong as
+// right there) rising linearly to 1 at the score's bound 0.5:
+//
+//	Confidence = 0.5 + 0.5 (score - threshold) / (0.5 - threshold), clamped to [0, 1]
+//
+// Below the threshold (not flagged) it goes below 0.5, to 0 at threshold - (0.5 - threshold).
+func AnomalyConfidence(score, threshold float64) float64 {
+	c := 0.5 + 0.5*(score-threshold)/(0.5-threshold)
+	return min(max(c, 0), 1)
+}

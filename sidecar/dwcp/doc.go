@@ -1,0 +1,21 @@
+// Package dwcp adapts the dwcp-ml models to the shapes the DWCP Go code (NovaCron's
+// backend/core) already declares, so a DWCP service switches to the trained models with a
+// few lines. It mirrors DWCP's types; it does not import the DWCP module.
+//
+//   - Detector: Detect(ctx, *MetricVector) (*Anomaly, error) over the anomaly model.
+//   - Scaler: Predict(current *MetricsData, horizonMinutes int) (*ResourcePrediction, error)
+//     over the scaling model.
+//   - Placer: PlaceVM(ctx, vm, c) (*Node, error) and PlaceVMBatch over the placement model.
+//   - Bandwidth predictor: NetworkSample and BandwidthPrediction, mapped to the link
+//     model's contract (docs/link-model.md).
+//
+// Every adapter runs over an interface that both engines implement: the in-process
+// *runtime.Engine (cgo) and the pure-Go *client.Client of a dwcp-sidecar. This package is
+// pure Go (it builds with CGO_ENABLED=0); pick the engine at start-up and get the same
+// answers, bit for bit, either way.
+//
+// DWCP hands over one sample at a time, the models read windows: each adapter keeps the
+// per-entity history on the model's step grid (see History) and answers once the window is
+// full. Field mappings, units and the formulas of Severity, Confidence and TrendDirection
+// are in docs/dwcp-adapters.md and on each type.
+package dwcp
