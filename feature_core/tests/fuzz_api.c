@@ -92,9 +92,9 @@ static double any_double(rd *r)
     if (sel == 36) return -NAN;
     if (sel == 37) return INFINITY;
     if (sel == 38) return -INFINITY;
-    if (sel == 39) return from_bits(0x7ff0000000000001ULL); /* signalling NaN */
+    if (sel == 39) return from_dbits(0x7ff0000000000001ULL); /* signalling NaN */
     if (sel < 200) return (double)(sel - 40) * 0.25 + (double)u8(r) / 256.0;
-    return from_bits(u64(r));
+    return from_dbits(u64(r));
 }
 
 static const fc_status all_status[] = {
@@ -458,7 +458,7 @@ static void fuzz_window_calls(rd *r, input *in)
             REQUIRE(nw == count);
             REQUIRE(!in->null_out || count == 0);
             for (i = 0; i < nw * per; i++) REQUIRE(isfinite(out[i]));
-            for (i = nw * per; i < cap + 4; i++) REQUIRE(bits32(out[i]) == bits32(-77.0f));
+            for (i = nw * per; i < cap + 4; i++) REQUIRE(fbits(out[i]) == fbits(-77.0f));
             if (!in->null_err)
                 check_validation(st, &e, in->ts, in->ts_len, in->v, C, p->step_seconds, ordered);
             /* every window equals fc_window on its slice */
@@ -520,7 +520,7 @@ static void fuzz_window_calls(rd *r, input *in)
         if (st1 == FC_OK) {
             REQUIRE(n1 == need && v1 == need * C && !in->null_out);
             for (i = 0; i < per; i++) REQUIRE(isfinite(o1[i]));
-            for (i = per; i < cap1 + 4; i++) REQUIRE(bits32(o1[i]) == bits32(-77.0f));
+            for (i = per; i < cap1 + 4; i++) REQUIRE(fbits(o1[i]) == fbits(-77.0f));
         }
         /* one window of exactly the right length: fc_windows says the same */
         if (n1 == need && need > 0 && !in->null_out && !in->null_err && ol1 == per && ts && v) {
@@ -649,7 +649,7 @@ static void fuzz_grid_resample(rd *r, input *in)
                         i = first[b];
                         /* exact copy (a -0.0 sample becomes +0.0: sums start at +0.0) */
                         for (c = 0; c < C; c++)
-                            REQUIRE(bits64(row[c]) == bits64(in->v[i * C + c]) ||
+                            REQUIRE(dbits(row[c]) == dbits(in->v[i * C + c]) ||
                                     (row[c] == 0.0 && in->v[i * C + c] == 0.0));
                     }
                     seen = 1;
@@ -657,12 +657,12 @@ static void fuzz_grid_resample(rd *r, input *in)
                 } else if (seen && b - last <= p->fill_limit) {
                     REQUIRE(memcmp(row, row - C, C * sizeof(double)) == 0);
                 } else {
-                    for (c = 0; c < C; c++) REQUIRE(bits64(row[c]) == 0x7ff8000000000000ULL);
+                    for (c = 0; c < C; c++) REQUIRE(dbits(row[c]) == 0x7ff8000000000000ULL);
                 }
             }
             free(want);
             free(first);
-            for (i = nb * C; i < cap + 2; i++) REQUIRE(bits64(out[i]) == bits64(-77.0));
+            for (i = nb * C; i < cap + 2; i++) REQUIRE(dbits(out[i]) == dbits(-77.0));
             for (i = nb; i < ccap + 2; i++) REQUIRE(counts[i] == 0xdeadbeefu);
         }
         free(out);

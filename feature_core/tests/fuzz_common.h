@@ -6,6 +6,8 @@
 #ifndef FC_FUZZ_COMMON_H
 #define FC_FUZZ_COMMON_H
 
+#include "bits.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,27 +48,6 @@ static inline uint64_t u64(rd *r)
 {
     uint64_t hi = u32(r);
     return (hi << 32) | u32(r);
-}
-
-static inline double from_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
-
-static inline uint64_t bits64(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
-
-static inline uint32_t bits32(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
 }
 
 #endif

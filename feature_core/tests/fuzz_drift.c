@@ -45,7 +45,7 @@ static double any_double(rd *r)
     if (sel == 24) return INFINITY;
     if (sel == 25) return -INFINITY;
     if (sel < 128) return (double)(int8_t)u8(r); /* small integers: ties */
-    return from_bits(u64(r));
+    return from_dbits(u64(r));
 }
 
 static void check_err(fc_status st, const fc_error *e, size_t array_len)
@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     double *live, *edges, *ref, *cur;
     REQUIRE(sample != NULL);
     fuzz_ln(any_double(&r));
-    fuzz_ln(from_bits(u64(&r)));
+    fuzz_ln(from_dbits(u64(&r)));
     for (k = 0; k < n; k++) sample[k] = any_double(&r);
     fuzz_edges(sample, n, n_bins);
 

@@ -58,9 +58,9 @@ static double any_double(rd *r)
     if (sel == 36) return -NAN;
     if (sel == 37) return INFINITY;
     if (sel == 38) return -INFINITY;
-    if (sel == 39) return from_bits(0x7ff0000000000001ULL);
+    if (sel == 39) return from_dbits(0x7ff0000000000001ULL);
     if (sel < 200) return (double)(sel - 40) * 0.25 + (double)u8(r) / 256.0;
-    return from_bits(u64(r));
+    return from_dbits(u64(r));
 }
 
 static const fc_status all_status[] = {
@@ -329,7 +329,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st == FC_OK) {
         float *again = malloc((cap ? cap : 1) * sizeof *again);
         for (k = 0; k < in.n; k++) check_row(out + k * NF);
-        for (i = need; i < cap + 4; i++) REQUIRE(bits32(out[i]) == bits32(-77.0f));
+        for (i = need; i < cap + 4; i++) REQUIRE(fbits(out[i]) == fbits(-77.0f));
         REQUIRE(call(&in, in.n, 0, again, cap, NULL) == FC_OK);
         REQUIRE(memcmp(again, out, need * sizeof(float)) == 0);
         free(again);

@@ -9,6 +9,7 @@
 #ifndef DWCP_FC_TEST_CHECK_H
 #define DWCP_FC_TEST_CHECK_H
 
+#include "bits.h"
 #include "feature_core.h"
 
 #include <inttypes.h>
@@ -57,27 +58,6 @@ static inline void check_status(fc_status got, const fc_error *err, fc_status wa
     check(0, buf, line);
 }
 #define CHECK_OK(call) check_status((call), NULL, FC_OK, -1, -1, -1, #call, __LINE__)
-
-static inline uint32_t fbits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static inline double from_dbits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
 
 static inline void check_double(double got, double want, const char *what, int line)
 {
