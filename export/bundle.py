@@ -23,20 +23,20 @@ from dwcp_ml import __version__
 from dwcp_ml import feature_core as fc
 from dwcp_ml.spec import runtime
 from dwcp_ml.spec.model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, DriftSample,
-                                ExportedModel, TensorSpec, model_input, schema_hash,
-                                schema_label)
+                                ExportedModel, TensorSpec, model_input, schema_hash, schema_label)
 
 from . import metadata, spec_checks
-from .golden_checks import (DRIFT_FORMAT, GOLDEN_FORMAT, DriftData, GoldenData, bits64, column_stats,
-                            drift_column_names, drift_matrix, first_difference, from_hex32,
-                            golden_drift_problem, recompute_input)
+from .golden_checks import (DRIFT_FORMAT, GOLDEN_FORMAT, DriftData, GoldenData, bits64,
+                            column_stats, drift_column_names, drift_matrix, first_difference,
+                            from_hex32, golden_drift_problem, recompute_input)
 from .spec_checks import BundleError, CorruptBundleError, MismatchError
 
 FORMAT = spec_checks.FORMAT
 MANIFEST = spec_checks.MANIFEST
-__all__ = ["FORMAT", "GOLDEN_FORMAT", "DRIFT_FORMAT", "DRIFT_MAX_ROWS", "drift_reference", "MANIFEST", "BundleError", "CorruptBundleError",
-           "MismatchError", "Bundle", "BundleModel", "GoldenResult", "write", "load",
-           "check_goldens", "check_drift_goldens", "first_refusal", "golden_predictions"]
+__all__ = ["FORMAT", "GOLDEN_FORMAT", "DRIFT_FORMAT", "DRIFT_MAX_ROWS", "drift_reference",
+           "MANIFEST", "BundleError", "CorruptBundleError", "MismatchError", "Bundle",
+           "BundleModel", "GoldenResult", "write", "load", "check_goldens", "check_drift_goldens",
+           "first_refusal", "golden_predictions"]
 
 
 @dataclass(frozen=True)
@@ -241,6 +241,8 @@ def write(directory: Path, models: list[ExportedModel], version: str, *,
             "golden": f"golden/{model.name}.json",
             "golden_sha256": _sha256(golden),
         })
+        if metadata.training_data(model) is not None:
+            entries[-1]["training_data"] = metadata.training_data(model)
         sample = (drift_samples or {}).get(model.name) or model.drift_sample
         if sample is not None:
             entries[-1].update(_write_drift(directory, model, onnx_bytes, golden, sample))
@@ -339,8 +341,10 @@ def check_goldens(bundle: Bundle) -> list[GoldenResult]:
             check, detail = problems[model.name]
             results.append(GoldenResult(model.name, False, detail, check))
         else:
+            data = metadata.describe_training_data(model.entry)
             results.append(GoldenResult(model.name, True,
-                                        f"{len(inputs[model.name])} rows match bit for bit"))
+                                        f"{len(inputs[model.name])} rows match bit for bit"
+                                        + (f"; {data}" if data else "")))
     return results
 
 

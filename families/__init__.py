@@ -75,6 +75,15 @@ def _family(name: str, training: str, config: str, traces: Callable[[Source], li
                   f"dwcp_ml.evaluation.{board}" if board else None)
 
 
+def link_traces(_: Source) -> list[Trace]:
+    """Link: the generated training links of link_traces v1 (docs/link-model.md) for either
+    source: no real link traces ship, and the manifest marks the model as trained on
+    synthetic data."""
+    from dwcp_ml.training import link_traces as generator
+
+    return generator.traces()
+
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
@@ -82,6 +91,7 @@ FAMILIES: dict[str, Family] = {
         _family("anomaly", "anomaly", "AnomalyConfig", sources.metric_traces),
         _family("scaling", "scaling", "ScalingConfig", sources.cpu_traces),
         _family("itp", "itp.scorer", "ItpConfig", sources.no_traces),
+        _family("link", "link", "LinkConfig", link_traces),
     )
 }
 

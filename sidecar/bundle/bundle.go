@@ -48,7 +48,25 @@ type Model struct {
 	// Drift names the optional drift reference (drift/<model>.json); "" when absent.
 	Drift       string `json:"drift,omitempty"`
 	DriftSHA256 string `json:"drift_sha256,omitempty"`
+	// TrainingData says what the model was trained on; nil when the entry does not say
+	// (optional, except for family link, whose model is trained on generated links).
+	TrainingData *TrainingData `json:"training_data,omitempty"`
 }
+
+// TrainingData is a manifest entry's training_data. Kind "synthetic": generated data,
+// reproducible from Generator (name and version, e.g. "link_traces v1") and Seed; "real":
+// measured traces. Links, Days and Traces are 0 when the entry leaves them out.
+type TrainingData struct {
+	Kind      string `json:"kind"`
+	Generator string `json:"generator,omitempty"`
+	Seed      int64  `json:"seed,omitempty"`
+	Links     int    `json:"links,omitempty"`
+	Days      int    `json:"days,omitempty"`
+	Traces    int    `json:"traces,omitempty"`
+}
+
+// Synthetic reports whether the model was trained on generated data.
+func (t *TrainingData) Synthetic() bool { return t != nil && t.Kind == "synthetic" }
 
 // FeatureParams are the feature core parameters the model was trained with. A placement
 // model (schema "placement") has History and StepSeconds only.
