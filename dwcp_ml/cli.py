@@ -10,8 +10,10 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -26,9 +28,11 @@ from tqdm import tqdm
 from dwcp_ml import families
 from dwcp_ml import feature_core as fc
 from dwcp_ml import pipeline
+from dwcp_ml.datasource import exporter, openmetrics, prometheus
 from dwcp_ml.evaluation.request import EvalRequest
 from dwcp_ml.export import bundle
 from dwcp_ml.export.go_latency import GoLatencyError
+from dwcp_ml.families import sources
 from dwcp_ml.lifecycle import lineage, tracking
 from dwcp_ml.lifecycle.registry import RegistryError
 from dwcp_ml.spec.model import schema_label
@@ -148,8 +152,34 @@ def _make_dir(path: Path, flag: str) -> Path:
 
 
 def _source(args: argparse.Namespace) -> families.Source:
+    prom = {}
+    if getattr(args, "source", None) == "prometheus":
+        missing = [f for f in ("url", "start", "end") if getattr(args, f) is None]
+        if missing:
+            raise UsageError(f"--source prometheus needs --{', --'.join(missing)} (e.g. --url "
+                             "http://127.0.0.1:9090 --start 2013-07-01T00:00:00Z --end "
+                             "2013-07-31T23:59:59Z)")
+        prom = {"url": args.url, "start": prometheus.parse_time(args.start),
+                "end": prometheus.parse_time(args.end), "match": args.match or ""}
     return families.Source(kind=args.source, data_dir=Path(args.data) if args.data else None,
-                           month=args.month, vms=args.vms)
+                           month=args.month, vms=args.vms, **prom)
+
+
+def _prometheus_families(chosen: list[families.Family], named: bool,
+                         source: families.Source) -> list[families.Family]:
+    """The chosen families that read Prometheus; the others are refused when named with
+    --models, else left out with a note. Checks the server answers before any work."""
+    left = [f.name for f in chosen if not sources.reads_prometheus(f.traces)]
+    if left and named:
+        raise UsageError(f"--source prometheus: {', '.join(left)} do not read Prometheus "
+                         "(anomaly: labelled NAB series; itp: its simulator; link: generated "
+                         "links): train them with --source default or real")
+    if left:
+        print(f"dwcp-ml: --source prometheus trains the families that read VM series; not "
+              f"{', '.join(left)} (they read no Prometheus data)", file=sys.stderr)
+    prometheus.Query(source.url or "", source.start or 0, source.end or 0).check()
+    prometheus.Client(source.url or "").version()
+    return [f for f in chosen if f.name not in left]
 
 
 def _models(args: argparse.Namespace) -> list[str] | None:
@@ -180,6 +210,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     source = _source(args)
     if source.kind == "real":
         data.data_dir(source.data_dir)  # a missing directory fails before any work starts
+    if source.kind == "prometheus":
+        chosen = _prometheus_families(chosen, args.models is not None, source)
     _make_dir(Path(args.work), "--work")
     rows = []
     with _track(args, "train") as run:
@@ -200,6 +232,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{'model':<10}{'traces':>8}{'seconds':>10}")
     for name, n, seconds in rows:
         print(f"{name:<10}{n:>8}{seconds:>10.1f}")
+    return 0
+
+
+def cmd_replay_exporter(args: argparse.Namespace) -> int:
+    """Serves a trace as Prometheus gauges, or writes it whole as OpenMetrics (+ backfill)."""
+    if args.source == "prometheus":
+        raise UsageError("replay-exporter replays --source default or real, not prometheus")
+    if args.tsdb and not args.openmetrics:
+        raise UsageError("--tsdb backfills the --openmetrics file: pass --openmetrics FILE")
+    source = _source(args)
+    vm, cpu = sources.vm_traces(source), sources.cpu_traces(source)
+    if args.openmetrics:
+        path = Path(args.openmetrics)
+        _make_dir(path.parent, "--openmetrics (its folder)")
+        written = openmetrics.write_openmetrics(path, vm, cpu, counters=args.counters)
+        print(f"{path}: {written.series} series, {written.samples} samples "
+              f"({written.repeats} repeats of a second stored k ms later, {written.reordered} "
+              "reordered)")
+        if args.tsdb:
+            done = openmetrics.backfill(path, _make_dir(Path(args.tsdb), "--tsdb"))
+            print(f"{args.tsdb}: {done.blocks} TSDB blocks in {done.seconds:.1f} s (serve with "
+                  f"prometheus --storage.tsdb.path {args.tsdb} "
+                  "--storage.tsdb.retention.time 100y)")
+        return 0
+    collector = exporter.ReplayCollector(vm, cpu, speed=args.speed)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def ready(where: str) -> None:
+        print(f"replay-exporter: {len(vm)} VMs on http://{where}/metrics, replay from "
+              f"{collector.origin} at {args.speed:g}x", flush=True)
+
+    exporter.serve(collector, args.listen, stop, ready)
     return 0
 
 
@@ -574,7 +640,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train models on traces (default: embedded data)")
     train.add_argument("--work", required=True, help="work directory for trained models")
     train.add_argument("--source", choices=families.SOURCES, default="default",
-                       help="default: synthetic VMs and shipped NAB; real: ../shared/data")
+                       help="default: synthetic VMs and shipped NAB; real: ../shared/data; "
+                            "prometheus: the dwcp_vm_* series at --url (pba, scaling)")
+    train.add_argument("--url", help="Prometheus base URL for --source prometheus")
+    train.add_argument("--start", help="--source prometheus: first second (Unix seconds or "
+                                       "YYYY-MM-DDTHH:MM:SSZ)")
+    train.add_argument("--end", help="--source prometheus: last second (included)")
+    train.add_argument("--match", help="--source prometheus: PromQL label matchers, e.g. "
+                                       "'dataset=\"bitbrains\"'")
     train.add_argument("--data", help="shared data directory (default $DWCP_DATA_DIR or "
                                       "../shared/data)")
     train.add_argument("--month", type=_month, default="2013-7",
@@ -583,6 +656,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tiny", action="store_true", help="small configurations (tests)")
     model_options(train)
     train.set_defaults(func=cmd_train)
+
+    replay = sub.add_parser("replay-exporter", help="serve traces as Prometheus metrics while "
+                            "a replay clock advances, or write them as OpenMetrics for "
+                            "promtool's backfill (docs/prometheus-source.md)")
+    replay.add_argument("--source", choices=("default", "real"), default="default",
+                        help="default: synthetic VMs; real: Bitbrains --month")
+    replay.add_argument("--data", help="shared data directory (default $DWCP_DATA_DIR or "
+                                       "../shared/data)")
+    replay.add_argument("--month", type=_month, default="2013-7", help="Bitbrains month")
+    replay.add_argument("--vms", type=_count, help="first N Bitbrains VMs (default all)")
+    replay.add_argument("--listen", default="127.0.0.1:9108", help="HOST:PORT of /metrics")
+    replay.add_argument("--speed", type=float, default=1.0,
+                        help="replay seconds per wall-clock second")
+    replay.add_argument("--openmetrics", metavar="FILE", help="write every sample as "
+                        "OpenMetrics instead of serving")
+    replay.add_argument("--tsdb", metavar="DIR", help="with --openmetrics: backfill a "
+                        "Prometheus TSDB with promtool tsdb create-blocks-from openmetrics")
+    replay.add_argument("--counters", action="store_true", help="with --openmetrics: also "
+                        "*_bytes_total counters (for rate() dashboards; not an exact input)")
+    replay.set_defaults(func=cmd_replay_exporter)
 
     export = sub.add_parser("export", help="export trained models to verified ONNX")
     export.add_argument("--work", required=True, help="work directory of `dwcp-ml train`")
@@ -754,7 +847,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, fc.FeatureCoreError, data.DataNotFoundError, data.TraceFormatError,
             synthetic.ConfigError, bundle.BundleError, pipeline.PipelineError,
             families.FamilyError, GoLatencyError, selection.SelectionError, cv.FoldError,
-            tracking.TrackingError, RegistryError, lineage.LineageError) as exc:
+            tracking.TrackingError, RegistryError, lineage.LineageError,
+            prometheus.PrometheusSourceError, sources.NotInPrometheusError,
+            openmetrics.OpenMetricsError, exporter.ExporterError) as exc:
         print(f"dwcp-ml: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `dwcp-ml features | head`: the reader left, not an error
