@@ -26,10 +26,13 @@ const (
 	// CodePermissionDenied: the caller may not make this call (an admin call from a peer
 	// that is not allowed, or a reload of a directory outside the bundle root).
 	CodePermissionDenied
+	// CodeStoreFull: the online feature store holds its maximum number of entities, so a
+	// new entity's samples are refused (gRPC ResourceExhausted, reason STORE_FULL).
+	CodeStoreFull
 )
 
 var codeNames = [...]string{"internal", "invalid input", "not found", "batch too large",
-	"bad bundle", "mismatch", "onnxruntime library", "unavailable", "canceled", "no feasible host", "permission denied"}
+	"bad bundle", "mismatch", "onnxruntime library", "unavailable", "canceled", "no feasible host", "permission denied", "store full"}
 
 func (c Code) String() string {
 	if c < 0 || int(c) >= len(codeNames) {
@@ -51,6 +54,7 @@ var (
 	ErrCanceled         = &Error{Code: CodeCanceled}
 	ErrNoFeasibleHost   = &Error{Code: CodeNoFeasibleHost}
 	ErrPermissionDenied = &Error{Code: CodePermissionDenied}
+	ErrStoreFull        = &Error{Code: CodeStoreFull}
 )
 
 // Error is every error an Engine returns.
