@@ -1,0 +1,465 @@
+//go:build cgo
+
+package dwcp_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dwcp/dwcp-ml/sidecar/dwcp"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
+)
+
+// TestDetectorParity runs one sequence (warm-up, a flagged spike, a quiet step, a latency
+// jump, a gap the grid fills) through a Detector over the in-process engine and one over
+// the client of a sidecar: every answer equal, bit for bit.
+func TestDetectorParity(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	cl := sidecar(t, eng)
+	in, err := dwcp.NewDetector(ctx, eng, dwcp.DetectorConfig{Entity: "link-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := dwcp.NewDetector(ctx, cl, dwcp.DetectorConfig{Entity: "link-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := in.Window()
+	var flagged []string
+	steps := []int{}
+	for i := 0; i < w+3; i++ {
+		steps = append(steps, i)
+	}
+	steps = append(steps, w+5, w+6) // two bins filled by repetition
+	for _, i := range steps {
+		v := linkMetrics(i, w-1)
+		if i == w+1 {
+			v.Latency = 400
+		}
+		a, errIn := in.Detect(ctx, v)
+		b, errOut := out.Detect(ctx, v)
+		if errIn != nil || errOut != nil {
+			t.Fatalf("step %d: %v / %v", i, errIn, errOut)
+		}
+		if err := sameBits(a, b); err != nil {
+			t.Fatalf("step %d: in-process and sidecar differ: %v", i, err)
+		}
+		if i < w-1 && a != nil {
+			t.Fatalf("step %d: an answer while warming up: %+v", i, a)
+		}
+		if a != nil {
+			flagged = append(flagged, a.MetricName)
+			if a.Model.Name != "anomaly" || a.Score < a.Threshold || a.Timestamp != v.Timestamp {
+				t.Errorf("step %d: %+v", i, a)
+			}
+		}
+	}
+	if strings.Join(flagged, ",") != "bandwidth,latency" {
+		t.Errorf("flagged %v, want the bandwidth spike and the latency jump", flagged)
+	}
+	if in.Pending() != 0 || out.Pending() != 0 {
+		t.Errorf("pending %d, %d after the warm-up", in.Pending(), out.Pending())
+	}
+}
+
+// TestScalerParity: a VM's and a node's CPU through both engines, every answer equal.
+func TestScalerParity(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	cl := sidecar(t, eng)
+	cfg := dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 4 * dwcp.MHzPerCore, "node-1": 64 * dwcp.MHzPerCore}}
+	in, err := dwcp.NewScaler(ctx, eng, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := dwcp.NewScaler(ctx, cl, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := 0
+	for i := range in.Window() + 10 {
+		for _, m := range []*dwcp.MetricsData{
+			{Timestamp: at(i), TargetID: "vm-1", TargetType: dwcp.TargetVM, CPUUsage: 0.2 + 0.03*float64(i%7), MemoryUsage: 0.4},
+			{Timestamp: at(i), TargetID: "node-1", TargetType: dwcp.TargetNode, CPUUsage: 0.5 + 0.01*float64(i), MemoryUsage: 0.7},
+		} {
+			a, errIn := in.Predict(m, 0)
+			b, errOut := out.Predict(m, in.HorizonMinutes())
+			if i < in.Window()-1 {
+				var w *dwcp.WarmingUpError
+				if !errors.As(errIn, &w) || !errors.Is(errOut, dwcp.ErrWarmingUp) || w.Have != i+1 || w.Need != in.Window() {
+					t.Fatalf("step %d: %v / %v, want warming up", i, errIn, errOut)
+				}
+				continue
+			}
+			if errIn != nil || errOut != nil {
+				t.Fatalf("step %d: %v / %v", i, errIn, errOut)
+			}
+			if err := sameBits(a, b); err != nil {
+				t.Fatalf("step %d %s: in-process and sidecar differ: %v", i, m.TargetID, err)
+			}
+			want := a.Recommendation.PredictedPeakMHz / a.CapacityMHz
+			if a.PredictedCPU != want || a.PredictedMemory != m.MemoryUsage || a.Confidence != 0.9 ||
+				a.HorizonMinutes != 15 || a.PredictionTime != m.Timestamp {
+				t.Errorf("step %d: %+v", i, a)
+			}
+			answered++
+		}
+	}
+	if answered != 2*11 {
+		t.Errorf("%d answers, want 22", answered)
+	}
+}
+
+// TestPlacerParity: PlaceVM and PlaceVMBatch through both engines, and PlaceVMBatch equal
+// to the engine's PlaceVMBatch on the same requests.
+func TestPlacerParity(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	cl := sidecar(t, eng)
+	nodes := exampleNodes()
+	in, err := dwcp.NewPlacer(ctx, eng, dwcp.PlacerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := dwcp.NewPlacer(ctx, cl, dwcp.PlacerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*dwcp.Placer{in, out} {
+		if err := p.SetNodes(nodes); err != nil {
+			t.Fatal(err)
+		}
+		// Observed demand for web-1 and n4 (the others fall back to their reservations).
+		for s := range p.History() {
+			d := engine.Resources{9000 + 100*float64(s%3), 7000, 2000 + 10*float64(s), 300}
+			if err := p.ObserveVM("web-1", at(s), d); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.ObserveNode("n4", at(s), engine.Resources{20000, 60000, 5000, 1000 + float64(s)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	vms := []*dwcp.VM{
+		{ID: "web-3", RequestedCPU: 4, RequestedMemory: 8 * gib, AntiAffinityGroup: "web", AffinityGroup: "shop"},
+		{ID: "batch-1", RequestedCPU: 16, RequestedMemory: 32 * gib},
+		{ID: "gpu-1", RequestedCPU: 2, RequestedMemory: 4 * gib, RequestedGPU: 1},
+		{ID: "big-1", RequestedCPU: 24, RequestedMemory: 300 * gib},
+	}
+	nodes[2].TotalGPU, nodes[2].AvailableGPU = 2, 1 // only n2 has a GPU
+	c := &dwcp.Constraints{MaxCostPerHour: 4}
+
+	got, err := in.PlaceVMBatch(ctx, vms, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaSidecar, err := out.PlaceVMBatch(ctx, vms, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := in.Requests(vms, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := eng.PlaceVMBatch(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dIn, err := in.DecideBatch(ctx, vms, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dOut, err := out.DecideBatch(ctx, vms, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, vm := range vms {
+		if got[vm.ID].ID != direct[i].Host || viaSidecar[vm.ID].ID != direct[i].Host {
+			t.Errorf("%s: adapter %s, sidecar %s, engine PlaceVMBatch %s", vm.ID, got[vm.ID].ID, viaSidecar[vm.ID].ID, direct[i].Host)
+		}
+		if err := sameBits(dIn[i].Placement, direct[i]); err != nil {
+			t.Errorf("%s: adapter vs engine batch: %v", vm.ID, err)
+		}
+		if err := sameBits(dIn[i], dOut[i]); err != nil {
+			t.Errorf("%s: in-process vs sidecar: %v", vm.ID, err)
+		}
+		one, err := in.PlaceVM(ctx, vm, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one != got[vm.ID] {
+			t.Errorf("%s: PlaceVM %s, PlaceVMBatch %s", vm.ID, one.ID, got[vm.ID].ID)
+		}
+	}
+	if got["gpu-1"].ID != "n2" {
+		t.Errorf("gpu-1 on %s, want n2 (the only node with a free GPU)", got["gpu-1"].ID)
+	}
+	if n := got["web-3"].ID; n == "n0" || n == "n1" {
+		t.Errorf("web-3 on %s, in the rack of its group member", n)
+	}
+
+	// No feasible node: the adapter's error, matching both its sentinel and the engine's.
+	for _, p := range []*dwcp.Placer{in, out} {
+		_, err := p.PlaceVM(ctx, &dwcp.VM{ID: "huge", RequestedCPU: 64, RequestedMemory: gib}, c)
+		var nf *engine.NoFeasibleHostError
+		var ne *dwcp.NoFeasibleNodeError
+		if !errors.Is(err, dwcp.ErrNoFeasibleNode) || !errors.As(err, &nf) || !errors.As(err, &ne) ||
+			engine.CodeOf(err) != engine.CodeNoFeasibleHost || nf.Hosts != len(nodes) || ne.VM != "huge" {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
+// TestPlacementMapping checks the request the Placer sends, field by field.
+func TestPlacementMapping(t *testing.T) {
+	ctx := context.Background()
+	p, err := dwcp.NewPlacer(ctx, openEngine(t), dwcp.PlacerConfig{ReferenceCostPerHour: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := exampleNodes()
+	nodes[4].NetworkBandwidth, nodes[4].DiskIOPS = 0, 0 // the defaults
+	if err := p.SetNodes(nodes); err != nil {
+		t.Fatal(err)
+	}
+	vm := &dwcp.VM{ID: "web-3", RequestedCPU: 4, RequestedMemory: 8 * gib, RequestedGPU: 1,
+		AntiAffinityGroup: "web", AffinityGroup: "shop", RequiredRegions: []string{"eu-1"},
+		RequiredLabels: map[string]string{"ssd": "yes"}}
+	nodes[5].Labels = map[string]string{"ssd": "yes"}
+	nodes[5].TotalGPU, nodes[5].AvailableGPU = 1, 1
+	reqs, err := p.Requests([]*dwcp.VM{vm}, &dwcp.Constraints{RequiredUptime: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reqs[0]
+	H := p.History()
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"vm request", r.VM.Request, engine.Resources{4 * 2600, 8192, 100, 100}},
+		{"vm history: its request, no io", r.VM.History[:4], []float64{10400, 8192, 0, 0}},
+		{"vm history length", len(r.VM.History), H * 4},
+		{"group", r.VM.Group, "web"},
+		{"group hosts", r.VM.GroupHosts, []string{"n0"}},
+		{"group size", r.VM.GroupSize, 2},
+		{"peer hosts", r.VM.PeerHosts, []string{"n0", "n1"}},
+		{"overcommit: DWCP's Available rule", r.Overcommit, engine.Resources{1, 1, 1, 1}},
+		{"n0 capacity", r.Hosts[0].Capacity, engine.Resources{32 * 2600, 384 * 1024, 128_000 * 4, math.Floor(10_000 * 1e6 / 8 / 1024)}},
+		{"n0 allocated: cores, GiB, resident io requests", r.Hosts[0].Allocated, engine.Resources{12 * 2600, 84 * 1024, 100, 100}},
+		{"n0 usage: its reservations", r.Hosts[0].Usage[:4], []float64{12 * 2600, 84 * 1024, 0, 0}},
+		{"n0 domain, VMs, NIC, failure rate, cost", []any{r.Hosts[0].Domain, r.Hosts[0].VMCount, r.Hosts[0].NICMbps,
+			r.Hosts[0].FailureRate, r.Hosts[0].Cost}, []any{"r0", 1, 10_000.0, 0.5, 0.5}},
+		{"n4 defaults: disk and NIC", []any{r.Hosts[4].Capacity[engine.ResourceDisk], r.Hosts[4].NICMbps},
+			[]any{float64(dwcp.DefaultDiskKBs), float64(dwcp.DefaultNICMbps)}},
+		{"excluded as maintenance: all but n5 (no GPU or label), n3 (its own)",
+			[]bool{r.Hosts[0].Maintenance, r.Hosts[1].Maintenance, r.Hosts[2].Maintenance, r.Hosts[3].Maintenance,
+				r.Hosts[4].Maintenance, r.Hosts[5].Maintenance}, []bool{true, true, true, true, true, false}},
+	}
+	for _, tc := range tests {
+		if err := sameBits(tc.got, tc.want); err != nil {
+			t.Errorf("%s: %v (got %v, want %v)", tc.name, err, tc.got, tc.want)
+		}
+	}
+	d, err := p.Decide(ctx, vm, &dwcp.Constraints{RequiredUptime: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Node.ID != "n5" || len(d.Excluded) != 5 || d.Excluded[0].Node != "n0" ||
+		strings.Join(d.Excluded[0].Reasons, "; ") != "gpu: 0 available < 1 requested; label ssd=yes missing" {
+		t.Errorf("%s, excluded %+v", d.Node.ID, d.Excluded)
+	}
+}
+
+// TestErrors: one typed error per bad input; a refused input changes nothing.
+func TestErrors(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	det, err := dwcp.NewDetector(ctx, eng, dwcp.DetectorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := det.Detect(ctx, linkMetrics(5, -1)); err != nil {
+		t.Fatal(err)
+	}
+	nan, inf := math.NaN(), math.Inf(1)
+	mv := func(f func(*dwcp.MetricVector)) *dwcp.MetricVector { v := linkMetrics(6, -1); f(v); return v }
+	for _, tc := range []struct {
+		name  string
+		in    *dwcp.MetricVector
+		want  error
+		field string
+	}{
+		{"nil", nil, dwcp.ErrNil, "MetricVector"},
+		{"no timestamp", mv(func(v *dwcp.MetricVector) { v.Timestamp = time.Time{} }), dwcp.ErrNoTimestamp, "MetricVector.Timestamp"},
+		{"NaN", mv(func(v *dwcp.MetricVector) { v.Latency = nan }), dwcp.ErrNotFinite, "MetricVector.Latency"},
+		{"Inf", mv(func(v *dwcp.MetricVector) { v.ErrorRate = inf }), dwcp.ErrNotFinite, "MetricVector.ErrorRate"},
+		{"negative", mv(func(v *dwcp.MetricVector) { v.Bandwidth = -1 }), dwcp.ErrNegative, "MetricVector.Bandwidth"},
+		{"older", linkMetrics(4, -1), dwcp.ErrTimeOrder, "MetricVector.Timestamp"},
+	} {
+		_, err := det.Detect(ctx, tc.in)
+		var ie *dwcp.InputError
+		if !errors.Is(err, tc.want) || !errors.As(err, &ie) || ie.Field != tc.field || ie.Op != "detect" {
+			t.Errorf("detect %s: %v, want %v on %s", tc.name, err, tc.want, tc.field)
+		}
+	}
+	if det.Pending() != det.Window()-1 {
+		t.Errorf("pending %d after refused inputs, want %d", det.Pending(), det.Window()-1)
+	}
+
+	sc, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 10400, "huge": 1e9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := func(f func(*dwcp.MetricsData)) *dwcp.MetricsData {
+		m := &dwcp.MetricsData{Timestamp: at(0), TargetID: "vm-1", TargetType: dwcp.TargetVM, CPUUsage: 0.5}
+		f(m)
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		in      *dwcp.MetricsData
+		horizon int
+		want    error
+	}{
+		{"nil", nil, 15, dwcp.ErrNil},
+		{"no timestamp", md(func(m *dwcp.MetricsData) { m.Timestamp = time.Time{} }), 15, dwcp.ErrNoTimestamp},
+		{"empty target", md(func(m *dwcp.MetricsData) { m.TargetID = "" }), 15, dwcp.ErrEmptyID},
+		{"unknown target type", md(func(m *dwcp.MetricsData) { m.TargetType = "pod" }), 15, dwcp.ErrUnknownTarget},
+		{"NaN cpu", md(func(m *dwcp.MetricsData) { m.CPUUsage = nan }), 15, dwcp.ErrNotFinite},
+		{"negative cpu", md(func(m *dwcp.MetricsData) { m.CPUUsage = -0.1 }), 15, dwcp.ErrNegative},
+		{"Inf memory", md(func(m *dwcp.MetricsData) { m.MemoryUsage = inf }), 15, dwcp.ErrNotFinite},
+		{"no capacity", md(func(m *dwcp.MetricsData) { m.TargetID = "vm-2" }), 15, dwcp.ErrNoCapacity},
+		{"horizon", md(func(*dwcp.MetricsData) {}), 30, dwcp.ErrHorizon},
+		{"warming up", md(func(*dwcp.MetricsData) {}), 15, dwcp.ErrWarmingUp},
+	} {
+		if _, err := sc.Predict(tc.in, tc.horizon); !errors.Is(err, tc.want) {
+			t.Errorf("predict %s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// The engine's own refusal comes wrapped: 1e9 MHz × 0.5 is beyond its CPU bound.
+	var err2 error
+	for i := range sc.Window() {
+		_, err2 = sc.Predict(&dwcp.MetricsData{Timestamp: at(i), TargetID: "huge", TargetType: dwcp.TargetCluster, CPUUsage: 0.5}, 0)
+	}
+	if !errors.Is(err2, engine.ErrInvalidInput) || !strings.HasPrefix(err2.Error(), "dwcp: predict: dwcp-ml:") {
+		t.Errorf("beyond the engine's bound: %v", err2)
+	}
+
+	pl, err := dwcp.NewPlacer(ctx, eng, dwcp.PlacerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.PlaceVM(ctx, &dwcp.VM{ID: "a"}, nil); !errors.Is(err, dwcp.ErrNoNodes) {
+		t.Errorf("no nodes: %v", err)
+	}
+	node := func(f func(*dwcp.Node)) []*dwcp.Node { ns := exampleNodes(); f(ns[1]); return ns }
+	vm := &dwcp.VM{ID: "v", RequestedCPU: 1, RequestedMemory: gib}
+	for _, tc := range []struct {
+		name  string
+		nodes []*dwcp.Node
+		vm    *dwcp.VM
+		c     *dwcp.Constraints
+		want  error
+		field string
+	}{
+		{"nil vm", exampleNodes(), nil, nil, dwcp.ErrNil, "VM"},
+		{"vm without ID", exampleNodes(), &dwcp.VM{}, nil, dwcp.ErrEmptyID, "VM.ID"},
+		{"negative request", exampleNodes(), &dwcp.VM{ID: "v", RequestedMemory: -1}, nil, dwcp.ErrNegative, "VM.RequestedMemory"},
+		{"negative capacity", node(func(n *dwcp.Node) { n.TotalCPU = -4 }), vm, nil, dwcp.ErrNegative, "nodes[1](n1).TotalCPU"},
+		{"zero capacity", node(func(n *dwcp.Node) { n.TotalMemory, n.AvailableMemory = 0, 0 }), vm, nil, dwcp.ErrZeroCapacity, "nodes[1](n1).TotalMemory"},
+		{"available > total", node(func(n *dwcp.Node) { n.AvailableGPU = 1 }), vm, nil, dwcp.ErrOverAvailable, "nodes[1](n1).AvailableGPU"},
+		{"NaN failure rate", node(func(n *dwcp.Node) { n.FailureRate = nan }), vm, nil, dwcp.ErrNotFinite, "nodes[1](n1).FailureRate"},
+		{"negative bandwidth", node(func(n *dwcp.Node) { n.NetworkBandwidth = -1 }), vm, nil, dwcp.ErrNegative, "nodes[1](n1).NetworkBandwidth"},
+		{"NaN constraint", exampleNodes(), vm, &dwcp.Constraints{MinBandwidth: nan}, dwcp.ErrNotFinite, "Constraints.MinBandwidth"},
+	} {
+		if err := pl.SetNodes(tc.nodes); err != nil {
+			t.Fatal(err)
+		}
+		_, err := pl.PlaceVM(ctx, tc.vm, tc.c)
+		var ie *dwcp.InputError
+		if !errors.Is(err, tc.want) || !errors.As(err, &ie) || ie.Field != tc.field {
+			t.Errorf("place %s: %v, want %v on %s", tc.name, err, tc.want, tc.field)
+		}
+	}
+	dup := exampleNodes()
+	dup[2].ID = "n0"
+	for _, tc := range []struct {
+		name  string
+		nodes []*dwcp.Node
+		want  error
+	}{{"duplicate node", dup, dwcp.ErrDuplicateID}, {"nil node", []*dwcp.Node{nil}, dwcp.ErrNil},
+		{"node without ID", []*dwcp.Node{{}}, dwcp.ErrEmptyID}} {
+		if err := pl.SetNodes(tc.nodes); !errors.Is(err, tc.want) {
+			t.Errorf("set nodes %s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := pl.SetNodes(exampleNodes()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.PlaceVMBatch(ctx, []*dwcp.VM{vm, vm}, nil); !errors.Is(err, dwcp.ErrDuplicateID) {
+		t.Errorf("batch with a VM twice: %v", err)
+	}
+	if err := pl.ObserveVM("v", at(0), engine.Resources{1, nan, 0, 0}); !errors.Is(err, dwcp.ErrNotFinite) {
+		t.Errorf("observe NaN: %v", err)
+	}
+	if _, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{TrendDeadband: 2}); !errors.Is(err, dwcp.ErrBadConfig) {
+		t.Errorf("deadband 2: %v", err)
+	}
+}
+
+// TestGridIsResample: with one sample per step and gaps within the fill limit, the
+// adapters' grid holds the bits fc_resample makes of the same samples.
+func TestGridIsResample(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	sc, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{DefaultCapacityMHz: 10400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := featurecore.DefaultParams(featurecore.SchemaMetric)
+	params.StepSeconds, params.FillLimit = 300, dwcp.DefaultFillLimit
+	var ts []int64
+	var vals []float64
+	var last *dwcp.ResourcePrediction
+	for i, step := 0, 0; i < 40; i, step = i+1, step+1+i%3 { // gaps of 0, 1 and 2 bins
+		tm := at(step).Add(time.Duration(17*i%300) * time.Second) // anywhere in its bin
+		u := 0.1 + 0.013*float64(i)
+		ts, vals = append(ts, tm.Unix()), append(vals, u*10400)
+		p, err := sc.Predict(&dwcp.MetricsData{Timestamp: tm, TargetID: "vm", TargetType: dwcp.TargetVM, CPUUsage: u}, 0)
+		if err == nil {
+			last = p
+		} else if !errors.Is(err, dwcp.ErrWarmingUp) {
+			t.Fatal(err)
+		}
+	}
+	t0, n, err := params.Grid(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := make([]float64, n)
+	if err := params.Resample(t0, n, ts, vals, grid, make([]uint32, n)); err != nil {
+		t.Fatal(err)
+	}
+	w := sc.Window()
+	series := engine.Series{Values: grid[n-w:]}
+	for k := n - w; k < n; k++ {
+		series.Timestamps = append(series.Timestamps, t0+int64(k)*300)
+	}
+	want, err := eng.RecommendCapacity(ctx, series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last == nil {
+		t.Fatal("no answer")
+	}
+	if err := sameBits(last.Recommendation, want); err != nil {
+		t.Errorf("adapter vs fc_resample's grid: %v", err)
+	}
+}
