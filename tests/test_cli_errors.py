@@ -245,7 +245,7 @@ FLAG_CASES: dict[str, tuple[tuple[str, ...], str]] = {
                            "argument --vms: -1 is not a positive count"),
     "train_month_bad": (("train", "--work", "W", "--month", "july"), "month 'july'"),
     "models_unknown": (("train", "--work", "W", "--models", "pba,lstm"),
-                       "unknown model lstm; known: pba, anomaly, scaling, itp"),
+                       "unknown model lstm; known: pba, anomaly, scaling, itp, link"),
     "models_empty": (("train", "--work", "W", "--models", ","), "--models ',' names no model"),
     "models_repeated": (("train", "--work", "W", "--models", "pba,pba"),
                         "--models names pba more than once"),

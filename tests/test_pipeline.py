@@ -23,10 +23,12 @@ def test_tiny_train_export_bundle_verify(tmp_path: Path,
     capsys.readouterr()
     assert cli.main(["verify", "--json", str(out)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {m["model"] for m in report["models"]} == {"pba", "anomaly", "scaling", "itp", "itp_gb"}
+    assert {m["model"] for m in report["models"]} == {"pba", "anomaly", "scaling", "itp", "itp_gb",
+                                                      "link"}
     assert all(m["ok"] for m in report["models"])
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [m["name"] for m in manifest["models"]] == ["anomaly", "itp", "itp_gb", "pba", "scaling"]
+    assert [m["name"] for m in manifest["models"]] == ["anomaly", "itp", "itp_gb", "link", "pba",
+                                                       "scaling"]
 
 
 def test_default_bundle_reproduces_bit_for_bit() -> None:

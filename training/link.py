@@ -132,7 +132,7 @@ def windows(params: fc.Params, grids: list[prepare.GridTrace], horizon: int,
                 parts.append((rw.x[mask], y_all[e], np.full(len(e), i, np.int32), e))
     if not parts:
         return Windows(np.empty((0, params.seq_len, params.n_features), np.float32),
-                       np.empty((0, SCHEMA.n_channels)), np.empty(0, np.int32),
+                       np.empty((0, len(SCHEMA.channels))), np.empty(0, np.int32),
                        np.empty(0, np.int64))
     x, y, t, e = (np.concatenate(c) for c in zip(*parts))
     if not np.isfinite(y).all():  # labels lie in complete runs; NaN here is a bug
