@@ -22,6 +22,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 	"github.com/dwcp/dwcp-ml/sidecar/signing"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
 func main() {
@@ -48,6 +49,8 @@ type config struct {
 	keys                          *signing.KeyRing // nil: bundles are not signature-checked
 	rolloutPath                   string           // -rollout
 	rollout                       rolloutConfig    // its content at start
+	state                         string           // -state: the online store's snapshot file
+	store                         store.Config     // -store-* bounds
 }
 
 // run is the command: it returns the exit status (0, 1 on failure, 2 on bad usage).
@@ -96,6 +99,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let calls in flight finish on SIGINT/SIGTERM")
 	fs.StringVar(&cfg.trustedKeys, "trusted-keys", "", "PEM public keys `file`: every bundle (at start and on reload) must carry a model.sig signed by one")
 	fs.StringVar(&cfg.rolloutPath, "rollout", "", "JSON `file` of the canary, shadow and rollout policy, read at start and on SIGHUP (docs/rollout.md)")
+	fs.StringVar(&cfg.state, "state", "", "snapshot `file` of the online feature store: restored at start, written on SIGINT/SIGTERM (docs/online-store.md)")
+	fs.IntVar(&cfg.store.MaxEntities, "store-max-entities", store.DefaultMaxEntities, "most entity buffers the online store holds; a new one beyond is refused (ResourceExhausted)")
+	fs.IntVar(&cfg.store.MaxSamples, "store-max-samples", store.DefaultMaxSamples, "most samples one entity buffer holds inside its window span")
+	fs.DurationVar(&cfg.store.TTL, "store-ttl", store.DefaultTTL, "evict an entity not observed for this long")
 	limitFlags(fs, &cfg.limits)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -134,6 +141,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-idle-timeout %v: must be positive", cfg.idleTimeout)
 	case cfg.handshakeTimeout <= 0:
 		return cfg, fmt.Errorf("-handshake-timeout %v: must be positive", cfg.handshakeTimeout)
+	case cfg.store.MaxEntities < 1:
+		return cfg, fmt.Errorf("-store-max-entities %d: must be at least 1", cfg.store.MaxEntities)
+	case cfg.store.MaxSamples < 2:
+		return cfg, fmt.Errorf("-store-max-samples %d: must be at least 2", cfg.store.MaxSamples)
+	case cfg.store.TTL <= 0:
+		return cfg, fmt.Errorf("-store-ttl %v: must be positive", cfg.store.TTL)
 	}
 	if err := checkListen(&cfg, set); err != nil {
 		return cfg, err
@@ -183,12 +196,17 @@ func serve(ctx context.Context, cfg config, sig <-chan os.Signal, log *slog.Logg
 		return err
 	}
 	rc := runtimeConfig(cfg, log)
+	st := store.New(cfg.store)
+	restoreState(st, cfg.state, log)
+	evictCtx, stopEvict := context.WithCancel(ctx)
+	defer stopEvict()
+	go st.RunEviction(evictCtx, 0)
 	var srv *server.Server
 	open := func(ctx context.Context, dir string) (server.Opened, error) { return runtime.Open(ctx, dir, rc) }
 	srv = server.New(server.Config{MaxBatch: cfg.maxBatch, Logger: log,
 		BundleDir: cfg.bundle, BundleRoot: cfg.bundleRoot, AdminUIDs: cfg.adminUIDs, TLS: cfg.tls,
 		MaxConns: cfg.maxConns, MaxStreams: cfg.maxStreams, IdleTimeout: cfg.idleTimeout, HandshakeTimeout: cfg.handshakeTimeout,
-		Open: open, Signed: cfg.keys != nil, Monitor: mon})
+		Open: open, Signed: cfg.keys != nil, Monitor: mon, Store: st})
 	rc.Observe = srv.ObserveModel // every engine's runs feed the live drift of its slot
 	l, err := listen(cfg, log)
 	if err != nil {
@@ -275,6 +293,9 @@ wait:
 		if err := metrics.Shutdown(sctx); err != nil {
 			metrics.Close()
 		}
+	}
+	if err := saveState(st, cfg.state, log); err != nil && failure == nil {
+		failure = err
 	}
 	if loading != nil { // still loading: stop, and close what it opened
 		cancelLoad()

@@ -71,7 +71,7 @@ func (h service) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 }
 
 func (h service) ForecastBandwidth(ctx context.Context, req *pb.ForecastBandwidthRequest) (*pb.ForecastBandwidthResponse, error) {
-	out, err := typed(ctx, h.Server, "forecast bandwidth", req.GetSeries(), bandwidthCall)
+	out, err := typed(ctx, h.Server, "forecast bandwidth", req.GetSeries(), req.GetEntities(), bandwidthCall)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (h service) ForecastBandwidth(ctx context.Context, req *pb.ForecastBandwidt
 }
 
 func (h service) AnomalyScore(ctx context.Context, req *pb.AnomalyScoreRequest) (*pb.AnomalyScoreResponse, error) {
-	out, err := typed(ctx, h.Server, "anomaly score", req.GetSeries(), anomalyCall)
+	out, err := typed(ctx, h.Server, "anomaly score", req.GetSeries(), req.GetEntities(), anomalyCall)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (h service) AnomalyScore(ctx context.Context, req *pb.AnomalyScoreRequest) 
 }
 
 func (h service) RecommendCapacity(ctx context.Context, req *pb.RecommendCapacityRequest) (*pb.RecommendCapacityResponse, error) {
-	out, err := typed(ctx, h.Server, "recommend capacity", req.GetSeries(), capacityCall)
+	out, err := typed(ctx, h.Server, "recommend capacity", req.GetSeries(), req.GetEntities(), capacityCall)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +114,9 @@ func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.Place
 	in, err := wire.PlacementRequestsFromProto(req.GetRequests())
 	if err != nil {
 		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, op, "", "%s", err))
+	}
+	if err := h.heldHosts(ctx, st, req.GetRequests(), in); err != nil {
+		return nil, wire.Status(ctx, err)
 	}
 	out, slots, err := dispatch(ctx, h.Server, st, in, func(i int) string { return in[i].VM.ID },
 		engine.Engine.PlaceVM, engine.Engine.PlaceVMBatch)
@@ -187,10 +190,11 @@ func lastTime(s engine.Series) int64 {
 // typed serves a typed call: each series goes to the slot its entity routes to; the
 // answers say which slot served them; the shadow, if set, gets the same series off the
 // request path.
-func typed[A any, P interface{ GetModel() *pb.ModelRef }](ctx context.Context, s *Server, op string, series []*pb.Series, spec typedSpec[A, P]) ([]P, error) {
-	if len(series) > s.maxBatch {
+func typed[A any, P interface{ GetModel() *pb.ModelRef }](ctx context.Context, s *Server, op string, series []*pb.Series,
+	refs []*pb.EntityRef, spec typedSpec[A, P]) ([]P, error) {
+	if n := len(series) + len(refs); n > s.maxBatch {
 		return nil, wire.Status(ctx, engine.Errorf(engine.CodeTooLarge, op, "",
-			"%d series; at most %d per call, split the batch", len(series), s.maxBatch))
+			"%d series; at most %d per call, split the batch", n, s.maxBatch))
 	}
 	st, err := s.acquire()
 	if err != nil {
@@ -198,7 +202,21 @@ func typed[A any, P interface{ GetModel() *pb.ModelRef }](ctx context.Context, s
 	}
 	defer st.mu.RUnlock()
 	in := wire.SeriesFromProto(series)
-	entity := func(i int) string { return series[i].GetEntity() }
+	ents := make([]string, len(series), len(series)+len(refs))
+	for i, x := range series {
+		ents[i] = x.GetEntity()
+	}
+	if len(refs) > 0 {
+		held, err := s.heldSeries(ctx, st, op, typedFamily[spec.method], refs)
+		if err != nil {
+			return nil, wire.Status(ctx, err)
+		}
+		in = append(in, held...)
+		for _, r := range refs {
+			ents = append(ents, r.GetId())
+		}
+	}
+	entity := func(i int) string { return ents[i] }
 	answers, slots, err := dispatch(ctx, s, st, in, entity, spec.one, spec.batch)
 	if err != nil {
 		return nil, wire.Status(ctx, err)
@@ -212,7 +230,7 @@ func typed[A any, P interface{ GetModel() *pb.ModelRef }](ctx context.Context, s
 		served(s, spec, slots[i], entity(i), in[i], ans)
 	}
 	if st.shadow != nil {
-		shadowTyped(s, spec, in, series, answers, slots)
+		shadowTyped(s, spec, in, ents, answers, slots)
 	}
 	return out, nil
 }

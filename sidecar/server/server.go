@@ -19,6 +19,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/monitor"
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
 	"github.com/dwcp/dwcp-ml/sidecar/rollout"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
 // Defaults of Config.
@@ -75,6 +76,9 @@ type Config struct {
 	Monitor *monitor.Monitor
 	// Now is the rollout's clock (nil = time.Now), injectable for tests.
 	Now func() time.Time
+	// Store is the online feature store Observe feeds and the entity calls answer from
+	// (nil = a store with store's default bounds). Its figures join the registry.
+	Store *store.Store
 }
 
 // Server is the gRPC sidecar over one engine.
@@ -102,6 +106,7 @@ type Server struct {
 	bundleDir, bundleRoot string
 	adminUIDs             []uint32
 	conns                 chan struct{} // one slot per open connection (MaxConns)
+	store                 *store.Store
 }
 
 // typedFamily is the model family each typed call runs.
@@ -126,6 +131,11 @@ func New(cfg Config) *Server {
 		panic(err) // the default policy is valid
 	}
 	s.ctl = ctl
+	s.store = cfg.Store
+	if s.store == nil {
+		s.store = store.New(store.Config{})
+	}
+	s.metrics.reg.MustRegister(newStoreCollector(s.store))
 	if s.mon != nil {
 		s.metrics.reg.MustRegister(s.mon.Collector())
 	}

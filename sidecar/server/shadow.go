@@ -73,7 +73,7 @@ func (s *Server) disagree(model string, shadow, champion float64) {
 
 // shadowTyped runs a typed call's series on the shadow, off the request path.
 func shadowTyped[A any, P interface{ GetModel() *pb.ModelRef }](s *Server, spec typedSpec[A, P], in []engine.Series,
-	series []*pb.Series, answered []A, routes []rollout.Slot) {
+	entities []string, answered []A, routes []rollout.Slot) {
 	s.enqueueShadow(func(ctx context.Context, st *slots) {
 		start := time.Now()
 		var (
@@ -94,7 +94,7 @@ func shadowTyped[A any, P interface{ GetModel() *pb.ModelRef }](s *Server, spec 
 			if routes[i] == rollout.Champion {
 				s.disagree(spec.ref(a).Name, spec.main(a), spec.main(answered[i]))
 			}
-			served(s, spec, rollout.Shadow, series[i].GetEntity(), in[i], a)
+			served(s, spec, rollout.Shadow, entities[i], in[i], a)
 		}
 	})
 }

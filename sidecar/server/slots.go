@@ -115,6 +115,7 @@ func (s *Server) acquire() (*slots, error) {
 // background: a swap does not wait for a long call).
 func (s *Server) swap(n *slots) {
 	old := s.cur.Swap(n)
+	s.setNeeds(n)
 	s.metrics.setSlots(n, s.signed)
 	s.forgetVacated(old, n)
 	s.setReferences(n)

@@ -35,6 +35,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type EntityKind int32
+
+const (
+	EntityKind_ENTITY_KIND_UNSPECIFIED EntityKind = 0
+	EntityKind_ENTITY_KIND_VM          EntityKind = 1
+	EntityKind_ENTITY_KIND_HOST        EntityKind = 2
+	EntityKind_ENTITY_KIND_LINK        EntityKind = 3
+)
+
+// Enum value maps for EntityKind.
+var (
+	EntityKind_name = map[int32]string{
+		0: "ENTITY_KIND_UNSPECIFIED",
+		1: "ENTITY_KIND_VM",
+		2: "ENTITY_KIND_HOST",
+		3: "ENTITY_KIND_LINK",
+	}
+	EntityKind_value = map[string]int32{
+		"ENTITY_KIND_UNSPECIFIED": 0,
+		"ENTITY_KIND_VM":          1,
+		"ENTITY_KIND_HOST":        2,
+		"ENTITY_KIND_LINK":        3,
+	}
+)
+
+func (x EntityKind) Enum() *EntityKind {
+	p := new(EntityKind)
+	*p = x
+	return p
+}
+
+func (x EntityKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EntityKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_dwcpml_v1_engine_proto_enumTypes[0].Descriptor()
+}
+
+func (EntityKind) Type() protoreflect.EnumType {
+	return &file_dwcpml_v1_engine_proto_enumTypes[0]
+}
+
+func (x EntityKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EntityKind.Descriptor instead.
+func (EntityKind) EnumDescriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+}
+
 // Constraint numbers equal engine.Constraint.
 type Constraint int32
 
@@ -75,11 +127,11 @@ func (x Constraint) String() string {
 }
 
 func (Constraint) Descriptor() protoreflect.EnumDescriptor {
-	return file_dwcpml_v1_engine_proto_enumTypes[0].Descriptor()
+	return file_dwcpml_v1_engine_proto_enumTypes[1].Descriptor()
 }
 
 func (Constraint) Type() protoreflect.EnumType {
-	return &file_dwcpml_v1_engine_proto_enumTypes[0]
+	return &file_dwcpml_v1_engine_proto_enumTypes[1]
 }
 
 func (x Constraint) Number() protoreflect.EnumNumber {
@@ -88,7 +140,7 @@ func (x Constraint) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Constraint.Descriptor instead.
 func (Constraint) EnumDescriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
 }
 
 type RolloutAction int32
@@ -137,11 +189,11 @@ func (x RolloutAction) String() string {
 }
 
 func (RolloutAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_dwcpml_v1_engine_proto_enumTypes[1].Descriptor()
+	return file_dwcpml_v1_engine_proto_enumTypes[2].Descriptor()
 }
 
 func (RolloutAction) Type() protoreflect.EnumType {
-	return &file_dwcpml_v1_engine_proto_enumTypes[1]
+	return &file_dwcpml_v1_engine_proto_enumTypes[2]
 }
 
 func (x RolloutAction) Number() protoreflect.EnumNumber {
@@ -150,7 +202,7 @@ func (x RolloutAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RolloutAction.Descriptor instead.
 func (RolloutAction) EnumDescriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
 type ActualKind int32
@@ -189,11 +241,11 @@ func (x ActualKind) String() string {
 }
 
 func (ActualKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_dwcpml_v1_engine_proto_enumTypes[2].Descriptor()
+	return file_dwcpml_v1_engine_proto_enumTypes[3].Descriptor()
 }
 
 func (ActualKind) Type() protoreflect.EnumType {
-	return &file_dwcpml_v1_engine_proto_enumTypes[2]
+	return &file_dwcpml_v1_engine_proto_enumTypes[3]
 }
 
 func (x ActualKind) Number() protoreflect.EnumNumber {
@@ -202,7 +254,370 @@ func (x ActualKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ActualKind.Descriptor instead.
 func (ActualKind) EnumDescriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
+}
+
+// EntityRef names an entity held by the online store: a typed call by entity answers
+// from its samples of the model's schema.
+type EntityRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          EntityKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=dwcp.ml.v1.EntityKind" json:"kind,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"` // also routes the call (champion or canary), as Series.entity does
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntityRef) Reset() {
+	*x = EntityRef{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntityRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntityRef) ProtoMessage() {}
+
+func (x *EntityRef) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntityRef.ProtoReflect.Descriptor instead.
+func (*EntityRef) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EntityRef) GetKind() EntityKind {
+	if x != nil {
+		return x.Kind
+	}
+	return EntityKind_ENTITY_KIND_UNSPECIFIED
+}
+
+func (x *EntityRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ObserveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Batches       []*EntitySamples       `protobuf:"bytes,1,rep,name=batches,proto3" json:"batches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObserveRequest) Reset() {
+	*x = ObserveRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObserveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObserveRequest) ProtoMessage() {}
+
+func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObserveRequest.ProtoReflect.Descriptor instead.
+func (*ObserveRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ObserveRequest) GetBatches() []*EntitySamples {
+	if x != nil {
+		return x.Batches
+	}
+	return nil
+}
+
+// EntitySamples: raw samples of one entity, timestamps in any order (duplicates allowed),
+// per timestamp one value per channel of schema (vm, link, metric, or host: cpu_mhz,
+// mem_mb, disk_kbs, net_kbs), row-major. host (host entities only, schema host or "")
+// replaces the host's placement state.
+type EntitySamples struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entity        *EntityRef             `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	Schema        string                 `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Timestamps    []int64                `protobuf:"varint,3,rep,packed,name=timestamps,proto3" json:"timestamps,omitempty"`
+	Values        []float64              `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
+	Host          *HostInfo              `protobuf:"bytes,5,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntitySamples) Reset() {
+	*x = EntitySamples{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntitySamples) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntitySamples) ProtoMessage() {}
+
+func (x *EntitySamples) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntitySamples.ProtoReflect.Descriptor instead.
+func (*EntitySamples) Descriptor() ([]byte, []int) {
 	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EntitySamples) GetEntity() *EntityRef {
+	if x != nil {
+		return x.Entity
+	}
+	return nil
+}
+
+func (x *EntitySamples) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *EntitySamples) GetTimestamps() []int64 {
+	if x != nil {
+		return x.Timestamps
+	}
+	return nil
+}
+
+func (x *EntitySamples) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *EntitySamples) GetHost() *HostInfo {
+	if x != nil {
+		return x.Host
+	}
+	return nil
+}
+
+// HostInfo is a host's placement state besides its usage (HostState without id and usage).
+type HostInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	Capacity      []float64              `protobuf:"fixed64,2,rep,packed,name=capacity,proto3" json:"capacity,omitempty"`   // 4
+	Allocated     []float64              `protobuf:"fixed64,3,rep,packed,name=allocated,proto3" json:"allocated,omitempty"` // 4
+	VmCount       int32                  `protobuf:"varint,4,opt,name=vm_count,json=vmCount,proto3" json:"vm_count,omitempty"`
+	NicMbps       float64                `protobuf:"fixed64,5,opt,name=nic_mbps,json=nicMbps,proto3" json:"nic_mbps,omitempty"`
+	FailureRate   float64                `protobuf:"fixed64,6,opt,name=failure_rate,json=failureRate,proto3" json:"failure_rate,omitempty"`
+	Cost          float64                `protobuf:"fixed64,7,opt,name=cost,proto3" json:"cost,omitempty"`
+	Maintenance   bool                   `protobuf:"varint,8,opt,name=maintenance,proto3" json:"maintenance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostInfo) Reset() {
+	*x = HostInfo{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostInfo) ProtoMessage() {}
+
+func (x *HostInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostInfo.ProtoReflect.Descriptor instead.
+func (*HostInfo) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HostInfo) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *HostInfo) GetCapacity() []float64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
+func (x *HostInfo) GetAllocated() []float64 {
+	if x != nil {
+		return x.Allocated
+	}
+	return nil
+}
+
+func (x *HostInfo) GetVmCount() int32 {
+	if x != nil {
+		return x.VmCount
+	}
+	return 0
+}
+
+func (x *HostInfo) GetNicMbps() float64 {
+	if x != nil {
+		return x.NicMbps
+	}
+	return 0
+}
+
+func (x *HostInfo) GetFailureRate() float64 {
+	if x != nil {
+		return x.FailureRate
+	}
+	return 0
+}
+
+func (x *HostInfo) GetCost() float64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *HostInfo) GetMaintenance() bool {
+	if x != nil {
+		return x.Maintenance
+	}
+	return false
+}
+
+type ObserveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accepted      int64                  `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`                       // held
+	Late          int64                  `protobuf:"varint,2,opt,name=late,proto3" json:"late,omitempty"`                               // older than any served window reads: dropped
+	Invalid       int64                  `protobuf:"varint,3,opt,name=invalid,proto3" json:"invalid,omitempty"`                         // NaN, Inf, negative value or timestamp out of range: dropped
+	EntityFull    int64                  `protobuf:"varint,4,opt,name=entity_full,json=entityFull,proto3" json:"entity_full,omitempty"` // beyond the entity's sample bound inside its span: dropped
+	HostInfos     int64                  `protobuf:"varint,5,opt,name=host_infos,json=hostInfos,proto3" json:"host_infos,omitempty"`    // host states replaced
+	Created       int64                  `protobuf:"varint,6,opt,name=created,proto3" json:"created,omitempty"`                         // entities new to the store
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObserveResponse) Reset() {
+	*x = ObserveResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObserveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObserveResponse) ProtoMessage() {}
+
+func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObserveResponse.ProtoReflect.Descriptor instead.
+func (*ObserveResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ObserveResponse) GetAccepted() int64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *ObserveResponse) GetLate() int64 {
+	if x != nil {
+		return x.Late
+	}
+	return 0
+}
+
+func (x *ObserveResponse) GetInvalid() int64 {
+	if x != nil {
+		return x.Invalid
+	}
+	return 0
+}
+
+func (x *ObserveResponse) GetEntityFull() int64 {
+	if x != nil {
+		return x.EntityFull
+	}
+	return 0
+}
+
+func (x *ObserveResponse) GetHostInfos() int64 {
+	if x != nil {
+		return x.HostInfos
+	}
+	return 0
+}
+
+func (x *ObserveResponse) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
 }
 
 type PredictRequest struct {
@@ -220,7 +635,7 @@ type PredictRequest struct {
 
 func (x *PredictRequest) Reset() {
 	*x = PredictRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +647,7 @@ func (x *PredictRequest) String() string {
 func (*PredictRequest) ProtoMessage() {}
 
 func (x *PredictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +660,7 @@ func (x *PredictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictRequest.ProtoReflect.Descriptor instead.
 func (*PredictRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PredictRequest) GetModel() string {
@@ -294,7 +709,7 @@ type PredictResponse struct {
 
 func (x *PredictResponse) Reset() {
 	*x = PredictResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +721,7 @@ func (x *PredictResponse) String() string {
 func (*PredictResponse) ProtoMessage() {}
 
 func (x *PredictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +734,7 @@ func (x *PredictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictResponse.ProtoReflect.Descriptor instead.
 func (*PredictResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PredictResponse) GetOutputs() []float64 {
@@ -359,7 +774,7 @@ type Series struct {
 
 func (x *Series) Reset() {
 	*x = Series{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +786,7 @@ func (x *Series) String() string {
 func (*Series) ProtoMessage() {}
 
 func (x *Series) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +799,7 @@ func (x *Series) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Series.ProtoReflect.Descriptor instead.
 func (*Series) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Series) GetTimestamps() []int64 {
@@ -422,7 +837,7 @@ type ModelRef struct {
 
 func (x *ModelRef) Reset() {
 	*x = ModelRef{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +849,7 @@ func (x *ModelRef) String() string {
 func (*ModelRef) ProtoMessage() {}
 
 func (x *ModelRef) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +862,7 @@ func (x *ModelRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelRef.ProtoReflect.Descriptor instead.
 func (*ModelRef) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ModelRef) GetName() string {
@@ -479,15 +894,17 @@ func (x *ModelRef) GetSlot() string {
 }
 
 type ForecastBandwidthRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Series        []*Series              `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Series []*Series              `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	// Entities answered from the online store's samples; their answers follow the series'.
+	Entities      []*EntityRef `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ForecastBandwidthRequest) Reset() {
 	*x = ForecastBandwidthRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +916,7 @@ func (x *ForecastBandwidthRequest) String() string {
 func (*ForecastBandwidthRequest) ProtoMessage() {}
 
 func (x *ForecastBandwidthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,12 +929,19 @@ func (x *ForecastBandwidthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastBandwidthRequest.ProtoReflect.Descriptor instead.
 func (*ForecastBandwidthRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ForecastBandwidthRequest) GetSeries() []*Series {
 	if x != nil {
 		return x.Series
+	}
+	return nil
+}
+
+func (x *ForecastBandwidthRequest) GetEntities() []*EntityRef {
+	if x != nil {
+		return x.Entities
 	}
 	return nil
 }
@@ -531,7 +955,7 @@ type ForecastBandwidthResponse struct {
 
 func (x *ForecastBandwidthResponse) Reset() {
 	*x = ForecastBandwidthResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +967,7 @@ func (x *ForecastBandwidthResponse) String() string {
 func (*ForecastBandwidthResponse) ProtoMessage() {}
 
 func (x *ForecastBandwidthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +980,7 @@ func (x *ForecastBandwidthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastBandwidthResponse.ProtoReflect.Descriptor instead.
 func (*ForecastBandwidthResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ForecastBandwidthResponse) GetForecasts() []*BandwidthForecast {
@@ -583,7 +1007,7 @@ type BandwidthForecast struct {
 
 func (x *BandwidthForecast) Reset() {
 	*x = BandwidthForecast{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +1019,7 @@ func (x *BandwidthForecast) String() string {
 func (*BandwidthForecast) ProtoMessage() {}
 
 func (x *BandwidthForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +1032,7 @@ func (x *BandwidthForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BandwidthForecast.ProtoReflect.Descriptor instead.
 func (*BandwidthForecast) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BandwidthForecast) GetLower() float64 {
@@ -668,15 +1092,17 @@ func (x *BandwidthForecast) GetModel() *ModelRef {
 }
 
 type AnomalyScoreRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Series        []*Series              `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Series []*Series              `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	// Entities answered from the online store's samples; their answers follow the series'.
+	Entities      []*EntityRef `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnomalyScoreRequest) Reset() {
 	*x = AnomalyScoreRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +1114,7 @@ func (x *AnomalyScoreRequest) String() string {
 func (*AnomalyScoreRequest) ProtoMessage() {}
 
 func (x *AnomalyScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,12 +1127,19 @@ func (x *AnomalyScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyScoreRequest.ProtoReflect.Descriptor instead.
 func (*AnomalyScoreRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AnomalyScoreRequest) GetSeries() []*Series {
 	if x != nil {
 		return x.Series
+	}
+	return nil
+}
+
+func (x *AnomalyScoreRequest) GetEntities() []*EntityRef {
+	if x != nil {
+		return x.Entities
 	}
 	return nil
 }
@@ -720,7 +1153,7 @@ type AnomalyScoreResponse struct {
 
 func (x *AnomalyScoreResponse) Reset() {
 	*x = AnomalyScoreResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +1165,7 @@ func (x *AnomalyScoreResponse) String() string {
 func (*AnomalyScoreResponse) ProtoMessage() {}
 
 func (x *AnomalyScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +1178,7 @@ func (x *AnomalyScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyScoreResponse.ProtoReflect.Descriptor instead.
 func (*AnomalyScoreResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AnomalyScoreResponse) GetResults() []*AnomalyResult {
@@ -767,7 +1200,7 @@ type AnomalyResult struct {
 
 func (x *AnomalyResult) Reset() {
 	*x = AnomalyResult{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1212,7 @@ func (x *AnomalyResult) String() string {
 func (*AnomalyResult) ProtoMessage() {}
 
 func (x *AnomalyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1225,7 @@ func (x *AnomalyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyResult.ProtoReflect.Descriptor instead.
 func (*AnomalyResult) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AnomalyResult) GetScore() float64 {
@@ -824,15 +1257,17 @@ func (x *AnomalyResult) GetModel() *ModelRef {
 }
 
 type RecommendCapacityRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Series        []*Series              `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Series []*Series              `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	// Entities answered from the online store's samples; their answers follow the series'.
+	Entities      []*EntityRef `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecommendCapacityRequest) Reset() {
 	*x = RecommendCapacityRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1279,7 @@ func (x *RecommendCapacityRequest) String() string {
 func (*RecommendCapacityRequest) ProtoMessage() {}
 
 func (x *RecommendCapacityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,12 +1292,19 @@ func (x *RecommendCapacityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendCapacityRequest.ProtoReflect.Descriptor instead.
 func (*RecommendCapacityRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RecommendCapacityRequest) GetSeries() []*Series {
 	if x != nil {
 		return x.Series
+	}
+	return nil
+}
+
+func (x *RecommendCapacityRequest) GetEntities() []*EntityRef {
+	if x != nil {
+		return x.Entities
 	}
 	return nil
 }
@@ -876,7 +1318,7 @@ type RecommendCapacityResponse struct {
 
 func (x *RecommendCapacityResponse) Reset() {
 	*x = RecommendCapacityResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1330,7 @@ func (x *RecommendCapacityResponse) String() string {
 func (*RecommendCapacityResponse) ProtoMessage() {}
 
 func (x *RecommendCapacityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1343,7 @@ func (x *RecommendCapacityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendCapacityResponse.ProtoReflect.Descriptor instead.
 func (*RecommendCapacityResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecommendCapacityResponse) GetRecommendations() []*CapacityRecommendation {
@@ -926,7 +1368,7 @@ type CapacityRecommendation struct {
 
 func (x *CapacityRecommendation) Reset() {
 	*x = CapacityRecommendation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1380,7 @@ func (x *CapacityRecommendation) String() string {
 func (*CapacityRecommendation) ProtoMessage() {}
 
 func (x *CapacityRecommendation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1393,7 @@ func (x *CapacityRecommendation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityRecommendation.ProtoReflect.Descriptor instead.
 func (*CapacityRecommendation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CapacityRecommendation) GetPredictedPeakMhz() float64 {
@@ -1015,7 +1457,7 @@ type PlaceVMRequest struct {
 
 func (x *PlaceVMRequest) Reset() {
 	*x = PlaceVMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1469,7 @@ func (x *PlaceVMRequest) String() string {
 func (*PlaceVMRequest) ProtoMessage() {}
 
 func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1482,7 @@ func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMRequest.ProtoReflect.Descriptor instead.
 func (*PlaceVMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PlaceVMRequest) GetRequests() []*PlacementRequest {
@@ -1059,7 +1501,7 @@ type PlaceVMResponse struct {
 
 func (x *PlaceVMResponse) Reset() {
 	*x = PlaceVMResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1513,7 @@ func (x *PlaceVMResponse) String() string {
 func (*PlaceVMResponse) ProtoMessage() {}
 
 func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1526,7 @@ func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMResponse.ProtoReflect.Descriptor instead.
 func (*PlaceVMResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PlaceVMResponse) GetPlacements() []*Placement {
@@ -1095,18 +1537,21 @@ func (x *PlaceVMResponse) GetPlacements() []*Placement {
 }
 
 type PlacementRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Vm            *VMRequest             `protobuf:"bytes,1,opt,name=vm,proto3" json:"vm,omitempty"`
-	Hosts         []*HostState           `protobuf:"bytes,2,rep,name=hosts,proto3" json:"hosts,omitempty"`                    // every host of the cluster, in cluster order
-	Overcommit    []float64              `protobuf:"fixed64,3,rep,packed,name=overcommit,proto3" json:"overcommit,omitempty"` // 4 ratios (0 = the bundle's default) or none (all defaults)
-	Domains       int32                  `protobuf:"varint,4,opt,name=domains,proto3" json:"domains,omitempty"`               // failure domains of the spread limit; 0 = distinct domains of the hosts
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Vm         *VMRequest             `protobuf:"bytes,1,opt,name=vm,proto3" json:"vm,omitempty"`
+	Hosts      []*HostState           `protobuf:"bytes,2,rep,name=hosts,proto3" json:"hosts,omitempty"`                    // every host of the cluster, in cluster order
+	Overcommit []float64              `protobuf:"fixed64,3,rep,packed,name=overcommit,proto3" json:"overcommit,omitempty"` // 4 ratios (0 = the bundle's default) or none (all defaults)
+	Domains    int32                  `protobuf:"varint,4,opt,name=domains,proto3" json:"domains,omitempty"`               // failure domains of the spread limit; 0 = distinct domains of the hosts
+	// Instead of hosts: the ids of hosts held by the online store (observed with Observe),
+	// in cluster order; their state and usage come from there. Not both.
+	HostIds       []string `protobuf:"bytes,5,rep,name=host_ids,json=hostIds,proto3" json:"host_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlacementRequest) Reset() {
 	*x = PlacementRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1563,7 @@ func (x *PlacementRequest) String() string {
 func (*PlacementRequest) ProtoMessage() {}
 
 func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1576,7 @@ func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
 func (*PlacementRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PlacementRequest) GetVm() *VMRequest {
@@ -1162,6 +1607,13 @@ func (x *PlacementRequest) GetDomains() int32 {
 	return 0
 }
 
+func (x *PlacementRequest) GetHostIds() []string {
+	if x != nil {
+		return x.HostIds
+	}
+	return nil
+}
+
 type VMRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                    // also the entity that routes the request (champion or canary)
@@ -1177,7 +1629,7 @@ type VMRequest struct {
 
 func (x *VMRequest) Reset() {
 	*x = VMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1641,7 @@ func (x *VMRequest) String() string {
 func (*VMRequest) ProtoMessage() {}
 
 func (x *VMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1654,7 @@ func (x *VMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMRequest.ProtoReflect.Descriptor instead.
 func (*VMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *VMRequest) GetId() string {
@@ -1272,7 +1724,7 @@ type HostState struct {
 
 func (x *HostState) Reset() {
 	*x = HostState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1736,7 @@ func (x *HostState) String() string {
 func (*HostState) ProtoMessage() {}
 
 func (x *HostState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1749,7 @@ func (x *HostState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostState.ProtoReflect.Descriptor instead.
 func (*HostState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HostState) GetId() string {
@@ -1388,7 +1840,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1852,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1865,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Placement) GetHost() string {
@@ -1497,7 +1949,7 @@ type HostScore struct {
 
 func (x *HostScore) Reset() {
 	*x = HostScore{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1961,7 @@ func (x *HostScore) String() string {
 func (*HostScore) ProtoMessage() {}
 
 func (x *HostScore) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1974,7 @@ func (x *HostScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostScore.ProtoReflect.Descriptor instead.
 func (*HostScore) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HostScore) GetHost() string {
@@ -1559,7 +2011,7 @@ type FactorEffect struct {
 
 func (x *FactorEffect) Reset() {
 	*x = FactorEffect{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +2023,7 @@ func (x *FactorEffect) String() string {
 func (*FactorEffect) ProtoMessage() {}
 
 func (x *FactorEffect) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +2036,7 @@ func (x *FactorEffect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactorEffect.ProtoReflect.Descriptor instead.
 func (*FactorEffect) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FactorEffect) GetName() string {
@@ -1633,7 +2085,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +2097,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +2110,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Rejection) GetHost() string {
@@ -1700,7 +2152,7 @@ type Violation struct {
 
 func (x *Violation) Reset() {
 	*x = Violation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +2164,7 @@ func (x *Violation) String() string {
 func (*Violation) ProtoMessage() {}
 
 func (x *Violation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +2177,7 @@ func (x *Violation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Violation.ProtoReflect.Descriptor instead.
 func (*Violation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Violation) GetConstraint() Constraint {
@@ -1810,7 +2262,7 @@ type NoFeasibleHost struct {
 
 func (x *NoFeasibleHost) Reset() {
 	*x = NoFeasibleHost{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +2274,7 @@ func (x *NoFeasibleHost) String() string {
 func (*NoFeasibleHost) ProtoMessage() {}
 
 func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +2287,7 @@ func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoFeasibleHost.ProtoReflect.Descriptor instead.
 func (*NoFeasibleHost) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NoFeasibleHost) GetRequest() int32 {
@@ -1867,7 +2319,7 @@ type VersionsRequest struct {
 
 func (x *VersionsRequest) Reset() {
 	*x = VersionsRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2331,7 @@ func (x *VersionsRequest) String() string {
 func (*VersionsRequest) ProtoMessage() {}
 
 func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2344,7 @@ func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
 func (*VersionsRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 type VersionsResponse struct {
@@ -1904,7 +2356,7 @@ type VersionsResponse struct {
 
 func (x *VersionsResponse) Reset() {
 	*x = VersionsResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2368,7 @@ func (x *VersionsResponse) String() string {
 func (*VersionsResponse) ProtoMessage() {}
 
 func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2381,7 @@ func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
 func (*VersionsResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VersionsResponse) GetVersions() *Versions {
@@ -1948,7 +2400,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2412,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2425,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReloadRequest) GetBundleDir() string {
@@ -1992,7 +2444,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2456,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2469,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReloadResponse) GetVersions() *Versions {
@@ -2047,7 +2499,7 @@ type Versions struct {
 
 func (x *Versions) Reset() {
 	*x = Versions{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2511,7 @@ func (x *Versions) String() string {
 func (*Versions) ProtoMessage() {}
 
 func (x *Versions) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2524,7 @@ func (x *Versions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Versions.ProtoReflect.Descriptor instead.
 func (*Versions) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Versions) GetBundle() string {
@@ -2151,7 +2603,7 @@ type SlotInfo struct {
 
 func (x *SlotInfo) Reset() {
 	*x = SlotInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2615,7 @@ func (x *SlotInfo) String() string {
 func (*SlotInfo) ProtoMessage() {}
 
 func (x *SlotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2628,7 @@ func (x *SlotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotInfo.ProtoReflect.Descriptor instead.
 func (*SlotInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SlotInfo) GetSlot() string {
@@ -2231,7 +2683,7 @@ type RolloutState struct {
 
 func (x *RolloutState) Reset() {
 	*x = RolloutState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2695,7 @@ func (x *RolloutState) String() string {
 func (*RolloutState) ProtoMessage() {}
 
 func (x *RolloutState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2708,7 @@ func (x *RolloutState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutState.ProtoReflect.Descriptor instead.
 func (*RolloutState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RolloutState) GetActive() bool {
@@ -2337,7 +2789,7 @@ type RolloutTransition struct {
 
 func (x *RolloutTransition) Reset() {
 	*x = RolloutTransition{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2801,7 @@ func (x *RolloutTransition) String() string {
 func (*RolloutTransition) ProtoMessage() {}
 
 func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2814,7 @@ func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutTransition.ProtoReflect.Descriptor instead.
 func (*RolloutTransition) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RolloutTransition) GetAtUnixNano() int64 {
@@ -2435,7 +2887,7 @@ type RolloutPolicy struct {
 
 func (x *RolloutPolicy) Reset() {
 	*x = RolloutPolicy{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2899,7 @@ func (x *RolloutPolicy) String() string {
 func (*RolloutPolicy) ProtoMessage() {}
 
 func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2912,7 @@ func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutPolicy.ProtoReflect.Descriptor instead.
 func (*RolloutPolicy) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RolloutPolicy) GetSteps() []int32 {
@@ -2560,7 +3012,7 @@ type SetRolloutRequest struct {
 
 func (x *SetRolloutRequest) Reset() {
 	*x = SetRolloutRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +3024,7 @@ func (x *SetRolloutRequest) String() string {
 func (*SetRolloutRequest) ProtoMessage() {}
 
 func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +3037,7 @@ func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutRequest.ProtoReflect.Descriptor instead.
 func (*SetRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetRolloutRequest) GetAction() RolloutAction {
@@ -2632,7 +3084,7 @@ type SetRolloutResponse struct {
 
 func (x *SetRolloutResponse) Reset() {
 	*x = SetRolloutResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +3096,7 @@ func (x *SetRolloutResponse) String() string {
 func (*SetRolloutResponse) ProtoMessage() {}
 
 func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +3109,7 @@ func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutResponse.ProtoReflect.Descriptor instead.
 func (*SetRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetRolloutResponse) GetVersions() *Versions {
@@ -2682,7 +3134,7 @@ type ReportActualRequest struct {
 
 func (x *ReportActualRequest) Reset() {
 	*x = ReportActualRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +3146,7 @@ func (x *ReportActualRequest) String() string {
 func (*ReportActualRequest) ProtoMessage() {}
 
 func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +3159,7 @@ func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualRequest.ProtoReflect.Descriptor instead.
 func (*ReportActualRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReportActualRequest) GetKind() ActualKind {
@@ -2747,7 +3199,7 @@ type ReportActualResponse struct {
 
 func (x *ReportActualResponse) Reset() {
 	*x = ReportActualResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2759,7 +3211,7 @@ func (x *ReportActualResponse) String() string {
 func (*ReportActualResponse) ProtoMessage() {}
 
 func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2772,7 +3224,7 @@ func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualResponse.ProtoReflect.Descriptor instead.
 func (*ReportActualResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReportActualResponse) GetJoined() int32 {
@@ -2801,7 +3253,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +3265,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +3278,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -2911,7 +3363,38 @@ var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
 const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"\x16dwcpml/v1/engine.proto\x12\n" +
-	"dwcp.ml.v1\"\x88\x01\n" +
+	"dwcp.ml.v1\"G\n" +
+	"\tEntityRef\x12*\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x16.dwcp.ml.v1.EntityKindR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"E\n" +
+	"\x0eObserveRequest\x123\n" +
+	"\abatches\x18\x01 \x03(\v2\x19.dwcp.ml.v1.EntitySamplesR\abatches\"\xb8\x01\n" +
+	"\rEntitySamples\x12-\n" +
+	"\x06entity\x18\x01 \x01(\v2\x15.dwcp.ml.v1.EntityRefR\x06entity\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x1e\n" +
+	"\n" +
+	"timestamps\x18\x03 \x03(\x03R\n" +
+	"timestamps\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\x01R\x06values\x12(\n" +
+	"\x04host\x18\x05 \x01(\v2\x14.dwcp.ml.v1.HostInfoR\x04host\"\xeb\x01\n" +
+	"\bHostInfo\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1a\n" +
+	"\bcapacity\x18\x02 \x03(\x01R\bcapacity\x12\x1c\n" +
+	"\tallocated\x18\x03 \x03(\x01R\tallocated\x12\x19\n" +
+	"\bvm_count\x18\x04 \x01(\x05R\avmCount\x12\x19\n" +
+	"\bnic_mbps\x18\x05 \x01(\x01R\anicMbps\x12!\n" +
+	"\ffailure_rate\x18\x06 \x01(\x01R\vfailureRate\x12\x12\n" +
+	"\x04cost\x18\a \x01(\x01R\x04cost\x12 \n" +
+	"\vmaintenance\x18\b \x01(\bR\vmaintenance\"\xb5\x01\n" +
+	"\x0fObserveResponse\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\x03R\baccepted\x12\x12\n" +
+	"\x04late\x18\x02 \x01(\x03R\x04late\x12\x18\n" +
+	"\ainvalid\x18\x03 \x01(\x03R\ainvalid\x12\x1f\n" +
+	"\ventity_full\x18\x04 \x01(\x03R\n" +
+	"entityFull\x12\x1d\n" +
+	"\n" +
+	"host_infos\x18\x05 \x01(\x03R\thostInfos\x12\x18\n" +
+	"\acreated\x18\x06 \x01(\x03R\acreated\"\x88\x01\n" +
 	"\x0ePredictRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -2932,9 +3415,10 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
 	"\x06bundle\x18\x03 \x01(\tR\x06bundle\x12\x12\n" +
-	"\x04slot\x18\x04 \x01(\tR\x04slot\"F\n" +
+	"\x04slot\x18\x04 \x01(\tR\x04slot\"y\n" +
 	"\x18ForecastBandwidthRequest\x12*\n" +
-	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\"X\n" +
+	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\x121\n" +
+	"\bentities\x18\x02 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\"X\n" +
 	"\x19ForecastBandwidthResponse\x12;\n" +
 	"\tforecasts\x18\x01 \x03(\v2\x1d.dwcp.ml.v1.BandwidthForecastR\tforecasts\"\xa2\x02\n" +
 	"\x11BandwidthForecast\x12\x14\n" +
@@ -2945,18 +3429,20 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x0equantile_upper\x18\x05 \x01(\x01R\rquantileUpper\x12'\n" +
 	"\x0fhorizon_seconds\x18\x06 \x01(\x01R\x0ehorizonSeconds\x12(\n" +
 	"\x10valid_until_unix\x18\a \x01(\x03R\x0evalidUntilUnix\x12*\n" +
-	"\x05model\x18\b \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"A\n" +
+	"\x05model\x18\b \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"t\n" +
 	"\x13AnomalyScoreRequest\x12*\n" +
-	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\"K\n" +
+	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\x121\n" +
+	"\bentities\x18\x02 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\"K\n" +
 	"\x14AnomalyScoreResponse\x123\n" +
 	"\aresults\x18\x01 \x03(\v2\x19.dwcp.ml.v1.AnomalyResultR\aresults\"\x8d\x01\n" +
 	"\rAnomalyResult\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x01R\x05score\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x01(\x01R\tthreshold\x12\x1c\n" +
 	"\tanomalous\x18\x03 \x01(\bR\tanomalous\x12*\n" +
-	"\x05model\x18\x04 \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"F\n" +
+	"\x05model\x18\x04 \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"y\n" +
 	"\x18RecommendCapacityRequest\x12*\n" +
-	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\"i\n" +
+	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\x121\n" +
+	"\bentities\x18\x02 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\"i\n" +
 	"\x19RecommendCapacityResponse\x12L\n" +
 	"\x0frecommendations\x18\x01 \x03(\v2\".dwcp.ml.v1.CapacityRecommendationR\x0frecommendations\"\x8b\x02\n" +
 	"\x16CapacityRecommendation\x12,\n" +
@@ -2972,14 +3458,15 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x0fPlaceVMResponse\x125\n" +
 	"\n" +
 	"placements\x18\x01 \x03(\v2\x15.dwcp.ml.v1.PlacementR\n" +
-	"placements\"\xa0\x01\n" +
+	"placements\"\xbb\x01\n" +
 	"\x10PlacementRequest\x12%\n" +
 	"\x02vm\x18\x01 \x01(\v2\x15.dwcp.ml.v1.VMRequestR\x02vm\x12+\n" +
 	"\x05hosts\x18\x02 \x03(\v2\x15.dwcp.ml.v1.HostStateR\x05hosts\x12\x1e\n" +
 	"\n" +
 	"overcommit\x18\x03 \x03(\x01R\n" +
 	"overcommit\x12\x18\n" +
-	"\adomains\x18\x04 \x01(\x05R\adomains\"\xc4\x01\n" +
+	"\adomains\x18\x04 \x01(\x05R\adomains\x12\x19\n" +
+	"\bhost_ids\x18\x05 \x03(\tR\ahostIds\"\xc4\x01\n" +
 	"\tVMRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\arequest\x18\x02 \x03(\x01R\arequest\x12\x18\n" +
@@ -3150,7 +3637,13 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"thresholds\x1a=\n" +
 	"\x0fThresholdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*\x92\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*i\n" +
+	"\n" +
+	"EntityKind\x12\x1b\n" +
+	"\x17ENTITY_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eENTITY_KIND_VM\x10\x01\x12\x14\n" +
+	"\x10ENTITY_KIND_HOST\x10\x02\x12\x14\n" +
+	"\x10ENTITY_KIND_LINK\x10\x03*\x92\x01\n" +
 	"\n" +
 	"Constraint\x12\x1a\n" +
 	"\x16CONSTRAINT_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -3170,7 +3663,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x17ACTUAL_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACTUAL_KIND_BANDWIDTH\x10\x01\x12\x18\n" +
 	"\x14ACTUAL_KIND_CAPACITY\x10\x02\x12\x17\n" +
-	"\x13ACTUAL_KIND_ANOMALY\x10\x032\xcf\x05\n" +
+	"\x13ACTUAL_KIND_ANOMALY\x10\x032\x95\x06\n" +
 	"\x06Engine\x12B\n" +
 	"\aPredict\x12\x1a.dwcp.ml.v1.PredictRequest\x1a\x1b.dwcp.ml.v1.PredictResponse\x12`\n" +
 	"\x11ForecastBandwidth\x12$.dwcp.ml.v1.ForecastBandwidthRequest\x1a%.dwcp.ml.v1.ForecastBandwidthResponse\x12Q\n" +
@@ -3181,7 +3674,8 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x06Reload\x12\x19.dwcp.ml.v1.ReloadRequest\x1a\x1a.dwcp.ml.v1.ReloadResponse\x12Q\n" +
 	"\fReportActual\x12\x1f.dwcp.ml.v1.ReportActualRequest\x1a .dwcp.ml.v1.ReportActualResponse\x12K\n" +
 	"\n" +
-	"SetRollout\x12\x1d.dwcp.ml.v1.SetRolloutRequest\x1a\x1e.dwcp.ml.v1.SetRolloutResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
+	"SetRollout\x12\x1d.dwcp.ml.v1.SetRolloutRequest\x1a\x1e.dwcp.ml.v1.SetRolloutResponse\x12D\n" +
+	"\aObserve\x12\x1a.dwcp.ml.v1.ObserveRequest\x1a\x1b.dwcp.ml.v1.ObserveResponse(\x01B:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
 
 var (
 	file_dwcpml_v1_engine_proto_rawDescOnce sync.Once
@@ -3195,110 +3689,125 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 	return file_dwcpml_v1_engine_proto_rawDescData
 }
 
-var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
-	(Constraint)(0),                   // 0: dwcp.ml.v1.Constraint
-	(RolloutAction)(0),                // 1: dwcp.ml.v1.RolloutAction
-	(ActualKind)(0),                   // 2: dwcp.ml.v1.ActualKind
-	(*PredictRequest)(nil),            // 3: dwcp.ml.v1.PredictRequest
-	(*PredictResponse)(nil),           // 4: dwcp.ml.v1.PredictResponse
-	(*Series)(nil),                    // 5: dwcp.ml.v1.Series
-	(*ModelRef)(nil),                  // 6: dwcp.ml.v1.ModelRef
-	(*ForecastBandwidthRequest)(nil),  // 7: dwcp.ml.v1.ForecastBandwidthRequest
-	(*ForecastBandwidthResponse)(nil), // 8: dwcp.ml.v1.ForecastBandwidthResponse
-	(*BandwidthForecast)(nil),         // 9: dwcp.ml.v1.BandwidthForecast
-	(*AnomalyScoreRequest)(nil),       // 10: dwcp.ml.v1.AnomalyScoreRequest
-	(*AnomalyScoreResponse)(nil),      // 11: dwcp.ml.v1.AnomalyScoreResponse
-	(*AnomalyResult)(nil),             // 12: dwcp.ml.v1.AnomalyResult
-	(*RecommendCapacityRequest)(nil),  // 13: dwcp.ml.v1.RecommendCapacityRequest
-	(*RecommendCapacityResponse)(nil), // 14: dwcp.ml.v1.RecommendCapacityResponse
-	(*CapacityRecommendation)(nil),    // 15: dwcp.ml.v1.CapacityRecommendation
-	(*PlaceVMRequest)(nil),            // 16: dwcp.ml.v1.PlaceVMRequest
-	(*PlaceVMResponse)(nil),           // 17: dwcp.ml.v1.PlaceVMResponse
-	(*PlacementRequest)(nil),          // 18: dwcp.ml.v1.PlacementRequest
-	(*VMRequest)(nil),                 // 19: dwcp.ml.v1.VMRequest
-	(*HostState)(nil),                 // 20: dwcp.ml.v1.HostState
-	(*Placement)(nil),                 // 21: dwcp.ml.v1.Placement
-	(*HostScore)(nil),                 // 22: dwcp.ml.v1.HostScore
-	(*FactorEffect)(nil),              // 23: dwcp.ml.v1.FactorEffect
-	(*Rejection)(nil),                 // 24: dwcp.ml.v1.Rejection
-	(*Violation)(nil),                 // 25: dwcp.ml.v1.Violation
-	(*NoFeasibleHost)(nil),            // 26: dwcp.ml.v1.NoFeasibleHost
-	(*VersionsRequest)(nil),           // 27: dwcp.ml.v1.VersionsRequest
-	(*VersionsResponse)(nil),          // 28: dwcp.ml.v1.VersionsResponse
-	(*ReloadRequest)(nil),             // 29: dwcp.ml.v1.ReloadRequest
-	(*ReloadResponse)(nil),            // 30: dwcp.ml.v1.ReloadResponse
-	(*Versions)(nil),                  // 31: dwcp.ml.v1.Versions
-	(*SlotInfo)(nil),                  // 32: dwcp.ml.v1.SlotInfo
-	(*RolloutState)(nil),              // 33: dwcp.ml.v1.RolloutState
-	(*RolloutTransition)(nil),         // 34: dwcp.ml.v1.RolloutTransition
-	(*RolloutPolicy)(nil),             // 35: dwcp.ml.v1.RolloutPolicy
-	(*SetRolloutRequest)(nil),         // 36: dwcp.ml.v1.SetRolloutRequest
-	(*SetRolloutResponse)(nil),        // 37: dwcp.ml.v1.SetRolloutResponse
-	(*ReportActualRequest)(nil),       // 38: dwcp.ml.v1.ReportActualRequest
-	(*ReportActualResponse)(nil),      // 39: dwcp.ml.v1.ReportActualResponse
-	(*ModelInfo)(nil),                 // 40: dwcp.ml.v1.ModelInfo
-	nil,                               // 41: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(EntityKind)(0),                   // 0: dwcp.ml.v1.EntityKind
+	(Constraint)(0),                   // 1: dwcp.ml.v1.Constraint
+	(RolloutAction)(0),                // 2: dwcp.ml.v1.RolloutAction
+	(ActualKind)(0),                   // 3: dwcp.ml.v1.ActualKind
+	(*EntityRef)(nil),                 // 4: dwcp.ml.v1.EntityRef
+	(*ObserveRequest)(nil),            // 5: dwcp.ml.v1.ObserveRequest
+	(*EntitySamples)(nil),             // 6: dwcp.ml.v1.EntitySamples
+	(*HostInfo)(nil),                  // 7: dwcp.ml.v1.HostInfo
+	(*ObserveResponse)(nil),           // 8: dwcp.ml.v1.ObserveResponse
+	(*PredictRequest)(nil),            // 9: dwcp.ml.v1.PredictRequest
+	(*PredictResponse)(nil),           // 10: dwcp.ml.v1.PredictResponse
+	(*Series)(nil),                    // 11: dwcp.ml.v1.Series
+	(*ModelRef)(nil),                  // 12: dwcp.ml.v1.ModelRef
+	(*ForecastBandwidthRequest)(nil),  // 13: dwcp.ml.v1.ForecastBandwidthRequest
+	(*ForecastBandwidthResponse)(nil), // 14: dwcp.ml.v1.ForecastBandwidthResponse
+	(*BandwidthForecast)(nil),         // 15: dwcp.ml.v1.BandwidthForecast
+	(*AnomalyScoreRequest)(nil),       // 16: dwcp.ml.v1.AnomalyScoreRequest
+	(*AnomalyScoreResponse)(nil),      // 17: dwcp.ml.v1.AnomalyScoreResponse
+	(*AnomalyResult)(nil),             // 18: dwcp.ml.v1.AnomalyResult
+	(*RecommendCapacityRequest)(nil),  // 19: dwcp.ml.v1.RecommendCapacityRequest
+	(*RecommendCapacityResponse)(nil), // 20: dwcp.ml.v1.RecommendCapacityResponse
+	(*CapacityRecommendation)(nil),    // 21: dwcp.ml.v1.CapacityRecommendation
+	(*PlaceVMRequest)(nil),            // 22: dwcp.ml.v1.PlaceVMRequest
+	(*PlaceVMResponse)(nil),           // 23: dwcp.ml.v1.PlaceVMResponse
+	(*PlacementRequest)(nil),          // 24: dwcp.ml.v1.PlacementRequest
+	(*VMRequest)(nil),                 // 25: dwcp.ml.v1.VMRequest
+	(*HostState)(nil),                 // 26: dwcp.ml.v1.HostState
+	(*Placement)(nil),                 // 27: dwcp.ml.v1.Placement
+	(*HostScore)(nil),                 // 28: dwcp.ml.v1.HostScore
+	(*FactorEffect)(nil),              // 29: dwcp.ml.v1.FactorEffect
+	(*Rejection)(nil),                 // 30: dwcp.ml.v1.Rejection
+	(*Violation)(nil),                 // 31: dwcp.ml.v1.Violation
+	(*NoFeasibleHost)(nil),            // 32: dwcp.ml.v1.NoFeasibleHost
+	(*VersionsRequest)(nil),           // 33: dwcp.ml.v1.VersionsRequest
+	(*VersionsResponse)(nil),          // 34: dwcp.ml.v1.VersionsResponse
+	(*ReloadRequest)(nil),             // 35: dwcp.ml.v1.ReloadRequest
+	(*ReloadResponse)(nil),            // 36: dwcp.ml.v1.ReloadResponse
+	(*Versions)(nil),                  // 37: dwcp.ml.v1.Versions
+	(*SlotInfo)(nil),                  // 38: dwcp.ml.v1.SlotInfo
+	(*RolloutState)(nil),              // 39: dwcp.ml.v1.RolloutState
+	(*RolloutTransition)(nil),         // 40: dwcp.ml.v1.RolloutTransition
+	(*RolloutPolicy)(nil),             // 41: dwcp.ml.v1.RolloutPolicy
+	(*SetRolloutRequest)(nil),         // 42: dwcp.ml.v1.SetRolloutRequest
+	(*SetRolloutResponse)(nil),        // 43: dwcp.ml.v1.SetRolloutResponse
+	(*ReportActualRequest)(nil),       // 44: dwcp.ml.v1.ReportActualRequest
+	(*ReportActualResponse)(nil),      // 45: dwcp.ml.v1.ReportActualResponse
+	(*ModelInfo)(nil),                 // 46: dwcp.ml.v1.ModelInfo
+	nil,                               // 47: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
-	6,  // 0: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
-	5,  // 1: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
-	9,  // 2: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
-	6,  // 3: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	5,  // 4: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
-	12, // 5: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
-	6,  // 6: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
-	5,  // 7: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
-	15, // 8: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
-	6,  // 9: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	18, // 10: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
-	21, // 11: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
-	19, // 12: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
-	20, // 13: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
-	6,  // 14: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	24, // 15: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	22, // 16: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	23, // 17: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	22, // 18: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	25, // 19: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
-	0,  // 20: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	24, // 21: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	31, // 22: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	31, // 23: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	40, // 24: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	32, // 25: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
-	33, // 26: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
-	35, // 27: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	34, // 28: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
-	1,  // 29: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
-	35, // 30: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	31, // 31: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
-	2,  // 32: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	41, // 33: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	3,  // 34: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	7,  // 35: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	10, // 36: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	13, // 37: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	16, // 38: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	27, // 39: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	29, // 40: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	38, // 41: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	36, // 42: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	4,  // 43: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	8,  // 44: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	11, // 45: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	14, // 46: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	17, // 47: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	28, // 48: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	30, // 49: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	39, // 50: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	37, // 51: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	43, // [43:52] is the sub-list for method output_type
-	34, // [34:43] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	0,  // 0: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
+	6,  // 1: dwcp.ml.v1.ObserveRequest.batches:type_name -> dwcp.ml.v1.EntitySamples
+	4,  // 2: dwcp.ml.v1.EntitySamples.entity:type_name -> dwcp.ml.v1.EntityRef
+	7,  // 3: dwcp.ml.v1.EntitySamples.host:type_name -> dwcp.ml.v1.HostInfo
+	12, // 4: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	11, // 5: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
+	4,  // 6: dwcp.ml.v1.ForecastBandwidthRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	15, // 7: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
+	12, // 8: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	11, // 9: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
+	4,  // 10: dwcp.ml.v1.AnomalyScoreRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	18, // 11: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
+	12, // 12: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
+	11, // 13: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
+	4,  // 14: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	21, // 15: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
+	12, // 16: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
+	24, // 17: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	27, // 18: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	25, // 19: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	26, // 20: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	12, // 21: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	30, // 22: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	28, // 23: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	29, // 24: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	28, // 25: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	31, // 26: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	1,  // 27: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	30, // 28: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	37, // 29: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	37, // 30: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	46, // 31: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	38, // 32: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	39, // 33: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	41, // 34: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	40, // 35: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	2,  // 36: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	41, // 37: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	37, // 38: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	3,  // 39: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	47, // 40: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	9,  // 41: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	13, // 42: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	16, // 43: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	19, // 44: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	22, // 45: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	33, // 46: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	35, // 47: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	44, // 48: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	42, // 49: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	5,  // 50: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
+	10, // 51: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	14, // 52: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	17, // 53: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	20, // 54: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	23, // 55: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	34, // 56: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	36, // 57: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	45, // 58: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	43, // 59: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	8,  // 60: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
+	51, // [51:61] is the sub-list for method output_type
+	41, // [41:51] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -3311,8 +3820,8 @@ func file_dwcpml_v1_engine_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   39,
+			NumEnums:      4,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,7 @@ const (
 	Engine_Reload_FullMethodName            = "/dwcp.ml.v1.Engine/Reload"
 	Engine_ReportActual_FullMethodName      = "/dwcp.ml.v1.Engine/ReportActual"
 	Engine_SetRollout_FullMethodName        = "/dwcp.ml.v1.Engine/SetRollout"
+	Engine_Observe_FullMethodName           = "/dwcp.ml.v1.Engine/Observe"
 )
 
 // EngineClient is the client API for Engine service.
@@ -72,6 +73,12 @@ type EngineClient interface {
 	// SetRollout (admin, like Reload) sets the canary (bundle, weight, policy) or the shadow,
 	// or promotes, rolls back or withdraws; the answer is what serves afterwards.
 	SetRollout(ctx context.Context, in *SetRolloutRequest, opts ...grpc.CallOption) (*SetRolloutResponse, error)
+	// Observe feeds the online feature store (docs/online-store.md): each message carries
+	// raw samples of one or more entities; the answer, after the client closes the stream,
+	// counts what was held and what was dropped, per reason. A malformed batch ends the
+	// stream with InvalidArgument, a new entity beyond the store's bound with
+	// ResourceExhausted (reason STORE_FULL); the batches before it stay applied.
+	Observe(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ObserveRequest, ObserveResponse], error)
 }
 
 type engineClient struct {
@@ -172,6 +179,19 @@ func (c *engineClient) SetRollout(ctx context.Context, in *SetRolloutRequest, op
 	return out, nil
 }
 
+func (c *engineClient) Observe(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ObserveRequest, ObserveResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Engine_ServiceDesc.Streams[0], Engine_Observe_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ObserveRequest, ObserveResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Engine_ObserveClient = grpc.ClientStreamingClient[ObserveRequest, ObserveResponse]
+
 // EngineServer is the server API for Engine service.
 // All implementations must embed UnimplementedEngineServer
 // for forward compatibility.
@@ -200,6 +220,12 @@ type EngineServer interface {
 	// SetRollout (admin, like Reload) sets the canary (bundle, weight, policy) or the shadow,
 	// or promotes, rolls back or withdraws; the answer is what serves afterwards.
 	SetRollout(context.Context, *SetRolloutRequest) (*SetRolloutResponse, error)
+	// Observe feeds the online feature store (docs/online-store.md): each message carries
+	// raw samples of one or more entities; the answer, after the client closes the stream,
+	// counts what was held and what was dropped, per reason. A malformed batch ends the
+	// stream with InvalidArgument, a new entity beyond the store's bound with
+	// ResourceExhausted (reason STORE_FULL); the batches before it stay applied.
+	Observe(grpc.ClientStreamingServer[ObserveRequest, ObserveResponse]) error
 	mustEmbedUnimplementedEngineServer()
 }
 
@@ -236,6 +262,9 @@ func (UnimplementedEngineServer) ReportActual(context.Context, *ReportActualRequ
 }
 func (UnimplementedEngineServer) SetRollout(context.Context, *SetRolloutRequest) (*SetRolloutResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetRollout not implemented")
+}
+func (UnimplementedEngineServer) Observe(grpc.ClientStreamingServer[ObserveRequest, ObserveResponse]) error {
+	return status.Error(codes.Unimplemented, "method Observe not implemented")
 }
 func (UnimplementedEngineServer) mustEmbedUnimplementedEngineServer() {}
 func (UnimplementedEngineServer) testEmbeddedByValue()                {}
@@ -420,6 +449,13 @@ func _Engine_SetRollout_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_Observe_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(EngineServer).Observe(&grpc.GenericServerStream[ObserveRequest, ObserveResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Engine_ObserveServer = grpc.ClientStreamingServer[ObserveRequest, ObserveResponse]
+
 // Engine_ServiceDesc is the grpc.ServiceDesc for Engine service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -464,6 +500,12 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Engine_SetRollout_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Observe",
+			Handler:       _Engine_Observe_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "dwcpml/v1/engine.proto",
 }

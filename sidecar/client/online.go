@@ -1,0 +1,182 @@
+package client
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/internal/wire"
+	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+)
+
+var _ engine.Online = (*Client)(nil)
+
+// reasonStoreFull is the sidecar's ErrorInfo reason of a full online store
+// (server.ReasonStoreFull).
+const reasonStoreFull = "STORE_FULL"
+
+// maxObserveMessage bounds the samples' bytes in one Observe stream message, far below
+// the message size limit.
+const maxObserveMessage = 4 << 20
+
+// SamplesToProto converts samples for Observe, sharing the slices.
+func SamplesToProto(batch []engine.Samples) []*pb.EntitySamples {
+	out := make([]*pb.EntitySamples, len(batch))
+	for i, b := range batch {
+		out[i] = &pb.EntitySamples{Entity: entityToProto(b.Entity), Schema: b.Schema,
+			Timestamps: b.Timestamps, Values: b.Values}
+		if h := b.Host; h != nil {
+			out[i].Host = &pb.HostInfo{Domain: h.Domain, Capacity: h.Capacity[:], Allocated: h.Allocated[:],
+				VmCount: int32(h.VMCount), NicMbps: h.NICMbps, FailureRate: h.FailureRate, Cost: h.Cost,
+				Maintenance: h.Maintenance}
+		}
+	}
+	return out
+}
+
+func entityToProto(e engine.EntityRef) *pb.EntityRef {
+	return &pb.EntityRef{Kind: pb.EntityKind(e.Kind), Id: e.ID}
+}
+
+func observeResult(r *pb.ObserveResponse) engine.ObserveResult {
+	return engine.ObserveResult{Accepted: int(r.GetAccepted()), Late: int(r.GetLate()), Invalid: int(r.GetInvalid()),
+		EntityFull: int(r.GetEntityFull()), HostInfos: int(r.GetHostInfos()), Created: int(r.GetCreated())}
+}
+
+// Observer is one open Observe stream: Send as many batches as needed, then Close for
+// the counts. Not safe for concurrent use.
+type Observer struct {
+	c      *Client
+	stream pb.Engine_ObserveClient
+	cancel context.CancelFunc
+	ctx    context.Context
+}
+
+// Observer opens an Observe stream that lives until Close or ctx ends (no call timeout:
+// a collector may keep it open).
+func (c *Client) Observer(ctx context.Context) (*Observer, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	st, err := c.rpc.Observe(ctx)
+	if err != nil {
+		cancel()
+		return nil, c.observeFail(ctx, err)
+	}
+	return &Observer{c: c, stream: st, cancel: cancel, ctx: ctx}, nil
+}
+
+// Send sends batch in one or more stream messages. An error means the stream ended: Close
+// returns why.
+func (o *Observer) Send(batch []engine.Samples) error {
+	for len(batch) > 0 {
+		n, size := 0, 0
+		for n < len(batch) && (n == 0 || size < maxObserveMessage) {
+			size += 8*len(batch[n].Timestamps) + 8*len(batch[n].Values) + 64
+			n++
+		}
+		if err := o.stream.Send(&pb.ObserveRequest{Batches: SamplesToProto(batch[:n])}); err != nil {
+			return o.c.observeFail(o.ctx, err)
+		}
+		batch = batch[n:]
+	}
+	return nil
+}
+
+// Close ends the stream and returns what the store did with every sample sent. After an
+// error in Send, it returns the sidecar's reason (a malformed batch, a full store).
+func (o *Observer) Close() (engine.ObserveResult, error) {
+	defer o.cancel()
+	resp, err := o.stream.CloseAndRecv()
+	if err != nil {
+		return engine.ObserveResult{}, o.c.observeFail(o.ctx, err)
+	}
+	return observeResult(resp), nil
+}
+
+// Observe sends batch to the sidecar's online store on one stream (a call timeout
+// applies as for every call).
+func (c *Client) Observe(ctx context.Context, batch []engine.Samples) (engine.ObserveResult, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	o, err := c.Observer(ctx)
+	if err != nil {
+		return engine.ObserveResult{}, err
+	}
+	if err := o.Send(batch); err != nil {
+		if _, cerr := o.Close(); cerr != nil {
+			return engine.ObserveResult{}, cerr
+		}
+		return engine.ObserveResult{}, err
+	}
+	return o.Close()
+}
+
+// observeFail maps an Observe error; a full store comes back as CodeStoreFull.
+func (c *Client) observeFail(ctx context.Context, err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted {
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == wire.Domain && info.GetReason() == reasonStoreFull {
+				md := info.GetMetadata()
+				return &engine.Error{Code: engine.CodeStoreFull, Op: md["op"], Model: md["model"], Msg: md["msg"]}
+			}
+		}
+	}
+	var e *engine.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return c.fail(ctx, err, "observe", "")
+}
+
+// ForecastBandwidthEntity forecasts from the samples the sidecar holds for e.
+func (c *Client) ForecastBandwidthEntity(ctx context.Context, e engine.EntityRef) (engine.BandwidthForecast, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.ForecastBandwidth(ctx, &pb.ForecastBandwidthRequest{Entities: []*pb.EntityRef{entityToProto(e)}})
+	if err != nil {
+		return engine.BandwidthForecast{}, c.fail(ctx, err, "forecast bandwidth", "")
+	}
+	return one(answers(c.target, "forecast bandwidth", 1, resp.GetForecasts(), wire.ForecastFromProto))
+}
+
+// AnomalyScoreEntity scores the samples the sidecar holds for e.
+func (c *Client) AnomalyScoreEntity(ctx context.Context, e engine.EntityRef) (engine.AnomalyResult, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.AnomalyScore(ctx, &pb.AnomalyScoreRequest{Entities: []*pb.EntityRef{entityToProto(e)}})
+	if err != nil {
+		return engine.AnomalyResult{}, c.fail(ctx, err, "anomaly score", "")
+	}
+	return one(answers(c.target, "anomaly score", 1, resp.GetResults(), wire.AnomalyFromProto))
+}
+
+// RecommendCapacityEntity sizes from the samples the sidecar holds for e.
+func (c *Client) RecommendCapacityEntity(ctx context.Context, e engine.EntityRef) (engine.CapacityRecommendation, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.rpc.RecommendCapacity(ctx, &pb.RecommendCapacityRequest{Entities: []*pb.EntityRef{entityToProto(e)}})
+	if err != nil {
+		return engine.CapacityRecommendation{}, c.fail(ctx, err, "recommend capacity", "")
+	}
+	return one(answers(c.target, "recommend capacity", 1, resp.GetRecommendations(), wire.CapacityFromProto))
+}
+
+// PlaceVMHeld places a VM on the state the sidecar holds for the named hosts.
+func (c *Client) PlaceVMHeld(ctx context.Context, req engine.HeldPlacementRequest) (engine.Placement, error) {
+	const op = "place vm"
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	full := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: req.VM, Overcommit: req.Overcommit, Domains: req.Domains}})
+	full[0].HostIds = req.HostIDs
+	resp, err := c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: full})
+	if err != nil {
+		return engine.Placement{}, c.fail(ctx, err, op, "")
+	}
+	if got := len(resp.GetPlacements()); got != 1 {
+		return engine.Placement{}, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s answered %d of 1 requests", c.target, got)
+	}
+	return wire.PlacementFromProto(resp.GetPlacements()[0]), nil
+}
