@@ -98,7 +98,10 @@ func errStatus(err error) error {
 }
 
 // replayCounts are what a replay compared.
-type replayCounts struct{ samples, windows, answers, answerErrors int }
+type replayCounts struct {
+	samples, windows, answers, answerErrors int
+	rows                                    map[int64][]float32 // the online window last seen ending at each bin
+}
 
 // replay feeds samples one at a time, in the given (arrival) order, to an Online store
 // as entity ref of fam.schema, and after each one compares the online window and answer
@@ -115,7 +118,7 @@ func replay(t *testing.T, ctx context.Context, eng *runtime.Engine, on *store.On
 	ch := p.Schema.NumChannels()
 	win := info.WindowSamples
 	onRow, offRow := make([]float32, p.WindowOutputLen()), make([]float32, p.WindowOutputLen())
-	var c replayCounts
+	c := replayCounts{rows: map[int64][]float32{}}
 	var grid []float64
 	var counts []uint32
 	for i := range ts {
@@ -150,6 +153,9 @@ func replay(t *testing.T, ctx context.Context, eng *runtime.Engine, on *store.On
 			ferr := p.Window(off.Timestamps[w:], off.Values[w*ch:], offRow)
 			if d := sameRow(onRow, oerr, offRow, ferr); d != "" {
 				t.Fatalf("%s %s, sample %d (t=%d): %s", fam.name, ref.ID, i, ts[i], d)
+			}
+			if oerr == nil {
+				c.rows[online.Timestamps[len(online.Timestamps)-1]] = append([]float32(nil), onRow...)
 			}
 			c.windows++
 		}
@@ -193,6 +199,8 @@ func TestGoldenReplay(t *testing.T) {
 				if c.windows == 0 || (v == 0 && c.answers-c.answerErrors == 0) {
 					t.Fatalf("compared nothing: %+v", c)
 				}
+				batched := trainingWindows(t, ctx, eng, fam.name, tr.ts, vals, c.rows)
+				t.Logf("%d windows equal to fc_windows over the whole trace (the training path)", batched)
 				t.Logf("%d samples, %d windows, %d answers (%d errors, the same on both paths) bit-identical", c.samples, c.windows, c.answers, c.answerErrors)
 			})
 		}
@@ -253,4 +261,59 @@ func TestReplayDisorder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// trainingWindows computes every window of the whole trace as training does (fc_resample
+// once, split at missing bins, fc_windows with stride 1 over each complete run) and
+// requires each to equal the online window that ended at the same bin (every bin a
+// sample arrived in); returns how many.
+func trainingWindows(t *testing.T, ctx context.Context, eng *runtime.Engine, family string, ts []int64, vals []float64,
+	online map[int64][]float32) int {
+	t.Helper()
+	p, _, err := eng.WindowParams(ctx, family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, win, out := p.Schema.NumChannels(), p.WindowInputLen(), p.WindowOutputLen()
+	t0, nb, err := p.Grid(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := make([]float64, nb*ch)
+	if err := p.Resample(t0, nb, ts, vals, grid, make([]uint32, nb)); err != nil {
+		t.Fatal(err)
+	}
+	gts := make([]int64, nb)
+	for k := range gts {
+		gts[k] = t0 + int64(k)*p.StepSeconds
+	}
+	n := 0
+	for a := 0; a < nb; {
+		b := a
+		for b < nb && !math.IsNaN(grid[b*ch]) {
+			b++
+		}
+		if count := p.WindowsCount(b-a, 1); count > 0 {
+			rows := make([]float32, count*out)
+			if _, err := p.Windows(gts[a:b], grid[a*ch:b*ch], 1, rows); err != nil {
+				t.Fatal(err)
+			}
+			for w := range count {
+				end := gts[a+w+win-1]
+				row, ok := online[end]
+				if !ok {
+					continue // no sample arrived in that bin (a dropped one, filled): no answer ended there
+				}
+				if d := sameRow(row, nil, rows[w*out:(w+1)*out], nil); d != "" {
+					t.Fatalf("window ending at %d: online vs fc_windows: %s", end, d)
+				}
+				n++
+			}
+		}
+		a = b + 1
+	}
+	if n == 0 {
+		t.Fatal("no window compared with fc_windows")
+	}
+	return n
 }

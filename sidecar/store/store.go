@@ -314,9 +314,10 @@ func validSample(t int64, row []float64) bool {
 }
 
 // push appends one sample, then drops the samples at the front older than the span
-// before the newest. False when the buffer is full of samples inside the span.
+// before the newest. False when the buffer is full of samples inside the span (the
+// sample is not held and changes nothing).
 func (s *Store) push(e *buf, t int64, row []float64, span int64) bool {
-	if e.end == len(e.ts) && !s.makeRoom(e, span) {
+	if e.end == len(e.ts) && !s.makeRoom(e, max(e.maxTs, t)-span) {
 		return false
 	}
 	e.ts[e.end] = t
@@ -324,18 +325,24 @@ func (s *Store) push(e *buf, t int64, row []float64, span int64) bool {
 	e.end++
 	if t > e.maxTs {
 		e.maxTs = t
-		cut := e.maxTs - span
-		for e.start < e.end && e.ts[e.start] < cut {
-			e.start++
-		}
+		e.prune(e.maxTs - span)
 	}
 	return true
 }
 
-// makeRoom frees a slot at the end: compacts the live samples to the front, grows the
-// buffer (doubling, up to MaxSamples) or, at the limit, drops every sample older than the
-// span wherever it sits (out-of-order arrivals behind the front).
-func (s *Store) makeRoom(e *buf, span int64) bool {
+// prune drops the samples at the front older than cut.
+func (e *buf) prune(cut int64) {
+	for e.start < e.end && e.ts[e.start] < cut {
+		e.start++
+	}
+}
+
+// makeRoom frees a slot at the end for a sample that makes cut the oldest time kept:
+// drops the front older than cut and compacts, grows the buffer (doubling, up to
+// MaxSamples) or, at the limit, drops every sample older than cut wherever it sits
+// (out-of-order arrivals behind the front).
+func (s *Store) makeRoom(e *buf, cut int64) bool {
+	e.prune(cut)
 	if e.start > 0 {
 		e.compact()
 		return true
@@ -350,7 +357,7 @@ func (s *Store) makeRoom(e *buf, span int64) bool {
 		s.capacity.Add(int64(nc - c))
 		return true
 	}
-	cut, w := e.maxTs-span, 0
+	w := 0
 	for r := e.start; r < e.end; r++ {
 		if e.ts[r] >= cut {
 			e.ts[w] = e.ts[r]
@@ -358,7 +365,6 @@ func (s *Store) makeRoom(e *buf, span int64) bool {
 			w++
 		}
 	}
-	s.held.Add(int64(w - e.n()))
 	e.start, e.end = 0, w
 	return e.end < len(e.ts)
 }
