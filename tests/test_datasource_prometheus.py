@@ -11,7 +11,8 @@ seconds:
 - `dwcp-ml train --source prometheus` gives the same training data digest and the same models
   as `--source default`;
 - bad input (unreachable, not Prometheus, empty or inverted range, no series, a family that
-  does not read Prometheus) ends in one line and exit status 2.
+  does not read Prometheus) ends in one line and exit status 2;
+- a second Prometheus scraping the live replay exporter stores samples of the trace.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prom_server import free_port, prometheus
+from prom_server import free_port, prometheus, stop
 
 from dwcp_ml.datasource import naming, openmetrics
 from dwcp_ml.datasource import prometheus as source
@@ -251,3 +252,36 @@ def test_bad_input_is_one_line_and_exit_2(server: Server, tmp_path: Path) -> Non
     _one_line_error(train("--url", server.url, *rng, "--models", "anomaly,pba"),
                     "anomaly do not read Prometheus")
     _one_line_error(train(*rng), "needs --url")
+
+
+def test_prometheus_scraping_the_replay_exporter(tmp_path: Path) -> None:
+    """The live path: Prometheus scrapes `dwcp-ml replay-exporter` every second; the reader
+    (with --match job="replay") gets, per VM, values that are samples of the trace, bit for
+    bit, stamped with scrape times (a resampled copy, not the exact one)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dwcp_ml.cli", "replay-exporter",
+                             "--listen", f"127.0.0.1:{port}", "--speed", "300"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    traces = {t.name: t for t in synthetic.traces()}
+    try:
+        with prometheus(tmp_path / "tsdb", tmp_path / "run", scrape=f"127.0.0.1:{port}") as url:
+            q = source.Query(url, int(time.time()) - 600, int(time.time()) + 600,
+                             match='job="replay"')
+            deadline = time.monotonic() + 60.0
+            while True:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                try:
+                    got = source.vm_traces(q)
+                    if len(got) == len(traces) and min(len(t.ts) for t in got) >= 3:
+                        break
+                except source.PrometheusSourceError:
+                    pass  # no scrape stored yet
+                assert time.monotonic() < deadline, "3 scrapes of every VM not within 60 s"
+                time.sleep(0.5)
+    finally:
+        stop(proc)
+    for trace in got:
+        csv = traces[trace.name]
+        rows = {csv.values[i].tobytes() for i in range(len(csv.ts))}
+        assert all(row.tobytes() in rows for row in trace.values), trace.name
+        assert trace.ts.min() > csv.ts.max()  # stamped by the scrape, not the trace
