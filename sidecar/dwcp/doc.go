@@ -6,13 +6,15 @@
 //   - Scaler: Predict(current *MetricsData, horizonMinutes int) (*ResourcePrediction, error)
 //     over the scaling model.
 //   - Placer: PlaceVM(ctx, vm, c) (*Node, error) and PlaceVMBatch over the placement model.
-//   - Bandwidth predictor: NetworkSample and BandwidthPrediction, mapped to the link
-//     model's contract (docs/link-model.md).
+//   - BandwidthPredictor: Predict(history []NetworkSample), AddSample, PredictBandwidth(ctx),
+//     UpdateActual over the link model (docs/link-model.md).
 //
-// Every adapter runs over an interface that both engines implement: the in-process
-// *runtime.Engine (cgo) and the pure-Go *client.Client of a dwcp-sidecar. This package is
-// pure Go (it builds with CGO_ENABLED=0); pick the engine at start-up and get the same
-// answers, bit for bit, either way.
+// The Detector, Scaler and Placer run over interfaces that both engines implement: the
+// in-process *runtime.Engine (cgo) and the pure-Go *client.Client of a dwcp-sidecar; pick
+// the engine at start-up and get the same answers, bit for bit, either way. The
+// BandwidthPredictor runs over a LinkForecaster: InProcessLink (cgo, link_inprocess.go)
+// implements it in-process; the engine API and the sidecar have no link call yet, so the
+// client cannot. Everything but InProcessLink is pure Go (builds with CGO_ENABLED=0).
 //
 // DWCP hands over one sample at a time, the models read windows: each adapter keeps the
 // per-entity history on the model's step grid (see History) and answers once the window is

@@ -28,7 +28,7 @@ var (
 	ErrNoModel        = errors.New("the bundle has no model of the family")
 	ErrNoFeasibleNode = errors.New("no feasible node")
 	ErrMixedLinks     = errors.New("samples of different links")
-	ErrUnknownMetric  = errors.New("unknown metric")
+	ErrRatio          = errors.New("a ratio must lie in 0..1 (0.01 = 1 %)")
 	ErrBadConfig      = errors.New("bad adapter configuration")
 )
 

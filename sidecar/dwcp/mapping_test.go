@@ -174,3 +174,13 @@ func equalFloats(a, b []float64) bool {
 	}
 	return true
 }
+
+func TestIntervalConfidence(t *testing.T) {
+	for _, tc := range []struct{ lo, up, want float64 }{
+		{90, 110, 0.9}, {50, 150, 0.5}, {0, 10, 0}, {0, 0, 1}, {100, 100, 1},
+	} {
+		if got := IntervalConfidence(tc.lo, tc.up); math.Abs(got-tc.want) > 1e-15 {
+			t.Errorf("IntervalConfidence(%v, %v) = %v, want %v", tc.lo, tc.up, got, tc.want)
+		}
+	}
+}
