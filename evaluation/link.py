@@ -214,7 +214,8 @@ def _cross_validation_report(request: EvalRequest, config: LinkConfig
     for k, f in enumerate(folds):
         lines.append(f"| {k} | {int(f['origin'])} | {int(f['windows'])} | "
                      f"{f['model.bandwidth_mbps.accuracy']:.3f} | "
-                     f"{f['model.bandwidth_coverage']:.3f} | {f['model.latency_ms.accuracy']:.3f} | "
+                     f"{f['model.bandwidth_coverage']:.3f} | "
+                     f"{f['model.latency_ms.accuracy']:.3f} | "
                      f"{f['model.jitter_ms.accuracy']:.3f} | {f['seconds']:.0f} |")
     return lines, {"train_links": asdict(TRAIN), "test_links": asdict(TEST),
                    "config": asdict(config), "folds": folds, **figures}
