@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def _counter(ts: NDArray[np.int64], rate: NDArray[np.float64]) -> NDArray[np.flo
     return np.cumsum(np.r_[0.0, rate[:-1]] * dt)
 
 
-def write_openmetrics(path: Path, vm_traces: list[Trace], cpu_traces: list[Trace] = (),
+def write_openmetrics(path: Path, vm_traces: Sequence[Trace], cpu_traces: Sequence[Trace] = (),
                       counters: bool = False) -> WriteSummary:
     """Writes the VM traces (VM schema: one gauge per channel) and the CPU MHz traces
     (``<vm trace>/cpu_mhz``) as one OpenMetrics file ending in ``# EOF``. ``counters`` adds a

@@ -237,8 +237,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_replay_exporter(args: argparse.Namespace) -> int:
     """Serves a trace as Prometheus gauges, or writes it whole as OpenMetrics (+ backfill)."""
-    if args.source == "prometheus":
-        raise UsageError("replay-exporter replays --source default or real, not prometheus")
     if args.tsdb and not args.openmetrics:
         raise UsageError("--tsdb backfills the --openmetrics file: pass --openmetrics FILE")
     source = _source(args)
@@ -652,7 +650,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "../shared/data)")
     train.add_argument("--month", type=_month, default="2013-7",
                        help="Bitbrains month for --source real")
-    train.add_argument("--vms", type=_count, help="first N Bitbrains VMs (default all)")
+    train.add_argument("--vms", type=_count, help="first N Bitbrains VMs (or VM series of "
+                       "--source prometheus; default all)")
     train.add_argument("--tiny", action="store_true", help="small configurations (tests)")
     model_options(train)
     train.set_defaults(func=cmd_train)
