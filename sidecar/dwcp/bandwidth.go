@@ -57,9 +57,9 @@ type BandwidthPrediction struct {
 	// 1 - (upper - lower) / (upper + lower), clamped to [0, 1] (1 when both are 0). An
 	// interval of ±10 % around the point gives 0.9, one reaching down to 0 gives 0.
 	Confidence     float64
-	ValidUntil     time.Time // the window's last bin + horizon_seconds (15 minutes)
+	ValidUntil     time.Time // PredictionTime + horizon_seconds (15 minutes)
 	ModelVersion   string    // "dwcp-ml/link@1 (bundle ...)"
-	PredictionTime time.Time // the newest sample's Timestamp
+	PredictionTime time.Time // the window's last grid bin (the newest sample's bin start)
 
 	LowerMbps, UpperMbps float64 // the interval: LinkLowerMbps, LinkUpperMbps
 	IntervalLevel        float64 // its nominal coverage, quantile_upper - quantile_lower (0.8)

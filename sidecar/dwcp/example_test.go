@@ -157,3 +157,33 @@ func exampleNodes() []*dwcp.Node {
 		node("n5", "r2", 32, 12, 384, 200, 1),
 	}
 }
+
+// A BandwidthPredictor over the in-process engine on a bundle with the link model (the
+// committed golden/bundle has none yet, so this example is compiled, not run).
+func ExampleBandwidthPredictor() {
+	ctx := context.Background()
+	eng, err := runtime.Open(ctx, "build/link-bundle", runtime.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer eng.Close()
+
+	p, err := dwcp.NewBandwidthPredictor(ctx, dwcp.InProcessLink{Engine: eng}, dwcp.BandwidthConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range p.Window() { // one sample per 5 minutes, about 2 hours
+		s := dwcp.NetworkSample{Timestamp: at(i), BandwidthMbps: 850, LatencyMs: 12, PacketLoss: 0.001,
+			JitterMs: 1.5, NodeID: "node-a", PeerID: "node-b"}
+		if err := p.AddSample(s); err != nil {
+			log.Fatal(err)
+		}
+	}
+	f, err := p.PredictBandwidth(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s until %s: %.0f Mbit/s [%.0f, %.0f], %.1f ms, loss %.4f, confidence %.2f\n", f.Link,
+		f.ValidUntil.Format(time.TimeOnly), f.PredictedBandwidthMbps, f.LowerMbps, f.UpperMbps,
+		f.PredictedLatencyMs, f.PredictedPacketLoss, f.Confidence)
+}
