@@ -9,7 +9,7 @@ seconds:
   scaling's shipped parameters): the parity claim, with the number of values compared printed;
 - query_range (one value per step) and rate() of a counter do not keep the bits;
 - `dwcp-ml train --source prometheus` gives the same training data digest and the same models
-  as `--source default`;
+  as `--source default`, and (`--vms 2`) as `--source real --vms 2`;
 - bad input (unreachable, not Prometheus, empty or inverted range, no series, a family that
   does not read Prometheus) ends in one line and exit status 2;
 - a second Prometheus scraping the live replay exporter stores samples of the trace.
@@ -177,18 +177,24 @@ def _trained(work: Path, name: str) -> object:
         return pickle.load(f)
 
 
-def test_train_from_prometheus_gives_the_csv_models(server: Server, tmp_path: Path) -> None:
-    start, end = server.sets["synthetic"].span
+@pytest.mark.parametrize("dataset, csv_args", [
+    ("synthetic", ["--source", "default"]),
+    ("bitbrains", ["--source", "real", "--month", MONTH, "--vms", "2"]),  # VMs 4 and 5
+])
+def test_train_from_prometheus_gives_the_csv_models(server: Server, tmp_path: Path,
+                                                    dataset: str, csv_args: list[str]) -> None:
+    start, end = server.sets[dataset].span
     common = ["--models", "pba,scaling", "--tiny", "--no-track", "--quiet"]
+    vms = csv_args[csv_args.index("--vms"):][:2] if "--vms" in csv_args else []
     t0 = time.perf_counter()
     prom = _cli("train", "--source", "prometheus", "--url", server.url, "--start", str(start),
-                "--end", str(end), "--match", 'dataset="synthetic"', "--work",
+                "--end", str(end), "--match", f'dataset="{dataset}"', *vms, "--work",
                 str(tmp_path / "prom"), *common)
     seconds = time.perf_counter() - t0
     assert prom.returncode == 0, prom.stderr
-    csv = _cli("train", "--source", "default", "--work", str(tmp_path / "csv"), *common)
+    csv = _cli("train", *csv_args, "--work", str(tmp_path / "csv"), *common)
     assert csv.returncode == 0, csv.stderr
-    print(f"\ntrain --source prometheus (tiny pba, scaling): {seconds:.1f} s")
+    print(f"\ntrain --source prometheus ({dataset}, tiny pba and scaling): {seconds:.1f} s")
     for name in ("pba", "scaling"):
         a, b = _trained(tmp_path / "prom", name), _trained(tmp_path / "csv", name)
         assert a.training_data_digest == b.training_data_digest, name
