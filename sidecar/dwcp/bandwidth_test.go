@@ -33,6 +33,7 @@ var linkBundle = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	linkTemp = dir
 	work, out := filepath.Join(dir, "work"), filepath.Join(dir, "bundle")
 	for _, args := range [][]string{
 		{"train", "--work", work, "--models", "link", "--tiny", "--quiet", "--no-track"},
@@ -48,6 +49,8 @@ var linkBundle = sync.OnceValues(func() (string, error) {
 	}
 	return out, nil
 })
+
+var linkTemp string // removed by TestMain
 
 func openLink(t *testing.T) (*runtime.Engine, string) {
 	t.Helper()

@@ -33,8 +33,24 @@ func at(step int) time.Time { return t0.Add(time.Duration(step) * 5 * time.Minut
 // inProcess is one in-process engine over golden/bundle for the whole test binary (ONNX
 // Runtime is one library per process; verification at Open runs every golden).
 var inProcess = sync.OnceValues(func() (*runtime.Engine, error) {
-	return runtime.Open(context.Background(), testbundle.Dir(), runtime.Config{})
+	eng, err := runtime.Open(context.Background(), testbundle.Dir(), runtime.Config{})
+	opened = eng
+	return eng, err
 })
+
+var opened *runtime.Engine // closed by TestMain
+
+// TestMain closes the shared engine and removes the link bundle the bandwidth tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if opened != nil {
+		opened.Close()
+	}
+	if linkTemp != "" {
+		os.RemoveAll(linkTemp)
+	}
+	os.Exit(code)
+}
 
 func openEngine(t testing.TB) *runtime.Engine {
 	t.Helper()
