@@ -115,7 +115,21 @@ func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.Place
 	if err != nil {
 		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, op, "", "%s", err))
 	}
-	if err := h.heldHosts(ctx, st, req.GetRequests(), in); err != nil {
+	var taken []*[]engine.HostState
+	pooled := func() *[]engine.HostState {
+		if st.shadow != nil {
+			return nil // the shadow reads the request after this call
+		}
+		hp := hostSlices.Get().(*[]engine.HostState)
+		taken = append(taken, hp)
+		return hp
+	}
+	defer func() {
+		for _, hp := range taken {
+			hostSlices.Put(hp)
+		}
+	}()
+	if err := h.heldHosts(ctx, st, req.GetRequests(), in, pooled); err != nil {
 		return nil, wire.Status(ctx, err)
 	}
 	out, slots, err := dispatch(ctx, h.Server, st, in, func(i int) string { return in[i].VM.ID },

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -86,7 +87,8 @@ func (s *Server) heldSeries(ctx context.Context, st *slots, op, family string, r
 
 // heldHosts fills the hosts of every request that names host ids from the store, with
 // the placement model of the slot the VM routes to.
-func (s *Server) heldHosts(ctx context.Context, st *slots, reqs []*pb.PlacementRequest, in []engine.PlacementRequest) error {
+func (s *Server) heldHosts(ctx context.Context, st *slots, reqs []*pb.PlacementRequest, in []engine.PlacementRequest,
+	pooled func() *[]engine.HostState) error {
 	const op = "place vm"
 	for i, r := range reqs {
 		ids := r.GetHostIds()
@@ -106,8 +108,13 @@ func (s *Server) heldHosts(ctx context.Context, st *slots, reqs []*pb.PlacementR
 		if !ok {
 			return engine.Errorf(engine.CodeUnavailable, op, "", "the %s engine cannot place on held host state", slot)
 		}
+		hp := pooled()
+		var dst []engine.HostState
+		if hp != nil {
+			dst = (*hp)[:0]
+		}
 		full, err := store.PlacementFor(ctx, s.store, src, engine.HeldPlacementRequest{VM: in[i].VM, HostIDs: ids,
-			Overcommit: in[i].Overcommit, Domains: in[i].Domains}, nil)
+			Overcommit: in[i].Overcommit, Domains: in[i].Domains}, dst)
 		if err != nil {
 			var e *engine.Error
 			if prefix != "" && errors.As(err, &e) {
@@ -118,9 +125,16 @@ func (s *Server) heldHosts(ctx context.Context, st *slots, reqs []*pb.PlacementR
 			return err
 		}
 		in[i].Hosts = full.Hosts
+		if hp != nil {
+			*hp = full.Hosts[:0] // grown, if it had to: kept for the next call
+		}
 	}
 	return nil
 }
+
+// hostSlices recycles the host lists of held placements (not when a shadow keeps the
+// request after the call).
+var hostSlices = sync.Pool{New: func() any { return new([]engine.HostState) }}
 
 // SamplesFromProto converts one Observe message's batches (sharing the slices).
 func SamplesFromProto(batches []*pb.EntitySamples) ([]engine.Samples, error) {

@@ -445,6 +445,15 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
+// hostScratch is Hosts' per-call working memory.
+type hostScratch struct {
+	bufs   []*buf
+	shards []*shard
+	ends   []int64
+}
+
+var hostsScratch = sync.Pool{New: func() any { return new(hostScratch) }}
+
 // notHeld is the error of an entity the store has no samples of.
 func notHeld(op string, k key) *engine.Error {
 	return engine.Errorf(engine.CodeNotFound, op, "",
@@ -495,45 +504,62 @@ func (s *Store) Series(ref engine.EntityRef, p featurecore.Params, window int) (
 // without usage samples is CodeInvalidInput naming it.
 func (s *Store) Hosts(ids []string, h int, step int64, fill int, dst []engine.HostState) ([]engine.HostState, error) {
 	const op = "place vm"
-	bufs := make([]*buf, len(ids))
+	hp := hostsScratch.Get().(*hostScratch)
+	defer hostsScratch.Put(hp)
+	bufs, shards, ends := hp.bufs[:0], hp.shards[:0], hp.ends[:0]
+	defer func() { clear(bufs); hp.bufs, hp.shards, hp.ends = bufs[:0], shards[:0], ends[:0] }()
+	if cap(dst) < len(ids) {
+		dst = make([]engine.HostState, 0, len(ids))
+	}
+	dst = dst[:0]
+	// One pass takes every host's state and its cached usage, valid for the newest bin it
+	// was computed at; a second touches only the hosts whose cache is not for the common
+	// end bin (after new samples: one in steady state).
 	end := int64(math.MinInt64)
 	for i, id := range ids {
 		k := key{kind: engine.EntityHost, id: id, schema: engine.SchemaHost}
 		sh := s.shard(k)
 		sh.mu.Lock()
 		e := sh.m[k]
-		var maxTs int64
-		var hasHost bool
-		if e != nil {
-			maxTs, hasHost = e.maxTs, e.host != nil
-		}
-		n := 0
-		if e != nil {
-			n = e.n()
-		}
-		sh.mu.Unlock()
 		switch {
 		case e == nil:
+			sh.mu.Unlock()
 			return nil, engine.Errorf(engine.CodeInvalidInput, op, "", "host %d (%q): %s", i, id, notHeld(op, k).Msg)
-		case !hasHost:
+		case e.host == nil:
+			sh.mu.Unlock()
 			return nil, engine.Errorf(engine.CodeInvalidInput, op, "", "host %d (%q): no host state (capacity, allocation, ...) observed: send Observe with its host state", i, id)
-		case n == 0:
+		case e.n() == 0:
+			sh.mu.Unlock()
 			return nil, engine.Errorf(engine.CodeInvalidInput, op, "", "host %d (%q): no usage samples (schema host: %v) observed", i, id, engine.ResourceNames)
 		}
-		bufs[i] = e
-		end = max(end, maxTs-maxTs%step)
+		var usage []float64
+		cachedEnd := int64(math.MinInt64)
+		if e.usage != nil && e.usageVersion == e.version && e.usageH == h {
+			usage, cachedEnd = e.usage, e.usageEnd
+		}
+		hi := e.host
+		dst = append(dst, engine.HostState{ID: id, Domain: hi.Domain, Capacity: hi.Capacity, Allocated: hi.Allocated,
+			Usage: usage, VMCount: hi.VMCount, NICMbps: hi.NICMbps, FailureRate: hi.FailureRate, Cost: hi.Cost,
+			Maintenance: hi.Maintenance})
+		end = max(end, e.maxTs-e.maxTs%step)
+		sh.mu.Unlock()
+		bufs, shards, ends = append(bufs, e), append(shards, sh), append(ends, cachedEnd)
 	}
+	var p featurecore.Params
+	var col, out []float64
+	var counts []uint32
 	t0 := max(end-int64(h-1+fill)*step, 0)
 	nb := int((end-t0)/step) + 1
-	p := featurecore.DefaultParams(featurecore.SchemaMetric)
-	p.StepSeconds, p.FillLimit = step, fill
-	col := make([]float64, 0, 64)
-	out := make([]float64, nb)
-	counts := make([]uint32, nb)
-	dst = dst[:0]
 	for i, e := range bufs {
-		k := key{kind: engine.EntityHost, id: ids[i], schema: engine.SchemaHost}
-		sh := s.shard(k)
+		if ends[i] == end {
+			continue
+		}
+		if col == nil {
+			p = featurecore.DefaultParams(featurecore.SchemaMetric)
+			p.StepSeconds, p.FillLimit = step, fill
+			col, out, counts = make([]float64, 0, 64), make([]float64, nb), make([]uint32, nb)
+		}
+		sh := shards[i]
 		sh.mu.Lock()
 		if e.usage == nil || e.usageVersion != e.version || e.usageEnd != end || e.usageH != h {
 			usage := make([]float64, h*engine.NumResources)
@@ -555,10 +581,7 @@ func (s *Store) Hosts(ids []string, h int, step int64, fill int, dst []engine.Ho
 			}
 			e.usage, e.usageVersion, e.usageEnd, e.usageH = usage, e.version, end, h
 		}
-		hi := e.host
-		dst = append(dst, engine.HostState{ID: ids[i], Domain: hi.Domain, Capacity: hi.Capacity, Allocated: hi.Allocated,
-			Usage: e.usage, VMCount: hi.VMCount, NICMbps: hi.NICMbps, FailureRate: hi.FailureRate, Cost: hi.Cost,
-			Maintenance: hi.Maintenance})
+		dst[i].Usage = e.usage
 		sh.mu.Unlock()
 	}
 	return dst, nil
