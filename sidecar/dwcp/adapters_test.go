@@ -409,6 +409,23 @@ func TestErrors(t *testing.T) {
 	if err := pl.ObserveVM("v", at(0), engine.Resources{1, nan, 0, 0}); !errors.Is(err, dwcp.ErrNotFinite) {
 		t.Errorf("observe NaN: %v", err)
 	}
+	one, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{DefaultCapacityMHz: 10400, MaxTargets: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := func(id string) *dwcp.MetricsData {
+		return &dwcp.MetricsData{Timestamp: at(0), TargetID: id, TargetType: dwcp.TargetVM, CPUUsage: 0.5}
+	}
+	if _, err := one.Predict(m("a"), 0); !errors.Is(err, dwcp.ErrWarmingUp) {
+		t.Errorf("first target: %v", err)
+	}
+	if _, err := one.Predict(m("b"), 0); !errors.Is(err, dwcp.ErrBadConfig) {
+		t.Errorf("a target beyond MaxTargets: %v", err)
+	}
+	one.Forget("a")
+	if _, err := one.Predict(m("b"), 0); !errors.Is(err, dwcp.ErrWarmingUp) {
+		t.Errorf("after Forget: %v", err)
+	}
 	if _, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{TrendDeadband: 2}); !errors.Is(err, dwcp.ErrBadConfig) {
 		t.Errorf("deadband 2: %v", err)
 	}

@@ -169,6 +169,16 @@ func (s *Scaler) HorizonMinutes() int { return s.horizon }
 // Window is the number of grid samples a target needs before Predict answers.
 func (s *Scaler) Window() int { return s.model.WindowSamples }
 
+// Forget drops the histories of targets that are gone (a new target beyond MaxTargets is
+// refused until some are forgotten).
+func (s *Scaler) Forget(targetIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range targetIDs {
+		delete(s.hist, id)
+	}
+}
+
 // capacity returns the target's capacity in MHz.
 func (s *Scaler) capacity(id string) (float64, bool) {
 	if c, ok := s.cfg.CapacityMHz[id]; ok {

@@ -220,6 +220,16 @@ func (p *Placer) ObserveNode(id string, t time.Time, usage engine.Resources) err
 	return p.observe("observe node", p.nodeH, id, t, usage)
 }
 
+// Forget drops the demand histories of VMs and nodes that are gone.
+func (p *Placer) Forget(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		delete(p.vmH, id)
+		delete(p.nodeH, id)
+	}
+}
+
 func (p *Placer) observe(op string, hs map[string]*grid, id string, t time.Time, v engine.Resources) error {
 	if id == "" {
 		return inputErr(op, "id", nil, ErrEmptyID)
@@ -321,8 +331,8 @@ func (p *Placer) DecideBatch(ctx context.Context, vms []*VM, c *Constraints) ([]
 	return p.decide(ctx, "place vm batch", vms, c)
 }
 
-// Requests returns the engine requests PlaceVMBatch sends for vms, with the nodes each
-// request's Maintenance flags stand for and the adapter's exclusions.
+// Requests returns the engine requests PlaceVMBatch sends for vms (the adapter's
+// exclusions are the hosts whose Maintenance the node itself does not set).
 func (p *Placer) Requests(vms []*VM, c *Constraints) ([]engine.PlacementRequest, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
