@@ -22,8 +22,10 @@ import (
 	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 	"github.com/dwcp/dwcp-ml/sidecar/internal/wire"
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+	"github.com/dwcp/dwcp-ml/sidecar/rollout"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
 	"github.com/dwcp/dwcp-ml/sidecar/store"
@@ -319,4 +321,65 @@ func TestOnlineErrors(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("hosts and host ids: %v", err)
 	}
+}
+
+// TestOnlineRollout: a call by entity routes like a series of that entity (canary at
+// 10 %, sticky per entity by rollout.Bucket), and the canary answers from the same held
+// samples, with the bits of its in-process answer on the same series.
+func TestOnlineRollout(t *testing.T) {
+	ctx := context.Background()
+	srv, target, _ := rolloutServer(t, server.Config{})
+	c := dial(t, target)
+	if _, err := c.SetRollout(ctx, client.RolloutRequest{Action: "set", CanaryDir: testbundle.WithVersion(t, "canary-2")}); err != nil {
+		t.Fatal(err)
+	}
+	var ts []int64
+	var vals []float64
+	for k := range 25 {
+		ts = append(ts, 1_700_000_100+int64(k)*300)
+		vals = append(vals, 20+float64(k%5), 50, 3, 7, 100+float64(k), 40)
+	}
+	seen := map[string]int{}
+	for i := range 200 {
+		id := fmt.Sprintf("vm-%d", i)
+		ref := engine.EntityRef{Kind: engine.EntityVM, ID: id}
+		if _, err := c.Observe(ctx, []engine.Samples{{Entity: ref, Schema: "vm", Timestamps: ts, Values: vals}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.ForecastBandwidthEntity(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, err := srv.Store().Series(ref, pbaParams(t), 23)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held.Entity = id
+		want, err := c.ForecastBandwidth(ctx, held) // the series form, routed by the same entity
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sameBits(got, want); err != nil {
+			t.Fatalf("%s: by entity and by series differ: %v", id, err)
+		}
+		wantBundle := "default-1"
+		if rollout.Bucket(id) < 1000 {
+			wantBundle = "canary-2"
+		}
+		if got.Model.Bundle != wantBundle {
+			t.Fatalf("%s answered by %s, want %s", id, got.Model.Bundle, wantBundle)
+		}
+		seen[got.Model.Bundle]++
+	}
+	if seen["canary-2"] == 0 || seen["default-1"] == 0 {
+		t.Fatalf("answers per bundle %v", seen)
+	}
+}
+
+// pbaParams are the default bundle's PBA window parameters: the core's defaults for
+// schema vm (12 steps, 12-sample statistics, 300 s, fill 2; TestOnlineReplayUDS reads
+// them from the engine and checks every answer).
+func pbaParams(t *testing.T) featurecore.Params {
+	t.Helper()
+	return featurecore.DefaultParams(featurecore.SchemaVM)
 }
