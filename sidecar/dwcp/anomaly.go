@@ -79,8 +79,8 @@ type Anomaly struct {
 // DetectorConfig configures a Detector; the zero value is the default.
 type DetectorConfig struct {
 	// Entity names the monitored node or link. The sidecar routes on it (canary or
-	// champion, sticky per entity): each metric's series goes as Entity + "/" + metric
-	// name. "" = the champion, no routing.
+	// champion, sticky per entity): all seven series of a Detect carry it, so they go to
+	// one slot, one model version, in one batch. "" = the champion, no routing.
 	Entity string
 	// FillLimit is how many empty grid bins are filled by repeating the previous one
 	// (default DefaultFillLimit); a longer gap starts the history over.
@@ -171,12 +171,9 @@ func (d *Detector) Detect(ctx context.Context, v *MetricVector) (*Anomaly, error
 		return nil, nil
 	}
 	series := make([]engine.Series, len(MetricNames))
-	for i, name := range MetricNames {
+	for i := range MetricNames {
 		ts, vs := d.hist.window(i)
-		series[i] = engine.Series{Timestamps: ts, Values: vs}
-		if d.cfg.Entity != "" {
-			series[i].Entity = d.cfg.Entity + "/" + name
-		}
+		series[i] = engine.Series{Timestamps: ts, Values: vs, Entity: d.cfg.Entity}
 	}
 	res, err := d.eng.AnomalyScoreBatch(ctx, series)
 	if err != nil {
