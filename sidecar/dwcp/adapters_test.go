@@ -13,6 +13,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/dwcp"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
+	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 )
 
 // TestDetectorParity runs one sequence (warm-up, a flagged spike, a quiet step, a latency
@@ -478,5 +479,101 @@ func TestGridIsResample(t *testing.T) {
 	}
 	if err := sameBits(last.Recommendation, want); err != nil {
 		t.Errorf("adapter vs fc_resample's grid: %v", err)
+	}
+}
+
+// recording is the in-process engine, keeping the series each typed call received (the
+// calls still run on the real engine).
+type recording struct {
+	*runtime.Engine
+	anomaly  []engine.Series
+	capacity []engine.Series
+}
+
+func (r *recording) AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]engine.AnomalyResult, error) {
+	r.anomaly = s
+	return r.Engine.AnomalyScoreBatch(ctx, s)
+}
+
+func (r *recording) RecommendCapacity(ctx context.Context, s engine.Series) (engine.CapacityRecommendation, error) {
+	r.capacity = append(r.capacity, s)
+	return r.Engine.RecommendCapacity(ctx, s)
+}
+
+// TestDetectorMapping: each MetricVector field becomes its own series, values unchanged,
+// timestamps the grid bins, all under the Detector's entity.
+func TestDetectorMapping(t *testing.T) {
+	ctx := context.Background()
+	rec := &recording{Engine: openEngine(t)}
+	d, err := dwcp.NewDetector(ctx, rec, dwcp.DetectorConfig{Entity: "node-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *dwcp.MetricVector
+	for i := range d.Window() {
+		last = linkMetrics(i, -1)
+		last.Timestamp = last.Timestamp.Add(123 * time.Second) // inside its bin
+		if _, err := d.Detect(ctx, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rec.anomaly) != 7 {
+		t.Fatalf("%d series, want 7", len(rec.anomaly))
+	}
+	for i, tc := range []struct {
+		field string
+		value float64
+	}{{"Bandwidth", last.Bandwidth}, {"Latency", last.Latency}, {"PacketLoss", last.PacketLoss}, {"Jitter", last.Jitter},
+		{"CPUUsage", last.CPUUsage}, {"MemoryUsage", last.MemoryUsage}, {"ErrorRate", last.ErrorRate}} {
+		s := rec.anomaly[i]
+		n := len(s.Timestamps)
+		if n != d.Window() || len(s.Values) != n || s.Entity != "node-9" {
+			t.Fatalf("%s: %d timestamps, %d values, entity %q", tc.field, n, len(s.Values), s.Entity)
+		}
+		if s.Values[n-1] != tc.value || s.Timestamps[n-1] != at(d.Window()-1).Unix() || s.Timestamps[0] != t0.Unix() {
+			t.Errorf("%s: newest %v at %d, first at %d; want %v at %d, first %d", tc.field, s.Values[n-1],
+				s.Timestamps[n-1], s.Timestamps[0], tc.value, at(d.Window()-1).Unix(), t0.Unix())
+		}
+	}
+}
+
+// TestScalerMapping: demand MHz = CPUUsage × the target's capacity (its own, else the
+// default), one series per target under its TargetID.
+func TestScalerMapping(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		cfg    dwcp.ScalerConfig
+		target string
+		mhz    float64
+	}{
+		{"own capacity", dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 8 * dwcp.MHzPerCore}, DefaultCapacityMHz: 1}, "vm-1", 8 * 2600},
+		{"default capacity", dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 1}, DefaultCapacityMHz: 4 * dwcp.MHzPerCore}, "vm-2", 4 * 2600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recording{Engine: openEngine(t)}
+			sc, err := dwcp.NewScaler(ctx, rec, tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p *dwcp.ResourcePrediction
+			for i := range sc.Window() {
+				p, err = sc.Predict(&dwcp.MetricsData{Timestamp: at(i), TargetID: tc.target, TargetType: dwcp.TargetVM,
+					CPUUsage: 0.25 + 0.05*float64(i%4), NetworkIO: math.NaN(), ResponseTime: -1}, 15) // ignored fields
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := rec.capacity[0]
+			for i, v := range s.Values {
+				if want := (0.25 + 0.05*float64(i%4)) * tc.mhz; v != want {
+					t.Errorf("sample %d: %v MHz, want %v", i, v, want)
+				}
+			}
+			if s.Entity != tc.target || p.CapacityMHz != tc.mhz || p.PredictedCPU != p.Recommendation.PredictedPeakMHz/tc.mhz ||
+				p.PredictedLoad != p.Recommendation.CapacityMHz/tc.mhz {
+				t.Errorf("%+v", p)
+			}
+		})
 	}
 }
