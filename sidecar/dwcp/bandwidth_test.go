@@ -40,10 +40,14 @@ var linkBundle = sync.OnceValues(func() (string, error) {
 		{"export", "--work", work, "--quiet"},
 		{"bundle", "--work", work, "--out", out, "--version", "link-test", "--no-track"},
 	} {
-		cmd := exec.Command(cli, args...)
+		// Bounded: a hung step fails the tests instead of hanging them (exec kills it).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		cmd := exec.CommandContext(ctx, cli, args...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "DWCP_ML_TRACKING_DIR="+filepath.Join(dir, "mlruns"))
-		if b, err := cmd.CombinedOutput(); err != nil {
+		b, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
 			return "", fmt.Errorf("%s %s: %w\n%s", cli, args[0], err, b)
 		}
 	}
