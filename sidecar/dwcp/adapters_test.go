@@ -5,8 +5,10 @@ package dwcp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -575,5 +577,63 @@ func TestScalerMapping(t *testing.T) {
 				t.Errorf("%+v", p)
 			}
 		})
+	}
+}
+
+// TestConcurrent: the adapters are safe for concurrent use (run with -race); every
+// goroutine's answers equal the sequential ones.
+func TestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	sc, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{DefaultCapacityMHz: 10400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := dwcp.NewPlacer(ctx, eng, dwcp.PlacerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.SetNodes(exampleNodes()); err != nil {
+		t.Fatal(err)
+	}
+	vm := &dwcp.VM{ID: "web-3", RequestedCPU: 4, RequestedMemory: 8 * gib, AntiAffinityGroup: "web"}
+	want, err := pl.PlaceVM(ctx, vm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprint("vm-", g)
+			for i := range sc.Window() + 5 {
+				_, err := sc.Predict(&dwcp.MetricsData{Timestamp: at(i), TargetID: id, TargetType: dwcp.TargetVM, CPUUsage: 0.5}, 0)
+				if err != nil && !(errors.Is(err, dwcp.ErrWarmingUp) && i < sc.Window()-1) {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				if err := pl.ObserveNode(fmt.Sprint("other-", g), at(i), engine.Resources{1, 1, 1, 1}); err != nil {
+					errs <- err
+					return
+				}
+				got, err := pl.PlaceVM(ctx, vm, nil)
+				if err != nil || got != want {
+					errs <- fmt.Errorf("PlaceVM %v %v, want %s", got, err, want.ID)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
