@@ -128,7 +128,7 @@ def test_refused_input_is_one_line(tmp_path: Path) -> None:
                           check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == ("dwcp-ml: error: unknown model nope; known: pba, anomaly, "
-                                   "scaling, itp")
+                                   "scaling, itp, link")
 
 
 def _free_port() -> int:
