@@ -184,7 +184,7 @@ FUZZTIME ?= 10s
 test-go: go-deps venv $(ORT_OTHER)
 	$(GO) vet ./...
 	@# The packages DWCP services link without a C toolchain must stay pure Go.
-	CGO_ENABLED=0 $(GO) build ./sidecar/client ./sidecar/engine ./sidecar/bundle ./cmd/dwcp-client
+	CGO_ENABLED=0 $(GO) build ./sidecar/client ./sidecar/engine ./sidecar/bundle ./sidecar/dwcp ./cmd/dwcp-client
 	rm -rf $(BUILD)/bad-bundles && $(VPY) -m dwcp_ml.golden.bad_bundles $(BUILD)/bad-bundles
 	ONNXRUNTIME_LIB=$(ORT_LIB) DWCP_TEST_OTHER_ORT_LIB=$(abspath $(ORT_OTHER)) \
 	  DWCP_BAD_BUNDLES=$(abspath $(BUILD)/bad-bundles) $(GO) test ./...
