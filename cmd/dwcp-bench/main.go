@@ -5,7 +5,10 @@
 // running dwcp-sidecar), and Python (feature core
 // through cffi + ONNX Runtime, tests/bench_latency.py) on the same inputs; and one PlaceVM
 // over 1,000 hosts (the placement model's first golden request, its hosts replicated with
-// distinct IDs), Go only. It prints a Markdown table and asserts nothing.
+// distinct IDs), Go only. Then the online store (docs/online-store.md): the typed calls
+// by entity id and PlaceVM by host ids on held state (the same inputs, observed first),
+// Observe's ingest rate, and the store's heap at 10,000 and 100,000 VMs. It prints
+// Markdown tables and asserts nothing.
 //
 // With -onnx FILE it measures one ONNX file instead, outside any bundle, in a session made
 // as the served ones are: p50 and p99 of one call of -shape (Go in-process, model only, no
@@ -35,6 +38,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
 func main() {
@@ -104,6 +108,8 @@ func run(args []string, out io.Writer) error {
 		{"sidecar TCP", func() (engine.Engine, func(), error) { return sidecar(ctx, eng, "tcp", *tcpTarget) }},
 	}
 	table := map[string]map[string]percentiles{}
+	online := map[string]onlineRow{}
+	var names []string
 	for _, p := range paths {
 		e, stop, err := p.eng()
 		if err != nil {
@@ -129,6 +135,17 @@ func run(args []string, out io.Writer) error {
 				return fmt.Errorf("%s PlaceVM: %w", p.name, err)
 			}
 		}
+		o, ok := e.(engine.Online)
+		if p.name == "Go in-process" {
+			o, ok = store.NewOnline(ctx, store.New(store.Config{}), eng), true
+		}
+		if ok {
+			if online[p.name], err = measureOnline(ctx, eng, o, inputs, place, *calls); err != nil {
+				stop()
+				return fmt.Errorf("%s online store: %w", p.name, err)
+			}
+			names = append(names, p.name)
+		}
 		stop()
 	}
 	py, err := pythonColumn(*python, *dir, *calls)
@@ -137,6 +154,14 @@ func run(args []string, out io.Writer) error {
 	}
 	if err != nil { // the Go figures are printed; say why the Python ones are not
 		fmt.Fprintf(out, "\nPython column: %v\n", err)
+	}
+	printOnline(out, table, online, names)
+	for _, n := range []int{10_000, 100_000} {
+		per, total, err := storeMemory(ctx, n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nstore memory, %d VMs with a full PBA window: %.0f B heap per entity, %.1f MiB\n", n, per, total/(1<<20))
 	}
 	return nil
 }
