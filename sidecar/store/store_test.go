@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +264,65 @@ func TestSnapshotRefused(t *testing.T) {
 	}
 	if _, err := store.New(store.Config{}).ReadSnapshot(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// TestConcurrent: observing, answering, placing, evicting and snapshotting at once (run
+// with -race): no race, every usage history whole, the last snapshot readable.
+func TestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	st := store.New(store.Config{TTL: time.Hour})
+	path := filepath.Join(t.TempDir(), "state")
+	done := make(chan error, 8)
+	for w := range 4 {
+		go func() {
+			ref := engine.EntityRef{Kind: engine.EntityHost, ID: "h" + strconv.Itoa(w%2)}
+			for i := range 500 {
+				_, err := st.Observe(ctx, []engine.Samples{{Entity: ref, Schema: engine.SchemaHost,
+					Timestamps: []int64{1_700_000_100 + int64(i)*300}, Values: []float64{1, 2, 3, 4},
+					Host: &engine.HostInfo{Capacity: engine.Resources{10, 10, 10, 10}}}})
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		go func() {
+			for range 300 {
+				if hs, err := st.Hosts([]string{"h0", "h1"}, 12, 300, 2, nil); err == nil {
+					for _, h := range hs {
+						if len(h.Usage) != 48 {
+							done <- errors.New("usage of the wrong length")
+							return
+						}
+					}
+				}
+				st.Evict()
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		go func() {
+			for range 20 {
+				if _, err := st.WriteSnapshot(path); err != nil {
+					done <- err
+					return
+				}
+				st.Stats()
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.New(store.Config{}).ReadSnapshot(path); err != nil {
+		t.Fatal(err)
 	}
 }
