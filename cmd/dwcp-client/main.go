@@ -48,9 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // nargs is the number of arguments of each command.
 // nargs is the number of arguments of each command (-1: the command checks them).
-var nargs = map[string]int{"demo": 0, "versions": 0, "reload": 1, "rollout": -1, "report-actual": 4}
+var nargs = map[string]int{"demo": 0, "versions": 0, "reload": 1, "rollout": -1, "report-actual": 4, "held": 2}
 
-const commands = "demo, versions, reload DIR, rollout show|set|promote|rollback|withdraw|clear-shadow, or report-actual KIND ENTITY TS VALUE"
+const commands = "demo, versions, reload DIR, rollout show|set|promote|rollback|withdraw|clear-shadow, report-actual KIND ENTITY TS VALUE, or held KIND ID"
 
 func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config
@@ -69,7 +69,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var err error
 	if err = fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "usage: dwcp-client [flags] demo | versions | reload DIR | rollout ACTION [flags] | report-actual KIND ENTITY TS VALUE")
+			fmt.Fprintln(stderr, "usage: dwcp-client [flags] demo | versions | reload DIR | rollout ACTION [flags] | report-actual KIND ENTITY TS VALUE | held KIND ID")
 			fs.SetOutput(stderr)
 			fs.PrintDefaults()
 			return err
@@ -95,6 +95,10 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	case "report-actual":
 		if call, err = reportActual(rest, stdout); err != nil {
+			return err
+		}
+	case "held":
+		if call, err = held(rest, stdout); err != nil {
 			return err
 		}
 	}

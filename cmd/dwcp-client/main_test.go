@@ -12,6 +12,9 @@ import (
 
 	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/internal/testpki"
+	"github.com/dwcp/dwcp-ml/sidecar/bundle"
+	"github.com/dwcp/dwcp-ml/sidecar/client"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/monitor"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
@@ -130,7 +133,11 @@ func TestCommands(t *testing.T) {
 		{"rollout withdraw", []string{"rollout", "withdraw"}, 0, []string{"no canary", " withdraw: canary canary-2 5000 -> 0 bp"}},
 		{"rollout withdraw again", []string{"rollout", "withdraw"}, 1, []string{"no canary is being rolled out"}},
 		{"report-actual unmatched", []string{"report-actual", "bandwidth", "vm-1", "1767225600", "10"}, 1, []string{"no served prediction waiting"}},
+		{"held", []string{"held", "vm", "held-1"}, 0, []string{"ForecastBandwidth  pba 2", "valid until",
+			"AnomalyScore       —", "series 0 has 23 samples; anomaly needs the last 577 samples", "RecommendCapacity  scaling 1.0.0"}},
+		{"held nothing", []string{"held", "link", "nobody"}, 1, []string{`no answer for link "nobody"`}},
 	}
+	observeHeld(t, addr)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -169,6 +176,7 @@ func TestUsage(t *testing.T) {
 		{"rollout set bad flag", []string{"rollout", "set", "-canry", "x"}, 2, "rollout set: flag provided but not defined: -canry"},
 		{"report-actual bad kind", []string{"report-actual", "cpu", "vm-1", "1", "2"}, 2, `kind "cpu"`},
 		{"report-actual bad time", []string{"report-actual", "bandwidth", "vm-1", "soon", "2"}, 2, `timestamp "soon"`},
+		{"held bad kind", []string{"held", "pod", "x"}, 2, `held: kind "pod"`},
 		{"unknown flag", []string{"-x", "demo"}, 2, "flag provided but not defined: -x"},
 		{"bad address", []string{"-addr", "nonsense", "versions"}, 2, `-addr: dwcp-ml: dial: target "nonsense"`},
 		{"no sidecar", []string{"-addr", nobody, "-wait", "300ms", "versions"}, 1, "not serving"},
@@ -184,5 +192,29 @@ func TestUsage(t *testing.T) {
 				t.Errorf("stderr is not one line with %q:\n%s", tc.want, msg)
 			}
 		})
+	}
+}
+
+// observeHeld sends VM held-1 the golden PBA run (schema vm) and the scaling run (schema
+// metric; too short for the anomaly model's 577-sample window).
+func observeHeld(t *testing.T, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := bundle.Load(defaultBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ref := engine.EntityRef{Kind: engine.EntityVM, ID: "held-1"}
+	pba, scaling := b.Goldens["pba"].Runs[0], b.Goldens["scaling"].Runs[0]
+	if _, err := c.Observe(ctx, []engine.Samples{
+		{Entity: ref, Schema: "vm", Timestamps: pba.Timestamps, Values: pba.Values},
+		{Entity: ref, Schema: "metric", Timestamps: scaling.Timestamps, Values: scaling.Values},
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
