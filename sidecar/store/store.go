@@ -243,7 +243,8 @@ func (s *Store) observe(b *engine.Samples) (engine.ObserveResult, *engine.Error)
 		if len(b.Timestamps) == 0 && b.Host == nil {
 			return res, nil
 		}
-		if int(s.entities.Load()) >= s.cfg.MaxEntities {
+		if s.entities.Add(1) > int64(s.cfg.MaxEntities) { // reserve first: exact under concurrent creation
+			s.entities.Add(-1)
 			s.refused.Add(1)
 			return res, engine.Errorf(engine.CodeStoreFull, op, "",
 				"%s refused: the online store holds its maximum of %d entities (raise dwcp-sidecar -store-max-entities, or lower -store-ttl so idle entities leave sooner)",
@@ -252,7 +253,6 @@ func (s *Store) observe(b *engine.Samples) (engine.ObserveResult, *engine.Error)
 		c := min(need.Bins+2, s.cfg.MaxSamples)
 		e = &buf{ch: ch, ts: make([]int64, c), vals: make([]float64, c*ch), maxTs: math.MinInt64, minTs: math.MaxInt64}
 		sh.m[k] = e
-		s.entities.Add(1)
 		s.capacity.Add(int64(c))
 		res.Created++
 	}
