@@ -196,12 +196,22 @@ func cmpErr(a, b error) error {
 // *SnapshotError matching ErrSnapshot, and the store keeps what it held. A missing file
 // is an error matching os.ErrNotExist. Returns the entities restored.
 func (s *Store) ReadSnapshot(path string) (int, error) {
-	data, err := os.ReadFile(path)
+	bad := func(format string, args ...any) (int, error) {
+		return 0, &SnapshotError{Path: path, Reason: fmt.Sprintf(format, args...)}
+	}
+	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, err
 	}
-	bad := func(format string, args ...any) (int, error) {
-		return 0, &SnapshotError{Path: path, Reason: fmt.Sprintf(format, args...)}
+	// The largest file the bounds allow (every entity full, 8 channels, 4 KiB of names and
+	// host state): anything bigger is refused before it is read into memory.
+	limit := int64(headerLen) + 8 + int64(s.cfg.MaxEntities)*(int64(s.cfg.MaxSamples)*(8+8*8)+4096)
+	if fi.Size() > limit {
+		return bad("%d bytes; this store's bounds allow at most %d", fi.Size(), limit)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
 	}
 	if len(data) < headerLen || string(data[:8]) != snapshotMagic {
 		return bad("not an online store snapshot (no %q header)", snapshotMagic)
