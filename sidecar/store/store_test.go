@@ -240,7 +240,8 @@ func TestSnapshotRefused(t *testing.T) {
 		{"bit flipped", edit(func(b []byte) []byte { b[len(b)/2] ^= 1; return b }), store.Config{}, "SHA-256"},
 		{"too many entities", data, store.Config{MaxEntities: 2}, "3 entities; this store holds at most 2"},
 		{"too many samples", data, store.Config{MaxSamples: 10}, "samples; this store holds at most 10 per entity"},
-		{"larger than the bounds", data, store.Config{MaxEntities: 1, MaxSamples: 2}, "bytes; this store's bounds allow at most"},
+		{"larger than the bounds", append(append([]byte(nil), data...), make([]byte, 8192)...), store.Config{MaxEntities: 1, MaxSamples: 2},
+			"bytes; this store's bounds allow at most"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
