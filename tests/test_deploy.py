@@ -49,9 +49,15 @@ MONITOR = ACCURACY | frozenset({
     "dwcp_ml_drift_rows_total", "dwcp_ml_actuals_total", "dwcp_ml_monitor_served_total",
     "dwcp_ml_monitor_evicted_total", "dwcp_ml_monitor_pending",
 })
+# The online feature store (sidecar/store, sidecar/server/online.go).
+STORE = frozenset({
+    "dwcp_ml_store_entities", "dwcp_ml_store_samples", "dwcp_ml_store_buffer_bytes",
+    "dwcp_ml_store_samples_total", "dwcp_ml_store_refused_entities_total",
+    "dwcp_ml_store_evicted_entities_total", "dwcp_ml_store_host_states_total",
+})
 # Prometheus's own (up) and the Go client's runtime and process collectors.
 RUNTIME = frozenset({"up", "go_goroutines", "process_resident_memory_bytes"})
-CONTRACT = EXISTING | ROLLOUT | MONITOR | RUNTIME
+CONTRACT = EXISTING | ROLLOUT | MONITOR | STORE | RUNTIME
 HISTOGRAMS = frozenset({"dwcp_ml_request_duration_seconds", "dwcp_ml_shadow_duration_seconds",
                         "dwcp_ml_shadow_disagreement"})
 

@@ -1,5 +1,5 @@
 """The dwcp-ml Grafana dashboard as code (grafanalib): SLOs, serving, bundles and rollout,
-shadow, online accuracy and drift of the sidecars scraped as job "dwcp-ml-sidecar".
+shadow, online accuracy, drift and the online feature store of the sidecars scraped as job "dwcp-ml-sidecar".
 
     python deploy/grafana/dashboard.py              # writes deploy/grafana/dwcp-ml.json
     python deploy/grafana/dashboard.py --out FILE
@@ -267,6 +267,38 @@ ROWS: tuple[Row, ...] = (
               "served model without a drift reference: drift is blind for it).",
               (q(f"sum by (result) (rate(dwcp_ml_drift_rows_total{{{SEL}}}[{RATE}]))",
                  "{{result}}"),),
+              "short"),
+    )),
+    Row("Online feature store (samples observed per entity)", (
+        Panel("Entities and samples held",
+              "Entity buffers ((kind, id, schema)) and raw samples the store holds; bounded "
+              "by -store-max-entities and -store-max-samples, idle entities leave after "
+              "-store-ttl.",
+              (q(f"sum by (instance) (dwcp_ml_store_entities{{{SEL}}})",
+                 "entities {{instance}}"),
+               q(f"sum by (instance) (dwcp_ml_store_samples{{{SEL}}})",
+                 "samples {{instance}}")),
+              "short"),
+        Panel("Buffer memory",
+              "Memory of the sample buffers (about 2 KB per VM entity).",
+              (q(f"sum by (instance) (dwcp_ml_store_buffer_bytes{{{SEL}}})", "{{instance}}"),),
+              "bytes"),
+        Panel("Samples observed by result",
+              "Per second: accepted, late (older than any window reads), invalid, "
+              "entity_full (beyond the per-entity bound).",
+              (q(f"sum by (result) (rate(dwcp_ml_store_samples_total{{{SEL}}}[{RATE}]))",
+                 "{{result}}"),),
+              "short"),
+        Panel("Entities refused, evicted; host states replaced",
+              "Per second: new entities refused because the store is full "
+              "(ResourceExhausted), idle ones evicted after the TTL, host placement states "
+              "replaced by Observe.",
+              (q(f"sum(rate(dwcp_ml_store_refused_entities_total{{{SEL}}}[{RATE}]))",
+                 "refused"),
+               q(f"sum(rate(dwcp_ml_store_evicted_entities_total{{{SEL}}}[{RATE}]))",
+                 "evicted"),
+               q(f"sum(rate(dwcp_ml_store_host_states_total{{{SEL}}}[{RATE}]))",
+                 "host states")),
               "short"),
     )),
 )
