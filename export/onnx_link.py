@@ -3,8 +3,9 @@
 Graph: ``input`` float32 [N, T, 12] (feature-core windows of the ``link`` schema, normalised
 with the manifest's center/scale) -> Flatten -> six ``TreeEnsembleRegressor`` s (one per
 output column; thresholds rounded down to float32 as ``trees.py`` does, so each split decides
-like LightGBM) -> ``raw`` [N, 6] relative log targets; ``base`` [N, 6] = log(1 + relu(the
-last step's target_mean or channel, un-normalised)); ``u = raw + base``; lower = min(u0, u1),
+like LightGBM) -> ``raw`` [N, 6] relative log targets, plus the bandwidth interval's
+calibration offsets; ``base`` [N, 6] = log(1 + relu(the last step's target_mean or channel,
+un-normalised)); ``u = raw + base``; lower = min(u0, u1),
 upper = max(u2, u1) (no quantile crossing); ``output`` = min(relu(exp(u) - 1), cap), cap 1
 for the loss ratio and float32 max elsewhere: [N, 6] in OUTPUT_COLUMNS order and units.
 
@@ -42,7 +43,8 @@ def to_onnx(model: LinkForecaster) -> bytes:
     params = model.params
     n_inputs = params.seq_len * params.n_features
     protos = [_to_onnx("lightgbm", m, n_inputs, f"link_c{i}") for i, m in enumerate(model.models)]
-    inner = _merge(protos, np.zeros(len(OUTPUT_COLUMNS)), "link")
+    offsets = np.concatenate([model.bandwidth.offsets, *(r.offsets for r in model.others)])
+    inner = _merge(protos, offsets, "link")
     g = inner.graph
     for node in g.node:  # the trees read the flattened rows
         node.input[:] = ["rows" if n == INPUT else n for n in node.input]

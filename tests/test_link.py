@@ -88,7 +88,10 @@ def test_train_outputs_and_training_data(trained: link.TrainedLink) -> None:
     assert out.shape == (len(trained.holdout_x), len(link.OUTPUT_COLUMNS))
     assert (out[:, 0] <= out[:, 1]).all() and (out[:, 1] <= out[:, 2]).all()
     assert (out >= 0).all() and (out[:, link.LOSS_COLUMN] <= 1).all()
-    assert 0.0 <= trained.metrics["val_bandwidth_coverage"] <= 1.0
+    # split-conformal ends: each tail holds its nominal 10 % on the calibration split
+    assert abs(trained.metrics["val_bandwidth_coverage"] - 0.8) < 0.02
+    assert trained.model.bandwidth.offsets[1] == 0.0
+    assert trained.metrics["interval_offset_lower"] == trained.model.bandwidth.offsets[0]
     assert trained.golden_values.shape[1:] == (trained.params.input_len, 4)
     assert trained.golden_names[-3:] == ["edge:constant", "edge:zeros", "edge:congestion"]
 

@@ -70,6 +70,11 @@ class LinkConfig:
     quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9)
     tree: TreeConfig = TreeConfig("lightgbm")
     val_fraction: float = 0.2
+    # Shift the bandwidth interval's ends by split-conformal offsets from the validation
+    # split (training links, after the training labels in time) so each tail holds its
+    # nominal share there. Added after the first evaluation showed coverage 0.75 for 0.8
+    # (docs/link-model.md); it reads training data only.
+    calibrate_interval: bool = True
     seed: int = 20261204
     holdout_rows: int = 512
     golden_windows: int = 6
@@ -244,6 +249,19 @@ def fit(config: LinkConfig, params: fc.Params, train: Windows) -> LinkForecaster
     return LinkForecaster(params, tuple(config.quantiles), bw, others)
 
 
+def calibrate(model: LinkForecaster, val: Windows) -> tuple[float, float]:
+    """Split-conformal offsets of the bandwidth interval's ends in log space: the
+    ``quantile_lower`` quantile of ``u - q_lower`` and the ``quantile_upper`` quantile of
+    ``u - q_upper`` on ``val``; stored as the regressor's offsets (the graph adds them)."""
+    rows = np.ascontiguousarray(val.x.reshape(len(val.x), -1), np.float32)
+    u = np.log1p(val.y[:, 0]) - base_u(rows, model.params)[:, 0]
+    raw = model.bandwidth.models
+    lo = float(np.quantile(u - np.asarray(raw[0].predict(rows), np.float64), model.quantiles[0]))
+    hi = float(np.quantile(u - np.asarray(raw[2].predict(rows), np.float64), model.quantiles[2]))
+    model.bandwidth.offsets = np.array([lo, 0.0, hi])
+    return lo, hi
+
+
 def metrics(y: NDArray[np.float64], pred: NDArray[np.float64]) -> dict[str, float]:
     """Per channel 1 - WAPE and MAE of the point forecast (raw units); bandwidth interval
     coverage. ``y`` (n, 4) labels in schema order, ``pred`` (n, 6) OUTPUT_COLUMNS."""
@@ -319,8 +337,13 @@ def train(traces: list[Trace], config: LinkConfig = LinkConfig(),
                                  f"bins on each side of the time cut (val_fraction="
                                  f"{config.val_fraction})")
     model = fit(config, params, train_w)
+    m: dict[str, float] = {}
+    if config.calibrate_interval:
+        m["val_bandwidth_coverage_uncalibrated"] = metrics(
+            val_w.y, model.predict(val_w.x).astype(np.float64))["bandwidth_coverage"]
+        m["interval_offset_lower"], m["interval_offset_upper"] = calibrate(model, val_w)
     val_pred = model.predict(val_w.x).astype(np.float64)
-    m = {f"val_{k}": v for k, v in metrics(val_w.y, val_pred).items()}
+    m.update({f"val_{k}": v for k, v in metrics(val_w.y, val_pred).items()})
     m.update(train_windows=float(len(train_w.end)), val_windows=float(len(val_w.end)),
              train_seconds=time.perf_counter() - started)
     rng = np.random.default_rng(config.seed)
@@ -346,7 +369,10 @@ def train(traces: list[Trace], config: LinkConfig = LinkConfig(),
                "model": f"lightgbm quantile regression, 6 models x {config.tree.trees} trees x "
                         f"{config.tree.leaves} leaves on the flattened window; targets "
                         "log1p(label) - log1p(base), base = last target_mean (bandwidth) or "
-                        "the last value of the channel",
+                        "the last value of the channel"
+                        + ("; bandwidth interval ends shifted by split-conformal offsets from "
+                           "the validation split (val_bandwidth_coverage is on that split)"
+                           if config.calibrate_interval else ""),
                "split": f"time cut at {cut}: train labels end before it, validation windows "
                         "start at or after it"},
     )

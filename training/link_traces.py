@@ -114,7 +114,7 @@ class LinkTraceConfig:
         integer("links", 1, MAX_LINKS)
         integer("days", 1, MAX_DAYS)
         integer("sample_seconds", 1, 3600)
-        integer("seed", 0, 2 ** 63 - 1)
+        integer("seed", 0, 2 ** 53 - 1)  # the manifest records it as a JSON integer
         integer("start", 0, 253402300799 - MAX_DAYS * DAY)
         integer("timestamp_jitter_seconds", 0, self.sample_seconds - 1)
         for f in fields(self):
