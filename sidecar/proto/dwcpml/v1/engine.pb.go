@@ -212,6 +212,9 @@ const (
 	ActualKind_ACTUAL_KIND_BANDWIDTH   ActualKind = 1 // ForecastBandwidth: the mean throughput observed over the horizon
 	ActualKind_ACTUAL_KIND_CAPACITY    ActualKind = 2 // RecommendCapacity: the peak demand observed over the horizon
 	ActualKind_ACTUAL_KIND_ANOMALY     ActualKind = 3 // AnomalyScore: 1 = the window was anomalous, 0 = it was not
+	// ForecastLink: the mean available bandwidth (Mbit/s) observed over the horizon. Its own
+	// kind: a link's and a VM's answers never join each other's actuals, even under one id.
+	ActualKind_ACTUAL_KIND_LINK ActualKind = 4
 )
 
 // Enum value maps for ActualKind.
@@ -221,12 +224,14 @@ var (
 		1: "ACTUAL_KIND_BANDWIDTH",
 		2: "ACTUAL_KIND_CAPACITY",
 		3: "ACTUAL_KIND_ANOMALY",
+		4: "ACTUAL_KIND_LINK",
 	}
 	ActualKind_value = map[string]int32{
 		"ACTUAL_KIND_UNSPECIFIED": 0,
 		"ACTUAL_KIND_BANDWIDTH":   1,
 		"ACTUAL_KIND_CAPACITY":    2,
 		"ACTUAL_KIND_ANOMALY":     3,
+		"ACTUAL_KIND_LINK":        4,
 	}
 )
 
@@ -1445,6 +1450,230 @@ func (x *CapacityRecommendation) GetModel() *ModelRef {
 	return nil
 }
 
+type ForecastLinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Series []*Series              `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	// Entities (kind LINK) answered from the online store's samples; their answers follow
+	// the series'.
+	Entities      []*EntityRef `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForecastLinkRequest) Reset() {
+	*x = ForecastLinkRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForecastLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForecastLinkRequest) ProtoMessage() {}
+
+func (x *ForecastLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForecastLinkRequest.ProtoReflect.Descriptor instead.
+func (*ForecastLinkRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ForecastLinkRequest) GetSeries() []*Series {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+func (x *ForecastLinkRequest) GetEntities() []*EntityRef {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+type ForecastLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Forecasts     []*LinkForecast        `protobuf:"bytes,1,rep,name=forecasts,proto3" json:"forecasts,omitempty"` // one per request series, then per entity, in order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForecastLinkResponse) Reset() {
+	*x = ForecastLinkResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForecastLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForecastLinkResponse) ProtoMessage() {}
+
+func (x *ForecastLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForecastLinkResponse.ProtoReflect.Descriptor instead.
+func (*ForecastLinkResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ForecastLinkResponse) GetForecasts() []*LinkForecast {
+	if x != nil {
+		return x.Forecasts
+	}
+	return nil
+}
+
+// LinkForecast: the link model's output row (docs/link-model.md), every value a forecast
+// of the mean over the horizon after the window's last sample.
+type LinkForecast struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	LowerMbps       float64                `protobuf:"fixed64,1,opt,name=lower_mbps,json=lowerMbps,proto3" json:"lower_mbps,omitempty"`                     // bandwidth quantile quantile_lower
+	PointMbps       float64                `protobuf:"fixed64,2,opt,name=point_mbps,json=pointMbps,proto3" json:"point_mbps,omitempty"`                     // bandwidth quantile 0.5
+	UpperMbps       float64                `protobuf:"fixed64,3,opt,name=upper_mbps,json=upperMbps,proto3" json:"upper_mbps,omitempty"`                     // bandwidth quantile quantile_upper
+	LatencyMs       float64                `protobuf:"fixed64,4,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`                     // median
+	PacketLossRatio float64                `protobuf:"fixed64,5,opt,name=packet_loss_ratio,json=packetLossRatio,proto3" json:"packet_loss_ratio,omitempty"` // median, 0..1
+	JitterMs        float64                `protobuf:"fixed64,6,opt,name=jitter_ms,json=jitterMs,proto3" json:"jitter_ms,omitempty"`                        // median
+	QuantileLower   float64                `protobuf:"fixed64,7,opt,name=quantile_lower,json=quantileLower,proto3" json:"quantile_lower,omitempty"`
+	QuantileUpper   float64                `protobuf:"fixed64,8,opt,name=quantile_upper,json=quantileUpper,proto3" json:"quantile_upper,omitempty"`
+	HorizonSeconds  float64                `protobuf:"fixed64,9,opt,name=horizon_seconds,json=horizonSeconds,proto3" json:"horizon_seconds,omitempty"`
+	ValidUntilUnix  int64                  `protobuf:"varint,10,opt,name=valid_until_unix,json=validUntilUnix,proto3" json:"valid_until_unix,omitempty"` // last sample time + horizon
+	Model           *ModelRef              `protobuf:"bytes,11,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *LinkForecast) Reset() {
+	*x = LinkForecast{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkForecast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkForecast) ProtoMessage() {}
+
+func (x *LinkForecast) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkForecast.ProtoReflect.Descriptor instead.
+func (*LinkForecast) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LinkForecast) GetLowerMbps() float64 {
+	if x != nil {
+		return x.LowerMbps
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetPointMbps() float64 {
+	if x != nil {
+		return x.PointMbps
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetUpperMbps() float64 {
+	if x != nil {
+		return x.UpperMbps
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetLatencyMs() float64 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetPacketLossRatio() float64 {
+	if x != nil {
+		return x.PacketLossRatio
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetJitterMs() float64 {
+	if x != nil {
+		return x.JitterMs
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetQuantileLower() float64 {
+	if x != nil {
+		return x.QuantileLower
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetQuantileUpper() float64 {
+	if x != nil {
+		return x.QuantileUpper
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetHorizonSeconds() float64 {
+	if x != nil {
+		return x.HorizonSeconds
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetValidUntilUnix() int64 {
+	if x != nil {
+		return x.ValidUntilUnix
+	}
+	return 0
+}
+
+func (x *LinkForecast) GetModel() *ModelRef {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
 // Resources are 4 doubles in the order cpu_mhz, mem_mb, disk_kbs, net_kbs; histories H
 // samples of the 4, sample-major, oldest first (engine.PlacementRequest documents each
 // field).
@@ -1457,7 +1686,7 @@ type PlaceVMRequest struct {
 
 func (x *PlaceVMRequest) Reset() {
 	*x = PlaceVMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1698,7 @@ func (x *PlaceVMRequest) String() string {
 func (*PlaceVMRequest) ProtoMessage() {}
 
 func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1711,7 @@ func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMRequest.ProtoReflect.Descriptor instead.
 func (*PlaceVMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PlaceVMRequest) GetRequests() []*PlacementRequest {
@@ -1501,7 +1730,7 @@ type PlaceVMResponse struct {
 
 func (x *PlaceVMResponse) Reset() {
 	*x = PlaceVMResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1742,7 @@ func (x *PlaceVMResponse) String() string {
 func (*PlaceVMResponse) ProtoMessage() {}
 
 func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1755,7 @@ func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMResponse.ProtoReflect.Descriptor instead.
 func (*PlaceVMResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PlaceVMResponse) GetPlacements() []*Placement {
@@ -1551,7 +1780,7 @@ type PlacementRequest struct {
 
 func (x *PlacementRequest) Reset() {
 	*x = PlacementRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1792,7 @@ func (x *PlacementRequest) String() string {
 func (*PlacementRequest) ProtoMessage() {}
 
 func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1805,7 @@ func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
 func (*PlacementRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PlacementRequest) GetVm() *VMRequest {
@@ -1629,7 +1858,7 @@ type VMRequest struct {
 
 func (x *VMRequest) Reset() {
 	*x = VMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1870,7 @@ func (x *VMRequest) String() string {
 func (*VMRequest) ProtoMessage() {}
 
 func (x *VMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1883,7 @@ func (x *VMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMRequest.ProtoReflect.Descriptor instead.
 func (*VMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *VMRequest) GetId() string {
@@ -1724,7 +1953,7 @@ type HostState struct {
 
 func (x *HostState) Reset() {
 	*x = HostState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1965,7 @@ func (x *HostState) String() string {
 func (*HostState) ProtoMessage() {}
 
 func (x *HostState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1978,7 @@ func (x *HostState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostState.ProtoReflect.Descriptor instead.
 func (*HostState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HostState) GetId() string {
@@ -1840,7 +2069,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +2081,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +2094,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Placement) GetHost() string {
@@ -1949,7 +2178,7 @@ type HostScore struct {
 
 func (x *HostScore) Reset() {
 	*x = HostScore{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2190,7 @@ func (x *HostScore) String() string {
 func (*HostScore) ProtoMessage() {}
 
 func (x *HostScore) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2203,7 @@ func (x *HostScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostScore.ProtoReflect.Descriptor instead.
 func (*HostScore) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HostScore) GetHost() string {
@@ -2011,7 +2240,7 @@ type FactorEffect struct {
 
 func (x *FactorEffect) Reset() {
 	*x = FactorEffect{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2252,7 @@ func (x *FactorEffect) String() string {
 func (*FactorEffect) ProtoMessage() {}
 
 func (x *FactorEffect) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2265,7 @@ func (x *FactorEffect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactorEffect.ProtoReflect.Descriptor instead.
 func (*FactorEffect) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FactorEffect) GetName() string {
@@ -2085,7 +2314,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2326,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2339,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Rejection) GetHost() string {
@@ -2152,7 +2381,7 @@ type Violation struct {
 
 func (x *Violation) Reset() {
 	*x = Violation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2393,7 @@ func (x *Violation) String() string {
 func (*Violation) ProtoMessage() {}
 
 func (x *Violation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2406,7 @@ func (x *Violation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Violation.ProtoReflect.Descriptor instead.
 func (*Violation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Violation) GetConstraint() Constraint {
@@ -2262,7 +2491,7 @@ type NoFeasibleHost struct {
 
 func (x *NoFeasibleHost) Reset() {
 	*x = NoFeasibleHost{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2503,7 @@ func (x *NoFeasibleHost) String() string {
 func (*NoFeasibleHost) ProtoMessage() {}
 
 func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2516,7 @@ func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoFeasibleHost.ProtoReflect.Descriptor instead.
 func (*NoFeasibleHost) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NoFeasibleHost) GetRequest() int32 {
@@ -2319,7 +2548,7 @@ type VersionsRequest struct {
 
 func (x *VersionsRequest) Reset() {
 	*x = VersionsRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2560,7 @@ func (x *VersionsRequest) String() string {
 func (*VersionsRequest) ProtoMessage() {}
 
 func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2573,7 @@ func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
 func (*VersionsRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
 }
 
 type VersionsResponse struct {
@@ -2356,7 +2585,7 @@ type VersionsResponse struct {
 
 func (x *VersionsResponse) Reset() {
 	*x = VersionsResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2368,7 +2597,7 @@ func (x *VersionsResponse) String() string {
 func (*VersionsResponse) ProtoMessage() {}
 
 func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2381,7 +2610,7 @@ func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
 func (*VersionsResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *VersionsResponse) GetVersions() *Versions {
@@ -2400,7 +2629,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2641,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2654,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReloadRequest) GetBundleDir() string {
@@ -2444,7 +2673,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2456,7 +2685,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2469,7 +2698,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReloadResponse) GetVersions() *Versions {
@@ -2499,7 +2728,7 @@ type Versions struct {
 
 func (x *Versions) Reset() {
 	*x = Versions{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2740,7 @@ func (x *Versions) String() string {
 func (*Versions) ProtoMessage() {}
 
 func (x *Versions) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2753,7 @@ func (x *Versions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Versions.ProtoReflect.Descriptor instead.
 func (*Versions) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Versions) GetBundle() string {
@@ -2603,7 +2832,7 @@ type SlotInfo struct {
 
 func (x *SlotInfo) Reset() {
 	*x = SlotInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2844,7 @@ func (x *SlotInfo) String() string {
 func (*SlotInfo) ProtoMessage() {}
 
 func (x *SlotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2857,7 @@ func (x *SlotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotInfo.ProtoReflect.Descriptor instead.
 func (*SlotInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SlotInfo) GetSlot() string {
@@ -2683,7 +2912,7 @@ type RolloutState struct {
 
 func (x *RolloutState) Reset() {
 	*x = RolloutState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +2924,7 @@ func (x *RolloutState) String() string {
 func (*RolloutState) ProtoMessage() {}
 
 func (x *RolloutState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +2937,7 @@ func (x *RolloutState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutState.ProtoReflect.Descriptor instead.
 func (*RolloutState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RolloutState) GetActive() bool {
@@ -2789,7 +3018,7 @@ type RolloutTransition struct {
 
 func (x *RolloutTransition) Reset() {
 	*x = RolloutTransition{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2801,7 +3030,7 @@ func (x *RolloutTransition) String() string {
 func (*RolloutTransition) ProtoMessage() {}
 
 func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2814,7 +3043,7 @@ func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutTransition.ProtoReflect.Descriptor instead.
 func (*RolloutTransition) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RolloutTransition) GetAtUnixNano() int64 {
@@ -2887,7 +3116,7 @@ type RolloutPolicy struct {
 
 func (x *RolloutPolicy) Reset() {
 	*x = RolloutPolicy{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3128,7 @@ func (x *RolloutPolicy) String() string {
 func (*RolloutPolicy) ProtoMessage() {}
 
 func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3141,7 @@ func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutPolicy.ProtoReflect.Descriptor instead.
 func (*RolloutPolicy) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RolloutPolicy) GetSteps() []int32 {
@@ -3012,7 +3241,7 @@ type SetRolloutRequest struct {
 
 func (x *SetRolloutRequest) Reset() {
 	*x = SetRolloutRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3024,7 +3253,7 @@ func (x *SetRolloutRequest) String() string {
 func (*SetRolloutRequest) ProtoMessage() {}
 
 func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3037,7 +3266,7 @@ func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutRequest.ProtoReflect.Descriptor instead.
 func (*SetRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetRolloutRequest) GetAction() RolloutAction {
@@ -3084,7 +3313,7 @@ type SetRolloutResponse struct {
 
 func (x *SetRolloutResponse) Reset() {
 	*x = SetRolloutResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3325,7 @@ func (x *SetRolloutResponse) String() string {
 func (*SetRolloutResponse) ProtoMessage() {}
 
 func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3338,7 @@ func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutResponse.ProtoReflect.Descriptor instead.
 func (*SetRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetRolloutResponse) GetVersions() *Versions {
@@ -3121,7 +3350,7 @@ func (x *SetRolloutResponse) GetVersions() *Versions {
 
 // ReportActualRequest: timestamp is the time the actual refers to, Unix seconds: for
 // bandwidth and capacity the served answer's last sample + horizon (valid_until_unix),
-// for anomaly the scored window's last sample.
+// for anomaly the scored window's last sample, for link the answer's valid_until_unix.
 type ReportActualRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          ActualKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=dwcp.ml.v1.ActualKind" json:"kind,omitempty"`
@@ -3134,7 +3363,7 @@ type ReportActualRequest struct {
 
 func (x *ReportActualRequest) Reset() {
 	*x = ReportActualRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3375,7 @@ func (x *ReportActualRequest) String() string {
 func (*ReportActualRequest) ProtoMessage() {}
 
 func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3388,7 @@ func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualRequest.ProtoReflect.Descriptor instead.
 func (*ReportActualRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReportActualRequest) GetKind() ActualKind {
@@ -3199,7 +3428,7 @@ type ReportActualResponse struct {
 
 func (x *ReportActualResponse) Reset() {
 	*x = ReportActualResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3211,7 +3440,7 @@ func (x *ReportActualResponse) String() string {
 func (*ReportActualResponse) ProtoMessage() {}
 
 func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3224,7 +3453,7 @@ func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualResponse.ProtoReflect.Descriptor instead.
 func (*ReportActualResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReportActualResponse) GetJoined() int32 {
@@ -3253,7 +3482,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3494,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3507,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -3452,7 +3681,29 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\bheadroom\x18\x04 \x01(\x01R\bheadroom\x12\x19\n" +
 	"\bunit_mhz\x18\x05 \x01(\x01R\aunitMhz\x12'\n" +
 	"\x0fhorizon_seconds\x18\x06 \x01(\x01R\x0ehorizonSeconds\x12*\n" +
-	"\x05model\x18\a \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"J\n" +
+	"\x05model\x18\a \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"t\n" +
+	"\x13ForecastLinkRequest\x12*\n" +
+	"\x06series\x18\x01 \x03(\v2\x12.dwcp.ml.v1.SeriesR\x06series\x121\n" +
+	"\bentities\x18\x02 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\"N\n" +
+	"\x14ForecastLinkResponse\x126\n" +
+	"\tforecasts\x18\x01 \x03(\v2\x18.dwcp.ml.v1.LinkForecastR\tforecasts\"\xa0\x03\n" +
+	"\fLinkForecast\x12\x1d\n" +
+	"\n" +
+	"lower_mbps\x18\x01 \x01(\x01R\tlowerMbps\x12\x1d\n" +
+	"\n" +
+	"point_mbps\x18\x02 \x01(\x01R\tpointMbps\x12\x1d\n" +
+	"\n" +
+	"upper_mbps\x18\x03 \x01(\x01R\tupperMbps\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x04 \x01(\x01R\tlatencyMs\x12*\n" +
+	"\x11packet_loss_ratio\x18\x05 \x01(\x01R\x0fpacketLossRatio\x12\x1b\n" +
+	"\tjitter_ms\x18\x06 \x01(\x01R\bjitterMs\x12%\n" +
+	"\x0equantile_lower\x18\a \x01(\x01R\rquantileLower\x12%\n" +
+	"\x0equantile_upper\x18\b \x01(\x01R\rquantileUpper\x12'\n" +
+	"\x0fhorizon_seconds\x18\t \x01(\x01R\x0ehorizonSeconds\x12(\n" +
+	"\x10valid_until_unix\x18\n" +
+	" \x01(\x03R\x0evalidUntilUnix\x12*\n" +
+	"\x05model\x18\v \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"J\n" +
 	"\x0ePlaceVMRequest\x128\n" +
 	"\brequests\x18\x01 \x03(\v2\x1c.dwcp.ml.v1.PlacementRequestR\brequests\"H\n" +
 	"\x0fPlaceVMResponse\x125\n" +
@@ -3657,18 +3908,20 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x16ROLLOUT_ACTION_PROMOTE\x10\x02\x12\x1b\n" +
 	"\x17ROLLOUT_ACTION_ROLLBACK\x10\x03\x12\x1b\n" +
 	"\x17ROLLOUT_ACTION_WITHDRAW\x10\x04\x12\x1f\n" +
-	"\x1bROLLOUT_ACTION_CLEAR_SHADOW\x10\x05*w\n" +
+	"\x1bROLLOUT_ACTION_CLEAR_SHADOW\x10\x05*\x8d\x01\n" +
 	"\n" +
 	"ActualKind\x12\x1b\n" +
 	"\x17ACTUAL_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACTUAL_KIND_BANDWIDTH\x10\x01\x12\x18\n" +
 	"\x14ACTUAL_KIND_CAPACITY\x10\x02\x12\x17\n" +
-	"\x13ACTUAL_KIND_ANOMALY\x10\x032\x95\x06\n" +
+	"\x13ACTUAL_KIND_ANOMALY\x10\x03\x12\x14\n" +
+	"\x10ACTUAL_KIND_LINK\x10\x042\xe8\x06\n" +
 	"\x06Engine\x12B\n" +
 	"\aPredict\x12\x1a.dwcp.ml.v1.PredictRequest\x1a\x1b.dwcp.ml.v1.PredictResponse\x12`\n" +
 	"\x11ForecastBandwidth\x12$.dwcp.ml.v1.ForecastBandwidthRequest\x1a%.dwcp.ml.v1.ForecastBandwidthResponse\x12Q\n" +
 	"\fAnomalyScore\x12\x1f.dwcp.ml.v1.AnomalyScoreRequest\x1a .dwcp.ml.v1.AnomalyScoreResponse\x12`\n" +
-	"\x11RecommendCapacity\x12$.dwcp.ml.v1.RecommendCapacityRequest\x1a%.dwcp.ml.v1.RecommendCapacityResponse\x12B\n" +
+	"\x11RecommendCapacity\x12$.dwcp.ml.v1.RecommendCapacityRequest\x1a%.dwcp.ml.v1.RecommendCapacityResponse\x12Q\n" +
+	"\fForecastLink\x12\x1f.dwcp.ml.v1.ForecastLinkRequest\x1a .dwcp.ml.v1.ForecastLinkResponse\x12B\n" +
 	"\aPlaceVM\x12\x1a.dwcp.ml.v1.PlaceVMRequest\x1a\x1b.dwcp.ml.v1.PlaceVMResponse\x12E\n" +
 	"\bVersions\x12\x1b.dwcp.ml.v1.VersionsRequest\x1a\x1c.dwcp.ml.v1.VersionsResponse\x12?\n" +
 	"\x06Reload\x12\x19.dwcp.ml.v1.ReloadRequest\x1a\x1a.dwcp.ml.v1.ReloadResponse\x12Q\n" +
@@ -3690,7 +3943,7 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(EntityKind)(0),                   // 0: dwcp.ml.v1.EntityKind
 	(Constraint)(0),                   // 1: dwcp.ml.v1.Constraint
@@ -3714,32 +3967,35 @@ var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(*RecommendCapacityRequest)(nil),  // 19: dwcp.ml.v1.RecommendCapacityRequest
 	(*RecommendCapacityResponse)(nil), // 20: dwcp.ml.v1.RecommendCapacityResponse
 	(*CapacityRecommendation)(nil),    // 21: dwcp.ml.v1.CapacityRecommendation
-	(*PlaceVMRequest)(nil),            // 22: dwcp.ml.v1.PlaceVMRequest
-	(*PlaceVMResponse)(nil),           // 23: dwcp.ml.v1.PlaceVMResponse
-	(*PlacementRequest)(nil),          // 24: dwcp.ml.v1.PlacementRequest
-	(*VMRequest)(nil),                 // 25: dwcp.ml.v1.VMRequest
-	(*HostState)(nil),                 // 26: dwcp.ml.v1.HostState
-	(*Placement)(nil),                 // 27: dwcp.ml.v1.Placement
-	(*HostScore)(nil),                 // 28: dwcp.ml.v1.HostScore
-	(*FactorEffect)(nil),              // 29: dwcp.ml.v1.FactorEffect
-	(*Rejection)(nil),                 // 30: dwcp.ml.v1.Rejection
-	(*Violation)(nil),                 // 31: dwcp.ml.v1.Violation
-	(*NoFeasibleHost)(nil),            // 32: dwcp.ml.v1.NoFeasibleHost
-	(*VersionsRequest)(nil),           // 33: dwcp.ml.v1.VersionsRequest
-	(*VersionsResponse)(nil),          // 34: dwcp.ml.v1.VersionsResponse
-	(*ReloadRequest)(nil),             // 35: dwcp.ml.v1.ReloadRequest
-	(*ReloadResponse)(nil),            // 36: dwcp.ml.v1.ReloadResponse
-	(*Versions)(nil),                  // 37: dwcp.ml.v1.Versions
-	(*SlotInfo)(nil),                  // 38: dwcp.ml.v1.SlotInfo
-	(*RolloutState)(nil),              // 39: dwcp.ml.v1.RolloutState
-	(*RolloutTransition)(nil),         // 40: dwcp.ml.v1.RolloutTransition
-	(*RolloutPolicy)(nil),             // 41: dwcp.ml.v1.RolloutPolicy
-	(*SetRolloutRequest)(nil),         // 42: dwcp.ml.v1.SetRolloutRequest
-	(*SetRolloutResponse)(nil),        // 43: dwcp.ml.v1.SetRolloutResponse
-	(*ReportActualRequest)(nil),       // 44: dwcp.ml.v1.ReportActualRequest
-	(*ReportActualResponse)(nil),      // 45: dwcp.ml.v1.ReportActualResponse
-	(*ModelInfo)(nil),                 // 46: dwcp.ml.v1.ModelInfo
-	nil,                               // 47: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(*ForecastLinkRequest)(nil),       // 22: dwcp.ml.v1.ForecastLinkRequest
+	(*ForecastLinkResponse)(nil),      // 23: dwcp.ml.v1.ForecastLinkResponse
+	(*LinkForecast)(nil),              // 24: dwcp.ml.v1.LinkForecast
+	(*PlaceVMRequest)(nil),            // 25: dwcp.ml.v1.PlaceVMRequest
+	(*PlaceVMResponse)(nil),           // 26: dwcp.ml.v1.PlaceVMResponse
+	(*PlacementRequest)(nil),          // 27: dwcp.ml.v1.PlacementRequest
+	(*VMRequest)(nil),                 // 28: dwcp.ml.v1.VMRequest
+	(*HostState)(nil),                 // 29: dwcp.ml.v1.HostState
+	(*Placement)(nil),                 // 30: dwcp.ml.v1.Placement
+	(*HostScore)(nil),                 // 31: dwcp.ml.v1.HostScore
+	(*FactorEffect)(nil),              // 32: dwcp.ml.v1.FactorEffect
+	(*Rejection)(nil),                 // 33: dwcp.ml.v1.Rejection
+	(*Violation)(nil),                 // 34: dwcp.ml.v1.Violation
+	(*NoFeasibleHost)(nil),            // 35: dwcp.ml.v1.NoFeasibleHost
+	(*VersionsRequest)(nil),           // 36: dwcp.ml.v1.VersionsRequest
+	(*VersionsResponse)(nil),          // 37: dwcp.ml.v1.VersionsResponse
+	(*ReloadRequest)(nil),             // 38: dwcp.ml.v1.ReloadRequest
+	(*ReloadResponse)(nil),            // 39: dwcp.ml.v1.ReloadResponse
+	(*Versions)(nil),                  // 40: dwcp.ml.v1.Versions
+	(*SlotInfo)(nil),                  // 41: dwcp.ml.v1.SlotInfo
+	(*RolloutState)(nil),              // 42: dwcp.ml.v1.RolloutState
+	(*RolloutTransition)(nil),         // 43: dwcp.ml.v1.RolloutTransition
+	(*RolloutPolicy)(nil),             // 44: dwcp.ml.v1.RolloutPolicy
+	(*SetRolloutRequest)(nil),         // 45: dwcp.ml.v1.SetRolloutRequest
+	(*SetRolloutResponse)(nil),        // 46: dwcp.ml.v1.SetRolloutResponse
+	(*ReportActualRequest)(nil),       // 47: dwcp.ml.v1.ReportActualRequest
+	(*ReportActualResponse)(nil),      // 48: dwcp.ml.v1.ReportActualResponse
+	(*ModelInfo)(nil),                 // 49: dwcp.ml.v1.ModelInfo
+	nil,                               // 50: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
 	0,  // 0: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
@@ -3759,55 +4015,61 @@ var file_dwcpml_v1_engine_proto_depIdxs = []int32{
 	4,  // 14: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
 	21, // 15: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
 	12, // 16: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	24, // 17: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
-	27, // 18: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
-	25, // 19: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
-	26, // 20: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
-	12, // 21: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	30, // 22: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	28, // 23: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	29, // 24: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	28, // 25: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	31, // 26: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
-	1,  // 27: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	30, // 28: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	37, // 29: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	37, // 30: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	46, // 31: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	38, // 32: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
-	39, // 33: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
-	41, // 34: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	40, // 35: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
-	2,  // 36: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
-	41, // 37: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	37, // 38: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
-	3,  // 39: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	47, // 40: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	9,  // 41: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	13, // 42: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	16, // 43: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	19, // 44: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	22, // 45: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	33, // 46: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	35, // 47: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	44, // 48: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	42, // 49: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	5,  // 50: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
-	10, // 51: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	14, // 52: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	17, // 53: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	20, // 54: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	23, // 55: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	34, // 56: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	36, // 57: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	45, // 58: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	43, // 59: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	8,  // 60: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
-	51, // [51:61] is the sub-list for method output_type
-	41, // [41:51] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	11, // 17: dwcp.ml.v1.ForecastLinkRequest.series:type_name -> dwcp.ml.v1.Series
+	4,  // 18: dwcp.ml.v1.ForecastLinkRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	24, // 19: dwcp.ml.v1.ForecastLinkResponse.forecasts:type_name -> dwcp.ml.v1.LinkForecast
+	12, // 20: dwcp.ml.v1.LinkForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	27, // 21: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	30, // 22: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	28, // 23: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	29, // 24: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	12, // 25: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	33, // 26: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	31, // 27: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	32, // 28: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	31, // 29: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	34, // 30: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	1,  // 31: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	33, // 32: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	40, // 33: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	40, // 34: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	49, // 35: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	41, // 36: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	42, // 37: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	44, // 38: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	43, // 39: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	2,  // 40: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	44, // 41: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	40, // 42: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	3,  // 43: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	50, // 44: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	9,  // 45: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	13, // 46: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	16, // 47: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	19, // 48: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	22, // 49: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
+	25, // 50: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	36, // 51: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	38, // 52: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	47, // 53: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	45, // 54: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	5,  // 55: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
+	10, // 56: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	14, // 57: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	17, // 58: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	20, // 59: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	23, // 60: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
+	26, // 61: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	37, // 62: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	39, // 63: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	48, // 64: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	46, // 65: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	8,  // 66: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
+	56, // [56:67] is the sub-list for method output_type
+	45, // [45:56] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -3821,7 +4083,7 @@ func file_dwcpml_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	Engine_ForecastBandwidth_FullMethodName = "/dwcp.ml.v1.Engine/ForecastBandwidth"
 	Engine_AnomalyScore_FullMethodName      = "/dwcp.ml.v1.Engine/AnomalyScore"
 	Engine_RecommendCapacity_FullMethodName = "/dwcp.ml.v1.Engine/RecommendCapacity"
+	Engine_ForecastLink_FullMethodName      = "/dwcp.ml.v1.Engine/ForecastLink"
 	Engine_PlaceVM_FullMethodName           = "/dwcp.ml.v1.Engine/PlaceVM"
 	Engine_Versions_FullMethodName          = "/dwcp.ml.v1.Engine/Versions"
 	Engine_Reload_FullMethodName            = "/dwcp.ml.v1.Engine/Reload"
@@ -58,6 +59,9 @@ type EngineClient interface {
 	AnomalyScore(ctx context.Context, in *AnomalyScoreRequest, opts ...grpc.CallOption) (*AnomalyScoreResponse, error)
 	// RecommendCapacity turns each VM's recent CPU demand into the capacity to provision.
 	RecommendCapacity(ctx context.Context, in *RecommendCapacityRequest, opts ...grpc.CallOption) (*RecommendCapacityResponse, error)
+	// ForecastLink forecasts each network link's bandwidth, latency, loss and jitter (the
+	// link model, schema link, docs/link-model.md).
+	ForecastLink(ctx context.Context, in *ForecastLinkRequest, opts ...grpc.CallOption) (*ForecastLinkResponse, error)
 	// PlaceVM chooses a host for each VM request (engine.PlaceVMBatch; one request is
 	// engine.PlaceVM): hard constraints first, then the placement model's scores.
 	PlaceVM(ctx context.Context, in *PlaceVMRequest, opts ...grpc.CallOption) (*PlaceVMResponse, error)
@@ -123,6 +127,16 @@ func (c *engineClient) RecommendCapacity(ctx context.Context, in *RecommendCapac
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RecommendCapacityResponse)
 	err := c.cc.Invoke(ctx, Engine_RecommendCapacity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *engineClient) ForecastLink(ctx context.Context, in *ForecastLinkRequest, opts ...grpc.CallOption) (*ForecastLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForecastLinkResponse)
+	err := c.cc.Invoke(ctx, Engine_ForecastLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +219,9 @@ type EngineServer interface {
 	AnomalyScore(context.Context, *AnomalyScoreRequest) (*AnomalyScoreResponse, error)
 	// RecommendCapacity turns each VM's recent CPU demand into the capacity to provision.
 	RecommendCapacity(context.Context, *RecommendCapacityRequest) (*RecommendCapacityResponse, error)
+	// ForecastLink forecasts each network link's bandwidth, latency, loss and jitter (the
+	// link model, schema link, docs/link-model.md).
+	ForecastLink(context.Context, *ForecastLinkRequest) (*ForecastLinkResponse, error)
 	// PlaceVM chooses a host for each VM request (engine.PlaceVMBatch; one request is
 	// engine.PlaceVM): hard constraints first, then the placement model's scores.
 	PlaceVM(context.Context, *PlaceVMRequest) (*PlaceVMResponse, error)
@@ -247,6 +264,9 @@ func (UnimplementedEngineServer) AnomalyScore(context.Context, *AnomalyScoreRequ
 }
 func (UnimplementedEngineServer) RecommendCapacity(context.Context, *RecommendCapacityRequest) (*RecommendCapacityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecommendCapacity not implemented")
+}
+func (UnimplementedEngineServer) ForecastLink(context.Context, *ForecastLinkRequest) (*ForecastLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForecastLink not implemented")
 }
 func (UnimplementedEngineServer) PlaceVM(context.Context, *PlaceVMRequest) (*PlaceVMResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlaceVM not implemented")
@@ -355,6 +375,24 @@ func _Engine_RecommendCapacity_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(EngineServer).RecommendCapacity(ctx, req.(*RecommendCapacityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Engine_ForecastLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForecastLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).ForecastLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_ForecastLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).ForecastLink(ctx, req.(*ForecastLinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -478,6 +516,10 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecommendCapacity",
 			Handler:    _Engine_RecommendCapacity_Handler,
+		},
+		{
+			MethodName: "ForecastLink",
+			Handler:    _Engine_ForecastLink_Handler,
 		},
 		{
 			MethodName: "PlaceVM",
