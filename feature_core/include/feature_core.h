@@ -13,7 +13,7 @@
  *
  * Placement factors (fc_place_*): docs/placement-contract.md is the interface shared with
  * the ITP simulator; docs/placement-factors.md defines every factor. Drift statistics
- * (fc_drift_*): docs/drift.md.
+ * (fc_drift_*): docs/drift.md. Task partitioning (fc_partition_*): docs/partition.md.
  */
 #ifndef DWCP_FEATURE_CORE_H
 #define DWCP_FEATURE_CORE_H
@@ -348,6 +348,75 @@ FC_API fc_status fc_drift_psi(const double *ref_counts, const double *live_count
  * them. 0 <= D <= 1 (the last F is exactly 1). Counts as for fc_drift_psi. */
 FC_API fc_status fc_drift_ks(const double *ref_counts, const double *live_counts,
                              size_t n_bins, double *out, fc_error *err);
+
+/* ---- task partitioning over parallel streams (docs/partition.md) --------------- */
+
+/* One task of size_bytes is cut into one chunk per usable stream so that every stream would
+ * finish at the same time if its bandwidth forecast held: chunk_i proportional to
+ * forecast_i. A stream is usable when its forecast is > 0 and >= min_bandwidth_mbps.
+ *
+ * FC_PARTITION_VERSION numbers the rule below (usability, quota, remainder rule, time
+ * formula); it changes whenever any chunk or time could change a bit.
+ *
+ * fc_error of fc_partition_chunks: index is the stream for a bad forecast (else -1),
+ * channel names the argument (FC_PARTITION_ARG_*), feature is -1. */
+#define FC_PARTITION_VERSION 1
+#define FC_PARTITION_MAX_STREAMS 1024 /* upper bound of n_streams and of max_streams */
+#define FC_PARTITION_MAX_BYTES 9007199254740992ULL /* 2^53: every size is exact in a double */
+#define FC_PARTITION_DEFAULT_FEC_OVERHEAD (0.0) /* no FEC modelled unless the code says so */
+#define FC_PARTITION_MAX_FEC_OVERHEAD (8.0)     /* a rate-1/9 code */
+#define FC_PARTITION_ARG_FORECAST 0       /* fc_error.channel: forecast_mbps / n_streams */
+#define FC_PARTITION_ARG_MIN_BANDWIDTH 1  /* min_bandwidth_mbps */
+#define FC_PARTITION_ARG_SIZE 2           /* size_bytes */
+#define FC_PARTITION_ARG_REQUIRES_FEC 3   /* requires_fec */
+#define FC_PARTITION_ARG_PARAMS 4         /* fc_partition_params */
+#define FC_PARTITION_ARG_CHUNKS 5         /* out_chunk_bytes */
+#define FC_PARTITION_ARG_USED 6           /* out_stream_used */
+#define FC_PARTITION_ARG_EXPECTED 7       /* out_expected_seconds */
+
+/* Plain value struct (no pointers, for cgo and cffi); fill it with fc_partition_params_init. */
+typedef struct fc_partition_params {
+    /* Extra wire bytes per payload byte of a task that requires FEC (0.25 for a code that
+     * sends 5 packets per 4 of data): 0 .. FC_PARTITION_MAX_FEC_OVERHEAD. It scales every
+     * stream alike, so it changes the expected time, never the chunks. */
+    double fec_overhead;
+    uint32_t max_streams; /* most streams one call accepts, 1 .. FC_PARTITION_MAX_STREAMS */
+} fc_partition_params;
+
+/* Defaults: fec_overhead FC_PARTITION_DEFAULT_FEC_OVERHEAD, max_streams
+ * FC_PARTITION_MAX_STREAMS. */
+FC_API fc_status fc_partition_params_init(fc_partition_params *params);
+/* Checks every field (FC_ERR_BAD_PARAMS, channel FC_PARTITION_ARG_PARAMS; NaN fails). */
+FC_API fc_status fc_partition_params_check(const fc_partition_params *params, fc_error *err);
+
+/* Chunks of one task over n_streams streams whose forecasts (Mbit/s, 10^6 bit/s) are
+ * forecast_mbps[0..n_streams-1]:
+ *   B = sum of the usable forecasts, one running sum in stream order;
+ *   q_i = size * (forecast_i / B) for a usable stream, chunk_i = floor(q_i) (0 when unusable);
+ *   the bytes left, size - sum floor(q_i), go one each to the usable streams with the
+ *   largest fraction q_i - floor(q_i), ties to the lower stream index (largest remainder;
+ *   if rounding of q_i left the floors a byte above size, bytes are taken back from the
+ *   smallest fractions, ties to the higher index), so the chunks sum to size_bytes exactly;
+ *   a usable stream gets 0 bytes only when its share is below one byte;
+ *   out_stream_used[i] = 1 for a usable stream, else 0;
+ *   *out_expected_seconds = size * 8 * w / 10^6 / B, w = 1 + fec_overhead when
+ *   requires_fec = 1, else 1 (the common finish time if every forecast held).
+ * Statuses, checked in this order: params (FC_ERR_BAD_PARAMS), requires_fec not 0 or 1
+ * (FC_ERR_BAD_PARAMS), n_streams 0 (FC_ERR_LENGTH) or above max_streams
+ * (FC_ERR_BAD_PARAMS), NULL pointers, chunk_len / used_len < n_streams
+ * (FC_ERR_OUTPUT_SIZE), min_bandwidth_mbps NaN / +-Inf / < 0 (FC_ERR_MISSING /
+ * FC_ERR_INFINITE / FC_ERR_NEGATIVE), size_bytes 0 (FC_ERR_EMPTY) or above
+ * FC_PARTITION_MAX_BYTES (FC_ERR_RANGE), then every forecast in stream order (NaN, +-Inf,
+ * < 0, index = the stream), no usable stream (FC_ERR_EMPTY, channel
+ * FC_PARTITION_ARG_FORECAST), B or the time beyond DBL_MAX (FC_ERR_RANGE). Nothing is
+ * written before every input passed. */
+FC_API fc_status fc_partition_chunks(const fc_partition_params *params,
+                                     const double *forecast_mbps, size_t n_streams,
+                                     double min_bandwidth_mbps, uint64_t size_bytes,
+                                     int32_t requires_fec,
+                                     uint64_t *out_chunk_bytes, size_t chunk_len,
+                                     uint8_t *out_stream_used, size_t used_len,
+                                     double *out_expected_seconds, fc_error *err);
 
 #ifdef __cplusplus
 }

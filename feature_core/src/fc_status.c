@@ -34,7 +34,8 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "parameters out of range: seq_len 1..100000, stat_window 2..2048, step_seconds "
     "1..86400, fill_limit <= 100000, stride >= 1, every used center finite, every used "
     "scale finite and > 0; placement: history 2..2048, step_seconds 1..86400; drift: "
-    "1..1024 bins, 1e-300 <= epsilon < 1",
+    "1..1024 bins, 1e-300 <= epsilon < 1; partition: 0 <= fec_overhead <= 8, max_streams "
+    "1..1024, n_streams <= max_streams, requires_fec 0 or 1",
     "input lengths disagree or are too short: values must hold ts_len * channels numbers "
     "and a window exactly seq_len + stat_window - 1 samples; placement arrays must hold R, "
     "H*R, 2, n*R, n*R, n*H*R and n*13 numbers; drift reference and live counts need the "
@@ -60,7 +61,8 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "drift bin edges must be at least 2, finite and strictly ascending (build them with "
     "fc_drift_quantile_edges)",
     "nothing to compare: a drift histogram needs at least one value and a distribution at "
-    "least one count above 0",
+    "least one count above 0 (partition: size_bytes must be > 0 and at least one stream's "
+    "forecast > 0 and >= min_bandwidth)",
     "the reference sample has a single distinct value, so it has no quantile bins: give "
     "the edges by hand or leave the feature out of drift monitoring",
 };
