@@ -224,6 +224,29 @@ func (m *model) filter(sc *placeScratch, j *placeJob) *engine.NoFeasibleHostErro
 // assemble writes the placement-contract inputs of the feasible hosts (the arithmetic of
 // training/itp/query.py, in the same order) and appends their factor rows to sc.factors.
 func (m *model) assemble(sc *placeScratch, j *placeJob) error {
+	in, err := m.assembleInputs(sc, j)
+	if err != nil {
+		return err
+	}
+	F := m.inLen
+	sc.factors = extend(sc.factors, (j.off+j.n)*F)
+	if err := featurecore.PlaceFactors(m.placeParams, &in, sc.factors[j.off*F:]); err != nil {
+		var fe *featurecore.Error
+		hosts := sc.feasible[j.off : j.off+j.n]
+		if errors.As(err, &fe) && fe.Index >= 0 && int(fe.Index) < j.n {
+			// The core counts the feasible rows; name the request's host instead.
+			hi, at := hosts[fe.Index], *fe
+			at.Index = -1
+			return fmt.Errorf("hosts[%d] (%s): %w", hi, j.req.Hosts[hi].ID, &at)
+		}
+		return fmt.Errorf("vm: %w", err)
+	}
+	return nil
+}
+
+// assembleInputs writes the feasible hosts' contract inputs into sc and returns the
+// feature core's input over them.
+func (m *model) assembleInputs(sc *placeScratch, j *placeJob) (featurecore.PlaceInput, error) {
 	r := j.req
 	const R, I = engine.NumResources, featurecore.PlaceHostInfo
 	H := m.placeParams.History
@@ -274,21 +297,8 @@ func (m *model) assemble(sc *placeScratch, j *placeJob) error {
 		info[12] = float64(sc.domHosts[d])
 	}
 	sc.vmInfo = [featurecore.PlaceVMInfo]float64{float64(len(r.VM.GroupHosts)), peers}
-	F := m.inLen
-	sc.factors = extend(sc.factors, (j.off+k)*F)
-	in := featurecore.PlaceInput{
+	return featurecore.PlaceInput{
 		VMRequest: r.VM.Request[:], VMHistory: r.VM.History, VMInfo: sc.vmInfo[:],
 		Hosts: k, HostCapacity: sc.capacity, HostAllocated: sc.allocated, HostUsage: sc.usage, HostInfo: sc.info,
-	}
-	if err := featurecore.PlaceFactors(m.placeParams, &in, sc.factors[j.off*F:]); err != nil {
-		var fe *featurecore.Error
-		if errors.As(err, &fe) && fe.Index >= 0 && int(fe.Index) < k {
-			// The core counts the feasible rows; name the request's host instead.
-			hi, at := hosts[fe.Index], *fe
-			at.Index = -1
-			return fmt.Errorf("hosts[%d] (%s): %w", hi, r.Hosts[hi].ID, &at)
-		}
-		return fmt.Errorf("vm: %w", err)
-	}
-	return nil
+	}, nil
 }
