@@ -1678,10 +1678,14 @@ func (x *LinkForecast) GetModel() *ModelRef {
 // samples of the 4, sample-major, oldest first (engine.PlacementRequest documents each
 // field).
 type PlaceVMRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Requests      []*PlacementRequest    `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Requests []*PlacementRequest    `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	// The client reads Placement.rejected_packed: the sidecar may then send the rejected
+	// hosts there, as parallel arrays, instead of in Placement.rejected (the same content;
+	// one message instead of one per host and per violation). Older sidecars ignore it.
+	PackedRejections bool `protobuf:"varint,2,opt,name=packed_rejections,json=packedRejections,proto3" json:"packed_rejections,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PlaceVMRequest) Reset() {
@@ -1719,6 +1723,13 @@ func (x *PlaceVMRequest) GetRequests() []*PlacementRequest {
 		return x.Requests
 	}
 	return nil
+}
+
+func (x *PlaceVMRequest) GetPackedRejections() bool {
+	if x != nil {
+		return x.PackedRejections
+	}
+	return false
 }
 
 type PlaceVMResponse struct {
@@ -2052,19 +2063,21 @@ func (x *HostState) GetMaintenance() bool {
 }
 
 type Placement struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
-	HostIndex     int32                  `protobuf:"varint,2,opt,name=host_index,json=hostIndex,proto3" json:"host_index,omitempty"`
-	Score         float64                `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
-	Model         *ModelRef              `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
-	Hosts         int32                  `protobuf:"varint,5,opt,name=hosts,proto3" json:"hosts,omitempty"`
-	Feasible      int32                  `protobuf:"varint,6,opt,name=feasible,proto3" json:"feasible,omitempty"`
-	Rejected      []*Rejection           `protobuf:"bytes,7,rep,name=rejected,proto3" json:"rejected,omitempty"`
-	Ranking       []*HostScore           `protobuf:"bytes,8,rep,name=ranking,proto3" json:"ranking,omitempty"`
-	TopFactors    []*FactorEffect        `protobuf:"bytes,9,rep,name=top_factors,json=topFactors,proto3" json:"top_factors,omitempty"`
-	Reference     *HostScore             `protobuf:"bytes,10,opt,name=reference,proto3" json:"reference,omitempty"` // unset when there is none
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Host       string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	HostIndex  int32                  `protobuf:"varint,2,opt,name=host_index,json=hostIndex,proto3" json:"host_index,omitempty"`
+	Score      float64                `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	Model      *ModelRef              `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	Hosts      int32                  `protobuf:"varint,5,opt,name=hosts,proto3" json:"hosts,omitempty"`
+	Feasible   int32                  `protobuf:"varint,6,opt,name=feasible,proto3" json:"feasible,omitempty"`
+	Rejected   []*Rejection           `protobuf:"bytes,7,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	Ranking    []*HostScore           `protobuf:"bytes,8,rep,name=ranking,proto3" json:"ranking,omitempty"`
+	TopFactors []*FactorEffect        `protobuf:"bytes,9,rep,name=top_factors,json=topFactors,proto3" json:"top_factors,omitempty"`
+	Reference  *HostScore             `protobuf:"bytes,10,opt,name=reference,proto3" json:"reference,omitempty"` // unset when there is none
+	// Instead of rejected, when the request set packed_rejections (rejected is then empty).
+	RejectedPacked *PackedRejections `protobuf:"bytes,11,opt,name=rejected_packed,json=rejectedPacked,proto3" json:"rejected_packed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Placement) Reset() {
@@ -2167,6 +2180,168 @@ func (x *Placement) GetReference() *HostScore {
 	return nil
 }
 
+func (x *Placement) GetRejectedPacked() *PackedRejections {
+	if x != nil {
+		return x.RejectedPacked
+	}
+	return nil
+}
+
+// PackedRejections is Placement.rejected as parallel arrays. Host names are not sent: a
+// host is named by its index into the request's hosts (or host_ids), whose id it is. The
+// fields a violation has depend on its constraint: CAPACITY has resource, allocated,
+// request, capacity and overcommit (the next entry of each); ANTI_AFFINITY and SPREAD have
+// group and domain (indices into groups and domains), count and limit (the next entry of
+// each); MAINTENANCE has none. A sidecar sends the repeated form for an answer that does
+// not fit this layout.
+type PackedRejections struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostIndex     []int32                `protobuf:"varint,1,rep,packed,name=host_index,json=hostIndex,proto3" json:"host_index,omitempty"`             // per rejected host, in host order
+	Violations    []int32                `protobuf:"varint,2,rep,packed,name=violations,proto3" json:"violations,omitempty"`                            // per rejected host: its number of violations
+	Constraint    []Constraint           `protobuf:"varint,3,rep,packed,name=constraint,proto3,enum=dwcp.ml.v1.Constraint" json:"constraint,omitempty"` // per violation, host after host
+	Resource      []int32                `protobuf:"varint,4,rep,packed,name=resource,proto3" json:"resource,omitempty"`                                // per CAPACITY violation
+	Allocated     []float64              `protobuf:"fixed64,5,rep,packed,name=allocated,proto3" json:"allocated,omitempty"`
+	Request       []float64              `protobuf:"fixed64,6,rep,packed,name=request,proto3" json:"request,omitempty"`
+	Capacity      []float64              `protobuf:"fixed64,7,rep,packed,name=capacity,proto3" json:"capacity,omitempty"`
+	Overcommit    []float64              `protobuf:"fixed64,8,rep,packed,name=overcommit,proto3" json:"overcommit,omitempty"`
+	Group         []int32                `protobuf:"varint,9,rep,packed,name=group,proto3" json:"group,omitempty"`    // per ANTI_AFFINITY or SPREAD violation: index into groups
+	Domain        []int32                `protobuf:"varint,10,rep,packed,name=domain,proto3" json:"domain,omitempty"` // index into domains
+	Count         []int32                `protobuf:"varint,11,rep,packed,name=count,proto3" json:"count,omitempty"`
+	Limit         []int32                `protobuf:"varint,12,rep,packed,name=limit,proto3" json:"limit,omitempty"`
+	Groups        []string               `protobuf:"bytes,13,rep,name=groups,proto3" json:"groups,omitempty"` // distinct values, in order of first use
+	Domains       []string               `protobuf:"bytes,14,rep,name=domains,proto3" json:"domains,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PackedRejections) Reset() {
+	*x = PackedRejections{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PackedRejections) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PackedRejections) ProtoMessage() {}
+
+func (x *PackedRejections) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PackedRejections.ProtoReflect.Descriptor instead.
+func (*PackedRejections) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PackedRejections) GetHostIndex() []int32 {
+	if x != nil {
+		return x.HostIndex
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetViolations() []int32 {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetConstraint() []Constraint {
+	if x != nil {
+		return x.Constraint
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetResource() []int32 {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetAllocated() []float64 {
+	if x != nil {
+		return x.Allocated
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetRequest() []float64 {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetCapacity() []float64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetOvercommit() []float64 {
+	if x != nil {
+		return x.Overcommit
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetGroup() []int32 {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetDomain() []int32 {
+	if x != nil {
+		return x.Domain
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetCount() []int32 {
+	if x != nil {
+		return x.Count
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetLimit() []int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *PackedRejections) GetDomains() []string {
+	if x != nil {
+		return x.Domains
+	}
+	return nil
+}
+
 type HostScore struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -2178,7 +2353,7 @@ type HostScore struct {
 
 func (x *HostScore) Reset() {
 	*x = HostScore{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2365,7 @@ func (x *HostScore) String() string {
 func (*HostScore) ProtoMessage() {}
 
 func (x *HostScore) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2378,7 @@ func (x *HostScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostScore.ProtoReflect.Descriptor instead.
 func (*HostScore) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HostScore) GetHost() string {
@@ -2240,7 +2415,7 @@ type FactorEffect struct {
 
 func (x *FactorEffect) Reset() {
 	*x = FactorEffect{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2427,7 @@ func (x *FactorEffect) String() string {
 func (*FactorEffect) ProtoMessage() {}
 
 func (x *FactorEffect) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2440,7 @@ func (x *FactorEffect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactorEffect.ProtoReflect.Descriptor instead.
 func (*FactorEffect) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FactorEffect) GetName() string {
@@ -2314,7 +2489,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2501,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2514,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Rejection) GetHost() string {
@@ -2381,7 +2556,7 @@ type Violation struct {
 
 func (x *Violation) Reset() {
 	*x = Violation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2568,7 @@ func (x *Violation) String() string {
 func (*Violation) ProtoMessage() {}
 
 func (x *Violation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2581,7 @@ func (x *Violation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Violation.ProtoReflect.Descriptor instead.
 func (*Violation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Violation) GetConstraint() Constraint {
@@ -2491,7 +2666,7 @@ type NoFeasibleHost struct {
 
 func (x *NoFeasibleHost) Reset() {
 	*x = NoFeasibleHost{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2678,7 @@ func (x *NoFeasibleHost) String() string {
 func (*NoFeasibleHost) ProtoMessage() {}
 
 func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2691,7 @@ func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoFeasibleHost.ProtoReflect.Descriptor instead.
 func (*NoFeasibleHost) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *NoFeasibleHost) GetRequest() int32 {
@@ -2548,7 +2723,7 @@ type VersionsRequest struct {
 
 func (x *VersionsRequest) Reset() {
 	*x = VersionsRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +2735,7 @@ func (x *VersionsRequest) String() string {
 func (*VersionsRequest) ProtoMessage() {}
 
 func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +2748,7 @@ func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
 func (*VersionsRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
 }
 
 type VersionsResponse struct {
@@ -2585,7 +2760,7 @@ type VersionsResponse struct {
 
 func (x *VersionsResponse) Reset() {
 	*x = VersionsResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2772,7 @@ func (x *VersionsResponse) String() string {
 func (*VersionsResponse) ProtoMessage() {}
 
 func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2785,7 @@ func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
 func (*VersionsResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *VersionsResponse) GetVersions() *Versions {
@@ -2629,7 +2804,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2816,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2829,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReloadRequest) GetBundleDir() string {
@@ -2673,7 +2848,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2860,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2873,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReloadResponse) GetVersions() *Versions {
@@ -2728,7 +2903,7 @@ type Versions struct {
 
 func (x *Versions) Reset() {
 	*x = Versions{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +2915,7 @@ func (x *Versions) String() string {
 func (*Versions) ProtoMessage() {}
 
 func (x *Versions) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +2928,7 @@ func (x *Versions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Versions.ProtoReflect.Descriptor instead.
 func (*Versions) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Versions) GetBundle() string {
@@ -2832,7 +3007,7 @@ type SlotInfo struct {
 
 func (x *SlotInfo) Reset() {
 	*x = SlotInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2844,7 +3019,7 @@ func (x *SlotInfo) String() string {
 func (*SlotInfo) ProtoMessage() {}
 
 func (x *SlotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2857,7 +3032,7 @@ func (x *SlotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotInfo.ProtoReflect.Descriptor instead.
 func (*SlotInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SlotInfo) GetSlot() string {
@@ -2912,7 +3087,7 @@ type RolloutState struct {
 
 func (x *RolloutState) Reset() {
 	*x = RolloutState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +3099,7 @@ func (x *RolloutState) String() string {
 func (*RolloutState) ProtoMessage() {}
 
 func (x *RolloutState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +3112,7 @@ func (x *RolloutState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutState.ProtoReflect.Descriptor instead.
 func (*RolloutState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RolloutState) GetActive() bool {
@@ -3018,7 +3193,7 @@ type RolloutTransition struct {
 
 func (x *RolloutTransition) Reset() {
 	*x = RolloutTransition{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3030,7 +3205,7 @@ func (x *RolloutTransition) String() string {
 func (*RolloutTransition) ProtoMessage() {}
 
 func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3043,7 +3218,7 @@ func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutTransition.ProtoReflect.Descriptor instead.
 func (*RolloutTransition) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RolloutTransition) GetAtUnixNano() int64 {
@@ -3116,7 +3291,7 @@ type RolloutPolicy struct {
 
 func (x *RolloutPolicy) Reset() {
 	*x = RolloutPolicy{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3303,7 @@ func (x *RolloutPolicy) String() string {
 func (*RolloutPolicy) ProtoMessage() {}
 
 func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3316,7 @@ func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutPolicy.ProtoReflect.Descriptor instead.
 func (*RolloutPolicy) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RolloutPolicy) GetSteps() []int32 {
@@ -3241,7 +3416,7 @@ type SetRolloutRequest struct {
 
 func (x *SetRolloutRequest) Reset() {
 	*x = SetRolloutRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3428,7 @@ func (x *SetRolloutRequest) String() string {
 func (*SetRolloutRequest) ProtoMessage() {}
 
 func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3441,7 @@ func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutRequest.ProtoReflect.Descriptor instead.
 func (*SetRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetRolloutRequest) GetAction() RolloutAction {
@@ -3313,7 +3488,7 @@ type SetRolloutResponse struct {
 
 func (x *SetRolloutResponse) Reset() {
 	*x = SetRolloutResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3500,7 @@ func (x *SetRolloutResponse) String() string {
 func (*SetRolloutResponse) ProtoMessage() {}
 
 func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3513,7 @@ func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutResponse.ProtoReflect.Descriptor instead.
 func (*SetRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetRolloutResponse) GetVersions() *Versions {
@@ -3363,7 +3538,7 @@ type ReportActualRequest struct {
 
 func (x *ReportActualRequest) Reset() {
 	*x = ReportActualRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +3550,7 @@ func (x *ReportActualRequest) String() string {
 func (*ReportActualRequest) ProtoMessage() {}
 
 func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +3563,7 @@ func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualRequest.ProtoReflect.Descriptor instead.
 func (*ReportActualRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{43}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReportActualRequest) GetKind() ActualKind {
@@ -3428,7 +3603,7 @@ type ReportActualResponse struct {
 
 func (x *ReportActualResponse) Reset() {
 	*x = ReportActualResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3440,7 +3615,7 @@ func (x *ReportActualResponse) String() string {
 func (*ReportActualResponse) ProtoMessage() {}
 
 func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3453,7 +3628,7 @@ func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualResponse.ProtoReflect.Descriptor instead.
 func (*ReportActualResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{44}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReportActualResponse) GetJoined() int32 {
@@ -3482,7 +3657,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3494,7 +3669,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3507,7 +3682,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{45}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -3703,9 +3878,10 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x0fhorizon_seconds\x18\t \x01(\x01R\x0ehorizonSeconds\x12(\n" +
 	"\x10valid_until_unix\x18\n" +
 	" \x01(\x03R\x0evalidUntilUnix\x12*\n" +
-	"\x05model\x18\v \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"J\n" +
+	"\x05model\x18\v \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"w\n" +
 	"\x0ePlaceVMRequest\x128\n" +
-	"\brequests\x18\x01 \x03(\v2\x1c.dwcp.ml.v1.PlacementRequestR\brequests\"H\n" +
+	"\brequests\x18\x01 \x03(\v2\x1c.dwcp.ml.v1.PlacementRequestR\brequests\x12+\n" +
+	"\x11packed_rejections\x18\x02 \x01(\bR\x10packedRejections\"H\n" +
 	"\x0fPlaceVMResponse\x125\n" +
 	"\n" +
 	"placements\x18\x01 \x03(\v2\x15.dwcp.ml.v1.PlacementR\n" +
@@ -3740,7 +3916,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\ffailure_rate\x18\b \x01(\x01R\vfailureRate\x12\x12\n" +
 	"\x04cost\x18\t \x01(\x01R\x04cost\x12 \n" +
 	"\vmaintenance\x18\n" +
-	" \x01(\bR\vmaintenance\"\x86\x03\n" +
+	" \x01(\bR\vmaintenance\"\xcd\x03\n" +
 	"\tPlacement\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1d\n" +
 	"\n" +
@@ -3754,7 +3930,31 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\vtop_factors\x18\t \x03(\v2\x18.dwcp.ml.v1.FactorEffectR\n" +
 	"topFactors\x123\n" +
 	"\treference\x18\n" +
-	" \x01(\v2\x15.dwcp.ml.v1.HostScoreR\treference\"T\n" +
+	" \x01(\v2\x15.dwcp.ml.v1.HostScoreR\treference\x12E\n" +
+	"\x0frejected_packed\x18\v \x01(\v2\x1c.dwcp.ml.v1.PackedRejectionsR\x0erejectedPacked\"\xa5\x03\n" +
+	"\x10PackedRejections\x12\x1d\n" +
+	"\n" +
+	"host_index\x18\x01 \x03(\x05R\thostIndex\x12\x1e\n" +
+	"\n" +
+	"violations\x18\x02 \x03(\x05R\n" +
+	"violations\x126\n" +
+	"\n" +
+	"constraint\x18\x03 \x03(\x0e2\x16.dwcp.ml.v1.ConstraintR\n" +
+	"constraint\x12\x1a\n" +
+	"\bresource\x18\x04 \x03(\x05R\bresource\x12\x1c\n" +
+	"\tallocated\x18\x05 \x03(\x01R\tallocated\x12\x18\n" +
+	"\arequest\x18\x06 \x03(\x01R\arequest\x12\x1a\n" +
+	"\bcapacity\x18\a \x03(\x01R\bcapacity\x12\x1e\n" +
+	"\n" +
+	"overcommit\x18\b \x03(\x01R\n" +
+	"overcommit\x12\x14\n" +
+	"\x05group\x18\t \x03(\x05R\x05group\x12\x16\n" +
+	"\x06domain\x18\n" +
+	" \x03(\x05R\x06domain\x12\x14\n" +
+	"\x05count\x18\v \x03(\x05R\x05count\x12\x14\n" +
+	"\x05limit\x18\f \x03(\x05R\x05limit\x12\x16\n" +
+	"\x06groups\x18\r \x03(\tR\x06groups\x12\x18\n" +
+	"\adomains\x18\x0e \x03(\tR\adomains\"T\n" +
 	"\tHostScore\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1d\n" +
 	"\n" +
@@ -3943,7 +4143,7 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(EntityKind)(0),                   // 0: dwcp.ml.v1.EntityKind
 	(Constraint)(0),                   // 1: dwcp.ml.v1.Constraint
@@ -3976,26 +4176,27 @@ var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(*VMRequest)(nil),                 // 28: dwcp.ml.v1.VMRequest
 	(*HostState)(nil),                 // 29: dwcp.ml.v1.HostState
 	(*Placement)(nil),                 // 30: dwcp.ml.v1.Placement
-	(*HostScore)(nil),                 // 31: dwcp.ml.v1.HostScore
-	(*FactorEffect)(nil),              // 32: dwcp.ml.v1.FactorEffect
-	(*Rejection)(nil),                 // 33: dwcp.ml.v1.Rejection
-	(*Violation)(nil),                 // 34: dwcp.ml.v1.Violation
-	(*NoFeasibleHost)(nil),            // 35: dwcp.ml.v1.NoFeasibleHost
-	(*VersionsRequest)(nil),           // 36: dwcp.ml.v1.VersionsRequest
-	(*VersionsResponse)(nil),          // 37: dwcp.ml.v1.VersionsResponse
-	(*ReloadRequest)(nil),             // 38: dwcp.ml.v1.ReloadRequest
-	(*ReloadResponse)(nil),            // 39: dwcp.ml.v1.ReloadResponse
-	(*Versions)(nil),                  // 40: dwcp.ml.v1.Versions
-	(*SlotInfo)(nil),                  // 41: dwcp.ml.v1.SlotInfo
-	(*RolloutState)(nil),              // 42: dwcp.ml.v1.RolloutState
-	(*RolloutTransition)(nil),         // 43: dwcp.ml.v1.RolloutTransition
-	(*RolloutPolicy)(nil),             // 44: dwcp.ml.v1.RolloutPolicy
-	(*SetRolloutRequest)(nil),         // 45: dwcp.ml.v1.SetRolloutRequest
-	(*SetRolloutResponse)(nil),        // 46: dwcp.ml.v1.SetRolloutResponse
-	(*ReportActualRequest)(nil),       // 47: dwcp.ml.v1.ReportActualRequest
-	(*ReportActualResponse)(nil),      // 48: dwcp.ml.v1.ReportActualResponse
-	(*ModelInfo)(nil),                 // 49: dwcp.ml.v1.ModelInfo
-	nil,                               // 50: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(*PackedRejections)(nil),          // 31: dwcp.ml.v1.PackedRejections
+	(*HostScore)(nil),                 // 32: dwcp.ml.v1.HostScore
+	(*FactorEffect)(nil),              // 33: dwcp.ml.v1.FactorEffect
+	(*Rejection)(nil),                 // 34: dwcp.ml.v1.Rejection
+	(*Violation)(nil),                 // 35: dwcp.ml.v1.Violation
+	(*NoFeasibleHost)(nil),            // 36: dwcp.ml.v1.NoFeasibleHost
+	(*VersionsRequest)(nil),           // 37: dwcp.ml.v1.VersionsRequest
+	(*VersionsResponse)(nil),          // 38: dwcp.ml.v1.VersionsResponse
+	(*ReloadRequest)(nil),             // 39: dwcp.ml.v1.ReloadRequest
+	(*ReloadResponse)(nil),            // 40: dwcp.ml.v1.ReloadResponse
+	(*Versions)(nil),                  // 41: dwcp.ml.v1.Versions
+	(*SlotInfo)(nil),                  // 42: dwcp.ml.v1.SlotInfo
+	(*RolloutState)(nil),              // 43: dwcp.ml.v1.RolloutState
+	(*RolloutTransition)(nil),         // 44: dwcp.ml.v1.RolloutTransition
+	(*RolloutPolicy)(nil),             // 45: dwcp.ml.v1.RolloutPolicy
+	(*SetRolloutRequest)(nil),         // 46: dwcp.ml.v1.SetRolloutRequest
+	(*SetRolloutResponse)(nil),        // 47: dwcp.ml.v1.SetRolloutResponse
+	(*ReportActualRequest)(nil),       // 48: dwcp.ml.v1.ReportActualRequest
+	(*ReportActualResponse)(nil),      // 49: dwcp.ml.v1.ReportActualResponse
+	(*ModelInfo)(nil),                 // 50: dwcp.ml.v1.ModelInfo
+	nil,                               // 51: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
 	0,  // 0: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
@@ -4024,52 +4225,54 @@ var file_dwcpml_v1_engine_proto_depIdxs = []int32{
 	28, // 23: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
 	29, // 24: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
 	12, // 25: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	33, // 26: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	31, // 27: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	32, // 28: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	31, // 29: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	34, // 30: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
-	1,  // 31: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	33, // 32: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	40, // 33: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	40, // 34: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	49, // 35: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	41, // 36: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
-	42, // 37: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
-	44, // 38: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	43, // 39: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
-	2,  // 40: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
-	44, // 41: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	40, // 42: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
-	3,  // 43: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	50, // 44: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	9,  // 45: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	13, // 46: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	16, // 47: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	19, // 48: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	22, // 49: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
-	25, // 50: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	36, // 51: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	38, // 52: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	47, // 53: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	45, // 54: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	5,  // 55: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
-	10, // 56: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	14, // 57: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	17, // 58: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	20, // 59: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	23, // 60: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
-	26, // 61: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	37, // 62: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	39, // 63: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	48, // 64: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	46, // 65: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	8,  // 66: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
-	56, // [56:67] is the sub-list for method output_type
-	45, // [45:56] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	34, // 26: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	32, // 27: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	33, // 28: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	32, // 29: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	31, // 30: dwcp.ml.v1.Placement.rejected_packed:type_name -> dwcp.ml.v1.PackedRejections
+	1,  // 31: dwcp.ml.v1.PackedRejections.constraint:type_name -> dwcp.ml.v1.Constraint
+	35, // 32: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	1,  // 33: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	34, // 34: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	41, // 35: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	41, // 36: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	50, // 37: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	42, // 38: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	43, // 39: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	45, // 40: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	44, // 41: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	2,  // 42: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	45, // 43: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	41, // 44: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	3,  // 45: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	51, // 46: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	9,  // 47: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	13, // 48: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	16, // 49: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	19, // 50: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	22, // 51: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
+	25, // 52: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	37, // 53: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	39, // 54: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	48, // 55: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	46, // 56: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	5,  // 57: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
+	10, // 58: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	14, // 59: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	17, // 60: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	20, // 61: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	23, // 62: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
+	26, // 63: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	38, // 64: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	40, // 65: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	49, // 66: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	47, // 67: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	8,  // 68: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
+	58, // [58:69] is the sub-list for method output_type
+	47, // [47:58] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -4083,7 +4286,7 @@ func file_dwcpml_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   47,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
