@@ -60,6 +60,14 @@ __all__ = [
     "histogram",
     "psi",
     "ks",
+    "PARTITION_VERSION",
+    "PARTITION_MAX_STREAMS",
+    "PARTITION_MAX_BYTES",
+    "PARTITION_DEFAULT_FEC_OVERHEAD",
+    "PARTITION_MAX_FEC_OVERHEAD",
+    "PartitionParams",
+    "Partition",
+    "partition_chunks",
 ]
 
 VERSION: str = ffi.string(lib.fc_version_string()).decode()
@@ -679,3 +687,84 @@ def ks(ref_counts: ArrayLike, live_counts: ArrayLike) -> float:
     status = lib.fc_drift_ks(_buf("double[]", ref), _buf("double[]", live), ref.size, out, err)
     _check_drift(status, err, "ks")
     return float(out[0])
+
+
+# ---- task partitioning (docs/partition.md) -------------------------------------------------
+
+PARTITION_VERSION: int = int(lib.FC_PARTITION_VERSION)
+PARTITION_MAX_STREAMS: int = int(lib.FC_PARTITION_MAX_STREAMS)
+PARTITION_MAX_BYTES: int = int(lib.FC_PARTITION_MAX_BYTES)
+PARTITION_DEFAULT_FEC_OVERHEAD: float = float(lib.FC_PARTITION_DEFAULT_FEC_OVERHEAD)
+PARTITION_MAX_FEC_OVERHEAD: float = float(lib.FC_PARTITION_MAX_FEC_OVERHEAD)
+
+# fc_error.channel of a partition call (FC_PARTITION_ARG_*), named as the arguments here.
+_PARTITION_ARGS: dict[int, str] = {
+    lib.FC_PARTITION_ARG_FORECAST: "forecast_mbps",
+    lib.FC_PARTITION_ARG_MIN_BANDWIDTH: "min_bandwidth_mbps",
+    lib.FC_PARTITION_ARG_SIZE: "size_bytes",
+    lib.FC_PARTITION_ARG_REQUIRES_FEC: "requires_fec",
+    lib.FC_PARTITION_ARG_PARAMS: "params",
+    lib.FC_PARTITION_ARG_CHUNKS: "chunks",
+    lib.FC_PARTITION_ARG_USED: "used",
+    lib.FC_PARTITION_ARG_EXPECTED: "expected_seconds",
+}
+
+
+@dataclass(frozen=True)
+class PartitionParams:
+    """fc_partition_params: the FEC overhead a task with requires_fec pays (extra wire bytes
+    per payload byte, 0 .. PARTITION_MAX_FEC_OVERHEAD) and the most streams one call takes."""
+
+    fec_overhead: float = PARTITION_DEFAULT_FEC_OVERHEAD
+    max_streams: int = PARTITION_MAX_STREAMS
+
+    def _c(self):  # noqa: ANN202 - cdata
+        p = ffi.new("fc_partition_params *")
+        lib.fc_partition_params_init(p)
+        p.fec_overhead = float(self.fec_overhead)
+        if not 0 <= int(self.max_streams) <= 0xFFFFFFFF:
+            raise BadParamsError(f"partition: max_streams {self.max_streams} out of range")
+        p.max_streams = int(self.max_streams)
+        return p
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The chunks of one task: bytes per stream (0 for an unusable one), which streams were
+    usable, and the common finish time in seconds if every forecast held."""
+
+    chunks: NDArray[np.uint64]
+    used: NDArray[np.bool_]
+    expected_seconds: float
+
+
+def _check_partition(status: int, err, op: str) -> None:  # noqa: ANN001 - cdata
+    _raise_status(status, err, op, "stream",
+                  ("argument", lambda c: _PARTITION_ARGS.get(c, str(c))),
+                  ("feature", str))
+
+
+def partition_chunks(forecast_mbps: ArrayLike, size_bytes: int, *,
+                     min_bandwidth_mbps: float = 0.0, requires_fec: bool = False,
+                     params: PartitionParams | None = None) -> Partition:
+    """Cuts a task of size_bytes into one chunk per stream in proportion to the streams'
+    forecast bandwidths (Mbit/s) so that all would finish together (fc_partition_chunks):
+    streams below min_bandwidth_mbps (or at 0) get nothing, the bytes the floors leave go to
+    the largest fractional quotas (ties to the lower index), and the chunks sum to
+    size_bytes exactly."""
+    bw = _drift_array("partition", "forecast_mbps", forecast_mbps)
+    size = int(size_bytes)
+    if not 0 <= size <= 0xFFFFFFFFFFFFFFFF:
+        raise RangeError(f"partition: size_bytes {size} does not fit uint64")
+    n = bw.size
+    chunks = np.zeros(n, np.uint64)
+    used = np.zeros(n, np.uint8)
+    secs = ffi.new("double *")
+    err = ffi.new("fc_error *")
+    p = (params or PartitionParams())._c()
+    status = lib.fc_partition_chunks(
+        p, _buf("double[]", bw), n, float(min_bandwidth_mbps), size, 1 if requires_fec else 0,
+        _buf("uint64_t[]", chunks, writable=True), n, _buf("uint8_t[]", used, writable=True), n,
+        secs, err)
+    _check_partition(status, err, "partition")
+    return Partition(chunks=chunks, used=used.astype(bool), expected_seconds=float(secs[0]))

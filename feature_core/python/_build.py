@@ -39,6 +39,19 @@ CDEF = """
 #define FC_DRIFT_ARG_LIVE ...
 static const double FC_DRIFT_DEFAULT_EPSILON;
 static const double FC_DRIFT_MIN_EPSILON;
+#define FC_PARTITION_VERSION ...
+#define FC_PARTITION_MAX_STREAMS ...
+#define FC_PARTITION_MAX_BYTES ...
+#define FC_PARTITION_ARG_FORECAST ...
+#define FC_PARTITION_ARG_MIN_BANDWIDTH ...
+#define FC_PARTITION_ARG_SIZE ...
+#define FC_PARTITION_ARG_REQUIRES_FEC ...
+#define FC_PARTITION_ARG_PARAMS ...
+#define FC_PARTITION_ARG_CHUNKS ...
+#define FC_PARTITION_ARG_USED ...
+#define FC_PARTITION_ARG_EXPECTED ...
+static const double FC_PARTITION_DEFAULT_FEC_OVERHEAD;
+static const double FC_PARTITION_MAX_FEC_OVERHEAD;
 
 typedef int... fc_status;
 typedef int... fc_schema_id;
@@ -131,6 +144,22 @@ fc_status fc_drift_psi(const double *ref_counts, const double *live_counts,
                        size_t n_bins, double epsilon, double *out, fc_error *err);
 fc_status fc_drift_ks(const double *ref_counts, const double *live_counts,
                       size_t n_bins, double *out, fc_error *err);
+
+typedef struct fc_partition_params {
+    double fec_overhead;
+    uint32_t max_streams;
+    ...;
+} fc_partition_params;
+
+fc_status fc_partition_params_init(fc_partition_params *params);
+fc_status fc_partition_params_check(const fc_partition_params *params, fc_error *err);
+fc_status fc_partition_chunks(const fc_partition_params *params,
+                              const double *forecast_mbps, size_t n_streams,
+                              double min_bandwidth_mbps, uint64_t size_bytes,
+                              int32_t requires_fec,
+                              uint64_t *out_chunk_bytes, size_t chunk_len,
+                              uint8_t *out_stream_used, size_t used_len,
+                              double *out_expected_seconds, fc_error *err);
 """
 
 # The same flags as CMake; -std=c11 (not gnu11) is what keeps GCC from fusing a*b+c.
