@@ -192,3 +192,13 @@ def test_evaluation_refuses_selections(tmp_path: Path) -> None:
         evaluation.evaluate(request)
     with pytest.raises(SelectionError, match="less than a day"):
         evaluation.origins(30)
+
+
+def test_evaluation_judges_a_bundle(trained: link.TrainedLink, tmp_path: Path) -> None:
+    bundle.write(tmp_path / "b", [onnx_link.export(trained)], version="t1")
+    request = EvalRequest(data_root=tmp_path, out_dir=tmp_path / "out", bundle=tmp_path / "b")
+    markdown, figures = evaluation.evaluate(request)
+    assert "judged as it is" in markdown and (tmp_path / "out" / "link_report.md").is_file()
+    m = figures["metrics"]
+    assert m["windows"] > 0 and 0.0 <= m["model.bandwidth_coverage"] <= 1.0
+    assert figures["test_links"]["seed"] != link_traces.LinkTraceConfig().seed  # unseen links
