@@ -28,6 +28,7 @@ Data
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -124,8 +125,11 @@ def labels(values: NDArray[np.float64], horizon: int) -> NDArray[np.float64]:
     return np.column_stack([future_mean(values[:, j], horizon) for j in range(values.shape[1])])
 
 
+Keep = Callable[[prepare.GridTrace, NDArray[np.int64]], NDArray[np.bool_]]
+
+
 def windows(params: fc.Params, grids: list[prepare.GridTrace], horizon: int,
-            keep: object = None) -> Windows:
+            keep: Keep | None = None) -> Windows:
     """Every labelled window of the grids; ``keep(grid, ends) -> bool mask`` selects."""
     parts = []
     for i, g in enumerate(grids):
