@@ -121,6 +121,10 @@ class RunMetrics:
     decision_us_mean: float
     decision_us_p99: float
     runtime_s: float
+    # Per-VM slowdown: a placed VM's demanded / completed CPU work over its placed steps
+    # (VMs with CPU demand > 0), quantiles over VMs (each VM counts once).
+    vm_slowdown_p95: float = 1.0
+    vm_slowdown_p99: float = 1.0
 
     def row(self) -> dict[str, object]:
         """Flat dict for tables (tuples expanded per resource)."""
@@ -163,6 +167,7 @@ def metrics(result: SimResult, c: Contention | None = None) -> RunMetrics:
     real = c.host_demand.sum(axis=1).mean(axis=0) / cap
     reserved = result.alloc.sum(axis=1).mean(axis=0) / cap
     over = np.any(c.host_demand > cl.capacity[None], axis=2).mean()
+    vm_p95, vm_p99 = vm_slowdown_quantiles(c, wl.n)
     return RunMetrics(
         source=wl.name.split("/")[0], policy=result.policy, seed=sc.seed,
         target_load=wl.target_load, offered_load=wl.offered_load,
@@ -178,12 +183,25 @@ def metrics(result: SimResult, c: Contention | None = None) -> RunMetrics:
         rejected=len(result.rejected), evicted=len(result.evicted),
         violations=viol.total, violation_detail=viol,
         decision_us_mean=float(us.mean()), decision_us_p99=float(np.percentile(us, 99)),
-        runtime_s=result.runtime_s)
+        runtime_s=result.runtime_s, vm_slowdown_p95=vm_p95, vm_slowdown_p99=vm_p99)
+
+
+def vm_slowdown_quantiles(c: Contention, n_vms: int) -> tuple[float, float]:
+    """(p95, p99) over placed VMs with CPU demand of demanded / completed CPU work (>= 1)."""
+    demanded = np.bincount(c.vm, weights=c.cpu, minlength=n_vms)
+    served = np.bincount(c.vm, weights=c.cpu / c.slowdown, minlength=n_vms)
+    ok = demanded > 0
+    if not ok.any():
+        return 1.0, 1.0
+    slow = demanded[ok] / served[ok]
+    return float(np.quantile(slow, 0.95)), float(np.quantile(slow, 0.99))
 
 
 def run(scenario: Scenario, policy: Policy) -> RunMetrics:
-    """Simulate, then measure (contention and the constraint recount from scratch)."""
-    return metrics(simulate(scenario, policy))
+    """Simulate, then measure (contention and the constraint recount from scratch). A policy
+    with ``track_work = True`` (the oracle) gets a state that tracks per-step work."""
+    return metrics(simulate(scenario, policy, track_work=bool(getattr(policy, "track_work",
+                                                                      False))))
 
 
 # --------------------------------------------------------------------------- sweep
@@ -261,6 +279,34 @@ class SummaryRow:
     decision_us_mean: float
     decision_us_p99: float
     runtime_s: float
+
+
+def recovery_share(results: Sequence[RunMetrics], policy: str, load: float,
+                   reference: str = "random", limit: str = "oracle"
+                   ) -> tuple[float, float, float]:
+    """Share of ``reference``'s lost work (1 - speed) that ``policy`` recovers, with ``limit``
+    at 1: (lost_ref - lost_policy) / (lost_ref - lost_limit), on the means over the seeds
+    the three share at ``load``; and a 95 % interval from the paired per-seed
+    differences (delta method on the ratio of means). ValueError when a policy is missing
+    or the limit recovers nothing."""
+    by = {(m.policy, m.seed): m for m in results if m.target_load == load}
+    names = (policy, reference, limit)
+    seeds = sorted({s for (_, s) in by if all((p, s) in by for p in names)})
+    if not seeds:
+        raise ValueError(f"recovery_share: no seed at load {load:g} has all of "
+                         f"{policy!r}, {reference!r} and {limit!r}")
+    num = np.array([by[(policy, s)].speed - by[(reference, s)].speed for s in seeds])
+    den = np.array([by[(limit, s)].speed - by[(reference, s)].speed for s in seeds])
+    if not den.mean() > 0:
+        raise ValueError(f"recovery_share: {limit!r} recovers none of {reference!r}'s lost "
+                         f"work at load {load:g} (mean {den.mean():.3g})")
+    share = float(num.mean() / den.mean())
+    if len(seeds) < 2:
+        return share, share, share
+    # Linearised ratio of means: residuals num - share * den carry its sampling error.
+    half = mean_ci(num - share * den)
+    h = (half[2] - half[0]) / float(den.mean())
+    return share, share - h, share + h
 
 
 def summarise(results: Sequence[RunMetrics], reference: str = "random") -> list[SummaryRow]:

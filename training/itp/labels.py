@@ -31,8 +31,8 @@ from numpy.typing import NDArray
 from .cluster import CPU, R
 from .policies import RandomPolicy
 from .query import PlacementQuery, build_query
-from .simulator import (_BITS, MIGRATION, Policy, Scenario, SimState, simulate,
-                        slowdown_factors, subset_slowdown)
+from .simulator import (_BITS, MIGRATION, Policy, Scenario, SimState, simulate, slowdown_factors,
+                        subset_slowdown)
 
 LABEL_HORIZON = 36  # steps: 3 hours
 
@@ -65,16 +65,43 @@ def counterfactual(state: SimState, vm: int, hosts: NDArray[np.int64],
     return (lost1 + lost_v - lost0) / (horizon * float(wl.request[vm, CPU]))
 
 
+def lookahead_label(state: SimState, vm: int, hosts: NDArray[np.int64],
+                    peak_weight: float = 0.0) -> NDArray[np.float64]:
+    """The full-lookahead label: the oracle's lost work over the VM's whole remaining life
+    (oracle.lookahead_loss) in units of its reserved CPU over that life, plus
+    ``peak_weight`` x the largest projected utilisation over that life (the oracle's tie
+    rule: among hosts that lose nothing, spread the load)."""
+    from .oracle import lookahead_loss
+
+    wl = state.workload
+    life = max(min(int(wl.depart[vm]), wl.steps) - state.t, 1)
+    delta, peak = lookahead_loss(state, vm, hosts)
+    return delta / (life * float(wl.request[vm, CPU])) + peak_weight * peak
+
+
 @dataclass(frozen=True)
 class LabelConfig:
-    """horizon: steps the label looks ahead; sample: probability that a decision is
-    labelled (seeded per scenario); max_decisions: stop labelling a scenario after this many;
-    migrations: label the re-placements of drained VMs too."""
+    """horizon: steps the label looks ahead (None: the VM's whole remaining life, the
+    oracle's lookahead, :func:`lookahead_label`); peak_weight: only with horizon None, the
+    weight of the projected peak utilisation in the label; sample: probability that a
+    decision is labelled (seeded per scenario); max_decisions: stop labelling a scenario
+    after this many; migrations: label the re-placements of drained VMs too."""
 
-    horizon: int = LABEL_HORIZON
+    horizon: int | None = LABEL_HORIZON
     sample: float = 0.25
     max_decisions: int | None = None
     migrations: bool = True
+    peak_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.horizon is not None and self.horizon < 1:
+            raise ValueError(f"LabelConfig.horizon must be >= 1 or None, got {self.horizon}")
+        if not 0.0 <= self.sample <= 1.0:
+            raise ValueError(f"LabelConfig.sample must be in [0, 1], got {self.sample}")
+        if not self.peak_weight >= 0.0:
+            raise ValueError(f"LabelConfig.peak_weight must be >= 0, got {self.peak_weight}")
+        if self.peak_weight and self.horizon is not None:
+            raise ValueError("LabelConfig.peak_weight needs the full lookahead (horizon=None)")
 
 
 @dataclass(frozen=True)
@@ -131,20 +158,25 @@ class _Collector:
         if self.rng.random() >= c.sample:
             return
         self.queries.append(build_query(state, vm, feasible))
-        self.labels.append(counterfactual(state, vm, feasible, c.horizon))
+        self.labels.append(counterfactual(state, vm, feasible, c.horizon)
+                           if c.horizon is not None
+                           else lookahead_label(state, vm, feasible, c.peak_weight))
         self.meta.append((state.t, vm))
 
 
 def generate(scenarios: Iterable[Scenario],
-             policy: Callable[[], Policy] = RandomPolicy,
-             config: LabelConfig = LabelConfig()) -> LabeledDecisions:
+             policy: Callable[[], Policy] | Callable[[Scenario], Policy] = RandomPolicy,
+             config: LabelConfig = LabelConfig(), *, per_scenario: bool = False
+             ) -> LabeledDecisions:
     """Run ``policy()`` over each scenario, labelling a seeded sample of its decisions.
     Deterministic for the same scenarios, policy and config. Use training seeds
-    (evaluate.TRAIN_SEED_BASE + i), never the evaluation seeds."""
+    (evaluate.TRAIN_SEED_BASE + i), never the evaluation seeds. ``per_scenario``: ``policy``
+    takes the scenario (a behaviour policy that differs by scenario, e.g. a DAgger mix)."""
     parts = []
     for sc in scenarios:
         col = _Collector(sc, config)
-        result = simulate(sc, policy(), observer=col, track_work=True)
+        behaviour = policy(sc) if per_scenario else policy()  # type: ignore[call-arg]
+        result = simulate(sc, behaviour, observer=col, track_work=True)
         chosen = {(int(t), int(v)): int(h) for t, v, _, _, h, _ in result.decisions}
         parts.append((sc.name, col, [chosen[m] for m in col.meta]))
     queries = [q for _, col, _ in parts for q in col.queries]
