@@ -241,8 +241,8 @@ def write(directory: Path, models: list[ExportedModel], version: str, *,
             "golden": f"golden/{model.name}.json",
             "golden_sha256": _sha256(golden),
         })
-        if metadata.training_data(model) is not None:
-            entries[-1]["training_data"] = metadata.training_data(model)
+        if model.training_data is not None:
+            entries[-1]["training_data"] = model.training_data
         sample = (drift_samples or {}).get(model.name) or model.drift_sample
         if sample is not None:
             entries[-1].update(_write_drift(directory, model, onnx_bytes, golden, sample))

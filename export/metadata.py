@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import onnx
 
@@ -17,21 +16,6 @@ PREFIX = "dwcp."
 
 class ExportRuleError(Exception):
     """An ONNX graph breaks an export rule (names what and where)."""
-
-
-@dataclass
-class TrainingDataExport(ExportedModel):
-    """An ExportedModel that states what it was trained on: the manifest entry's
-    ``training_data`` (spec/bundle/manifest.schema.json), e.g. ``{"kind": "synthetic",
-    "generator": "link_traces v1", "seed": 20261204, "links": 24}`` for a model trained on
-    generated data. The bundle writer records it and stamps it as ``dwcp.training_data``."""
-
-    training_data: dict[str, object] | None = None
-
-
-def training_data(model: ExportedModel) -> dict[str, object] | None:
-    """What ``model`` says it was trained on (None: the manifest entry has no training_data)."""
-    return getattr(model, "training_data", None)
 
 
 def describe_training_data(entry: dict[str, object]) -> str | None:
@@ -80,8 +64,8 @@ def stamp(model: ExportedModel) -> bytes:
         "training_data_digest": model.training_data_digest,
         "onnxruntime_version": runtime.VERSION,
     }
-    if training_data(model) is not None:
-        props["training_data"] = json.dumps(training_data(model), sort_keys=True)
+    if model.training_data is not None:
+        props["training_data"] = json.dumps(model.training_data, sort_keys=True)
     kept = [p for p in proto.metadata_props if not p.key.startswith(PREFIX)]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)

@@ -22,12 +22,12 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from dwcp_ml.spec.model import INPUT, OUTPUT, TensorSpec
+from dwcp_ml.spec.model import INPUT, OUTPUT, ExportedModel, TensorSpec
 from dwcp_ml.training.link import (LOSS_COLUMN, OUTPUT_COLUMNS, LinkForecaster, TrainedLink,
                                    base_columns)
 
 from . import trees
-from .metadata import TrainingDataExport, check_rules
+from .metadata import check_rules
 from .onnx_candidates import RAW, _merge, _to_onnx
 from .verify import verify
 
@@ -95,7 +95,7 @@ def to_onnx(model: LinkForecaster) -> bytes:
     return inner.SerializeToString()
 
 
-def export(trained: TrainedLink, version: str = VERSION) -> TrainingDataExport:
+def export(trained: TrainedLink, version: str = VERSION) -> ExportedModel:
     """Exports, checks the rules and verifies against the native model on the held-out rows;
     raises ExportRuleError / ExportVerificationError instead of returning."""
     params = trained.params
@@ -104,7 +104,7 @@ def export(trained: TrainedLink, version: str = VERSION) -> TrainingDataExport:
     verification = verify(onnx_bytes, trained.model.predict, trained.holdout_x, atol=ATOL,
                           rtol=RTOL, label=NAME)
     lo, mid, hi = trained.config.quantiles
-    return TrainingDataExport(
+    return ExportedModel(
         name=NAME, family=FAMILY, version=version, onnx_bytes=onnx_bytes,
         inputs=[TensorSpec(INPUT, (None, params.seq_len, params.n_features))],
         outputs=[TensorSpec(OUTPUT, (None, len(OUTPUT_COLUMNS)))],

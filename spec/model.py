@@ -17,7 +17,6 @@ OPSET = 18  # ai.onnx
 ML_OPSET = 3  # ai.onnx.ml (TreeEnsembleRegressor)
 INPUT = "input"
 OUTPUT = "output"
-FAMILIES = ("pba", "anomaly", "scaling", "itp")
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class ExportedModel:
     """One verified ONNX model and everything the bundle manifest records about it."""
 
     name: str  # unique in a bundle, e.g. "pba", "anomaly", "scaling"
-    family: str  # one of FAMILIES
+    family: str  # a family of the registry (dwcp_ml.families.FAMILIES)
     version: str
     onnx_bytes: bytes
     inputs: list[TensorSpec]
@@ -75,6 +74,10 @@ class ExportedModel:
     golden_requests: list[dict[str, object]] | None = None
     # Optional: the bundle writer attaches drift/<name>.json computed from these rows.
     drift_sample: DriftSample | None = None
+    # What the model was trained on when the manifest must say it (spec/bundle/
+    # manifest.schema.json ``training_data``), e.g. {"kind": "synthetic", "generator":
+    # "link_traces v1", "seed": 20261204, "links": 24}; stamped as dwcp.training_data.
+    training_data: dict[str, object] | None = None
 
 
 PLACEMENT_SCHEMA = "placement"
