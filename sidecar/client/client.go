@@ -249,7 +249,7 @@ func (c *Client) PlaceVMBatch(ctx context.Context, reqs []engine.PlacementReques
 func (c *Client) place(ctx context.Context, op string, reqs []engine.PlacementRequest) ([]engine.Placement, error) {
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: wire.PlacementRequestsToProto(reqs)})
+	resp, err := c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: wire.PlacementRequestsToProto(reqs), PackedRejections: true})
 	if err != nil {
 		return nil, c.fail(ctx, err, op, "")
 	}
@@ -258,7 +258,9 @@ func (c *Client) place(ctx context.Context, op string, reqs []engine.PlacementRe
 	}
 	out := make([]engine.Placement, len(reqs))
 	for i, p := range resp.GetPlacements() {
-		out[i] = wire.PlacementFromProto(p)
+		if out[i], err = wire.PlacementFromProtoHosts(p, wire.HostIDs(reqs[i].Hosts)); err != nil {
+			return nil, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s, request %d: %s", c.target, i, err)
+		}
 	}
 	return out, nil
 }

@@ -171,12 +171,16 @@ func (c *Client) PlaceVMHeld(ctx context.Context, req engine.HeldPlacementReques
 	defer cancel()
 	full := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: req.VM, Overcommit: req.Overcommit, Domains: req.Domains}})
 	full[0].HostIds = req.HostIDs
-	resp, err := c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: full})
+	resp, err := c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: full, PackedRejections: true})
 	if err != nil {
 		return engine.Placement{}, c.fail(ctx, err, op, "")
 	}
 	if got := len(resp.GetPlacements()); got != 1 {
 		return engine.Placement{}, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s answered %d of 1 requests", c.target, got)
 	}
-	return wire.PlacementFromProto(resp.GetPlacements()[0]), nil
+	p, err := wire.PlacementFromProtoHosts(resp.GetPlacements()[0], wire.HostIDList(req.HostIDs))
+	if err != nil {
+		return engine.Placement{}, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s: %s", c.target, err)
+	}
+	return p, nil
 }

@@ -139,7 +139,11 @@ func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.Place
 	}
 	resp := &pb.PlaceVMResponse{Placements: make([]*pb.Placement, n)}
 	for i, p := range out {
-		resp.Placements[i] = wire.PlacementToProto(p)
+		if req.GetPackedRejections() {
+			resp.Placements[i] = wire.PlacementToProtoPacked(p, wire.HostIDs(in[i].Hosts))
+		} else {
+			resp.Placements[i] = wire.PlacementToProto(p)
+		}
 		resp.Placements[i].Model.Slot = string(slots[i])
 	}
 	if st.shadow != nil {

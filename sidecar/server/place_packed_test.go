@@ -1,0 +1,156 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
+	"github.com/dwcp/dwcp-ml/sidecar/client"
+	"github.com/dwcp/dwcp-ml/sidecar/engine"
+	"github.com/dwcp/dwcp-ml/sidecar/internal/wire"
+	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
+	"github.com/dwcp/dwcp-ml/sidecar/server"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
+)
+
+// TestPlaceVMPackedRejections: a client that does not ask for packed rejections (an older
+// one) gets the repeated Rejection messages; one that asks gets PackedRejections; both
+// decode to the in-process answer bit for bit, for the full and the held request.
+func TestPlaceVMPackedRejections(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t, testbundle.Dir(), 0)
+	_, target := serveEngine(t, "unix", eng, eng, server.Config{})
+	c := dial(t, target, client.WithTimeout(10*time.Second))
+	_, g := testbundle.Placement(t)
+	r := testbundle.ScaleHosts(g.Placements[0].Request, 1000)
+	want, err := eng.PlaceVM(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Rejected) == 0 {
+		t.Fatal("the request rejects no host")
+	}
+	ids := observeHosts(t, ctx, c, r, 1_700_000_100)
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rpc := pb.NewEngineClient(conn)
+	full := wire.PlacementRequestsToProto([]engine.PlacementRequest{r})
+	held := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: r.VM, Overcommit: r.Overcommit, Domains: r.Domains}})
+	held[0].HostIds = ids
+	for _, tc := range []struct {
+		name   string
+		req    []*pb.PlacementRequest
+		packed bool
+	}{
+		{"full, repeated", full, false}, {"full, packed", full, true},
+		{"held, repeated", held, false}, {"held, packed", held, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			resp, err := rpc.PlaceVM(cctx, &pb.PlaceVMRequest{Requests: tc.req, PackedRejections: tc.packed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := resp.GetPlacements()[0]
+			if got := m.GetRejectedPacked() != nil; got != tc.packed || (len(m.GetRejected()) > 0) == tc.packed {
+				t.Fatalf("packed list %v, %d repeated rejections; asked for packed: %v", got, len(m.GetRejected()), tc.packed)
+			}
+			p, err := wire.PlacementFromProtoHosts(m, wire.HostIDs(r.Hosts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sameBits(p, want); err != nil {
+				t.Fatalf("answer differs from in-process: %v", err)
+			}
+		})
+	}
+	// The client asks for packed rejections on both paths.
+	for name, call := range map[string]func() (engine.Placement, error){
+		"client full": func() (engine.Placement, error) { return c.PlaceVM(ctx, r) },
+		"client held": func() (engine.Placement, error) {
+			return c.PlaceVMHeld(ctx, engine.HeldPlacementRequest{VM: r.VM, HostIDs: ids, Overcommit: r.Overcommit, Domains: r.Domains})
+		},
+	} {
+		p, err := call()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sameBits(p, want); err != nil {
+			t.Fatalf("%s: answer differs from in-process: %v", name, err)
+		}
+	}
+}
+
+// BenchmarkPlaceVMRatio1000 prints the ratio, PlaceVM on held state over the Unix
+// socket vs in-process with the full state (1,000 hosts), with the two calls alternating
+// in one loop so that load from other processes falls on both alike; the golden request
+// (332 rejected hosts) and the no-rejection one of BenchmarkPlaceVMHeld1000.
+func BenchmarkPlaceVMRatio1000(b *testing.B) {
+	ctx := context.Background()
+	eng := openEngine(b, testbundle.Dir(), 0)
+	_, target := serveEngine(b, "unix", eng, eng, server.Config{})
+	c := dial(b, target, client.WithTimeout(10*time.Second))
+	_, g := testbundle.Placement(b)
+	golden := testbundle.ScaleHosts(g.Placements[0].Request, 1000)
+	fits := golden
+	fits.VM.Group, fits.VM.GroupSize, fits.VM.GroupHosts, fits.VM.PeerHosts = "", 0, nil, nil
+	fits.Hosts = slices.Clone(golden.Hosts)
+	for i := range fits.Hosts {
+		fits.Hosts[i].ID = "fit-" + fits.Hosts[i].ID
+		fits.Hosts[i].Allocated, fits.Hosts[i].Maintenance = engine.Resources{}, false
+	}
+	for _, sc := range []struct {
+		name string
+		r    engine.PlacementRequest
+	}{{"golden", golden}, {"fits", fits}} {
+		r := sc.r
+		ids := observeHosts(b, ctx, c, r, 1_700_000_100)
+		held := engine.HeldPlacementRequest{VM: r.VM, HostIDs: ids, Overcommit: r.Overcommit, Domains: r.Domains}
+		local := store.NewOnline(ctx, store.New(store.Config{}), eng)
+		observeHosts(b, ctx, local, r, 1_700_000_100)
+		b.Run(sc.name, func(b *testing.B) {
+			var in, inHeld, uds []time.Duration
+			rejected := 0
+			for b.Loop() {
+				start := time.Now()
+				if _, err := eng.PlaceVM(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				mid := time.Now()
+				if _, err := local.PlaceVMHeld(ctx, held); err != nil {
+					b.Fatal(err)
+				}
+				mid2 := time.Now()
+				p, err := c.PlaceVMHeld(ctx, held)
+				if err != nil {
+					b.Fatal(err)
+				}
+				end := time.Now()
+				in, inHeld, uds = append(in, mid.Sub(start)), append(inHeld, mid2.Sub(mid)), append(uds, end.Sub(mid2))
+				rejected = len(p.Rejected)
+			}
+			p50 := func(l []time.Duration) time.Duration { slices.Sort(l); return l[len(l)/2] }
+			a, h, u := p50(in), p50(inHeld), p50(uds)
+			b.ReportMetric(float64(a.Microseconds()), "inprocess-p50-µs")
+			b.ReportMetric(float64(u.Microseconds()), "uds-held-p50-µs")
+			b.ReportMetric(float64(u)/float64(a), "ratio")
+			verdict := "met"
+			if float64(u)/float64(a) > 1.3 {
+				verdict = "NOT met"
+			}
+			b.Log(fmt.Sprintf("PlaceVM 1,000 hosts (%s, %d rejected), %d calls each, alternating, p50: in-process full %v, "+
+				"in-process held %v, UDS held %v: ratio %.2fx (target 1.3x: %s)", sc.name, rejected, len(in), a, h, u,
+				float64(u)/float64(a), verdict))
+		})
+	}
+}
