@@ -144,13 +144,19 @@ type placeScratch struct {
 	capacity, allocated, usage, info []float64 // PlaceInput of the current request
 	vmInfo                           [featurecore.PlaceVMInfo]float64
 
-	feasible []int32   // host indices of every request's feasible hosts, request after request
-	factors  []float32 // their factor rows
-	scores   []float32 // their scores
-	occl     []float32 // occlusion rows
-	occlCol  []int32   // factor replaced in each occlusion row
+	feasible []int32            // host indices of every request's feasible hosts, request after request
+	factors  []float32          // their factor rows
+	scores   []float32          // their scores
+	viol     []engine.Violation // the current request's violations, host after host
+	rej      []rejected         // its rejected hosts
+	occl     []float32          // occlusion rows
+	occlCol  []int32            // factor replaced in each occlusion row
 	occlOut  []float32
 }
+
+// rejected is a rejected host of the current request: its violations are
+// placeScratch.viol[start:end].
+type rejected struct{ host, start, end int32 }
 
 var scratchPool = sync.Pool{New: func() any {
 	return &placeScratch{hostIdx: map[string]int32{}, domIdx: map[string]int32{}}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
@@ -91,7 +92,22 @@ func (m *model) validate(r *engine.PlacementRequest, prefix string) error {
 // bad reports a value that is not finite and >= 0 (NaN, ±Inf, negative).
 func bad(v float64) bool { return !(v >= 0) || math.IsInf(v, 1) }
 
+// firstBad returns the index of the first bad value of s, or -1. The common case (all
+// good) is one branch-free scan: a value is good when its bits, with -0.0 taken as +0.0,
+// are at most those of the largest finite double (NaN and +Inf are above, every negative
+// has the sign bit); only a bad scan looks for the index.
 func firstBad(s []float64) int {
+	var top uint64
+	for _, v := range s {
+		b := math.Float64bits(v)
+		if b == 1<<63 { // -0.0 (a conditional move, not a branch)
+			b = 0
+		}
+		top = max(top, b)
+	}
+	if top <= math.Float64bits(math.MaxFloat64) {
+		return -1
+	}
 	for k, v := range s {
 		if bad(v) {
 			return k
@@ -110,18 +126,22 @@ func (m *model) index(sc *placeScratch, r *engine.PlacementRequest) error {
 	clear(sc.hostIdx)
 	clear(sc.domIdx)
 	sc.hostDom = grow(sc.hostDom, n)
+	lastDom, last := "", int32(-1) // hosts of a domain often come together: one lookup per run
 	for i := range r.Hosts {
 		h := &r.Hosts[i]
-		if j, dup := sc.hostIdx[h.ID]; dup {
+		if sc.hostIdx[h.ID] = int32(i); len(sc.hostIdx) != i+1 { // one hash per host; a repeat does not grow the map
+			j := slices.IndexFunc(r.Hosts, func(o engine.HostState) bool { return o.ID == h.ID })
 			return fmt.Errorf("hosts[%d] and hosts[%d] are both %q; host ids must be unique", j, i, h.ID)
 		}
-		sc.hostIdx[h.ID] = int32(i)
-		d, ok := sc.domIdx[h.Domain]
-		if !ok {
-			d = int32(len(sc.domIdx))
-			sc.domIdx[h.Domain] = d
+		if last < 0 || h.Domain != lastDom {
+			d, ok := sc.domIdx[h.Domain]
+			if !ok {
+				d = int32(len(sc.domIdx))
+				sc.domIdx[h.Domain] = d
+			}
+			lastDom, last = h.Domain, d
 		}
-		sc.hostDom[i] = d
+		sc.hostDom[i] = last
 	}
 	D := len(sc.domIdx)
 	if r.Domains != 0 && r.Domains < D {
@@ -182,7 +202,9 @@ func (m *model) filter(sc *placeScratch, j *placeJob) *engine.NoFeasibleHostErro
 	if g%D != 0 {
 		limit++
 	}
-	var viol []engine.Violation // every rejected host's violations, shared by the Rejections
+	// Every rejected host's violations, built in the scratch and copied once into the
+	// answer's own slices (one allocation each, not a growing slice per call).
+	viol, rej := sc.viol[:0], sc.rej[:0]
 	for i := range r.Hosts {
 		h := &r.Hosts[i]
 		start := len(viol)
@@ -211,8 +233,16 @@ func (m *model) filter(sc *placeScratch, j *placeJob) *engine.NoFeasibleHostErro
 			sc.feasible = append(sc.feasible, int32(i))
 			continue
 		}
-		j.rejected = append(j.rejected, engine.Rejection{Host: h.ID, HostIndex: i})
-		j.rejected[len(j.rejected)-1].Violations = viol[start:len(viol):len(viol)]
+		rej = append(rej, rejected{host: int32(i), start: int32(start), end: int32(len(viol))})
+	}
+	sc.viol, sc.rej = viol, rej
+	if len(rej) > 0 {
+		own := append([]engine.Violation(nil), viol...)
+		j.rejected = make([]engine.Rejection, len(rej))
+		for k, x := range rej {
+			j.rejected[k] = engine.Rejection{Host: r.Hosts[x.host].ID, HostIndex: int(x.host),
+				Violations: own[x.start:x.end:x.end]}
+		}
 	}
 	j.n = len(sc.feasible) - j.off
 	if j.n == 0 {
