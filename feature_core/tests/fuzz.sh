@@ -2,10 +2,12 @@
 # fuzz.sh [WORK_DIR] [SECONDS]
 #
 # Builds the libFuzzer targets fuzz_api.c (windows, resampling, names), fuzz_place.c
-# (placement factors) and fuzz_drift.c (drift statistics) with the feature core sources
+# (placement factors), fuzz_drift.c (drift statistics) and fuzz_partition.c (task
+# partitioning) with the feature core sources
 # (clang -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all) and runs
 # them at the same time for SECONDS (default 30), each from its committed seed corpus
-# (feature_core/tests/fuzz_corpus/, fuzz_corpus_place/ and fuzz_corpus_drift/, read only:
+# (feature_core/tests/fuzz_corpus/, fuzz_corpus_place/, fuzz_corpus_drift/ and
+# fuzz_corpus_partition/, read only:
 # new inputs go to WORK_DIR/<target>/corpus). A crash, sanitizer report or broken invariant fails the run and
 # leaves the input in WORK_DIR/<target> (reproduce with: WORK_DIR/<target>/<target>
 # WORK_DIR/<target>/crash-...).
@@ -27,9 +29,9 @@ esac
 use_work_dir
 mkdir -p "$work"
 
-targets=(fuzz_api fuzz_place fuzz_drift)
+targets=(fuzz_api fuzz_place fuzz_drift fuzz_partition)
 declare -A seeds=([fuzz_api]="$here/fuzz_corpus" [fuzz_place]="$here/fuzz_corpus_place"
-    [fuzz_drift]="$here/fuzz_corpus_drift")
+    [fuzz_drift]="$here/fuzz_corpus_drift" [fuzz_partition]="$here/fuzz_corpus_partition")
 
 build() {
     local t="$1" dir="$work/$1"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # sanitizers.sh GOLDEN_FILE [WORK_DIR [MORE_GOLDEN_FILES...]]
 #
-# Builds test_api, test_drift and fc_golden together with the feature core sources under
-# AddressSanitizer + UndefinedBehaviorSanitizer (-fsanitize=address,undefined
+# Builds test_api, test_drift, test_partition and fc_golden together with the feature core
+# sources under AddressSanitizer + UndefinedBehaviorSanitizer (-fsanitize=address,undefined
 # -fno-sanitize-recover=all -g), with clang and with gcc, and runs both: the unit tests and
 # `fc_golden check GOLDEN_FILE MORE_GOLDEN_FILES...` (window features and placement
 # factors). Any sanitizer report, leak or test failure fails the run.
@@ -47,7 +47,7 @@ fi
 for cc_name in "${compilers[@]}"; do
     cc="$clang_bin"
     [ "$cc_name" = gcc ] && cc="$gcc_bin"
-    for prog in test_api test_drift fc_golden; do
+    for prog in test_api test_drift test_partition fc_golden; do
         exe="$work/$cc_name-$prog"
         if ! "$cc" "${flags[@]}" "${san[@]}" "$here/$prog.c" "$core"/src/*.c -lm -o "$exe" \
             2>"$exe.build.log"; then
@@ -55,7 +55,7 @@ for cc_name in "${compilers[@]}"; do
             fail "$cc_name: building $prog failed"
         fi
     done
-    for run in test_api test_drift fc_golden; do
+    for run in test_api test_drift test_partition fc_golden; do
         exe="$work/$cc_name-$run"
         log="$exe.log"
         if [ "$run" != fc_golden ]; then
