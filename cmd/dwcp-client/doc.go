@@ -6,7 +6,7 @@
 //	dwcp-client [-addr ...] reload DIR
 //	dwcp-client [-addr ...] rollout show | promote | rollback | withdraw | clear-shadow
 //	dwcp-client [-addr ...] rollout set [-canary DIR] [-weight BP] [-shadow DIR] [-hold D] [-window D]
-//	dwcp-client [-addr ...] report-actual bandwidth|capacity|anomaly ENTITY TS VALUE
+//	dwcp-client [-addr ...] report-actual bandwidth|capacity|anomaly|link ENTITY TS VALUE
 //	dwcp-client -addr HOST:PORT [-tls-ca CA.pem] [-tls-cert C.pem -tls-key C.key] [-tls-server-name NAME] ...
 //
 // The default -addr is dwcp-sidecar's default socket for this user (client.DefaultSocket:
@@ -17,7 +17,8 @@
 //
 // demo waits until the sidecar serves, prints its versions, then sends one request of each
 // kind on the golden inputs of -bundle (read locally): ForecastBandwidth on pba's first
-// golden run, AnomalyScore on anomaly's, RecommendCapacity on scaling's, PlaceVM on the
+// golden run, AnomalyScore on anomaly's, RecommendCapacity on scaling's, ForecastLink on
+// link's (skipped when the bundle has no link model), PlaceVM on the
 // placement model's first golden request (chosen host, score, hosts removed by each hard
 // constraint, top factors against the reference host), and Predict on row 0 of the
 // anomaly model's golden input; it prints the answers as a table.
@@ -36,7 +37,8 @@
 // but show are admin calls, authorized like reload, with DIRs under -bundle-root.
 //
 // report-actual reports an observed outcome for ENTITY at TS (Unix seconds: valid_until of
-// the forecast or capacity answer, the last sample of an anomaly window) and prints how many
+// the forecast, link or capacity answer, the last sample of an anomaly window; kind link is
+// a link's mean available bandwidth in Mbit/s) and prints how many
 // served predictions it was joined to.
 //
 // Bad usage prints one line and exits 2; a failed call exits 1.

@@ -11,7 +11,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// held parses `held KIND ID` and returns the call printing the three typed answers the
+// held parses `held KIND ID` and returns the call printing the four typed answers the
 // sidecar gives for the entity from its online store (docs/online-store.md), one line per
 // call, an answer or why not; it fails only when none answers.
 func held(args []string, w io.Writer) (func(context.Context, *client.Client) error, error) {
@@ -42,6 +42,8 @@ func held(args []string, w io.Writer) (func(context.Context, *client.Client) err
 		line("AnomalyScore", a.Model, fmt.Sprintf("score %.4f (threshold %.4f), anomalous %t", a.Score, a.Threshold, a.Anomalous), err)
 		r, err := c.RecommendCapacityEntity(ctx, ent)
 		line("RecommendCapacity", r.Model, fmt.Sprintf("peak %.1f MHz -> %g MHz for %v", r.PredictedPeakMHz, r.CapacityMHz, r.Horizon), err)
+		l, err := c.ForecastLinkEntity(ctx, ent)
+		line("ForecastLink", l.Model, linkAnswer(l), err)
 		if err := tw.Flush(); err != nil {
 			return err
 		}
@@ -50,4 +52,11 @@ func held(args []string, w io.Writer) (func(context.Context, *client.Client) err
 		}
 		return nil
 	}, nil
+}
+
+// linkAnswer is one line of a link forecast.
+func linkAnswer(f engine.LinkForecast) string {
+	return fmt.Sprintf("%.4g Mbit/s (q%g..q%g: %.4g..%.4g), %.4g ms, loss %.4g, jitter %.4g ms for %v, valid until %s",
+		f.PointMbps, f.QuantileLower, f.QuantileUpper, f.LowerMbps, f.UpperMbps, f.LatencyMs, f.LossRatio, f.JitterMs,
+		f.Horizon, f.ValidUntil.Format(time.RFC3339))
 }

@@ -238,6 +238,18 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 				r.PredictedPeakMHz, r.Headroom, r.Units, r.UnitMHz, r.CapacityMHz, r.Horizon)}, err
 		},
 		func() (row, error) {
+			if !hasFamily(b, "link") {
+				return row{"ForecastLink", "—", "skipped: bundle " + cfg.bundle + " has no link model (family link)"}, nil
+			}
+			s, err := first("link")
+			if err != nil {
+				return row{}, err
+			}
+			f, err := c.ForecastLink(ctx, s)
+			target("link", s, f.Horizon)
+			return row{"ForecastLink", ref(f.Model), linkAnswer(f)}, err
+		},
+		func() (row, error) {
 			req, ok := firstPlacement(b)
 			if !ok {
 				return row{"PlaceVM", "—", "skipped: bundle " + cfg.bundle + " has no placement model (family itp)"}, nil
@@ -277,6 +289,16 @@ func demo(ctx context.Context, c *client.Client, cfg config, w io.Writer) error 
 		fmt.Fprintf(w, "report-actual target: %s\n", t)
 	}
 	return nil
+}
+
+// hasFamily reports whether the bundle has a model of family.
+func hasFamily(b *bundle.Bundle, family string) bool {
+	for _, m := range b.Manifest.Models {
+		if m.Family == family {
+			return true
+		}
+	}
+	return false
 }
 
 // firstPlacement is the first golden request of the bundle's placement model (the first

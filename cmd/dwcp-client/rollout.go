@@ -125,13 +125,14 @@ func printRollout(w io.Writer, addr string, st rollout.Status) error {
 
 var actualKinds = map[string]client.ActualKind{
 	"bandwidth": client.ActualBandwidth, "capacity": client.ActualCapacity, "anomaly": client.ActualAnomaly,
+	"link": client.ActualLink,
 }
 
 // reportActual parses `report-actual KIND ENTITY TS VALUE`.
 func reportActual(args []string, w io.Writer) (func(context.Context, *client.Client) error, error) {
 	kind, ok := actualKinds[args[0]]
 	if !ok {
-		return nil, usageError{fmt.Sprintf("report-actual: kind %q; want bandwidth, capacity or anomaly", args[0])}
+		return nil, usageError{fmt.Sprintf("report-actual: kind %q; want bandwidth, capacity, anomaly or link", args[0])}
 	}
 	ts, err := strconv.ParseInt(args[2], 10, 64)
 	if err != nil {

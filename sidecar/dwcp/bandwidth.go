@@ -9,21 +9,18 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// LinkForecaster runs the link model (family link, docs/link-model.md) on one link's
-// window: a series of schema link (bandwidth_mbps, latency_ms, packet_loss_ratio,
-// jitter_ms per sample, on the model's grid) of the model's WindowSamples samples. It
-// returns the model's output row (LinkColumns) and the model that answered.
-//
-// InProcessLink (cgo) implements it over the in-process engine. The engine API has no
-// typed link call yet, so the sidecar cannot answer it and *client.Client does not
-// implement it: see docs/dwcp-adapters.md.
+// LinkForecaster is what the BandwidthPredictor calls: engine.Engine's link forecast
+// (family link, docs/link-model.md) on one link's window, a series of schema link
+// (bandwidth_mbps, latency_ms, packet_loss_ratio, jitter_ms per sample, on the model's
+// grid). *runtime.Engine and *client.Client implement it.
 type LinkForecaster interface {
 	Versioner
-	ForecastLink(ctx context.Context, s engine.Series) ([]float64, engine.ModelRef, error)
+	ForecastLink(ctx context.Context, s engine.Series) (engine.LinkForecast, error)
 }
 
 // The link model's output columns, in order (docs/link-model.md): the means over the
-// next horizon_seconds after the window's last bin.
+// next horizon_seconds after the window's last bin. engine.LinkForecast carries them by
+// name.
 const (
 	LinkLowerMbps = iota // bandwidth quantile quantile_lower (0.1), Mbit/s
 	LinkPointMbps        // bandwidth quantile 0.5: the point forecast
@@ -238,13 +235,12 @@ func (p *BandwidthPredictor) PredictContext(ctx context.Context, history []Netwo
 }
 
 func (p *BandwidthPredictor) forecast(ctx context.Context, op, link string, ts []int64, vals []float64) (*BandwidthPrediction, error) {
-	out, ref, err := p.eng.ForecastLink(ctx, engine.Series{Timestamps: ts, Values: vals, Entity: link})
+	f, err := p.eng.ForecastLink(ctx, engine.Series{Timestamps: ts, Values: vals, Entity: link})
 	if err != nil {
 		return nil, engineErr(op, err)
 	}
-	if len(out) != LinkColumns {
-		return nil, fmt.Errorf("dwcp: %s: the link model answered %d columns, want %d: %w", op, len(out), LinkColumns, engine.ErrInternal)
-	}
+	ref := f.Model
+	out := []float64{f.LowerMbps, f.PointMbps, f.UpperMbps, f.LatencyMs, f.LossRatio, f.JitterMs}
 	for i, x := range out {
 		if !finite(x) || x < 0 || (i == LinkLossRatio && x > 1) {
 			return nil, fmt.Errorf("dwcp: %s: the link model answered %v in column %d: %w", op, x, i, engine.ErrInternal)

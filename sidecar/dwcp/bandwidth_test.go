@@ -5,76 +5,23 @@ package dwcp_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
-	goruntime "runtime"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/bundle"
 	"github.com/dwcp/dwcp-ml/sidecar/dwcp"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
-	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 )
 
-// The committed bundle has no link model yet, so the bandwidth tests build one the way
-// the link family's own tests do: dwcp-ml train --models link --tiny, export, bundle (in
-// a temporary directory, about 30 s, no MLflow run). It needs the project's .venv
-// (make venv), as every test of the runtime needs its ONNX Runtime.
-var linkBundle = sync.OnceValues(func() (string, error) {
-	_, file, _, _ := goruntime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	cli := filepath.Join(root, ".venv", "bin", "dwcp-ml")
-	dir, err := os.MkdirTemp("", "dwcp-link-")
-	if err != nil {
-		return "", err
-	}
-	linkTemp = dir
-	work, out := filepath.Join(dir, "work"), filepath.Join(dir, "bundle")
-	for _, args := range [][]string{
-		{"train", "--work", work, "--models", "link", "--tiny", "--quiet", "--no-track"},
-		{"export", "--work", work, "--quiet"},
-		{"bundle", "--work", work, "--out", out, "--version", "link-test", "--no-track"},
-	} {
-		// Bounded: a hung step fails the tests instead of hanging them (exec kills it).
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		cmd := exec.CommandContext(ctx, cli, args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "DWCP_ML_TRACKING_DIR="+filepath.Join(dir, "mlruns"))
-		b, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			return "", fmt.Errorf("%s %s: %w\n%s", cli, args[0], err, b)
-		}
-	}
-	return out, nil
-})
-
-var linkTemp string // removed by TestMain
-
-func openLink(t *testing.T) (*runtime.Engine, string) {
-	t.Helper()
-	dir, err := linkBundle()
-	if err != nil {
-		t.Fatalf("building a bundle with the link model: %v", err)
-	}
-	eng, err := runtime.Open(context.Background(), dir, runtime.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	return eng, dir
-}
-
-// TestInProcessLinkGolden: InProcessLink reproduces the bundle's golden link outputs
-// (Python's ONNX Runtime on the Python feature core's windows), bit for bit.
-func TestInProcessLinkGolden(t *testing.T) {
-	eng, dir := openLink(t)
-	b, err := bundle.Load(dir)
+// TestLinkGolden: the link model's typed call, in-process and through the pure-Go client
+// of a sidecar, reproduces the bundle's golden link outputs (Python's ONNX Runtime on the
+// Python feature core's windows), bit for bit.
+func TestLinkGolden(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	b, err := bundle.Load(testbundle.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,35 +29,26 @@ func TestInProcessLinkGolden(t *testing.T) {
 	if g == nil || len(g.Runs) == 0 {
 		t.Fatal("the bundle has no link goldens")
 	}
-	l := dwcp.InProcessLink{Engine: eng}
 	var series []engine.Series
 	for _, r := range g.Runs {
 		series = append(series, engine.Series{Timestamps: r.Timestamps, Values: r.Values})
 	}
-	out, ref, err := l.ForecastLinkBatch(context.Background(), series)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, row := range out {
-		want := g.Output[i*dwcp.LinkColumns : (i+1)*dwcp.LinkColumns]
-		for c := range row {
-			if math.Float32bits(float32(row[c])) != math.Float32bits(want[c]) || float64(float32(row[c])) != row[c] {
-				t.Errorf("run %d column %d: %v, golden %v", i, c, row[c], want[c])
-			}
+	for _, e := range []dwcp.LinkForecaster{eng, sidecar(t, eng)} {
+		f, err := e.(engine.Engine).ForecastLinkBatch(ctx, series)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if ref.Name != "link" || ref.Bundle != "link-test" {
-		t.Errorf("ref %+v", ref)
-	}
-	// One series alone: the same model on the same window (within a float32 ULP or two of
-	// the batch, as ONNX Runtime blocks a lone row differently).
-	one, _, err := l.ForecastLink(context.Background(), series[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for c := range one {
-		if d := math.Abs(one[c] - out[0][c]); d > 4e-7*math.Max(1, math.Abs(out[0][c])) {
-			t.Errorf("column %d: alone %v, in the batch %v", c, one[c], out[0][c])
+		for i, r := range f {
+			row := []float64{r.LowerMbps, r.PointMbps, r.UpperMbps, r.LatencyMs, r.LossRatio, r.JitterMs}
+			want := g.Output[i*dwcp.LinkColumns : (i+1)*dwcp.LinkColumns]
+			for c := range row {
+				if math.Float32bits(float32(row[c])) != math.Float32bits(want[c]) || float64(float32(row[c])) != row[c] {
+					t.Errorf("%T run %d column %d: %v, golden %v", e, i, c, row[c], want[c])
+				}
+			}
+			if r.Model.Name != "link" || r.Model.Bundle != b.Manifest.BundleVersion {
+				t.Errorf("%T ref %+v", e, r.Model)
+			}
 		}
 	}
 }
@@ -124,9 +62,8 @@ func linkSample(i int) dwcp.NetworkSample {
 
 func TestBandwidthPredictor(t *testing.T) {
 	ctx := context.Background()
-	eng, _ := openLink(t)
-	l := dwcp.InProcessLink{Engine: eng}
-	p, err := dwcp.NewBandwidthPredictor(ctx, l, dwcp.BandwidthConfig{})
+	eng := openEngine(t)
+	p, err := dwcp.NewBandwidthPredictor(ctx, eng, dwcp.BandwidthConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,14 +95,15 @@ func TestBandwidthPredictor(t *testing.T) {
 			series.Timestamps = append(series.Timestamps, at(0).Unix()+(h.Timestamp.Unix()-at(0).Unix())/300*300)
 			series.Values = append(series.Values, h.BandwidthMbps, h.LatencyMs, h.PacketLoss, h.JitterMs)
 		}
-		out, ref, err := l.ForecastLink(ctx, series)
+		f, err := eng.ForecastLink(ctx, series)
 		if err != nil {
 			t.Fatal(err)
 		}
+		out, ref := []float64{f.LowerMbps, f.PointMbps, f.UpperMbps, f.LatencyMs, f.LossRatio, f.JitterMs}, f.Model
 		last := time.Unix(series.Timestamps[w-1], 0).UTC()
 		want := &dwcp.BandwidthPrediction{PredictedBandwidthMbps: out[1], PredictedLatencyMs: out[3],
 			PredictedPacketLoss: out[4], PredictedJitterMs: out[5], Confidence: dwcp.IntervalConfidence(out[0], out[2]),
-			ValidUntil: last.Add(15 * time.Minute), ModelVersion: "dwcp-ml/link@" + ref.Version + " (bundle link-test)",
+			ValidUntil: last.Add(15 * time.Minute), ModelVersion: "dwcp-ml/link@" + ref.Version + " (bundle " + ref.Bundle + ")",
 			PredictionTime: last, LowerMbps: out[0], UpperMbps: out[2], IntervalLevel: 0.9 - 0.1, Link: "a->b", Model: ref}
 		if err := sameBits(pred, want); err != nil {
 			t.Errorf("step %d: %v", i, err)
@@ -219,8 +157,61 @@ func TestBandwidthPredictor(t *testing.T) {
 	if _, err := p.Predict(history[:3]); !errors.Is(err, dwcp.ErrWarmingUp) {
 		t.Errorf("short history: %v", err)
 	}
-	// The committed bundle has no link model: a typed refusal, not a guess.
-	if _, err := dwcp.NewBandwidthPredictor(ctx, dwcp.InProcessLink{Engine: openEngine(t)}, dwcp.BandwidthConfig{}); !errors.Is(err, dwcp.ErrNoModel) {
-		t.Errorf("bundle without a link model: %v", err)
+}
+
+// TestBandwidthParity: one link's samples (warm-up, duplicates in a bin, a gap the grid
+// fills) through a BandwidthPredictor over the in-process engine and one over the client
+// of a sidecar: every answer and error equal, bit for bit.
+func TestBandwidthParity(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	cl := sidecar(t, eng)
+	in, err := dwcp.NewBandwidthPredictor(ctx, eng, dwcp.BandwidthConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := dwcp.NewBandwidthPredictor(ctx, cl, dwcp.BandwidthConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := in.Window()
+	steps := []int{}
+	for i := range w + 3 {
+		steps = append(steps, i)
+	}
+	steps = append(steps, w+5, w+6) // two bins filled by repetition
+	answered := 0
+	var history []dwcp.NetworkSample
+	for _, i := range steps {
+		s := linkSample(i)
+		history = append(history, s)
+		for _, p := range []*dwcp.BandwidthPredictor{in, out} {
+			if err := p.AddSample(s); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+		}
+		a, errIn := in.PredictBandwidth(ctx)
+		b, errOut := out.PredictBandwidth(ctx)
+		if (errIn == nil) != (errOut == nil) || errIn != nil && errIn.Error() != errOut.Error() {
+			t.Fatalf("step %d: errors %v / %v", i, errIn, errOut)
+		}
+		if err := sameBits(a, b); err != nil {
+			t.Fatalf("step %d: in-process and sidecar differ: %v", i, err)
+		}
+		if errIn != nil {
+			continue
+		}
+		answered++
+		c, errIn := in.Predict(history)
+		d, errOut := out.Predict(history)
+		if errIn != nil || errOut != nil {
+			t.Fatalf("step %d: Predict(history): %v / %v", i, errIn, errOut)
+		}
+		if err := sameBits(c, d); err != nil {
+			t.Fatalf("step %d: Predict(history) in-process and sidecar differ: %v", i, err)
+		}
+	}
+	if answered != 6 {
+		t.Errorf("%d answers, want 6 (4 after the warm-up, 2 after the gap)", answered)
 	}
 }

@@ -40,14 +40,11 @@ var inProcess = sync.OnceValues(func() (*runtime.Engine, error) {
 
 var opened *runtime.Engine // closed by TestMain
 
-// TestMain closes the shared engine and removes the link bundle the bandwidth tests built.
+// TestMain closes the shared engine.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if opened != nil {
 		opened.Close()
-	}
-	if linkTemp != "" {
-		os.RemoveAll(linkTemp)
 	}
 	os.Exit(code)
 }

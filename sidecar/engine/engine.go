@@ -31,6 +31,11 @@ type Engine interface {
 	RecommendCapacity(ctx context.Context, s Series) (CapacityRecommendation, error)
 	RecommendCapacityBatch(ctx context.Context, s []Series) ([]CapacityRecommendation, error)
 
+	// ForecastLink forecasts a network link's bandwidth, latency, loss and jitter from its
+	// recent measurements (schema link; the link model, docs/link-model.md).
+	ForecastLink(ctx context.Context, s Series) (LinkForecast, error)
+	ForecastLinkBatch(ctx context.Context, s []Series) ([]LinkForecast, error)
+
 	// PlaceVM chooses a host for one VM (DWCP's PlaceVM(ctx, vm, constraints)): the hard
 	// constraints (capacity, anti-affinity, failure-domain spread, maintenance) filter the
 	// hosts outside the model, the placement model scores every feasible host in one batch,
@@ -76,6 +81,22 @@ type BandwidthForecast struct {
 	Horizon             time.Duration
 	ValidUntil          time.Time // last sample time + Horizon
 	Model               ModelRef
+}
+
+// LinkForecast is the link model's forecast of a link (docs/link-model.md): every value
+// is a forecast of the mean over the next Horizon after the last sample. The bandwidth
+// interval [LowerMbps, UpperMbps] is between the quantiles QuantileLower and
+// QuantileUpper, PointMbps the median; LowerMbps <= PointMbps <= UpperMbps.
+type LinkForecast struct {
+	LowerMbps, PointMbps, UpperMbps float64 // available bandwidth, Mbit/s
+	LatencyMs                       float64 // median latency, ms
+	LossRatio                       float64 // median packet loss, a ratio in [0, 1]
+	JitterMs                        float64 // median jitter, ms
+	QuantileLower                   float64
+	QuantileUpper                   float64
+	Horizon                         time.Duration
+	ValidUntil                      time.Time // last sample time + Horizon
+	Model                           ModelRef
 }
 
 // AnomalyResult scores the most recent window: Score in (-0.5, 0.5), higher is more

@@ -113,5 +113,6 @@ type Online interface {
 	ForecastBandwidthEntity(ctx context.Context, e EntityRef) (BandwidthForecast, error)
 	AnomalyScoreEntity(ctx context.Context, e EntityRef) (AnomalyResult, error)
 	RecommendCapacityEntity(ctx context.Context, e EntityRef) (CapacityRecommendation, error)
+	ForecastLinkEntity(ctx context.Context, e EntityRef) (LinkForecast, error)
 	PlaceVMHeld(ctx context.Context, req HeldPlacementRequest) (Placement, error)
 }

@@ -94,6 +94,14 @@ func typedOutputs(t *testing.T, e *runtime.Engine, family string, s []engine.Ser
 		for _, r := range res {
 			out = append(out, r.PredictedPeakMHz)
 		}
+	case runtime.FamilyLink:
+		res, err := e.ForecastLinkBatch(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			out = append(out, r.LowerMbps, r.PointMbps, r.UpperMbps, r.LatencyMs, r.LossRatio, r.JitterMs)
+		}
 	default:
 		t.Fatalf("no typed call for family %s", family)
 	}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
@@ -28,6 +29,12 @@ const (
 	// DefaultMaxMetric bounds the anomaly family's value, which is any metric (NAB: CPU %,
 	// bytes, counts, up to 8.7e8), so the bound is a sanity bound, not a physical one.
 	DefaultMaxMetric = 1e15
+	// MaxLinkMbps bounds a link's available bandwidth (Mbit/s): 10 Tbit/s, beyond any
+	// single link. The link schema's bounds are fixed, not flags: they are units, not
+	// fleet sizes.
+	MaxLinkMbps = 1e7
+	// MaxLinkMs bounds latency and jitter (ms): 10 minutes is no round trip.
+	MaxLinkMs = 6e5
 )
 
 // Limits bound what one typed call may carry. A zero (or negative) field means its default.
@@ -78,19 +85,25 @@ type bound struct {
 // than served unchecked. Lower bounds (>= 0), finiteness and time order are the feature
 // core's (fc_window: FC_ERR_NEGATIVE, FC_ERR_MISSING, FC_ERR_INFINITE), not repeated here.
 var channelBounds = map[string]func(Limits) bound{
-	"cpu_pct":        func(l Limits) bound { return bound{100 * l.MaxCores, "100 x -max-cores"} },
-	"mem_pct":        func(l Limits) bound { return bound{l.MaxMemPct, "-max-mem-pct"} },
-	"disk_read_kbs":  kbps,
-	"disk_write_kbs": kbps,
-	"net_rx_kbs":     kbps,
-	"net_tx_kbs":     kbps,
-	"value":          func(l Limits) bound { return bound{l.MaxMetric, "-max-metric"} },
+	"cpu_pct":           func(l Limits) bound { return bound{100 * l.MaxCores, "100 x -max-cores"} },
+	"mem_pct":           func(l Limits) bound { return bound{l.MaxMemPct, "-max-mem-pct"} },
+	"disk_read_kbs":     kbps,
+	"disk_write_kbs":    kbps,
+	"net_rx_kbs":        kbps,
+	"net_tx_kbs":        kbps,
+	"value":             func(l Limits) bound { return bound{l.MaxMetric, "-max-metric"} },
+	"bandwidth_mbps":    func(Limits) bound { return bound{MaxLinkMbps, "runtime.MaxLinkMbps"} },
+	"latency_ms":        linkMs,
+	"jitter_ms":         linkMs,
+	"packet_loss_ratio": func(Limits) bound { return bound{1, "a ratio"} },
 	FamilyCapacity + ":value": func(l Limits) bound {
 		return bound{l.MaxCores * l.MaxMHzPerCore, "-max-cores x -max-mhz-per-core"}
 	},
 }
 
 func kbps(l Limits) bound { return bound{l.MaxKBps, "-max-kbps"} }
+
+func linkMs(Limits) bound { return bound{MaxLinkMs, "runtime.MaxLinkMs"} }
 
 // bounds returns the bound of each of m's channels, in channel order, for a call of family.
 func (m *model) bounds(op, family string, l Limits) ([]bound, error) {
@@ -256,6 +269,52 @@ func forecastAnswer(model string, out []float32, t map[string]float64, last int6
 		Lower: float64(out[0]), Point: float64(out[1]), Upper: float64(out[2]),
 		QuantileLower: lower, QuantileUpper: upper,
 		Horizon: h, ValidUntil: time.Unix(last, 0).UTC().Add(h),
+	}, nil
+}
+
+// LinkColumns are the link model's output columns, in order (docs/link-model.md); a
+// manifest entry's notes "columns", when present, must list exactly these.
+var LinkColumns = []string{"bandwidth_lower_mbps", "bandwidth_mbps", "bandwidth_upper_mbps",
+	"latency_ms", "packet_loss_ratio", "jitter_ms"}
+
+// linkColumns checks m's output row against the contract's columns: CodeMismatch when the
+// model answers other columns (a bundle this sidecar cannot read as a link forecast).
+func (m *model) linkColumns(op string) error {
+	if m.outLen != len(LinkColumns) {
+		return engine.Errorf(engine.CodeMismatch, op, m.entry.Name, "output shape %v: the link contract has %d columns %v",
+			m.info.OutputShape, len(LinkColumns), LinkColumns)
+	}
+	if c, ok := m.entry.Notes["columns"]; ok && c != strings.Join(LinkColumns, ",") {
+		return engine.Errorf(engine.CodeMismatch, op, m.entry.Name, "the manifest's output columns are %q; the link contract's are %q",
+			c, strings.Join(LinkColumns, ","))
+	}
+	return nil
+}
+
+// linkAnswer refuses a row that breaks the graph's guarantees (every column finite and
+// >= 0, the loss ratio <= 1, lower <= point <= upper) and thresholds as forecastAnswer does.
+func linkAnswer(m *model, out []float32, last int64) (engine.LinkForecast, error) {
+	var zero engine.LinkForecast
+	name := m.entry.Name
+	if err := m.linkColumns("forecast link"); err != nil {
+		return zero, err
+	}
+	for i, v := range out {
+		if x := float64(v); !finite(x) || x < 0 || (i == 4 && x > 1) {
+			return zero, internal(name, "the link forecast is %v (column %s); refusing to answer with it", out, LinkColumns[i])
+		}
+	}
+	if !(out[0] <= out[1] && out[1] <= out[2]) {
+		return zero, internal(name, "the link forecast's quantiles cross (%v, %v, %v); refusing to answer with it", out[0], out[1], out[2])
+	}
+	bw, err := forecastAnswer(name, out[:3], m.info.Thresholds, last)
+	if err != nil {
+		return zero, err
+	}
+	return engine.LinkForecast{
+		LowerMbps: bw.Lower, PointMbps: bw.Point, UpperMbps: bw.Upper,
+		LatencyMs: float64(out[3]), LossRatio: float64(out[4]), JitterMs: float64(out[5]),
+		QuantileLower: bw.QuantileLower, QuantileUpper: bw.QuantileUpper, Horizon: bw.Horizon, ValidUntil: bw.ValidUntil,
 	}, nil
 }
 

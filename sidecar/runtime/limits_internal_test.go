@@ -254,20 +254,60 @@ func TestLimitsDefaults(t *testing.T) {
 }
 
 // TestEveryChannelBounded requires a bound for every channel of every schema a typed
-// family takes (spec/bundle: pba takes vm, anomaly and scaling take metric).
+// family takes (spec/bundle: pba takes vm, anomaly and scaling take metric, link takes link).
 func TestEveryChannelBounded(t *testing.T) {
 	for family, schema := range map[string]featurecore.Schema{FamilyBandwidth: featurecore.SchemaVM,
-		FamilyAnomaly: featurecore.SchemaMetric, FamilyCapacity: featurecore.SchemaMetric} {
+		FamilyAnomaly: featurecore.SchemaMetric, FamilyCapacity: featurecore.SchemaMetric, FamilyLink: featurecore.SchemaLink} {
 		m := &model{entry: &bundle.Model{Name: family}, params: featurecore.DefaultParams(schema)}
 		b, err := m.bounds("test", family, Limits{}.withDefaults())
 		if err != nil || len(b) != schema.NumChannels() {
 			t.Errorf("%s (%s): %d bounds, %v", family, schema, len(b), err)
 		}
 	}
-	m := &model{entry: &bundle.Model{Name: "link"}, params: featurecore.DefaultParams(featurecore.SchemaLink),
-		info: engine.ModelInfo{Schema: "link"}}
-	_, err := m.bounds("forecast bandwidth", FamilyBandwidth, Limits{}.withDefaults())
-	if engine.CodeOf(err) != engine.CodeMismatch || !strings.Contains(err.Error(), "channel bandwidth_mbps of schema link has no physical bound") {
-		t.Fatalf("link schema: %v", err)
+}
+
+// TestLinkAnswer: a link row that breaks the graph's guarantees, or a model whose columns
+// are not the contract's, is refused rather than answered.
+func TestLinkAnswer(t *testing.T) {
+	good := map[string]float64{"quantile_lower": 0.1, "quantile_point": 0.5, "quantile_upper": 0.9, "horizon_seconds": 900}
+	link := func(outShape []int64, notes map[string]string) *model {
+		m := &model{entry: &bundle.Model{Name: "link", Notes: notes}, info: engine.ModelInfo{OutputShape: outShape, Thresholds: good}}
+		m.outLen = m.info.OutputLen()
+		return m
+	}
+	ok := link([]int64{-1, 6}, map[string]string{"columns": strings.Join(LinkColumns, ",")})
+	row := []float32{90, 100, 120, 12, 0.001, 1.5}
+	nan := float32(math.NaN())
+	cases := []struct {
+		name string
+		m    *model
+		out  []float32
+		code engine.Code
+		want string
+	}{
+		{"3 columns", link([]int64{-1, 3}, nil), row[:3], engine.CodeMismatch, "output shape [-1 3]: the link contract has 6 columns"},
+		{"other column names", link([]int64{-1, 6}, map[string]string{"columns": "a,b,c,d,e,f"}), row, engine.CodeMismatch,
+			`the manifest's output columns are "a,b,c,d,e,f"`},
+		{"NaN latency", ok, []float32{90, 100, 120, nan, 0.001, 1.5}, engine.CodeInternal, "(column latency_ms)"},
+		{"negative jitter", ok, []float32{90, 100, 120, 12, 0.001, -1}, engine.CodeInternal, "(column jitter_ms)"},
+		{"loss above 1", ok, []float32{90, 100, 120, 12, 1.5, 1}, engine.CodeInternal, "(column packet_loss_ratio)"},
+		{"crossed quantiles", ok, []float32{110, 100, 120, 12, 0.001, 1}, engine.CodeInternal, "quantiles cross (110, 100, 120)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := linkAnswer(c.m, c.out, 1_700_000_000)
+			if engine.CodeOf(err) != c.code || err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %s with %q", err, c.code, c.want)
+			}
+		})
+	}
+	f, err := linkAnswer(ok, row, 1_700_000_000)
+	want := engine.LinkForecast{LowerMbps: 90, PointMbps: 100, UpperMbps: 120, LatencyMs: 12, LossRatio: float64(float32(0.001)),
+		JitterMs: 1.5, QuantileLower: 0.1, QuantileUpper: 0.9, Horizon: 15 * time.Minute, ValidUntil: time.Unix(1_700_000_900, 0).UTC()}
+	if err != nil || f != want {
+		t.Fatalf("good row: %+v, %v; want %+v", f, err, want)
+	}
+	if _, err := linkAnswer(link([]int64{-1, 6}, nil), row, 1_700_000_000); err != nil {
+		t.Fatalf("a manifest without notes columns: %v", err)
 	}
 }

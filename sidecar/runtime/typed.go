@@ -11,6 +11,7 @@ const (
 	FamilyBandwidth = "pba"
 	FamilyAnomaly   = "anomaly"
 	FamilyCapacity  = "scaling"
+	FamilyLink      = "link"
 )
 
 // ForecastBandwidth forecasts a VM's network bandwidth from its recent metrics.
@@ -58,6 +59,24 @@ func (e *Engine) RecommendCapacityBatch(ctx context.Context, s []engine.Series) 
 			c, err := capacityFromRow(m.entry.Name, m.params, row, float64(out[0]), m.info.Thresholds)
 			c.Model = m.ref
 			return c, err
+		})
+}
+
+// ForecastLink forecasts a link's bandwidth, latency, loss and jitter from its recent
+// measurements.
+func (e *Engine) ForecastLink(ctx context.Context, s engine.Series) (engine.LinkForecast, error) {
+	return one(e.ForecastLinkBatch(ctx, []engine.Series{s}))
+}
+
+// ForecastLinkBatch forecasts many links in one model run. The model's output columns
+// are checked against the contract (docs/link-model.md) and the manifest's notes, and
+// every answer against the graph's guarantees, before it is returned.
+func (e *Engine) ForecastLinkBatch(ctx context.Context, s []engine.Series) ([]engine.LinkForecast, error) {
+	return runTyped(ctx, e, "forecast link", FamilyLink, s,
+		func(m *model, out []float32, last int64) (engine.LinkForecast, error) {
+			f, err := linkAnswer(m, out, last)
+			f.Model = m.ref
+			return f, err
 		})
 }
 

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
 	"github.com/dwcp/dwcp-ml/sidecar/rollout"
@@ -30,4 +32,23 @@ func rolloutRequestFromProto(req *pb.SetRolloutRequest) (RolloutRequest, error) 
 		r.Policy = &p
 	}
 	return r, nil
+}
+
+// linkToProto is the wire form of a link forecast (the slot is set by the caller).
+func linkToProto(f engine.LinkForecast) *pb.LinkForecast {
+	out := &pb.LinkForecast{
+		LowerMbps: f.LowerMbps, PointMbps: f.PointMbps, UpperMbps: f.UpperMbps,
+		LatencyMs: f.LatencyMs, PacketLossRatio: f.LossRatio, JitterMs: f.JitterMs,
+		QuantileLower: f.QuantileLower, QuantileUpper: f.QuantileUpper, HorizonSeconds: f.Horizon.Seconds(),
+		Model: &pb.ModelRef{Name: f.Model.Name, Version: f.Model.Version, Bundle: f.Model.Bundle},
+	}
+	if !f.ValidUntil.IsZero() {
+		out.ValidUntilUnix = f.ValidUntil.Unix()
+	}
+	return out
+}
+
+// linkTarget is the time a link answer's actual refers to: its last sample + horizon.
+func linkTarget(f engine.LinkForecast, s engine.Series) int64 {
+	return lastTime(s) + int64(f.Horizon/time.Second)
 }

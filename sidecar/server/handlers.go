@@ -94,6 +94,14 @@ func (h service) RecommendCapacity(ctx context.Context, req *pb.RecommendCapacit
 	return &pb.RecommendCapacityResponse{Recommendations: out}, nil
 }
 
+func (h service) ForecastLink(ctx context.Context, req *pb.ForecastLinkRequest) (*pb.ForecastLinkResponse, error) {
+	out, err := typed(ctx, h.Server, "forecast link", req.GetSeries(), req.GetEntities(), linkCall)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ForecastLinkResponse{Forecasts: out}, nil
+}
+
 // PlaceVM serves engine.PlaceVM for one request and engine.PlaceVMBatch for more, after
 // checking the batch size and the resource vectors' lengths; the VM id routes a request.
 func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.PlaceVMResponse, error) {
@@ -189,6 +197,12 @@ var capacityCall = typedSpec[engine.CapacityRecommendation, *pb.CapacityRecommen
 	},
 }
 
+var linkCall = typedSpec[engine.LinkForecast, *pb.LinkForecast]{
+	method: "ForecastLink", one: engine.Engine.ForecastLink, batch: engine.Engine.ForecastLinkBatch,
+	toProto: linkToProto, main: func(f engine.LinkForecast) float64 { return f.PointMbps },
+	ref: func(f engine.LinkForecast) engine.ModelRef { return f.Model }, actual: actualLink, target: linkTarget,
+}
+
 // actualKind is the kind of outcome ReportActual joins to a typed call's answer.
 type actualKind int
 
@@ -196,6 +210,7 @@ const (
 	actualBandwidth actualKind = iota + 1
 	actualCapacity
 	actualAnomaly
+	actualLink
 )
 
 func lastTime(s engine.Series) int64 {

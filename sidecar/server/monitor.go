@@ -20,13 +20,22 @@ import (
 //	ForecastBandwidth  Forecast  ts = last sample + horizon  Point, [Lower, Upper]
 //	RecommendCapacity  Capacity  ts = last sample + horizon  Point = CapacityMHz
 //	AnomalyScore       Flag      ts = last sample            Flag = Anomalous
+//	ForecastLink       Forecast  ts = last sample + horizon  PointMbps, [LowerMbps, UpperMbps]
+//
+// A link answer's actual is ReportActual kind LINK (the mean available bandwidth in
+// Mbit/s), not BANDWIDTH (a VM's throughput in KB/s): its monitor entity is "link:" + the
+// link's id (linkEntity), so a VM and a link of one id never join each other's actuals.
 //
 // PlaceVM and Predict answers are not joined (no actual names them), but their inputs
 // feed the live drift like every model run's.
 
 var monitorKinds = map[actualKind]monitor.Kind{
 	actualBandwidth: monitor.Forecast, actualCapacity: monitor.Capacity, actualAnomaly: monitor.Flag,
+	actualLink: monitor.Forecast,
 }
+
+// linkEntity is the monitor's entity of a link answer (see above).
+func linkEntity(id string) string { return "link:" + id }
 
 // prediction is what the monitor keeps of a typed answer.
 func prediction(ans any) (monitor.Prediction, bool) {
@@ -37,6 +46,8 @@ func prediction(ans any) (monitor.Prediction, bool) {
 		return monitor.Prediction{Point: a.CapacityMHz}, true
 	case engine.AnomalyResult:
 		return monitor.Prediction{Flag: a.Anomalous}, true
+	case engine.LinkForecast:
+		return monitor.Prediction{Point: a.PointMbps, Lo: a.LowerMbps, Hi: a.UpperMbps}, true
 	}
 	return monitor.Prediction{}, false
 }
@@ -53,6 +64,9 @@ func served[A any, P interface{ GetModel() *pb.ModelRef }](s *Server, spec typed
 		return
 	}
 	ref := spec.ref(ans)
+	if spec.actual == actualLink {
+		entity = linkEntity(entity)
+	}
 	s.mon.Served(monitor.Key{Model: ref.Name, Version: ref.Bundle, Slot: string(slot)}, monitorKinds[spec.actual],
 		entity, spec.target(ans, in), p)
 }
@@ -198,12 +212,17 @@ func (h service) ReportActual(ctx context.Context, req *pb.ReportActualRequest) 
 		pb.ActualKind_ACTUAL_KIND_BANDWIDTH: monitor.Forecast,
 		pb.ActualKind_ACTUAL_KIND_CAPACITY:  monitor.Capacity,
 		pb.ActualKind_ACTUAL_KIND_ANOMALY:   monitor.Flag,
+		pb.ActualKind_ACTUAL_KIND_LINK:      monitor.Forecast,
 	}[req.GetKind()]
 	if !ok {
 		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, op, "",
-			"kind %s: give BANDWIDTH, CAPACITY or ANOMALY", req.GetKind()))
+			"kind %s: give BANDWIDTH, CAPACITY, ANOMALY or LINK", req.GetKind()))
 	}
-	n, err := h.mon.Actual(kind, req.GetEntity(), req.GetTimestamp(), req.GetValue())
+	entity := req.GetEntity()
+	if req.GetKind() == pb.ActualKind_ACTUAL_KIND_LINK {
+		entity = linkEntity(entity)
+	}
+	n, err := h.mon.Actual(kind, entity, req.GetTimestamp(), req.GetValue())
 	switch {
 	case errors.Is(err, monitor.ErrInvalidActual):
 		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, op, "", "%w", err))

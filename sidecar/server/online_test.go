@@ -383,3 +383,45 @@ func pbaParams(t *testing.T) featurecore.Params {
 	t.Helper()
 	return featurecore.DefaultParams(featurecore.SchemaVM)
 }
+
+// TestOnlineLink: a link's raw samples (every 60 s, off the grid, some repeated) through
+// Observe, in process and through the Unix socket; after every sample the link answer by
+// entity equals the offline path (the feature core resampling every sample so far: a bin
+// holds several) bit for bit, or fails alike while the window fills.
+func TestOnlineLink(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t, testbundle.Dir(), 0)
+	_, target := serveEngine(t, "unix", eng, eng, server.Config{})
+	c := dial(t, target, client.WithTimeout(10*time.Second))
+	local := store.NewOnline(ctx, store.New(store.Config{}), eng)
+	var ts []int64
+	var vals []float64
+	for i := range 180 { // 3 hours
+		t := int64(1_764_547_200 + 60*i + (7*i)%13)
+		v := []float64{800 + 37*float64(i%11), 12 + float64(i%5)*0.5, 0.0005 * float64(i%4), 1.2 + 0.1*float64(i%7)}
+		ts, vals = append(ts, t), append(vals, v...)
+		if i%17 == 5 { // a collector repeating a sample
+			ts, vals = append(ts, t), append(vals, v...)
+		}
+	}
+	ref := engine.EntityRef{Kind: engine.EntityLink, ID: "a->b"}
+	ok := 0
+	for i := range ts {
+		batch := []engine.Samples{{Entity: ref, Schema: "link", Timestamps: ts[i : i+1], Values: vals[i*4 : i*4+4]}}
+		off := newOffline(t, ctx, eng, store.FamilyLink, ts[:i+1], vals[:(i+1)*4])
+		want, werr := eng.ForecastLink(ctx, off.series(ts[i], "a->b"))
+		for name, o := range map[string]engine.Online{"in-process": local, "sidecar": c} {
+			if res, err := o.Observe(ctx, batch); err != nil || res.Accepted != 1 {
+				t.Fatalf("%s sample %d: %+v, %v", name, i, res, err)
+			}
+			got, gerr := o.ForecastLinkEntity(ctx, ref)
+			sameOrBothFail(t, fmt.Sprintf("%s after sample %d (t=%d)", name, i, ts[i]), got, gerr, want, werr)
+		}
+		if werr == nil {
+			ok++
+		}
+	}
+	if ok < 60 {
+		t.Fatalf("%d samples answered, want the last hour's at least", ok)
+	}
+}

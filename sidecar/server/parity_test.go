@@ -35,6 +35,9 @@ func TestParity(t *testing.T) {
 				{"scaling",
 					func(e engine.Engine, s engine.Series) (any, error) { return e.RecommendCapacity(ctx, s) },
 					func(e engine.Engine, s []engine.Series) (any, error) { return e.RecommendCapacityBatch(ctx, s) }},
+				{"link",
+					func(e engine.Engine, s engine.Series) (any, error) { return e.ForecastLink(ctx, s) },
+					func(e engine.Engine, s []engine.Series) (any, error) { return e.ForecastLinkBatch(ctx, s) }},
 			}
 			for _, tc := range typed {
 				t.Run(tc.model, func(t *testing.T) {

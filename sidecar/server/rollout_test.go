@@ -327,6 +327,24 @@ func TestReportActual(t *testing.T) {
 		t.Errorf("dwcp_ml_online_pairs{champion} = %v, want 1", got)
 	}
 
+	// A link answer under the same id waits for a LINK actual (Mbit/s), never a BANDWIDTH one.
+	ls := goldenSeries(t, "link")[0]
+	ls.Entity = "vm-7"
+	lf, err := c.ForecastLink(ctx, ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lts := lf.ValidUntil.Unix()
+	if lts != ls.Timestamps[len(ls.Timestamps)-1]+900 {
+		t.Fatalf("link valid until %d, want the last sample + 900 s", lts)
+	}
+	if _, err := c.ReportActual(ctx, client.ActualBandwidth, "vm-7", lts, lf.PointMbps); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("a bandwidth actual at the link's target: %v, want not found", err)
+	}
+	if n, err := c.ReportActual(ctx, client.ActualLink, "vm-7", lts, lf.PointMbps*0.9); err != nil || n != 1 {
+		t.Fatalf("ReportActual link: %d, %v (want 1 joined)", n, err)
+	}
+
 	// With a shadow, its answer waits for the same actual.
 	if _, err := c.SetRollout(ctx, client.RolloutRequest{Action: "set", ShadowDir: testbundle.WithVersion(t, "shadow-3")}); err != nil {
 		t.Fatal(err)

@@ -114,6 +114,7 @@ var typedFamily = map[string]string{
 	"ForecastBandwidth": "pba",
 	"AnomalyScore":      "anomaly",
 	"RecommendCapacity": "scaling",
+	"ForecastLink":      "link",
 	"PlaceVM":           "itp",
 }
 

@@ -14,6 +14,7 @@ const (
 	FamilyAnomaly   = "anomaly"
 	FamilyCapacity  = "scaling"
 	FamilyPlacement = "itp"
+	FamilyLink      = "link"
 )
 
 // HostFillLimit is the fill limit of host usage histories: the placement model's
@@ -32,7 +33,7 @@ type Source interface {
 // bundle lacks are skipped.
 func NeedsOf(ctx context.Context, src Source) []Need {
 	var needs []Need
-	for _, f := range []string{FamilyBandwidth, FamilyAnomaly, FamilyCapacity} {
+	for _, f := range []string{FamilyBandwidth, FamilyAnomaly, FamilyCapacity, FamilyLink} {
 		if p, info, err := src.WindowParams(ctx, f); err == nil {
 			needs = append(needs, NeedOf(p.Schema.Name(), info.WindowSamples, p.StepSeconds, p.FillLimit))
 		}
@@ -104,6 +105,15 @@ func (o *Online) RecommendCapacityEntity(ctx context.Context, e engine.EntityRef
 		return engine.CapacityRecommendation{}, err
 	}
 	return o.Source.RecommendCapacity(ctx, s)
+}
+
+// ForecastLinkEntity forecasts a link from its held samples (schema of the link model).
+func (o *Online) ForecastLinkEntity(ctx context.Context, e engine.EntityRef) (engine.LinkForecast, error) {
+	s, err := SeriesFor(ctx, o.Store, o.Source, FamilyLink, e)
+	if err != nil {
+		return engine.LinkForecast{}, err
+	}
+	return o.Source.ForecastLink(ctx, s)
 }
 
 var hostsPool = sync.Pool{New: func() any { return new([]engine.HostState) }}
