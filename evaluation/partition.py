@@ -178,17 +178,16 @@ def plot(result: dict[str, object], path: Path) -> None:
 
 
 def report(result: dict[str, object], seconds: float) -> list[str]:
-    sim = result["config"]
-    lines = ["# Task partitioning: link-model split vs baselines", "",
-             f"Simulator `training/partition_sim.py` ({sim['streams']} streams, "  # type: ignore
-             f"{sim['seeds']} evaluation seeds from {sim['eval_seed_base']}, "  # type: ignore
-             f"{sim['tasks']} tasks per seed, ideal durations "  # type: ignore
-             f"{sim['duration_seconds_log'][0]:g}-{sim['duration_seconds_log'][1]:g} s); "  # type: ignore
-             "speed-up = T_baseline / T_link_model, geometric mean over a seed's tasks, "
-             "paired 95 % t-interval over seeds; bold = the interval lies above 1.", "",
-             *table(result), "", *verdicts(result), "", f"![speed-up curves]({PLOT})", "",
-             f"Run time {seconds:.0f} s."]
-    return lines
+    sim: dict = result["config"]  # type: ignore[assignment]
+    lo, hi = sim["duration_seconds_log"]
+    return ["# Task partitioning: link-model split vs baselines", "",
+            f"Simulator `training/partition_sim.py` ({sim['streams']} streams, {sim['seeds']} "
+            f"evaluation seeds from {sim['eval_seed_base']}, {sim['tasks']} tasks per seed, "
+            f"ideal durations {lo:g}-{hi:g} s); speed-up = T_baseline / T_link_model, "
+            "geometric mean over a seed's tasks, paired 95 % t-interval over seeds; bold = the "
+            "interval lies above 1.", "",
+            *table(result), "", *verdicts(result), "", f"![speed-up curves]({PLOT})", "",
+            f"Run time {seconds:.0f} s."]
 
 
 def run(out_dir: Path, model_config: link.LinkConfig = link.LinkConfig(),
