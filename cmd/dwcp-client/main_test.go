@@ -121,8 +121,9 @@ func TestCommands(t *testing.T) {
 	}{
 		{"demo", []string{"-bundle", defaultBundle, "demo"}, 0, []string{"bundle default-1",
 			"ForecastBandwidth  pba 2", "AnomalyScore       anomaly 2", "RecommendCapacity  scaling 1.0.0",
-			"Predict            anomaly", "18 features (golden row 0)", "PlaceVM            itp 1.0.0", "hosts feasible"}},
-		{"versions", []string{"versions"}, 0, []string{"bundle default-1", "pba      pba      2        vm"}},
+			"ForecastLink       link 1", "Mbit/s (q0.1..q0.9: ", "Predict            anomaly", "18 features (golden row 0)",
+			"PlaceVM            itp 1.0.0", "hosts feasible"}},
+		{"versions", []string{"versions"}, 0, []string{"bundle default-1", "pba      pba      2        vm", "link     link     1        link"}},
 		{"reload", []string{"reload", defaultBundle}, 0, []string{"reloaded " + abs, "bundle default-1 from " + abs}},
 		{"reload refused", []string{"reload", t.TempDir()}, 1, []string{"dwcp-client: error: ", "still serving default-1", "manifest.json"}},
 		{"demo without goldens", []string{"-bundle", t.TempDir(), "demo"}, 1, []string{"golden inputs: "}},
@@ -135,7 +136,10 @@ func TestCommands(t *testing.T) {
 		{"report-actual unmatched", []string{"report-actual", "bandwidth", "vm-1", "1767225600", "10"}, 1, []string{"no served prediction waiting"}},
 		{"held", []string{"held", "vm", "held-1"}, 0, []string{"ForecastBandwidth  pba 2", "valid until",
 			"AnomalyScore       —", "series 0 has 23 samples; anomaly needs the last 577 samples", "RecommendCapacity  scaling 1.0.0"}},
+		{"held link", []string{"held", "link", "a->b"}, 0, []string{"ForecastLink       link 1", "Mbit/s (q0.1..q0.9: ",
+			"ForecastBandwidth  —"}},
 		{"held nothing", []string{"held", "link", "nobody"}, 1, []string{`no answer for link "nobody"`}},
+		{"report-actual link unmatched", []string{"report-actual", "link", "a->b", "1767225600", "900"}, 1, []string{"no served prediction waiting"}},
 	}
 	observeHeld(t, addr)
 	for _, tc := range tests {
@@ -196,7 +200,8 @@ func TestUsage(t *testing.T) {
 }
 
 // observeHeld sends VM held-1 the golden PBA run (schema vm) and the scaling run (schema
-// metric; too short for the anomaly model's 577-sample window).
+// metric; too short for the anomaly model's 577-sample window), and link a->b the golden
+// link run (schema link).
 func observeHeld(t *testing.T, addr string) {
 	t.Helper()
 	ctx := context.Background()
@@ -214,6 +219,8 @@ func observeHeld(t *testing.T, addr string) {
 	if _, err := c.Observe(ctx, []engine.Samples{
 		{Entity: ref, Schema: "vm", Timestamps: pba.Timestamps, Values: pba.Values},
 		{Entity: ref, Schema: "metric", Timestamps: scaling.Timestamps, Values: scaling.Values},
+		{Entity: engine.EntityRef{Kind: engine.EntityLink, ID: "a->b"}, Schema: "link",
+			Timestamps: b.Goldens["link"].Runs[0].Timestamps, Values: b.Goldens["link"].Runs[0].Values},
 	}); err != nil {
 		t.Fatal(err)
 	}

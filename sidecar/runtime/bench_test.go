@@ -19,6 +19,8 @@ func typedCall(ctx context.Context, e engine.Engine, family string, s engine.Ser
 		_, err = e.AnomalyScore(ctx, s)
 	case "scaling":
 		_, err = e.RecommendCapacity(ctx, s)
+	case "link":
+		_, err = e.ForecastLink(ctx, s)
 	}
 	return err
 }
@@ -28,7 +30,7 @@ func typedCall(ctx context.Context, e engine.Engine, family string, s engine.Ser
 func BenchmarkInProcess(b *testing.B) {
 	e := openDefault(b)
 	ctx := context.Background()
-	for _, family := range []string{"anomaly", "scaling", "pba"} {
+	for _, family := range []string{"anomaly", "scaling", "pba", "link"} {
 		s := goldenSeries(b, family)[0]
 		b.Run(family, func(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
@@ -48,7 +50,7 @@ func BenchmarkInProcess(b *testing.B) {
 func BenchmarkInProcessBatch64(b *testing.B) {
 	e := openDefault(b)
 	ctx := context.Background()
-	for _, family := range []string{"anomaly", "scaling", "pba"} {
+	for _, family := range []string{"anomaly", "scaling", "pba", "link"} {
 		one := goldenSeries(b, family)[0]
 		s := make([]engine.Series, 64)
 		for i := range s {
@@ -64,6 +66,8 @@ func BenchmarkInProcessBatch64(b *testing.B) {
 					_, err = e.AnomalyScoreBatch(ctx, s)
 				case "scaling":
 					_, err = e.RecommendCapacityBatch(ctx, s)
+				case "link":
+					_, err = e.ForecastLinkBatch(ctx, s)
 				}
 				if err != nil {
 					b.Fatal(err)

@@ -32,6 +32,7 @@ func benchSidecar(b *testing.B, network string) {
 		{"anomaly", func(s engine.Series) error { _, err := c.AnomalyScore(ctx, s); return err }},
 		{"scaling", func(s engine.Series) error { _, err := c.RecommendCapacity(ctx, s); return err }},
 		{"pba", func(s engine.Series) error { _, err := c.ForecastBandwidth(ctx, s); return err }},
+		{"link", func(s engine.Series) error { _, err := c.ForecastLink(ctx, s); return err }},
 	}
 	for _, bc := range calls {
 		s := goldenSeries(b, bc.model)[0]
