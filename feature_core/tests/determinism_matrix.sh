@@ -11,6 +11,11 @@
 # objects of the core are disassembled: any vfmadd / vfmsub / vfnmadd / vfnmsub
 # instruction fails the run. A ninth, deliberately contracting build (-std=gnu11) must give
 # a different digest for EACH golden file, proving every file's vectors can see FMA.
+# With DWCP_FC_PARTITION_GOLDEN set (ctest sets it to golden/partition_v1.txt), each of the
+# 8 builds also runs `fc_golden_partition check` on it. No negative control: a contracting
+# gcc -std=gnu11 -O3 -march=x86-64-v3 build still matches all 156 vectors (checked), since
+# the rule's one contractible expression, the fraction q - floor(q), only orders the
+# remainder bytes and no vector has two fractions within an FMA's rounding of each other.
 #
 # Compilers: $DWCP_GCC (default gcc) and $DWCP_CLANG (default clang).
 set -euo pipefail
@@ -74,6 +79,28 @@ build() {
         { cat "$dir/build.log" >&2; fail "build $name: link failed"; }
 }
 
+# partition_check NAME: with $DWCP_FC_PARTITION_GOLDEN set, links fc_golden_partition
+# against the build's core objects (its own object lives in a subdirectory, so fma_count
+# still sees only the core) and requires `check` of that file to pass bit for bit.
+partition_check() {
+    local name="$1" cc="$2" opt="$3" march="$4"
+    shift 4
+    [ -n "${DWCP_FC_PARTITION_GOLDEN:-}" ] || return 0
+    local dir="$work/$name" core_objs=() o
+    mkdir -p "$dir/partition"
+    for o in "$dir"/*.o; do
+        [ "$(basename "$o")" = fc_golden.o ] || core_objs+=("$o")
+    done
+    "$cc" "${common[@]}" "$opt" "-march=$march" "$@" -c "$here/fc_golden_partition.c" \
+        -o "$dir/partition/fc_golden_partition.o" 2>>"$dir/build.log" &&
+        "$cc" "$opt" "-march=$march" "$dir/partition/fc_golden_partition.o" "${core_objs[@]}" -lm \
+            -o "$dir/partition/fc_golden_partition" 2>>"$dir/build.log" ||
+        { cat "$dir/build.log" >&2; fail "build $name: fc_golden_partition failed"; }
+    "$dir/partition/fc_golden_partition" check "$DWCP_FC_PARTITION_GOLDEN" \
+        >"$dir/partition/check.txt" 2>&1 ||
+        { cat "$dir/partition/check.txt" >&2; fail "build $name: partition golden vectors differ"; }
+}
+
 # fma_count NAME: FMA instructions in the core objects of a build
 fma_count() {
     local dir="$work/$1" n=0 o c
@@ -109,6 +136,7 @@ for cc_name in gcc clang; do
         for march in x86-64 x86-64-v3; do
             name="${cc_name}${opt}-${march}"
             build "$name" "$cc" "$opt" "$march"
+            partition_check "$name" "$cc" "$opt" "$march"
             if ! "$work/$name/fc_golden" dump "${goldens[@]}" >"$work/$name/dump.txt" 2>"$work/$name/dump.err"; then
                 cat "$work/$name/dump.err" >&2
                 fail "build $name: fc_golden dump failed"
@@ -184,3 +212,6 @@ if [ "$status" -ne 0 ]; then
     fail "the builds do not agree (see above)"
 fi
 echo "determinism_matrix: all 8 builds print the same dump of ${#goldens[@]} golden file(s) ($(wc -l <"$expected_txt") vectors); digest $expected_digest; no FMA in the x86-64-v3 core objects"
+if [ -n "${DWCP_FC_PARTITION_GOLDEN:-}" ]; then
+    echo "determinism_matrix: all 8 builds match $(basename "$DWCP_FC_PARTITION_GOLDEN") bit for bit ($(cat "$work/gcc-O0-x86-64/partition/check.txt"))"
+fi
