@@ -21,6 +21,7 @@ training-seed scenario, captured as DWCP would send them (request.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field, replace
@@ -36,8 +37,9 @@ from dwcp_ml.training.data import Trace
 
 from .cluster import ClusterConfig
 from .evaluate import TRAIN_SEED_BASE, ScenarioConfig, make_scenario
-from .labels import LabelConfig, LabeledDecisions, generate
+from .labels import LABEL_HORIZON, LabelConfig, LabeledDecisions, generate
 from .policies import RandomPolicy
+from .query import build_query
 from .request import request_from_state
 from .simulator import Scenario, SimState, simulate
 
@@ -51,6 +53,18 @@ class ItpConfig:
     scenarios: int = 2
     loads: tuple[float, ...] = (0.65, 0.8, 0.95)
     sample: float = 0.25
+    # Label horizon in steps; None = the VM's whole remaining life (the oracle's lookahead,
+    # labels.lookahead_label), with peak_weight x the projected peak utilisation added.
+    label_horizon: int | None = LABEL_HORIZON
+    peak_weight: float = 0.0
+    # DAgger: after the first fit on the random policy's states, ``dagger_rounds`` rounds
+    # each run the current scorer on ``dagger_scenarios`` new training-seed scenarios
+    # (seeds TRAIN_SEED_BASE + 100 * round + i), label its own states and refit on all.
+    dagger_rounds: int = 0
+    dagger_scenarios: int = 2
+    # "regret": -(label - the decision's best); "scaled": the same divided by the decision's
+    # label range (every decision weighs the same; ranks within a decision in [-1, 0]).
+    target: str = "regret"
     holdout: float = 0.2  # share of decisions held out
     lgbm_trees: int = 150
     lgbm_leaves: int = 15
@@ -63,6 +77,27 @@ class ItpConfig:
     golden_hosts: int = 24  # the golden scenario's cluster size
     seed: int = 0
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    def __post_init__(self) -> None:
+        if self.scenarios < 1 or self.dagger_rounds < 0 or self.dagger_scenarios < 1:
+            raise ValueError("ItpConfig needs scenarios >= 1, dagger_rounds >= 0 and "
+                             "dagger_scenarios >= 1")
+        if self.target not in ("regret", "scaled"):
+            raise ValueError(f"ItpConfig.target must be 'regret' or 'scaled', got "
+                             f"{self.target!r}")
+
+    def label_config(self) -> LabelConfig:
+        return LabelConfig(horizon=self.label_horizon, sample=self.sample,
+                           peak_weight=self.peak_weight)
+
+    @classmethod
+    def dagger(cls) -> ItpConfig:
+        """The issue-15 recipe (docs/itp.md "The learned placer, recipe 2"), fixed on
+        validation seeds TRAIN_SEED_BASE + 5000..5002 before the evaluation: full-lookahead
+        labels with peak weight 0.1, the scaled regret target, 2 DAgger rounds of 2
+        scenarios; the same factors, model sizes and export as the shipped ``itp``."""
+        return cls(label_horizon=None, peak_weight=0.1, target="scaled", dagger_rounds=2,
+                   dagger_scenarios=2)
 
     @classmethod
     def tiny(cls) -> ItpConfig:
@@ -92,10 +127,17 @@ def factors(params: fc.PlacementParams, data: LabeledDecisions) -> NDArray[np.fl
     return out
 
 
-def regret_target(data: LabeledDecisions) -> NDArray[np.float64]:
-    """-(label - the decision's best label): 0 for the best host, negative otherwise."""
-    best = np.minimum.reduceat(data.label, np.searchsorted(data.decision, np.arange(data.n_decisions)))
-    return -(data.label - best[data.decision])
+def regret_target(data: LabeledDecisions, kind: str = "regret") -> NDArray[np.float64]:
+    """-(label - the decision's best label): 0 for the best host, negative otherwise;
+    ``kind`` "scaled" divides it by the decision's label range (0 when all are equal)."""
+    starts = np.searchsorted(data.decision, np.arange(data.n_decisions))
+    best = np.minimum.reduceat(data.label, starts)
+    regret = -(data.label - best[data.decision])
+    if kind == "scaled":
+        span = np.maximum.reduceat(data.label, starts) - best
+        scale = np.where(span > 0, span, 1.0)
+        return regret / scale[data.decision]
+    return regret
 
 
 def choice_metrics(data: LabeledDecisions, decisions: NDArray[np.int64],
@@ -170,27 +212,78 @@ def train(traces: list[Trace], config: ItpConfig = ItpConfig(), progress: bool =
     return fit(training_scenarios(config), config, progress)
 
 
-def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bool = False
-        ) -> TrainedItp:
-    """Labels decisions of ``scenarios`` (random behaviour policy), then fits both scorers."""
-    started = time.perf_counter()
-    data = generate(scenarios, RandomPolicy, LabelConfig(sample=config.sample))
-    params = fc.PlacementParams(history=int(data.vm_history.shape[1]))
-    X = factors(params, data)
-    y = regret_target(data)
-    rng = np.random.default_rng([config.seed, 0x17B])
-    held = rng.random(data.n_decisions) < config.holdout
-    fit_rows = ~held[data.decision]
-    if progress:
-        print(f"itp: {data.n_decisions} decisions, {len(y)} rows "
-              f"({time.perf_counter() - started:.1f} s to simulate and label)")
+class ScorerPolicy:
+    """A fitted native scorer as a placement policy (argmax of its score over the feasible
+    hosts' factors, ties to the lowest index): the DAgger behaviour policy."""
 
-    lgbm = lgb.LGBMRegressor(n_estimators=config.lgbm_trees, num_leaves=config.lgbm_leaves,
+    def __init__(self, model: Any, params: fc.PlacementParams, name: str = "scorer"):
+        self.model, self.params, self.name = model, params, name
+
+    def reset(self, scenario: Scenario) -> None:
+        pass
+
+    def choose(self, state: SimState, vm: int, feasible: NDArray[np.int64]) -> int:
+        x = fc.placement_factors(self.params, *build_query(state, vm, feasible).args())
+        return int(feasible[int(np.argmax(self.model.predict(x)))])
+
+
+def _concat(parts: list[LabeledDecisions]) -> LabeledDecisions:
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [p.n_decisions for p in parts[:-1]])
+    kw: dict[str, Any] = {"decision": np.concatenate([p.decision + o
+                                                      for p, o in zip(parts, offsets)])}
+    for name in ("host", "label", "host_capacity", "host_allocated", "host_usage", "host_info",
+                 "vm_request", "vm_history", "vm_info", "step", "vm", "chosen"):
+        kw[name] = np.concatenate([getattr(p, name) for p in parts])
+    kw["scenario"] = tuple(x for p in parts for x in p.scenario)
+    return LabeledDecisions(**kw)
+
+
+def _lgbm(config: ItpConfig) -> lgb.LGBMRegressor:
+    return lgb.LGBMRegressor(n_estimators=config.lgbm_trees, num_leaves=config.lgbm_leaves,
                              learning_rate=config.lgbm_learning_rate, min_child_samples=50,
                              subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
                              random_state=config.seed, n_jobs=1, deterministic=True,
                              force_row_wise=True, verbose=-1)
-    lgbm.fit(X[fit_rows], y[fit_rows])
+
+
+def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bool = False,
+        base: ScenarioConfig | None = None) -> TrainedItp:
+    """Labels decisions of ``scenarios`` (random behaviour policy), fits both scorers, then
+    runs ``config.dagger_rounds`` DAgger rounds on new training-seed scenarios built from
+    ``base`` (default: synthetic on config.cluster), refitting on all the data each round."""
+    started = time.perf_counter()
+    labels = config.label_config()
+    data = generate(scenarios, RandomPolicy, labels)
+    params = fc.PlacementParams(history=int(data.vm_history.shape[1]))
+    parts = [data]
+    X_parts = [factors(params, data)]
+    lgbm = _lgbm(config)
+    base = base or ScenarioConfig(cluster=config.cluster)
+    for round_ in range(config.dagger_rounds + 1):
+        data = _concat(parts)
+        X = np.concatenate(X_parts)
+        y = regret_target(data, config.target)
+        # The same stream every round: a decision held out once stays held out.
+        rng = np.random.default_rng([config.seed, 0x17B])
+        held = rng.random(data.n_decisions) < config.holdout
+        fit_rows = ~held[data.decision]
+        if progress:
+            print(f"itp: round {round_}: {data.n_decisions} decisions, {len(y)} rows "
+                  f"({time.perf_counter() - started:.1f} s)")
+        lgbm = _lgbm(config)
+        lgbm.fit(X[fit_rows], y[fit_rows])
+        if round_ == config.dagger_rounds:
+            break
+        new = [make_scenario(replace(base, load=config.loads[i % len(config.loads)],
+                                     seed=TRAIN_SEED_BASE + 100 * (round_ + 1) + i))
+               for i in range(config.dagger_scenarios)]
+        behaviour = functools.partial(ScorerPolicy, lgbm, params, f"dagger{round_}")
+        more = generate(new, behaviour, labels)
+        parts.append(more)
+        X_parts.append(factors(params, more))
+
     fit_idx = np.flatnonzero(fit_rows)
     gb_idx = np.sort(rng.choice(fit_idx, size=min(config.gb_rows, len(fit_idx)), replace=False))
     gb = GradientBoostingRegressor(n_estimators=config.gb_trees, max_depth=config.gb_depth,
@@ -206,6 +299,7 @@ def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bo
     }
     metrics["data"] = {"decisions": float(data.n_decisions), "rows": float(len(y)),
                        "heldout_decisions": float(len(held_decisions)),
+                       "dagger_rounds": float(config.dagger_rounds),
                        "train_seconds": time.perf_counter() - started}
     heldout_rows = X[~fit_rows][:4096]
     return TrainedItp(lgbm=lgbm, gb=gb, params=params, config=config,
@@ -214,5 +308,5 @@ def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bo
                       training_data_digest=_digest(data))
 
 
-__all__ = ["ItpConfig", "TrainedItp", "train", "fit", "training_scenarios", "factors", "regret_target", "choice_metrics",
-           "golden_requests"]
+__all__ = ["ItpConfig", "TrainedItp", "ScorerPolicy", "train", "fit", "training_scenarios",
+           "factors", "regret_target", "choice_metrics", "golden_requests"]
