@@ -1733,10 +1733,12 @@ func (x *PlaceVMRequest) GetPackedRejections() bool {
 }
 
 type PlaceVMResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Placements    []*Placement           `protobuf:"bytes,1,rep,name=placements,proto3" json:"placements,omitempty"` // one per request, in order
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Placements []*Placement           `protobuf:"bytes,1,rep,name=placements,proto3" json:"placements,omitempty"` // one per request, in order
+	// This sidecar reads PlacementRequest.host_ids_concat (older ones do not: send host_ids).
+	ReadsPackedHostIds bool `protobuf:"varint,2,opt,name=reads_packed_host_ids,json=readsPackedHostIds,proto3" json:"reads_packed_host_ids,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *PlaceVMResponse) Reset() {
@@ -1776,6 +1778,13 @@ func (x *PlaceVMResponse) GetPlacements() []*Placement {
 	return nil
 }
 
+func (x *PlaceVMResponse) GetReadsPackedHostIds() bool {
+	if x != nil {
+		return x.ReadsPackedHostIds
+	}
+	return false
+}
+
 type PlacementRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Vm         *VMRequest             `protobuf:"bytes,1,opt,name=vm,proto3" json:"vm,omitempty"`
@@ -1784,7 +1793,11 @@ type PlacementRequest struct {
 	Domains    int32                  `protobuf:"varint,4,opt,name=domains,proto3" json:"domains,omitempty"`               // failure domains of the spread limit; 0 = distinct domains of the hosts
 	// Instead of hosts: the ids of hosts held by the online store (observed with Observe),
 	// in cluster order; their state and usage come from there. Not both.
-	HostIds       []string `protobuf:"bytes,5,rep,name=host_ids,json=hostIds,proto3" json:"host_ids,omitempty"`
+	HostIds []string `protobuf:"bytes,5,rep,name=host_ids,json=hostIds,proto3" json:"host_ids,omitempty"`
+	// host_ids in one piece, for a sidecar that reads it (PlaceVMResponse.reads_packed_host_ids):
+	// the ids concatenated, and the end of each id in bytes. Not with hosts or host_ids.
+	HostIdsConcat string   `protobuf:"bytes,6,opt,name=host_ids_concat,json=hostIdsConcat,proto3" json:"host_ids_concat,omitempty"`
+	HostIdEnds    []uint32 `protobuf:"varint,7,rep,packed,name=host_id_ends,json=hostIdEnds,proto3" json:"host_id_ends,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1850,6 +1863,20 @@ func (x *PlacementRequest) GetDomains() int32 {
 func (x *PlacementRequest) GetHostIds() []string {
 	if x != nil {
 		return x.HostIds
+	}
+	return nil
+}
+
+func (x *PlacementRequest) GetHostIdsConcat() string {
+	if x != nil {
+		return x.HostIdsConcat
+	}
+	return ""
+}
+
+func (x *PlacementRequest) GetHostIdEnds() []uint32 {
+	if x != nil {
+		return x.HostIdEnds
 	}
 	return nil
 }
@@ -3881,11 +3908,12 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x05model\x18\v \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"w\n" +
 	"\x0ePlaceVMRequest\x128\n" +
 	"\brequests\x18\x01 \x03(\v2\x1c.dwcp.ml.v1.PlacementRequestR\brequests\x12+\n" +
-	"\x11packed_rejections\x18\x02 \x01(\bR\x10packedRejections\"H\n" +
+	"\x11packed_rejections\x18\x02 \x01(\bR\x10packedRejections\"{\n" +
 	"\x0fPlaceVMResponse\x125\n" +
 	"\n" +
 	"placements\x18\x01 \x03(\v2\x15.dwcp.ml.v1.PlacementR\n" +
-	"placements\"\xbb\x01\n" +
+	"placements\x121\n" +
+	"\x15reads_packed_host_ids\x18\x02 \x01(\bR\x12readsPackedHostIds\"\x85\x02\n" +
 	"\x10PlacementRequest\x12%\n" +
 	"\x02vm\x18\x01 \x01(\v2\x15.dwcp.ml.v1.VMRequestR\x02vm\x12+\n" +
 	"\x05hosts\x18\x02 \x03(\v2\x15.dwcp.ml.v1.HostStateR\x05hosts\x12\x1e\n" +
@@ -3893,7 +3921,10 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"overcommit\x18\x03 \x03(\x01R\n" +
 	"overcommit\x12\x18\n" +
 	"\adomains\x18\x04 \x01(\x05R\adomains\x12\x19\n" +
-	"\bhost_ids\x18\x05 \x03(\tR\ahostIds\"\xc4\x01\n" +
+	"\bhost_ids\x18\x05 \x03(\tR\ahostIds\x12&\n" +
+	"\x0fhost_ids_concat\x18\x06 \x01(\tR\rhostIdsConcat\x12 \n" +
+	"\fhost_id_ends\x18\a \x03(\rR\n" +
+	"hostIdEnds\"\xc4\x01\n" +
 	"\tVMRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\arequest\x18\x02 \x03(\x01R\arequest\x12\x18\n" +
