@@ -221,8 +221,12 @@ def itp_section(request: EvalRequest, sim: PartitionSimConfig = PartitionSimConf
                 model_config: link.LinkConfig = link.LinkConfig()
                 ) -> tuple[list[str], dict[str, object]]:
     """The partition report as a section of the ITP report (its lines one heading level
-    down) and its metrics; also writes partition_report.md beside it."""
-    md, metrics = evaluate(request, sim, model_config)
+    down) and its metrics; also writes partition_report.md beside it. The ITP request's
+    selections and bundle are ITP's: the partition evaluation runs on generated links
+    whatever they are."""
+    own = EvalRequest(data_root=request.data_root, out_dir=request.out_dir,
+                      progress=request.progress)
+    md, metrics = evaluate(own, sim, model_config)
     lines = ["#" + line if line.startswith("#") else line for line in md.splitlines()]
     return lines, metrics
 

@@ -111,6 +111,13 @@ def test_evaluate_writes_report(tmp_path: Path) -> None:
             assert s["lo"] <= s["mean"] <= s["hi"]
 
 
+def test_itp_section_ignores_itp_selections(tmp_path: Path) -> None:
+    req = EvalRequest(data_root=tmp_path, out_dir=tmp_path, train=Selection("bitbrains"))
+    lines, metrics = ep.itp_section(req, ps.PartitionSimConfig.tiny(), link.LinkConfig.tiny())
+    assert lines[0].startswith("## Task partitioning")
+    assert (tmp_path / "partition_report.md").exists() and metrics["cells"]
+
+
 def test_evaluate_refuses_real_selections(tmp_path: Path) -> None:
     for req in (EvalRequest(data_root=tmp_path, out_dir=tmp_path, bundle=tmp_path),
                 EvalRequest(data_root=tmp_path, out_dir=tmp_path, train=Selection("bitbrains"))):
