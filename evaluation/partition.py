@@ -231,13 +231,95 @@ def itp_section(request: EvalRequest, sim: PartitionSimConfig = PartitionSimConf
     return lines, metrics
 
 
+# ---- exploratory diagnosis (docs/partition.md "Diagnosis"; not part of the committed plan) --
+
+
+def forecast_accuracy(model: link.TrainedLink, sim: PartitionSimConfig, heterogeneity: float,
+                      volatility: float, seeds: int) -> dict[str, float]:
+    """At every task start: 1 - WAPE, mean absolute share error (summed over streams) and
+    mean forecast / truth of the model's median and of the last value, against the true mean
+    rate of the next ``oracle_minutes``."""
+    p = model.params
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for k in range(seeds):
+        links = sim.links(heterogeneity, volatility, k)
+        streams = [partition_sim.make_stream(p, links, i) for i in range(sim.streams)]
+        t_first = int(links.start + sim.first_task_hour * 3600)
+        for j in range(sim.tasks):
+            start = t_first + int(j * sim.task_every_hours * 3600)
+            wins, last, truth = [], [], []
+            for st in streams:
+                e = int(np.searchsorted(st.grid.ts, start)) - 1
+                wins.append(partition_sim.window_at(p, st.grid, e))
+                last.append(float(st.grid.values[e, 0]))
+                k0 = int(np.searchsorted(st.rate_ts, start))
+                truth.append(float(np.mean(st.rate_mbps[k0:k0 + sim.oracle_minutes])))
+            if any(w is None for w in wins):
+                continue
+            rows.append((np.asarray(model.predict(np.stack(wins))[:, 1], np.float64),
+                         np.array(last), np.array(truth)))
+    m, lv, o = (np.array([r[i] for r in rows]) for i in range(3))
+    out: dict[str, float] = {}
+    for name, f in (("model", m), ("last_value", lv)):
+        out[f"{name}_1_minus_wape"] = float(1 - np.abs(f - o).sum() / o.sum())
+        out[f"{name}_share_error"] = float(np.abs(f / f.sum(1, keepdims=True)
+                                                  - o / o.sum(1, keepdims=True)).sum(1).mean())
+        out[f"{name}_over_truth"] = float(np.mean(f / o))
+    return out
+
+
+def lower_quantile_split(model: link.TrainedLink, sim: PartitionSimConfig,
+                         heterogeneity: float, volatility: float) -> dict[str, Interval]:
+    """Speed-ups of the split by the model's lower quantile (column 0) over the median split
+    and over the last-value split, per-seed paired as in :func:`simulate`."""
+    def lower(x: np.ndarray) -> np.ndarray:
+        out = np.array(model.predict(x), copy=True)
+        out[:, 1] = out[:, 0]
+        return out
+
+    vs_median, vs_last = [], []
+    for k in range(sim.seeds):
+        a, _ = partition_sim.run_cell(model.params, lower, sim, heterogeneity, volatility, k)
+        b, _ = partition_sim.run_cell(model.params, model.predict, sim, heterogeneity,
+                                      volatility, k)
+        t_low = np.array([r.seconds[MODEL] for r in a])
+        vs_median.append(float(np.mean(np.log(np.array([r.seconds[MODEL] for r in b]) / t_low))))
+        vs_last.append(float(np.mean(np.log(np.array([r.seconds["last_value"] for r in a])
+                                            / t_low))))
+    return {"vs_median_split": interval(np.array(vs_median)),
+            "vs_last_value": interval(np.array(vs_last))}
+
+
+def diagnose(sim: PartitionSimConfig = PartitionSimConfig(), heterogeneity: float = 16.0
+             ) -> list[str]:
+    """The tables of docs/partition.md "Diagnosis" (about 5 minutes)."""
+    model = train_link_model()
+    lines = ["| V | 1 - WAPE model / last | share error model / last | forecast / truth "
+             "model / last | q0.1 split vs median split | q0.1 split vs last value |",
+             "|---|---|---|---|---|---|"]
+    for v in sim.volatility:
+        a = forecast_accuracy(model, sim, heterogeneity, v, 10)
+        q = lower_quantile_split(model, sim, heterogeneity, v)
+        lines.append(
+            f"| {v:g} | {a['model_1_minus_wape']:.4f} / {a['last_value_1_minus_wape']:.4f} | "
+            f"{a['model_share_error']:.4f} / {a['last_value_share_error']:.4f} | "
+            f"{a['model_over_truth']:.4f} / {a['last_value_over_truth']:.4f} | "
+            f"{q['vs_median_split'].text()} | {q['vs_last_value'].text()} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dwcp_ml.evaluation.partition",
                                      description="task-partitioning evaluation "
                                                  "(docs/partition.md)")
     parser.add_argument("--out", type=Path, required=True, help="report directory")
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="print the exploratory diagnosis tables instead (docs/partition.md)")
     args = parser.parse_args(argv)
+    if args.diagnose:
+        print("\n".join(diagnose()))
+        return 0
     sim = PartitionSimConfig.tiny() if args.tiny else PartitionSimConfig()
     cfg = link.LinkConfig.tiny() if args.tiny else link.LinkConfig()
     links = LinkTraceConfig(links=4, days=3) if args.tiny else LinkTraceConfig()

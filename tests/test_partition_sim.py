@@ -123,3 +123,13 @@ def test_evaluate_refuses_real_selections(tmp_path: Path) -> None:
                 EvalRequest(data_root=tmp_path, out_dir=tmp_path, train=Selection("bitbrains"))):
         with pytest.raises(ps.PartitionSimError, match="generated links only"):
             ep.evaluate(req)
+
+
+def test_diagnosis_helpers(tiny_model: link.TrainedLink) -> None:
+    sim = ps.PartitionSimConfig.tiny()
+    acc = ep.forecast_accuracy(tiny_model, sim, 16.0, 1.0, 2)
+    assert set(acc) == {f"{n}_{k}" for n in ("model", "last_value")
+                        for k in ("1_minus_wape", "share_error", "over_truth")}
+    assert 0.0 <= acc["last_value_share_error"] <= 2.0
+    q = ep.lower_quantile_split(tiny_model, sim, 16.0, 1.0)
+    assert all(iv.lo <= iv.mean <= iv.hi for iv in q.values())

@@ -187,7 +187,7 @@ def finish_seconds(stream: Stream, start: int, chunk: int) -> float:
     return float((len(cum) - offset) * MINUTE + (chunk - float(cum[-1])) / tail)
 
 
-def _window(params: fc.Params, g: prepare.GridTrace, e: int) -> NDArray[np.float32] | None:
+def window_at(params: fc.Params, g: prepare.GridTrace, e: int) -> NDArray[np.float32] | None:
     """The model's window whose last bin is ``e``, or None when a bin is missing."""
     a = e - params.input_len + 1
     if a < 0 or g.missing[a:e + 1].any():
@@ -218,7 +218,7 @@ def run_cell(params: fc.Params, forecast: Forecaster, sim: PartitionSimConfig,
             e = int(np.searchsorted(s.grid.ts, start, side="left")) - 1  # bin ending by start
             if s.grid.ts[e] + step != start:
                 raise PartitionSimError("task start is not on the model's grid")
-            w = _window(params, s.grid, e)
+            w = window_at(params, s.grid, e)
             wins.append(w)
             if w is not None:
                 last.append(float(s.grid.values[e, 0]))
