@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -75,6 +76,8 @@ type Client struct {
 	conn    *grpc.ClientConn
 	rpc     pb.EngineClient
 	health  healthpb.HealthClient
+	// packedIDs: the sidecar said it reads packed host ids (PlaceVMResponse.reads_packed_host_ids).
+	packedIDs atomic.Bool
 }
 
 var _ engine.Engine = (*Client)(nil)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -170,11 +171,24 @@ func (c *Client) PlaceVMHeld(ctx context.Context, req engine.HeldPlacementReques
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()
 	full := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: req.VM, Overcommit: req.Overcommit, Domains: req.Domains}})
-	full[0].HostIds = req.HostIDs
+	// The ids in one piece once the sidecar said it reads them (the first call, and any
+	// call to an older sidecar, sends the repeated form).
+	packed := c.packedIDs.Load() && wire.PackHostIDs(full[0], req.HostIDs)
+	if !packed {
+		full[0].HostIds = req.HostIDs
+	}
 	resp, err := c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: full, PackedRejections: true})
+	if err != nil && packed && len(req.HostIDs) > 0 && olderSidecar(err) {
+		// A sidecar replaced by an older one under the same target reads no packed ids
+		// ("no hosts"): ask again the old way, and keep to it until a sidecar says otherwise.
+		c.packedIDs.Store(false)
+		full[0].HostIdsConcat, full[0].HostIdEnds, full[0].HostIds = "", nil, req.HostIDs
+		resp, err = c.rpc.PlaceVM(ctx, &pb.PlaceVMRequest{Requests: full, PackedRejections: true})
+	}
 	if err != nil {
 		return engine.Placement{}, c.fail(ctx, err, op, "")
 	}
+	c.packedIDs.Store(resp.GetReadsPackedHostIds())
 	if got := len(resp.GetPlacements()); got != 1 {
 		return engine.Placement{}, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s answered %d of 1 requests", c.target, got)
 	}
@@ -183,4 +197,11 @@ func (c *Client) PlaceVMHeld(ctx context.Context, req engine.HeldPlacementReques
 		return engine.Placement{}, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s: %s", c.target, err)
 	}
 	return p, nil
+}
+
+// olderSidecar reports the refusal a sidecar that reads no packed host ids gives a held
+// request: no hosts at all (a sidecar that reads them never says so for a request with ids).
+func olderSidecar(err error) bool {
+	e := wire.ErrorFromStatus(err, "", "", "")
+	return e.Code == engine.CodeInvalidInput && strings.HasPrefix(e.Msg, "no hosts")
 }

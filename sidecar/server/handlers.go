@@ -145,7 +145,7 @@ func (h service) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.Place
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
-	resp := &pb.PlaceVMResponse{Placements: make([]*pb.Placement, n)}
+	resp := &pb.PlaceVMResponse{Placements: make([]*pb.Placement, n), ReadsPackedHostIds: true}
 	for i, p := range out {
 		if req.GetPackedRejections() {
 			resp.Placements[i] = wire.PlacementToProtoPacked(p, wire.HostIDs(in[i].Hosts))

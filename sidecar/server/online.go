@@ -91,13 +91,16 @@ func (s *Server) heldHosts(ctx context.Context, st *slots, reqs []*pb.PlacementR
 	pooled func() *[]engine.HostState) error {
 	const op = "place vm"
 	for i, r := range reqs {
-		ids := r.GetHostIds()
-		if len(ids) == 0 {
-			continue
-		}
 		prefix := ""
 		if len(reqs) > 1 {
 			prefix = fmt.Sprintf("request %d: ", i)
+		}
+		ids, err := wire.HeldHostIDs(r)
+		if err != nil {
+			return engine.Errorf(engine.CodeInvalidInput, op, "", "%s%s", prefix, err)
+		}
+		if len(ids) == 0 {
+			continue
 		}
 		if len(r.GetHosts()) > 0 {
 			return engine.Errorf(engine.CodeInvalidInput, op, "", "%s%d hosts and %d host ids: send the hosts' state or their ids, not both",

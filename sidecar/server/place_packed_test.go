@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ func TestPlaceVMPackedRejections(t *testing.T) {
 	full := wire.PlacementRequestsToProto([]engine.PlacementRequest{r})
 	held := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: r.VM, Overcommit: r.Overcommit, Domains: r.Domains}})
 	held[0].HostIds = ids
+	heldPacked := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: r.VM, Overcommit: r.Overcommit, Domains: r.Domains}})
+	wire.PackHostIDs(heldPacked[0], ids)
 	for _, tc := range []struct {
 		name   string
 		req    []*pb.PlacementRequest
@@ -53,6 +56,7 @@ func TestPlaceVMPackedRejections(t *testing.T) {
 	}{
 		{"full, repeated", full, false}, {"full, packed", full, true},
 		{"held, repeated", held, false}, {"held, packed", held, true},
+		{"held by packed ids, repeated", heldPacked, false}, {"held by packed ids, packed", heldPacked, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -60,6 +64,9 @@ func TestPlaceVMPackedRejections(t *testing.T) {
 			resp, err := rpc.PlaceVM(cctx, &pb.PlaceVMRequest{Requests: tc.req, PackedRejections: tc.packed})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !resp.GetReadsPackedHostIds() {
+				t.Error("the sidecar does not say it reads packed host ids")
 			}
 			m := resp.GetPlacements()[0]
 			if got := m.GetRejectedPacked() != nil; got != tc.packed || (len(m.GetRejected()) > 0) == tc.packed {
@@ -74,20 +81,89 @@ func TestPlaceVMPackedRejections(t *testing.T) {
 			}
 		})
 	}
-	// The client asks for packed rejections on both paths.
+	// Malformed packed ids are refused, naming the fault.
+	bad := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: r.VM}})
+	bad[0].HostIdsConcat, bad[0].HostIdEnds = "h0h1", []uint32{2, 1}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = rpc.PlaceVM(cctx, &pb.PlaceVMRequest{Requests: bad})
+	if e := wire.ErrorFromStatus(err, target, "raw", ""); e.Code != engine.CodeInvalidInput ||
+		e.Msg != "packed host id 1 ends at byte 1, after 2, of 4" {
+		t.Errorf("malformed packed ids: %v", e)
+	}
+	// The client asks for packed rejections on both paths (and sends packed ids from its
+	// second held call on: the first answer says the sidecar reads them).
 	for name, call := range map[string]func() (engine.Placement, error){
 		"client full": func() (engine.Placement, error) { return c.PlaceVM(ctx, r) },
 		"client held": func() (engine.Placement, error) {
 			return c.PlaceVMHeld(ctx, engine.HeldPlacementRequest{VM: r.VM, HostIDs: ids, Overcommit: r.Overcommit, Domains: r.Domains})
 		},
 	} {
-		p, err := call()
-		if err != nil {
-			t.Fatal(err)
+		for range 2 {
+			p, err := call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sameBits(p, want); err != nil {
+				t.Fatalf("%s: answer differs from in-process: %v", name, err)
+			}
 		}
-		if err := sameBits(p, want); err != nil {
-			t.Fatalf("%s: answer differs from in-process: %v", name, err)
+	}
+}
+
+// olderSidecar answers PlaceVM like a sidecar that reads no packed host ids, after
+// answering the first call like one that does (a sidecar replaced by an older one).
+type olderSidecar struct {
+	pb.UnimplementedEngineServer
+	mu              sync.Mutex
+	calls           int
+	repeated, packs int // requests seen with host_ids, with packed ids
+}
+
+func (o *olderSidecar) PlaceVM(ctx context.Context, req *pb.PlaceVMRequest) (*pb.PlaceVMResponse, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls++
+	r := req.GetRequests()[0]
+	if len(r.GetHostIdEnds()) > 0 {
+		o.packs++
+	}
+	if len(r.GetHostIds()) == 0 {
+		return nil, wire.Status(ctx, engine.Errorf(engine.CodeInvalidInput, "place vm", "itp",
+			"no hosts; send every host of the cluster (full and in-maintenance hosts too)"))
+	}
+	o.repeated++
+	return &pb.PlaceVMResponse{Placements: []*pb.Placement{{Host: r.GetHostIds()[0], Model: &pb.ModelRef{}}},
+		ReadsPackedHostIds: o.calls == 1}, nil
+}
+
+// TestPlaceVMHeldOlderSidecar: a client whose sidecar said it reads packed host ids, and
+// is then answered by one that does not, asks again with the repeated ids and keeps to them.
+func TestPlaceVMHeldOlderSidecar(t *testing.T) {
+	ctx := context.Background()
+	lis, target := listen(t, "unix")
+	old := &olderSidecar{}
+	gs := grpc.NewServer()
+	pb.RegisterEngineServer(gs, old)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	c, err := client.Dial(ctx, target, client.WithTimeout(10*time.Second)) // no health service here: no WaitReady
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	req := engine.HeldPlacementRequest{VM: engine.VMRequest{ID: "vm"}, HostIDs: []string{"h0", "h1"}}
+	for i := range 3 {
+		p, err := c.PlaceVMHeld(ctx, req)
+		if err != nil || p.Host != "h0" {
+			t.Fatalf("call %d: %+v, %v", i, p, err)
 		}
+	}
+	// Call 1 repeated (says: reads packed); call 2 packed, refused, asked again repeated;
+	// call 3 repeated.
+	if old.calls != 4 || old.packs != 1 || old.repeated != 3 {
+		t.Fatalf("the older sidecar saw %d calls, %d with packed ids, %d with repeated ids; want 4, 1, 3",
+			old.calls, old.packs, old.repeated)
 	}
 }
 
