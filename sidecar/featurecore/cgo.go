@@ -55,6 +55,10 @@ package featurecore
 #cgo nocallback fc_drift_psi
 #cgo noescape fc_drift_ks
 #cgo nocallback fc_drift_ks
+#cgo noescape fc_partition_params_init
+#cgo nocallback fc_partition_params_init
+#cgo noescape fc_partition_chunks
+#cgo nocallback fc_partition_chunks
 
 #if defined(__FAST_MATH__)
 #error "featurecore: -ffast-math (or -Ofast) changes feature bits; remove it from CGO_CFLAGS"

@@ -133,8 +133,8 @@ var sentinels = [statusCount]error{
 type Error struct {
 	Op      string // "window", "windows", "grid", "resample", "params", "schema", "place", "place params" or a drift op
 	Status  Status
-	Index   int64 // sample index; a bin index for a StatusRange error of Resample; a host for "place"; an element for drift
-	Channel int   // input channel index; an input column for "place"; an array for drift
+	Index   int64 // sample index; a bin index for a StatusRange error of Resample; a host for "place"; an element for drift; a stream for "partition"
+	Channel int   // input channel index; an input column for "place"; an array for drift; an argument for "partition"
 	Feature int   // feature index (a feature row's column, or the Center/Scale entry); a factor for "place"
 
 	ChannelName string
@@ -162,6 +162,7 @@ func (e *Error) Error() string {
 	}
 	place := e.Op == "place"
 	drift := isDriftOp(e.Op)
+	partition := e.Op == opPartition
 	if e.Index >= 0 {
 		sep()
 		switch {
@@ -171,6 +172,8 @@ func (e *Error) Error() string {
 			b.WriteString("bin ")
 		case drift:
 			b.WriteString("element ")
+		case partition:
+			b.WriteString("stream ")
 		default:
 			b.WriteString("sample ")
 		}
@@ -183,6 +186,8 @@ func (e *Error) Error() string {
 			b.WriteString("column ")
 		case drift:
 			b.WriteString("array ")
+		case partition:
+			b.WriteString("argument ")
 		default:
 			b.WriteString("channel ")
 		}

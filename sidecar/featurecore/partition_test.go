@@ -96,8 +96,12 @@ func TestPartitionErrors(t *testing.T) {
 			if !errors.As(err, &fe) || fe.Op != "partition" || fe.Index != tc.index || fe.ChannelName != tc.arg {
 				t.Fatalf("err %#v, want op partition, index %d, argument %q", err, tc.index, tc.arg)
 			}
-			if !strings.HasPrefix(err.Error(), "featurecore: partition: ") {
-				t.Errorf("message %q", err)
+			want := "featurecore: partition: "
+			if tc.index >= 0 {
+				want += fmt.Sprintf("stream %d, ", tc.index)
+			}
+			if want += fmt.Sprintf("argument %q", tc.arg); !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("message %q, want it to start %q", err, want)
 			}
 		})
 	}
