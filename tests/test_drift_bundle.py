@@ -24,7 +24,7 @@ from dwcp_ml.spec.model import ExportedModel, Verification
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = REPO / "golden" / "bundle"
-MODELS = ("anomaly", "itp", "itp_gb", "pba", "scaling")
+MODELS = ("anomaly", "itp", "itp_gb", "link", "pba", "scaling")
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def test_tiny_train_export_bundle_verify(tmp_path: Path,
 
 def test_default_bundle_reproduces_bit_for_bit() -> None:
     loaded = bundle.load(DEFAULT_BUNDLE)
-    assert set(loaded.models) == {"pba", "anomaly", "scaling", "itp", "itp_gb"}
+    assert set(loaded.models) == {"pba", "anomaly", "scaling", "itp", "itp_gb", "link"}
     results = bundle.check_goldens(loaded)
     assert all(r.ok for r in results), [r.detail for r in results if not r.ok]
 

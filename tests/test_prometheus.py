@@ -166,7 +166,7 @@ def sidecar(bins: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 # An observed outcome per kind (what DWCP's UpdateActual reports): a bandwidth in KB/s, a CPU
 # demand in MHz, an anomaly label (every golden run labelled anomalous, so the one the
 # detector flags makes precision 1 and the rest make recall < 1).
-ACTUALS = {"bandwidth": "1500", "capacity": "900", "anomaly": "1"}
+ACTUALS = {"bandwidth": "1500", "capacity": "900", "anomaly": "1", "link": "2000"}
 
 
 def report_actuals(sidecar: Sidecar) -> list[str]:
@@ -260,14 +260,14 @@ def test_per_version_series(prometheus: Prometheus) -> None:
     calls = prometheus.query(f'sum by (model, slot, bundle_version) (dwcp_ml_requests_total{{'
                              f'job="{JOB}",model!=""}})')
     models = {s["metric"]["model"] for s in calls}
-    assert models >= {"pba", "anomaly", "scaling", "itp"}
+    assert models >= {"pba", "anomaly", "scaling", "link", "itp"}
     # Calls without an entity key go to the champion (PlaceVM, Predict and the background
     # demos); the entity-keyed anomaly calls are split between the slots at the 50 % weight.
     slots = {(s["metric"]["slot"], s["metric"]["bundle_version"], s["metric"]["model"])
              for s in calls}
     assert {(slot, v) for slot, v, _ in slots} == {("champion", version),
                                                    ("canary", CANARY_VERSION)}
-    assert {m for slot, _, m in slots if slot == "canary"} <= {"anomaly", "pba", "scaling"}
+    assert {m for slot, _, m in slots if slot == "canary"} <= {"anomaly", "pba", "scaling", "link"}
     assert {m for slot, _, m in slots if slot == "champion"} >= models
     shadow = prometheus.query(f'sum(dwcp_ml_shadow_requests_total{{job="{JOB}",result="ok"}})')
     assert float(shadow[0]["value"][1]) > 0

@@ -130,7 +130,7 @@ def registry_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str], uri: str,
     code, out, err = run(capsys, "registry", "pull", f"{NAME}@champion", "--out",
                          str(tmp_path / "pulled"), *t)
     assert code == 0, err
-    assert "5 models verified bit for bit" in out and tags["bundle_digest"] in out
+    assert "6 models verified bit for bit" in out and tags["bundle_digest"] in out
     assert files(tmp_path / "pulled") == files(BUNDLE)
     code, out, err = run(capsys, "registry", "pull", f"{NAME}/2", "--out",
                          str(tmp_path / "pulled2"), "--trusted-keys",

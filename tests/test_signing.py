@@ -195,8 +195,8 @@ CASES = [
             .decode())), signing.BAD_SIGNATURE, "the signature or the signed statement"),
     ("files left unsigned", _sign_ignoring_manifest, signing.MALFORMED,
      "ignoring only model.sig"),
-    ("symlink", lambda b, t: os.symlink("/etc/passwd", b / "link.onnx"), signing.DIGEST,
-     "link.onnx is a symbolic link"),
+    ("symlink", lambda b, t: os.symlink("/etc/passwd", b / "symlinked.onnx"), signing.DIGEST,
+     "symlinked.onnx is a symbolic link"),
     ("fifo", lambda b, t: os.mkfifo(b / "pipe.onnx"), signing.DIGEST, "pipe.onnx is a FIFO"),
 ]
 
