@@ -9,12 +9,10 @@
 //   - BandwidthPredictor: Predict(history []NetworkSample), AddSample, PredictBandwidth(ctx),
 //     UpdateActual over the link model (docs/link-model.md).
 //
-// The Detector, Scaler and Placer run over interfaces that both engines implement: the
-// in-process *runtime.Engine (cgo) and the pure-Go *client.Client of a dwcp-sidecar; pick
-// the engine at start-up and get the same answers, bit for bit, either way. The
-// BandwidthPredictor runs over a LinkForecaster: InProcessLink (cgo, link_inprocess.go)
-// implements it in-process; the engine API and the sidecar have no link call yet, so the
-// client cannot. Everything but InProcessLink is pure Go (builds with CGO_ENABLED=0).
+// Every adapter runs over an interface that both engines implement: the in-process
+// *runtime.Engine (cgo) and the pure-Go *client.Client of a dwcp-sidecar; pick the engine
+// at start-up and get the same answers, bit for bit, either way. The package is pure Go
+// (builds with CGO_ENABLED=0).
 //
 // DWCP hands over one sample at a time, the models read windows: each adapter keeps the
 // per-entity history on the model's step grid (see History) and answers once the window is
