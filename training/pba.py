@@ -34,7 +34,6 @@ Model (inside the graph, so Go runs exactly the same thing through ONNX Runtime)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -468,7 +467,6 @@ def train(traces: list[Trace], config: PbaConfig = PbaConfig(),
     """Trains on the earlier part of every trace, validates on the later part (time cut)."""
     if not traces:
         raise PbaInputError("train() needs at least one trace")
-    started = time.perf_counter()
     if config.tree is not None:
         from .candidates import pba_tabular  # it builds on this module
 
@@ -479,7 +477,7 @@ def train(traces: list[Trace], config: PbaConfig = PbaConfig(),
         q = np.asarray(config.quantiles)
         pinball_u = float(np.maximum(q * err, (q - 1.0) * err).mean())
         result = trained(traces, config, fit, model, model.predict, [],
-                         {"val_pinball_log1p": pinball_u}, started)
+                         {"val_pinball_log1p": pinball_u})
         result.notes["model"] = (f"{config.tree.kind} quantile regression, one model per "
                                  f"quantile, {config.tree.trees} trees x {config.tree.leaves} "
                                  "leaves, on the flattened window; level-relative log1p target")
@@ -489,13 +487,13 @@ def train(traces: list[Trace], config: PbaConfig = PbaConfig(),
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(traces, config, progress, started)
+        return _train(traces, config, progress)
     finally:  # leave the process as we found it
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: float) -> TrainedPba:
+def _train(traces: list[Trace], config: PbaConfig, progress: bool) -> TrainedPba:
     from tqdm import tqdm
 
     fit = fit_data(traces, config)
@@ -549,19 +547,20 @@ def _train(traces: list[Trace], config: PbaConfig, progress: bool, started: floa
     model.eval()
 
     return trained(traces, config, fit, model, lambda x: predict(model, x), history,
-                   {"val_pinball_log1p": best[0]}, started)
+                   {"val_pinball_log1p": best[0]})
 
 
 def trained(traces: list[Trace], config: PbaConfig, fit: FitData, model: Any,
             predict_fn: Callable[[np.ndarray], NDArray[np.float32]],
-            history: list[dict[str, float]], extra: dict[str, float],
-            started: float) -> TrainedPba:
+            history: list[dict[str, float]], extra: dict[str, float]) -> TrainedPba:
     """A fitted PBA model with what every learner records: validation metrics, the held-out
     verification rows, the golden windows, the data digest and the notes."""
     params, val_split = fit.params, fit.val
     metrics = {f"val_{k}": v for k, v in _evaluate(predict_fn, val_split).items()}
+    # No wall-clock figure here: these metrics go into the bundle manifest, which must be
+    # the same bytes run to run (train logs its seconds to MLflow).
     metrics.update(train_windows=float(len(fit.train.y)), val_windows=float(len(val_split.y)),
-                   **extra, train_seconds=time.perf_counter() - started)
+                   **extra)
     rng = np.random.default_rng(config.seed)
     hold = np.sort(rng.choice(len(val_split.y), size=min(config.holdout_rows, len(val_split.y)),
                               replace=False))
