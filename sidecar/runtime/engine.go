@@ -47,7 +47,8 @@ type Engine struct {
 	libPath    string
 	ortVersion string
 	current    atomic.Pointer[loaded]
-	reloading  sync.Mutex // serialises Reload and Close
+	reloading  sync.Mutex   // serialises Reload and Close
+	partitions partitionLog // PartitionTask's decisions, for ReportOutcome
 }
 
 var _ engine.Engine = (*Engine)(nil)
