@@ -3789,6 +3789,375 @@ func (x *ModelInfo) GetThresholds() map[string]float64 {
 	return nil
 }
 
+// PartitionTask: the task (upstream Task), its candidate streams and the forecast source.
+type PartitionTaskRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	TaskId           string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	SizeBytes        uint64                 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Priority         int32                  `protobuf:"varint,3,opt,name=priority,proto3" json:"priority,omitempty"`
+	DeadlineUnix     int64                  `protobuf:"varint,4,opt,name=deadline_unix,json=deadlineUnix,proto3" json:"deadline_unix,omitempty"` // 0 = none
+	RequiresFec      bool                   `protobuf:"varint,5,opt,name=requires_fec,json=requiresFec,proto3" json:"requires_fec,omitempty"`
+	MinBandwidthMbps float64                `protobuf:"fixed64,6,opt,name=min_bandwidth_mbps,json=minBandwidthMbps,proto3" json:"min_bandwidth_mbps,omitempty"`
+	Streams          []*PartitionStream     `protobuf:"bytes,7,rep,name=streams,proto3" json:"streams,omitempty"`
+	Forecast         string                 `protobuf:"bytes,8,opt,name=forecast,proto3" json:"forecast,omitempty"`                            // last_value ("" = the default) | link_model
+	FecOverhead      float64                `protobuf:"fixed64,9,opt,name=fec_overhead,json=fecOverhead,proto3" json:"fec_overhead,omitempty"` // extra wire bytes per payload byte when requires_fec
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PartitionTaskRequest) Reset() {
+	*x = PartitionTaskRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionTaskRequest) ProtoMessage() {}
+
+func (x *PartitionTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionTaskRequest.ProtoReflect.Descriptor instead.
+func (*PartitionTaskRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *PartitionTaskRequest) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *PartitionTaskRequest) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *PartitionTaskRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *PartitionTaskRequest) GetDeadlineUnix() int64 {
+	if x != nil {
+		return x.DeadlineUnix
+	}
+	return 0
+}
+
+func (x *PartitionTaskRequest) GetRequiresFec() bool {
+	if x != nil {
+		return x.RequiresFec
+	}
+	return false
+}
+
+func (x *PartitionTaskRequest) GetMinBandwidthMbps() float64 {
+	if x != nil {
+		return x.MinBandwidthMbps
+	}
+	return 0
+}
+
+func (x *PartitionTaskRequest) GetStreams() []*PartitionStream {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *PartitionTaskRequest) GetForecast() string {
+	if x != nil {
+		return x.Forecast
+	}
+	return ""
+}
+
+func (x *PartitionTaskRequest) GetFecOverhead() float64 {
+	if x != nil {
+		return x.FecOverhead
+	}
+	return 0
+}
+
+// PartitionStream: a stream and its link's raw samples (schema link), or with series
+// empty the id of a link entity the online store holds.
+type PartitionStream struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Series        *Series                `protobuf:"bytes,2,opt,name=series,proto3" json:"series,omitempty"`
+	LinkEntity    string                 `protobuf:"bytes,3,opt,name=link_entity,json=linkEntity,proto3" json:"link_entity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionStream) Reset() {
+	*x = PartitionStream{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionStream) ProtoMessage() {}
+
+func (x *PartitionStream) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionStream.ProtoReflect.Descriptor instead.
+func (*PartitionStream) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *PartitionStream) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PartitionStream) GetSeries() *Series {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+func (x *PartitionStream) GetLinkEntity() string {
+	if x != nil {
+		return x.LinkEntity
+	}
+	return ""
+}
+
+// PartitionTaskResponse: the usable streams in request order, their chunks (summing to
+// size_bytes) and forecasts; model is set when the link model forecast.
+type PartitionTaskResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	TaskId          string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	StreamIds       []string               `protobuf:"bytes,2,rep,name=stream_ids,json=streamIds,proto3" json:"stream_ids,omitempty"`
+	ChunkBytes      []uint64               `protobuf:"varint,3,rep,packed,name=chunk_bytes,json=chunkBytes,proto3" json:"chunk_bytes,omitempty"`
+	ForecastMbps    []float64              `protobuf:"fixed64,4,rep,packed,name=forecast_mbps,json=forecastMbps,proto3" json:"forecast_mbps,omitempty"`
+	ExpectedSeconds float64                `protobuf:"fixed64,5,opt,name=expected_seconds,json=expectedSeconds,proto3" json:"expected_seconds,omitempty"`
+	Confidence      float64                `protobuf:"fixed64,6,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	Forecast        string                 `protobuf:"bytes,7,opt,name=forecast,proto3" json:"forecast,omitempty"`
+	Model           *ModelRef              `protobuf:"bytes,8,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PartitionTaskResponse) Reset() {
+	*x = PartitionTaskResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionTaskResponse) ProtoMessage() {}
+
+func (x *PartitionTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionTaskResponse.ProtoReflect.Descriptor instead.
+func (*PartitionTaskResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *PartitionTaskResponse) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *PartitionTaskResponse) GetStreamIds() []string {
+	if x != nil {
+		return x.StreamIds
+	}
+	return nil
+}
+
+func (x *PartitionTaskResponse) GetChunkBytes() []uint64 {
+	if x != nil {
+		return x.ChunkBytes
+	}
+	return nil
+}
+
+func (x *PartitionTaskResponse) GetForecastMbps() []float64 {
+	if x != nil {
+		return x.ForecastMbps
+	}
+	return nil
+}
+
+func (x *PartitionTaskResponse) GetExpectedSeconds() float64 {
+	if x != nil {
+		return x.ExpectedSeconds
+	}
+	return 0
+}
+
+func (x *PartitionTaskResponse) GetConfidence() float64 {
+	if x != nil {
+		return x.Confidence
+	}
+	return 0
+}
+
+func (x *PartitionTaskResponse) GetForecast() string {
+	if x != nil {
+		return x.Forecast
+	}
+	return ""
+}
+
+func (x *PartitionTaskResponse) GetModel() *ModelRef {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+type ReportOutcomeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	StreamId      string                 `protobuf:"bytes,2,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	Seconds       float64                `protobuf:"fixed64,3,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportOutcomeRequest) Reset() {
+	*x = ReportOutcomeRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportOutcomeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportOutcomeRequest) ProtoMessage() {}
+
+func (x *ReportOutcomeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportOutcomeRequest.ProtoReflect.Descriptor instead.
+func (*ReportOutcomeRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ReportOutcomeRequest) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *ReportOutcomeRequest) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+func (x *ReportOutcomeRequest) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+type ReportOutcomeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportOutcomeResponse) Reset() {
+	*x = ReportOutcomeResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportOutcomeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportOutcomeResponse) ProtoMessage() {}
+
+func (x *ReportOutcomeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportOutcomeResponse.ProtoReflect.Descriptor instead.
+func (*ReportOutcomeResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{51}
+}
+
 var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
 
 const file_dwcpml_v1_engine_proto_rawDesc = "" +
@@ -4119,7 +4488,41 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"thresholds\x1a=\n" +
 	"\x0fThresholdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*i\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd6\x02\n" +
+	"\x14PartitionTaskRequest\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x02 \x01(\x04R\tsizeBytes\x12\x1a\n" +
+	"\bpriority\x18\x03 \x01(\x05R\bpriority\x12#\n" +
+	"\rdeadline_unix\x18\x04 \x01(\x03R\fdeadlineUnix\x12!\n" +
+	"\frequires_fec\x18\x05 \x01(\bR\vrequiresFec\x12,\n" +
+	"\x12min_bandwidth_mbps\x18\x06 \x01(\x01R\x10minBandwidthMbps\x125\n" +
+	"\astreams\x18\a \x03(\v2\x1b.dwcp.ml.v1.PartitionStreamR\astreams\x12\x1a\n" +
+	"\bforecast\x18\b \x01(\tR\bforecast\x12!\n" +
+	"\ffec_overhead\x18\t \x01(\x01R\vfecOverhead\"n\n" +
+	"\x0fPartitionStream\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
+	"\x06series\x18\x02 \x01(\v2\x12.dwcp.ml.v1.SeriesR\x06series\x12\x1f\n" +
+	"\vlink_entity\x18\x03 \x01(\tR\n" +
+	"linkEntity\"\xa8\x02\n" +
+	"\x15PartitionTaskResponse\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1d\n" +
+	"\n" +
+	"stream_ids\x18\x02 \x03(\tR\tstreamIds\x12\x1f\n" +
+	"\vchunk_bytes\x18\x03 \x03(\x04R\n" +
+	"chunkBytes\x12#\n" +
+	"\rforecast_mbps\x18\x04 \x03(\x01R\fforecastMbps\x12)\n" +
+	"\x10expected_seconds\x18\x05 \x01(\x01R\x0fexpectedSeconds\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\x06 \x01(\x01R\n" +
+	"confidence\x12\x1a\n" +
+	"\bforecast\x18\a \x01(\tR\bforecast\x12*\n" +
+	"\x05model\x18\b \x01(\v2\x14.dwcp.ml.v1.ModelRefR\x05model\"f\n" +
+	"\x14ReportOutcomeRequest\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1b\n" +
+	"\tstream_id\x18\x02 \x01(\tR\bstreamId\x12\x18\n" +
+	"\aseconds\x18\x03 \x01(\x01R\aseconds\"\x17\n" +
+	"\x15ReportOutcomeResponse*i\n" +
 	"\n" +
 	"EntityKind\x12\x1b\n" +
 	"\x17ENTITY_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
@@ -4146,7 +4549,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x15ACTUAL_KIND_BANDWIDTH\x10\x01\x12\x18\n" +
 	"\x14ACTUAL_KIND_CAPACITY\x10\x02\x12\x17\n" +
 	"\x13ACTUAL_KIND_ANOMALY\x10\x03\x12\x14\n" +
-	"\x10ACTUAL_KIND_LINK\x10\x042\xe8\x06\n" +
+	"\x10ACTUAL_KIND_LINK\x10\x042\x94\b\n" +
 	"\x06Engine\x12B\n" +
 	"\aPredict\x12\x1a.dwcp.ml.v1.PredictRequest\x1a\x1b.dwcp.ml.v1.PredictResponse\x12`\n" +
 	"\x11ForecastBandwidth\x12$.dwcp.ml.v1.ForecastBandwidthRequest\x1a%.dwcp.ml.v1.ForecastBandwidthResponse\x12Q\n" +
@@ -4159,7 +4562,9 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\fReportActual\x12\x1f.dwcp.ml.v1.ReportActualRequest\x1a .dwcp.ml.v1.ReportActualResponse\x12K\n" +
 	"\n" +
 	"SetRollout\x12\x1d.dwcp.ml.v1.SetRolloutRequest\x1a\x1e.dwcp.ml.v1.SetRolloutResponse\x12D\n" +
-	"\aObserve\x12\x1a.dwcp.ml.v1.ObserveRequest\x1a\x1b.dwcp.ml.v1.ObserveResponse(\x01B:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
+	"\aObserve\x12\x1a.dwcp.ml.v1.ObserveRequest\x1a\x1b.dwcp.ml.v1.ObserveResponse(\x01\x12T\n" +
+	"\rPartitionTask\x12 .dwcp.ml.v1.PartitionTaskRequest\x1a!.dwcp.ml.v1.PartitionTaskResponse\x12T\n" +
+	"\rReportOutcome\x12 .dwcp.ml.v1.ReportOutcomeRequest\x1a!.dwcp.ml.v1.ReportOutcomeResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
 
 var (
 	file_dwcpml_v1_engine_proto_rawDescOnce sync.Once
@@ -4174,7 +4579,7 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(EntityKind)(0),                   // 0: dwcp.ml.v1.EntityKind
 	(Constraint)(0),                   // 1: dwcp.ml.v1.Constraint
@@ -4227,7 +4632,12 @@ var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(*ReportActualRequest)(nil),       // 48: dwcp.ml.v1.ReportActualRequest
 	(*ReportActualResponse)(nil),      // 49: dwcp.ml.v1.ReportActualResponse
 	(*ModelInfo)(nil),                 // 50: dwcp.ml.v1.ModelInfo
-	nil,                               // 51: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(*PartitionTaskRequest)(nil),      // 51: dwcp.ml.v1.PartitionTaskRequest
+	(*PartitionStream)(nil),           // 52: dwcp.ml.v1.PartitionStream
+	(*PartitionTaskResponse)(nil),     // 53: dwcp.ml.v1.PartitionTaskResponse
+	(*ReportOutcomeRequest)(nil),      // 54: dwcp.ml.v1.ReportOutcomeRequest
+	(*ReportOutcomeResponse)(nil),     // 55: dwcp.ml.v1.ReportOutcomeResponse
+	nil,                               // 56: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
 	0,  // 0: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
@@ -4276,34 +4686,41 @@ var file_dwcpml_v1_engine_proto_depIdxs = []int32{
 	45, // 43: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
 	41, // 44: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
 	3,  // 45: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	51, // 46: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	9,  // 47: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	13, // 48: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	16, // 49: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	19, // 50: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	22, // 51: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
-	25, // 52: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	37, // 53: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	39, // 54: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	48, // 55: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	46, // 56: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	5,  // 57: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
-	10, // 58: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	14, // 59: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	17, // 60: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	20, // 61: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	23, // 62: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
-	26, // 63: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	38, // 64: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	40, // 65: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	49, // 66: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	47, // 67: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	8,  // 68: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
-	58, // [58:69] is the sub-list for method output_type
-	47, // [47:58] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	56, // 46: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	52, // 47: dwcp.ml.v1.PartitionTaskRequest.streams:type_name -> dwcp.ml.v1.PartitionStream
+	11, // 48: dwcp.ml.v1.PartitionStream.series:type_name -> dwcp.ml.v1.Series
+	12, // 49: dwcp.ml.v1.PartitionTaskResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	9,  // 50: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	13, // 51: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	16, // 52: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	19, // 53: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	22, // 54: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
+	25, // 55: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	37, // 56: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	39, // 57: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	48, // 58: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	46, // 59: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	5,  // 60: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
+	51, // 61: dwcp.ml.v1.Engine.PartitionTask:input_type -> dwcp.ml.v1.PartitionTaskRequest
+	54, // 62: dwcp.ml.v1.Engine.ReportOutcome:input_type -> dwcp.ml.v1.ReportOutcomeRequest
+	10, // 63: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	14, // 64: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	17, // 65: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	20, // 66: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	23, // 67: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
+	26, // 68: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	38, // 69: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	40, // 70: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	49, // 71: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	47, // 72: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	8,  // 73: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
+	53, // 74: dwcp.ml.v1.Engine.PartitionTask:output_type -> dwcp.ml.v1.PartitionTaskResponse
+	55, // 75: dwcp.ml.v1.Engine.ReportOutcome:output_type -> dwcp.ml.v1.ReportOutcomeResponse
+	63, // [63:76] is the sub-list for method output_type
+	50, // [50:63] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -4317,7 +4734,7 @@ func file_dwcpml_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   48,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

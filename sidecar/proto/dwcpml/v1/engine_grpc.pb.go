@@ -44,6 +44,8 @@ const (
 	Engine_ReportActual_FullMethodName      = "/dwcp.ml.v1.Engine/ReportActual"
 	Engine_SetRollout_FullMethodName        = "/dwcp.ml.v1.Engine/SetRollout"
 	Engine_Observe_FullMethodName           = "/dwcp.ml.v1.Engine/Observe"
+	Engine_PartitionTask_FullMethodName     = "/dwcp.ml.v1.Engine/PartitionTask"
+	Engine_ReportOutcome_FullMethodName     = "/dwcp.ml.v1.Engine/ReportOutcome"
 )
 
 // EngineClient is the client API for Engine service.
@@ -83,6 +85,12 @@ type EngineClient interface {
 	// stream with InvalidArgument, a new entity beyond the store's bound with
 	// ResourceExhausted (reason STORE_FULL); the batches before it stay applied.
 	Observe(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ObserveRequest, ObserveResponse], error)
+	// PartitionTask cuts a DWCP task over its streams (engine.Partitioner, docs/partition.md):
+	// chunks proportional to each stream's forecast bandwidth by the feature core's rule.
+	PartitionTask(ctx context.Context, in *PartitionTaskRequest, opts ...grpc.CallOption) (*PartitionTaskResponse, error)
+	// ReportOutcome records how long one stream of a partitioned task took. NotFound when
+	// the serving engine holds no partition of the task or the task was not given the stream.
+	ReportOutcome(ctx context.Context, in *ReportOutcomeRequest, opts ...grpc.CallOption) (*ReportOutcomeResponse, error)
 }
 
 type engineClient struct {
@@ -206,6 +214,26 @@ func (c *engineClient) Observe(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Engine_ObserveClient = grpc.ClientStreamingClient[ObserveRequest, ObserveResponse]
 
+func (c *engineClient) PartitionTask(ctx context.Context, in *PartitionTaskRequest, opts ...grpc.CallOption) (*PartitionTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PartitionTaskResponse)
+	err := c.cc.Invoke(ctx, Engine_PartitionTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *engineClient) ReportOutcome(ctx context.Context, in *ReportOutcomeRequest, opts ...grpc.CallOption) (*ReportOutcomeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportOutcomeResponse)
+	err := c.cc.Invoke(ctx, Engine_ReportOutcome_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EngineServer is the server API for Engine service.
 // All implementations must embed UnimplementedEngineServer
 // for forward compatibility.
@@ -243,6 +271,12 @@ type EngineServer interface {
 	// stream with InvalidArgument, a new entity beyond the store's bound with
 	// ResourceExhausted (reason STORE_FULL); the batches before it stay applied.
 	Observe(grpc.ClientStreamingServer[ObserveRequest, ObserveResponse]) error
+	// PartitionTask cuts a DWCP task over its streams (engine.Partitioner, docs/partition.md):
+	// chunks proportional to each stream's forecast bandwidth by the feature core's rule.
+	PartitionTask(context.Context, *PartitionTaskRequest) (*PartitionTaskResponse, error)
+	// ReportOutcome records how long one stream of a partitioned task took. NotFound when
+	// the serving engine holds no partition of the task or the task was not given the stream.
+	ReportOutcome(context.Context, *ReportOutcomeRequest) (*ReportOutcomeResponse, error)
 	mustEmbedUnimplementedEngineServer()
 }
 
@@ -285,6 +319,12 @@ func (UnimplementedEngineServer) SetRollout(context.Context, *SetRolloutRequest)
 }
 func (UnimplementedEngineServer) Observe(grpc.ClientStreamingServer[ObserveRequest, ObserveResponse]) error {
 	return status.Error(codes.Unimplemented, "method Observe not implemented")
+}
+func (UnimplementedEngineServer) PartitionTask(context.Context, *PartitionTaskRequest) (*PartitionTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PartitionTask not implemented")
+}
+func (UnimplementedEngineServer) ReportOutcome(context.Context, *ReportOutcomeRequest) (*ReportOutcomeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportOutcome not implemented")
 }
 func (UnimplementedEngineServer) mustEmbedUnimplementedEngineServer() {}
 func (UnimplementedEngineServer) testEmbeddedByValue()                {}
@@ -494,6 +534,42 @@ func _Engine_Observe_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Engine_ObserveServer = grpc.ClientStreamingServer[ObserveRequest, ObserveResponse]
 
+func _Engine_PartitionTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PartitionTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).PartitionTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_PartitionTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).PartitionTask(ctx, req.(*PartitionTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Engine_ReportOutcome_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportOutcomeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).ReportOutcome(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_ReportOutcome_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).ReportOutcome(ctx, req.(*ReportOutcomeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Engine_ServiceDesc is the grpc.ServiceDesc for Engine service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -540,6 +616,14 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetRollout",
 			Handler:    _Engine_SetRollout_Handler,
+		},
+		{
+			MethodName: "PartitionTask",
+			Handler:    _Engine_PartitionTask_Handler,
+		},
+		{
+			MethodName: "ReportOutcome",
+			Handler:    _Engine_ReportOutcome_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
