@@ -58,4 +58,3 @@ func (c *Client) ReportOutcome(ctx context.Context, taskID, streamID string, sec
 	}
 	return nil
 }
-
