@@ -8,6 +8,8 @@
 //   - Placer: PlaceVM(ctx, vm, c) (*Node, error) and PlaceVMBatch over the placement model.
 //   - BandwidthPredictor: Predict(history []NetworkSample), AddSample, PredictBandwidth(ctx),
 //     UpdateActual over the link model (docs/link-model.md).
+//   - Partitioner: AddSample per stream, PartitionTask(ctx, *Task) (*TaskPartitionDecision,
+//     error) and ReportOutcome over the engine's PartitionTask (docs/partition.md).
 //
 // Every adapter runs over an interface that both engines implement: the in-process
 // *runtime.Engine (cgo) and the pure-Go *client.Client of a dwcp-sidecar; pick the engine
