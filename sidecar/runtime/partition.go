@@ -74,7 +74,12 @@ func (e *Engine) PartitionTask(ctx context.Context, req engine.PartitionRequest)
 			den += links[i].PointMbps
 			out.Model = links[i].Model
 		} else {
-			lo, hi := bandwidthRange(req.Streams[i].Series.Values, chans)
+			lo, hi, bad := bandwidthRange(req.Streams[i].Series.Values, chans)
+			if bad >= 0 {
+				return zero, engine.Errorf(engine.CodeInvalidInput, opPartition, "",
+					"task %q stream %q: bandwidth_mbps of sample %d is %g; it must be finite and >= 0",
+					req.Task.ID, req.Streams[i].ID, bad, req.Streams[i].Series.Values[bad*chans])
+			}
 			num += hi - lo
 			den += hi
 		}
@@ -137,12 +142,19 @@ func partitionError(req engine.PartitionRequest, err error) error {
 	return engine.Errorf(engine.CodeInvalidInput, opPartition, "", "task %q: %w", req.Task.ID, err)
 }
 
-func bandwidthRange(values []float64, chans int) (lo, hi float64) {
+// bandwidthRange is the min and max of the bandwidth_mbps channel (Confidence's spread),
+// and the first sample whose bandwidth is NaN, ±Inf or negative (else -1). The last
+// sample, the forecast, was checked by the rule already.
+func bandwidthRange(values []float64, chans int) (lo, hi float64, bad int) {
 	lo, hi = math.Inf(1), math.Inf(-1)
 	for j := 0; j < len(values); j += chans {
-		lo, hi = math.Min(lo, values[j]), math.Max(hi, values[j])
+		v := values[j]
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return 0, 0, j / chans
+		}
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
-	return lo, hi
+	return lo, hi, -1
 }
 
 func clip01(x float64) float64 {

@@ -114,6 +114,8 @@ func TestPartitionTaskErrors(t *testing.T) {
 	streams := partitionStreams(t, 1, 2)
 	nan := partitionStreams(t, 1, 2)
 	nan[1].Series.Values[len(nan[1].Series.Values)-4] = math.NaN()
+	early := partitionStreams(t, 1, 2)
+	early[0].Series.Values[0] = math.Inf(1)
 	short := partitionStreams(t, 1)
 	short[0].Series.Values = short[0].Series.Values[:5]
 	task := engine.Task{ID: "t", SizeBytes: 1000}
@@ -132,6 +134,7 @@ func TestPartitionTaskErrors(t *testing.T) {
 		{"values not rows", engine.PartitionRequest{Task: task, Streams: short}, nil},
 		{"size 0", engine.PartitionRequest{Task: engine.Task{ID: "t"}, Streams: streams}, featurecore.ErrEmpty},
 		{"size beyond 2^53", engine.PartitionRequest{Task: engine.Task{ID: "t", SizeBytes: 1<<53 + 1}, Streams: streams}, featurecore.ErrRange},
+		{"inf earlier sample", engine.PartitionRequest{Task: task, Streams: early}, nil},
 		{"nan forecast", engine.PartitionRequest{Task: task, Streams: nan}, featurecore.ErrMissing},
 		{"min above all", engine.PartitionRequest{Task: engine.Task{ID: "t", SizeBytes: 1, MinBandwidthMbps: 1e12}, Streams: streams}, featurecore.ErrEmpty},
 		{"negative min", engine.PartitionRequest{Task: engine.Task{ID: "t", SizeBytes: 1, MinBandwidthMbps: -1}, Streams: streams}, featurecore.ErrNegative},
@@ -182,3 +185,21 @@ func TestReportOutcome(t *testing.T) {
 }
 
 var _ engine.Partitioner = (*runtime.Engine)(nil)
+
+// BenchmarkPartitionTask times one PartitionTask over 4 streams per source (last_value:
+// the rule only; link_model: one ForecastLinkBatch of 4 rows plus the rule).
+func BenchmarkPartitionTask(b *testing.B) {
+	e := openDefault(b)
+	ctx := context.Background()
+	streams := partitionStreams(b, 1, 2, 0.5, 4)
+	for _, src := range []engine.ForecastSource{engine.ForecastLastValue, engine.ForecastLinkModel} {
+		b.Run(src.String(), func(b *testing.B) {
+			req := engine.PartitionRequest{Task: engine.Task{ID: "bench", SizeBytes: 1 << 30}, Streams: streams, Forecast: src}
+			for b.Loop() {
+				if _, err := e.PartitionTask(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
