@@ -263,12 +263,23 @@ def _milp_section(config: MilpConfig, exported: list[Any], processes: int | None
         f"{100 * worst:.2f} % of the demanded work.", ""]), rows
 
 
+def _partition_section(request: EvalRequest) -> tuple[list[str], dict[str, object]]:
+    """PartitionTask's evaluation (the second ITP of DWCP: one transfer split over its
+    parallel streams), on generated links whatever the placement selections are."""
+    from dwcp_ml.evaluation import partition
+
+    return partition.itp_section(request)
+
+
 def evaluate(request: EvalRequest, config: ItpConfig = ItpConfig.dagger(),
              seeds: tuple[int, ...] = EVAL_SEEDS, milp: MilpConfig | None = MilpConfig(),
-             processes: int | None = None) -> tuple[str, dict[str, Any]]:
+             processes: int | None = None, partition: bool = True
+             ) -> tuple[str, dict[str, Any]]:
     """Synthetic default and Bitbrains replay, then the MILP on small clusters (``milp``
-    None: skipped); writes PNGs into out_dir and returns (Markdown report, {"synthetic":
-    [RunMetrics], "bitbrains": [...], "milp": [MilpRow], "targets": {...}})."""
+    None: skipped), then task partitioning over DWCP's streams (evaluation/partition.py;
+    ``partition`` False: skipped); writes PNGs into out_dir and returns (Markdown report,
+    {"synthetic": [RunMetrics], "bitbrains": [...], "milp": [MilpRow], "partition": {...},
+    "targets": {...}})."""
     if request.bundle is not None:
         raise SelectionError("itp: eval --bundle is not supported yet (the simulator runs the "
                              "scorers it trains)")
@@ -311,6 +322,9 @@ def evaluate(request: EvalRequest, config: ItpConfig = ItpConfig.dagger(),
         results["milp"] = rows
         if progress:
             print(f"itp milp: {len(rows)} scenarios in {time.perf_counter() - t0:.0f} s")
+    if partition:
+        text_lines, results["partition"] = _partition_section(request)
+        sections.append("\n".join(text_lines))
     results["targets"] = met_all
     head = [
         "# ITP placement: learned scorer vs heuristics vs the oracle", "",
