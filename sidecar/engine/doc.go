@@ -6,6 +6,8 @@
 //   - sidecar/client calls the dwcp-sidecar process over gRPC and builds with CGO_ENABLED=0.
 //
 // A service picks one at start-up and sees the same answers, to the bit, either way.
+// Both also implement Partitioner (task partitioning, docs/partition.md), an interface of
+// its own so that Engine's other implementations need not grow.
 //
 // Errors are *Error values with a Code; match them with errors.Is against the sentinels
 // (ErrInvalidInput, ErrNotFound, ...) or read the code with CodeOf. The message names what
