@@ -141,3 +141,23 @@ func TestPartitionHeldLinks(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPartitionTaskUDS times one PartitionTask of 4 streams through the client over
+// a Unix socket, per forecast source.
+func BenchmarkPartitionTaskUDS(b *testing.B) {
+	ctx := context.Background()
+	eng := openEngine(b, testbundle.Dir(), 0)
+	_, target := serveEngine(b, "unix", eng, eng, server.Config{})
+	c := dial(b, target)
+	streams := linkStreams(b, 4)
+	for _, src := range []engine.ForecastSource{engine.ForecastLastValue, engine.ForecastLinkModel} {
+		b.Run(src.String(), func(b *testing.B) {
+			req := engine.PartitionRequest{Task: engine.Task{ID: "bench", SizeBytes: 1 << 30}, Streams: streams, Forecast: src}
+			for b.Loop() {
+				if _, err := c.PartitionTask(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
