@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prom_server import free_port, stop
 from test_deploy import DEPLOY, JOB, REPO, RULES, families, go_build, load_dashboard, tool
 
 # Metric families the running sidecar may not expose; panels reading them are listed.
@@ -39,12 +39,6 @@ BUNDLE = REPO / "golden" / "bundle"
 CANARY_VERSION = "candidate-1"
 WAIT_S = 60.0  # bound of every wait for a process or an answer
 CLIENT_RUNS = 200  # bound of the background traffic (one `demo` per run)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:
@@ -67,17 +61,6 @@ def wait_for(what: str, ok: Any, proc: subprocess.Popen | None = None) -> Any:
             last = exc
         time.sleep(0.2)
     pytest.fail(f"{what}: not within {WAIT_S:.0f} s" + (f" (last error: {last})" if last else ""))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL after a bounded wait: this process's child, by its PID."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 @dataclass(frozen=True)
