@@ -7,7 +7,6 @@ format is docs/golden-format.md. Bitbrains data is never written here (it has no
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +15,8 @@ import numpy as np
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.training import data
+
+from .vectors import hex64
 
 FORMAT = "dwcp-fc-golden 1"
 DEFAULT_PATH = Path(__file__).resolve().parent / "features_v1.txt"
@@ -45,10 +46,6 @@ class Case:
     t0: int = 0
     n_bins: int = 0
     raw_params: dict[str, int] = field(default_factory=dict)  # out-of-range fields
-
-
-def _hex64(values: np.ndarray) -> str:
-    return " ".join(struct.pack(">d", float(v)).hex() for v in np.ravel(values))
 
 
 def _hex32(values: np.ndarray) -> str:
@@ -266,7 +263,7 @@ def _run(case: Case) -> list[str]:
             raise _raw_params_error(case)
         if case.call == "resample":
             _, out, counts = fc.resample(params, case.ts, _rows(case), case.t0, case.n_bins)
-            lines += ["status FC_OK", f"out {_hex64(out)}".rstrip(),
+            lines += ["status FC_OK", f"out {hex64(out)}".rstrip(),
                       f"counts {' '.join(str(int(c)) for c in counts)}".rstrip()]
         elif case.call == "window":
             out = fc.window(params, case.ts, _rows(case))
@@ -316,13 +313,13 @@ def render() -> str:
         scale = p.scale or (1.0,) * p.n_features
         out += [f"vector {case.name}", f"call {case.call}", f"schema {p.schema.label}"]
         out += [f"{k} {v}" for k, v in fields.items()]
-        out += [f"center {_hex64(np.array(center))}", f"scale {_hex64(np.array(scale))}"]
+        out += [f"center {hex64(np.array(center))}", f"scale {hex64(np.array(scale))}"]
         if case.call == "windows":
             out.append(f"stride {case.stride}")
         if case.call == "resample":
             out += [f"t0 {case.t0}", f"n_bins {case.n_bins}"]
         out.append(f"ts {' '.join(str(int(t)) for t in case.ts)}".rstrip())
-        out.append(f"values {_hex64(case.values)}".rstrip())
+        out.append(f"values {hex64(case.values)}".rstrip())
         out += _run(case)
         out.append("end")
     return "\n".join(out) + "\n"

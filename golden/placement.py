@@ -15,7 +15,6 @@ its resident VMs' demand and its allocation the sum of their requests.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +23,8 @@ import numpy as np
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.training import data, synthetic
+
+from .vectors import hex64
 
 FORMAT = "dwcp-fc-golden 1"
 DEFAULT_PATH = Path(__file__).resolve().parent / "placement_v1.txt"
@@ -363,10 +364,6 @@ def cases() -> Iterator[PlaceCase]:
 # ---- rendering -----------------------------------------------------------------------
 
 
-def _hex64(values: np.ndarray) -> str:
-    return " ".join(struct.pack(">d", float(v)).hex() for v in np.ravel(values))
-
-
 def _hex32(values: np.ndarray) -> str:
     return " ".join(
         f"{int(b):08x}" for b in np.ascontiguousarray(values, np.float32).view(np.uint32).ravel()
@@ -396,7 +393,7 @@ def render() -> str:
         out += [f"vector {case.name}", "call place", f"history {case.params.history}",
                 f"step_seconds {case.params.step_seconds}", f"n_hosts {case.n_hosts}"]
         for name, arr in zip(ARRAYS, case.arrays()):
-            out.append(f"{name} {_hex64(arr)}".rstrip())
+            out.append(f"{name} {hex64(arr)}".rstrip())
         out += run(case)
         out.append("end")
     return "\n".join(out) + "\n"

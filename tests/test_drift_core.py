@@ -17,6 +17,7 @@ from scipy import stats
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.golden import drift as gen
+from dwcp_ml.golden.vectors import FORMAT
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "drift_v1.txt"
 ARRAY_NAMES = {v: k for k, v in gen.ARRAY_IDS.items()}
@@ -52,7 +53,7 @@ def read_golden(path: Path = GOLDEN) -> tuple[dict[str, str], list[Vector]]:
     vectors: list[Vector] = []
     cur: Vector | None = None
     lines = path.read_text().split("\n")
-    assert lines[0] == gen.FORMAT
+    assert lines[0] == FORMAT
     for no, line in enumerate(lines[1:], start=2):
         if not line or line.startswith("#"):
             continue

@@ -11,6 +11,7 @@ import pytest
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.golden import partition as gp
+from dwcp_ml.golden.vectors import FORMAT
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "partition_v1.txt"
 
@@ -21,7 +22,7 @@ def _d(tok: str) -> float:
 
 def _read(path: Path) -> list[dict[str, list[str]]]:
     lines = path.read_text().splitlines()
-    assert lines[0] == gp.FORMAT
+    assert lines[0] == FORMAT
     assert lines[1] == f"fc_version {fc.VERSION}"
     assert lines[2] == f"partition_version {fc.PARTITION_VERSION}"
     vectors: list[dict[str, list[str]]] = []
