@@ -44,7 +44,7 @@ func onnxOpsets(model []byte) (map[string]int, error) {
 }
 
 // eachField calls fn with each top-level field of a protobuf message: the payload of
-// length-delimited fields, the value of varints.
+// length-delimited fields, the value of varints and of fixed32s (a float's bits).
 func eachField(msg []byte, fn func(protowire.Number, protowire.Type, []byte, uint64) error) error {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
@@ -59,6 +59,10 @@ func eachField(msg []byte, fn func(protowire.Number, protowire.Type, []byte, uin
 			payload, n = protowire.ConsumeBytes(msg)
 		case protowire.VarintType:
 			value, n = protowire.ConsumeVarint(msg)
+		case protowire.Fixed32Type:
+			var v uint32
+			v, n = protowire.ConsumeFixed32(msg)
+			value = uint64(v)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, msg)
 		}

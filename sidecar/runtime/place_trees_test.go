@@ -173,7 +173,7 @@ func readTreeEnsemble(path string) (*treeEnsemble, error) {
 				var fs []float32
 				var is []int64
 				var ss []string
-				if err := eachValue(a, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
+				if err := eachField(a, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
 					switch {
 					case num == 1 && typ == protowire.BytesType:
 						name = string(v)
@@ -213,39 +213,6 @@ func readTreeEnsemble(path string) (*treeEnsemble, error) {
 		return nil, fmt.Errorf("%s: no TreeEnsembleRegressor", path)
 	}
 	return buildEnsemble(floats, ints, strs)
-}
-
-// eachValue is eachField that also hands over fixed32 values (unpacked float lists).
-func eachValue(msg []byte, fn func(protowire.Number, protowire.Type, []byte, uint64) error) error {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		msg = msg[n:]
-		var payload []byte
-		var value uint64
-		switch typ {
-		case protowire.BytesType:
-			payload, n = protowire.ConsumeBytes(msg)
-		case protowire.VarintType:
-			value, n = protowire.ConsumeVarint(msg)
-		case protowire.Fixed32Type:
-			var v uint32
-			v, n = protowire.ConsumeFixed32(msg)
-			value = uint64(v)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, msg)
-		}
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		msg = msg[n:]
-		if err := fn(num, typ, payload, value); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func buildEnsemble(floats map[string][]float32, ints map[string][]int64, strs map[string][]string) (*treeEnsemble, error) {
