@@ -44,15 +44,45 @@ func NeedsOf(ctx context.Context, src Source) []Need {
 	return needs
 }
 
-// Online answers from a Store with an in-process engine: engine.Online for code that
-// links the runtime. Every answer is the engine's typed call on the entity's held samples
-// resampled by the feature core (Store.Series, Store.Hosts).
+// Online answers from a Store with an in-process engine: engine.Online and
+// engine.Windower for code that links the runtime. Every answer is the engine's typed call
+// on the entity's held samples resampled by the feature core (Store.Series, Store.Hosts,
+// Store.Window). The engine's own calls (Versions, the typed calls on a Series) pass
+// through, so an Online serves the sidecar/dwcp adapters as a *client.Client does.
 type Online struct {
-	Store  *Store
-	Source Source
+	Store *Store
+	Source
 }
 
-var _ engine.Online = (*Online)(nil)
+var (
+	_ engine.Online   = (*Online)(nil)
+	_ engine.Windower = (*Online)(nil)
+	_ engine.Engine   = (*Online)(nil)
+)
+
+// Windows returns the windows of req (engine.Windower) from the store.
+func (o *Online) Windows(ctx context.Context, req engine.WindowRequest) ([]engine.Window, error) {
+	return WindowsFor(ctx, o.Store, o.Source, req)
+}
+
+// PartitionTask passes to the engine's (engine.Partitioner); an engine without it is
+// CodeUnavailable.
+func (o *Online) PartitionTask(ctx context.Context, req engine.PartitionRequest) (engine.TaskPartition, error) {
+	p, ok := o.Source.(engine.Partitioner)
+	if !ok {
+		return engine.TaskPartition{}, engine.Errorf(engine.CodeUnavailable, "partition task", "", "the engine does not partition tasks")
+	}
+	return p.PartitionTask(ctx, req)
+}
+
+// ReportOutcome passes to the engine's (engine.Partitioner).
+func (o *Online) ReportOutcome(ctx context.Context, taskID, streamID string, seconds float64) error {
+	p, ok := o.Source.(engine.Partitioner)
+	if !ok {
+		return engine.Errorf(engine.CodeUnavailable, "report outcome", "", "the engine does not partition tasks")
+	}
+	return p.ReportOutcome(ctx, taskID, streamID, seconds)
+}
 
 // NewOnline returns an Online over st and src and sets st's needs from src's models (call
 // Refresh after a reload).

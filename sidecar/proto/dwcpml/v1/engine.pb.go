@@ -262,6 +262,204 @@ func (ActualKind) EnumDescriptor() ([]byte, []int) {
 	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
+type WindowsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Family        string                 `protobuf:"bytes,1,opt,name=family,proto3" json:"family,omitempty"`     // pba, anomaly, scaling, link, or itp (schema host: the placement history)
+	Entities      []*EntityRef           `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"` // held by the store
+	Raw           []*EntitySamples       `protobuf:"bytes,3,rep,name=raw,proto3" json:"raw,omitempty"`           // resampled, not held; answered after the entities
+	Values        bool                   `protobuf:"varint,4,opt,name=values,proto3" json:"values,omitempty"`    // send the windows' bins (else end, have and need only)
+	Route         string                 `protobuf:"bytes,5,opt,name=route,proto3" json:"route,omitempty"`       // the entity the request routes as ("" = each item's own id)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowsRequest) Reset() {
+	*x = WindowsRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowsRequest) ProtoMessage() {}
+
+func (x *WindowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowsRequest.ProtoReflect.Descriptor instead.
+func (*WindowsRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WindowsRequest) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *WindowsRequest) GetEntities() []*EntityRef {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+func (x *WindowsRequest) GetRaw() []*EntitySamples {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+func (x *WindowsRequest) GetValues() bool {
+	if x != nil {
+		return x.Values
+	}
+	return false
+}
+
+func (x *WindowsRequest) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+type WindowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Windows       []*Window              `protobuf:"bytes,1,rep,name=windows,proto3" json:"windows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowsResponse) Reset() {
+	*x = WindowsResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowsResponse) ProtoMessage() {}
+
+func (x *WindowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowsResponse.ProtoReflect.Descriptor instead.
+func (*WindowsResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WindowsResponse) GetWindows() []*Window {
+	if x != nil {
+		return x.Windows
+	}
+	return nil
+}
+
+// Window is engine.Window: the last bin, the newest bins without a gap (at most need),
+// and with values those bins (timestamps, values row-major on the schema's channels).
+type Window struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EndUnix       int64                  `protobuf:"varint,1,opt,name=end_unix,json=endUnix,proto3" json:"end_unix,omitempty"`
+	Have          int32                  `protobuf:"varint,2,opt,name=have,proto3" json:"have,omitempty"`
+	Need          int32                  `protobuf:"varint,3,opt,name=need,proto3" json:"need,omitempty"`
+	Timestamps    []int64                `protobuf:"varint,4,rep,packed,name=timestamps,proto3" json:"timestamps,omitempty"`
+	Values        []float64              `protobuf:"fixed64,5,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Window) Reset() {
+	*x = Window{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Window) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Window) ProtoMessage() {}
+
+func (x *Window) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Window.ProtoReflect.Descriptor instead.
+func (*Window) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Window) GetEndUnix() int64 {
+	if x != nil {
+		return x.EndUnix
+	}
+	return 0
+}
+
+func (x *Window) GetHave() int32 {
+	if x != nil {
+		return x.Have
+	}
+	return 0
+}
+
+func (x *Window) GetNeed() int32 {
+	if x != nil {
+		return x.Need
+	}
+	return 0
+}
+
+func (x *Window) GetTimestamps() []int64 {
+	if x != nil {
+		return x.Timestamps
+	}
+	return nil
+}
+
+func (x *Window) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 // EntityRef names an entity held by the online store: a typed call by entity answers
 // from its samples of the model's schema.
 type EntityRef struct {
@@ -274,7 +472,7 @@ type EntityRef struct {
 
 func (x *EntityRef) Reset() {
 	*x = EntityRef{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +484,7 @@ func (x *EntityRef) String() string {
 func (*EntityRef) ProtoMessage() {}
 
 func (x *EntityRef) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +497,7 @@ func (x *EntityRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityRef.ProtoReflect.Descriptor instead.
 func (*EntityRef) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EntityRef) GetKind() EntityKind {
@@ -325,7 +523,7 @@ type ObserveRequest struct {
 
 func (x *ObserveRequest) Reset() {
 	*x = ObserveRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +535,7 @@ func (x *ObserveRequest) String() string {
 func (*ObserveRequest) ProtoMessage() {}
 
 func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +548,7 @@ func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserveRequest.ProtoReflect.Descriptor instead.
 func (*ObserveRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ObserveRequest) GetBatches() []*EntitySamples {
@@ -377,7 +575,7 @@ type EntitySamples struct {
 
 func (x *EntitySamples) Reset() {
 	*x = EntitySamples{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +587,7 @@ func (x *EntitySamples) String() string {
 func (*EntitySamples) ProtoMessage() {}
 
 func (x *EntitySamples) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +600,7 @@ func (x *EntitySamples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntitySamples.ProtoReflect.Descriptor instead.
 func (*EntitySamples) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EntitySamples) GetEntity() *EntityRef {
@@ -457,7 +655,7 @@ type HostInfo struct {
 
 func (x *HostInfo) Reset() {
 	*x = HostInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +667,7 @@ func (x *HostInfo) String() string {
 func (*HostInfo) ProtoMessage() {}
 
 func (x *HostInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +680,7 @@ func (x *HostInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostInfo.ProtoReflect.Descriptor instead.
 func (*HostInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HostInfo) GetDomain() string {
@@ -555,7 +753,7 @@ type ObserveResponse struct {
 
 func (x *ObserveResponse) Reset() {
 	*x = ObserveResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +765,7 @@ func (x *ObserveResponse) String() string {
 func (*ObserveResponse) ProtoMessage() {}
 
 func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +778,7 @@ func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserveResponse.ProtoReflect.Descriptor instead.
 func (*ObserveResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ObserveResponse) GetAccepted() int64 {
@@ -640,7 +838,7 @@ type PredictRequest struct {
 
 func (x *PredictRequest) Reset() {
 	*x = PredictRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +850,7 @@ func (x *PredictRequest) String() string {
 func (*PredictRequest) ProtoMessage() {}
 
 func (x *PredictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +863,7 @@ func (x *PredictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictRequest.ProtoReflect.Descriptor instead.
 func (*PredictRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PredictRequest) GetModel() string {
@@ -714,7 +912,7 @@ type PredictResponse struct {
 
 func (x *PredictResponse) Reset() {
 	*x = PredictResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +924,7 @@ func (x *PredictResponse) String() string {
 func (*PredictResponse) ProtoMessage() {}
 
 func (x *PredictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +937,7 @@ func (x *PredictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictResponse.ProtoReflect.Descriptor instead.
 func (*PredictResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PredictResponse) GetOutputs() []float64 {
@@ -779,7 +977,7 @@ type Series struct {
 
 func (x *Series) Reset() {
 	*x = Series{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +989,7 @@ func (x *Series) String() string {
 func (*Series) ProtoMessage() {}
 
 func (x *Series) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +1002,7 @@ func (x *Series) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Series.ProtoReflect.Descriptor instead.
 func (*Series) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Series) GetTimestamps() []int64 {
@@ -842,7 +1040,7 @@ type ModelRef struct {
 
 func (x *ModelRef) Reset() {
 	*x = ModelRef{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1052,7 @@ func (x *ModelRef) String() string {
 func (*ModelRef) ProtoMessage() {}
 
 func (x *ModelRef) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1065,7 @@ func (x *ModelRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelRef.ProtoReflect.Descriptor instead.
 func (*ModelRef) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ModelRef) GetName() string {
@@ -909,7 +1107,7 @@ type ForecastBandwidthRequest struct {
 
 func (x *ForecastBandwidthRequest) Reset() {
 	*x = ForecastBandwidthRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1119,7 @@ func (x *ForecastBandwidthRequest) String() string {
 func (*ForecastBandwidthRequest) ProtoMessage() {}
 
 func (x *ForecastBandwidthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1132,7 @@ func (x *ForecastBandwidthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastBandwidthRequest.ProtoReflect.Descriptor instead.
 func (*ForecastBandwidthRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ForecastBandwidthRequest) GetSeries() []*Series {
@@ -960,7 +1158,7 @@ type ForecastBandwidthResponse struct {
 
 func (x *ForecastBandwidthResponse) Reset() {
 	*x = ForecastBandwidthResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1170,7 @@ func (x *ForecastBandwidthResponse) String() string {
 func (*ForecastBandwidthResponse) ProtoMessage() {}
 
 func (x *ForecastBandwidthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1183,7 @@ func (x *ForecastBandwidthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastBandwidthResponse.ProtoReflect.Descriptor instead.
 func (*ForecastBandwidthResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ForecastBandwidthResponse) GetForecasts() []*BandwidthForecast {
@@ -1012,7 +1210,7 @@ type BandwidthForecast struct {
 
 func (x *BandwidthForecast) Reset() {
 	*x = BandwidthForecast{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1222,7 @@ func (x *BandwidthForecast) String() string {
 func (*BandwidthForecast) ProtoMessage() {}
 
 func (x *BandwidthForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1235,7 @@ func (x *BandwidthForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BandwidthForecast.ProtoReflect.Descriptor instead.
 func (*BandwidthForecast) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BandwidthForecast) GetLower() float64 {
@@ -1107,7 +1305,7 @@ type AnomalyScoreRequest struct {
 
 func (x *AnomalyScoreRequest) Reset() {
 	*x = AnomalyScoreRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1317,7 @@ func (x *AnomalyScoreRequest) String() string {
 func (*AnomalyScoreRequest) ProtoMessage() {}
 
 func (x *AnomalyScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1330,7 @@ func (x *AnomalyScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyScoreRequest.ProtoReflect.Descriptor instead.
 func (*AnomalyScoreRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AnomalyScoreRequest) GetSeries() []*Series {
@@ -1158,7 +1356,7 @@ type AnomalyScoreResponse struct {
 
 func (x *AnomalyScoreResponse) Reset() {
 	*x = AnomalyScoreResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1368,7 @@ func (x *AnomalyScoreResponse) String() string {
 func (*AnomalyScoreResponse) ProtoMessage() {}
 
 func (x *AnomalyScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1381,7 @@ func (x *AnomalyScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyScoreResponse.ProtoReflect.Descriptor instead.
 func (*AnomalyScoreResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AnomalyScoreResponse) GetResults() []*AnomalyResult {
@@ -1205,7 +1403,7 @@ type AnomalyResult struct {
 
 func (x *AnomalyResult) Reset() {
 	*x = AnomalyResult{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1415,7 @@ func (x *AnomalyResult) String() string {
 func (*AnomalyResult) ProtoMessage() {}
 
 func (x *AnomalyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1428,7 @@ func (x *AnomalyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyResult.ProtoReflect.Descriptor instead.
 func (*AnomalyResult) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AnomalyResult) GetScore() float64 {
@@ -1272,7 +1470,7 @@ type RecommendCapacityRequest struct {
 
 func (x *RecommendCapacityRequest) Reset() {
 	*x = RecommendCapacityRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1482,7 @@ func (x *RecommendCapacityRequest) String() string {
 func (*RecommendCapacityRequest) ProtoMessage() {}
 
 func (x *RecommendCapacityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1495,7 @@ func (x *RecommendCapacityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendCapacityRequest.ProtoReflect.Descriptor instead.
 func (*RecommendCapacityRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecommendCapacityRequest) GetSeries() []*Series {
@@ -1323,7 +1521,7 @@ type RecommendCapacityResponse struct {
 
 func (x *RecommendCapacityResponse) Reset() {
 	*x = RecommendCapacityResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1533,7 @@ func (x *RecommendCapacityResponse) String() string {
 func (*RecommendCapacityResponse) ProtoMessage() {}
 
 func (x *RecommendCapacityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1546,7 @@ func (x *RecommendCapacityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendCapacityResponse.ProtoReflect.Descriptor instead.
 func (*RecommendCapacityResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecommendCapacityResponse) GetRecommendations() []*CapacityRecommendation {
@@ -1373,7 +1571,7 @@ type CapacityRecommendation struct {
 
 func (x *CapacityRecommendation) Reset() {
 	*x = CapacityRecommendation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1583,7 @@ func (x *CapacityRecommendation) String() string {
 func (*CapacityRecommendation) ProtoMessage() {}
 
 func (x *CapacityRecommendation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1596,7 @@ func (x *CapacityRecommendation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityRecommendation.ProtoReflect.Descriptor instead.
 func (*CapacityRecommendation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CapacityRecommendation) GetPredictedPeakMhz() float64 {
@@ -1462,7 +1660,7 @@ type ForecastLinkRequest struct {
 
 func (x *ForecastLinkRequest) Reset() {
 	*x = ForecastLinkRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1672,7 @@ func (x *ForecastLinkRequest) String() string {
 func (*ForecastLinkRequest) ProtoMessage() {}
 
 func (x *ForecastLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1685,7 @@ func (x *ForecastLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastLinkRequest.ProtoReflect.Descriptor instead.
 func (*ForecastLinkRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ForecastLinkRequest) GetSeries() []*Series {
@@ -1513,7 +1711,7 @@ type ForecastLinkResponse struct {
 
 func (x *ForecastLinkResponse) Reset() {
 	*x = ForecastLinkResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1723,7 @@ func (x *ForecastLinkResponse) String() string {
 func (*ForecastLinkResponse) ProtoMessage() {}
 
 func (x *ForecastLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1736,7 @@ func (x *ForecastLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastLinkResponse.ProtoReflect.Descriptor instead.
 func (*ForecastLinkResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ForecastLinkResponse) GetForecasts() []*LinkForecast {
@@ -1569,7 +1767,7 @@ type LinkForecast struct {
 
 func (x *LinkForecast) Reset() {
 	*x = LinkForecast{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1779,7 @@ func (x *LinkForecast) String() string {
 func (*LinkForecast) ProtoMessage() {}
 
 func (x *LinkForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1792,7 @@ func (x *LinkForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkForecast.ProtoReflect.Descriptor instead.
 func (*LinkForecast) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LinkForecast) GetLowerMbps() float64 {
@@ -1690,7 +1888,7 @@ type PlaceVMRequest struct {
 
 func (x *PlaceVMRequest) Reset() {
 	*x = PlaceVMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1900,7 @@ func (x *PlaceVMRequest) String() string {
 func (*PlaceVMRequest) ProtoMessage() {}
 
 func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1913,7 @@ func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMRequest.ProtoReflect.Descriptor instead.
 func (*PlaceVMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PlaceVMRequest) GetRequests() []*PlacementRequest {
@@ -1743,7 +1941,7 @@ type PlaceVMResponse struct {
 
 func (x *PlaceVMResponse) Reset() {
 	*x = PlaceVMResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1953,7 @@ func (x *PlaceVMResponse) String() string {
 func (*PlaceVMResponse) ProtoMessage() {}
 
 func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1966,7 @@ func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMResponse.ProtoReflect.Descriptor instead.
 func (*PlaceVMResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PlaceVMResponse) GetPlacements() []*Placement {
@@ -1804,7 +2002,7 @@ type PlacementRequest struct {
 
 func (x *PlacementRequest) Reset() {
 	*x = PlacementRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2014,7 @@ func (x *PlacementRequest) String() string {
 func (*PlacementRequest) ProtoMessage() {}
 
 func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2027,7 @@ func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
 func (*PlacementRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PlacementRequest) GetVm() *VMRequest {
@@ -1896,7 +2094,7 @@ type VMRequest struct {
 
 func (x *VMRequest) Reset() {
 	*x = VMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2106,7 @@ func (x *VMRequest) String() string {
 func (*VMRequest) ProtoMessage() {}
 
 func (x *VMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2119,7 @@ func (x *VMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMRequest.ProtoReflect.Descriptor instead.
 func (*VMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VMRequest) GetId() string {
@@ -1991,7 +2189,7 @@ type HostState struct {
 
 func (x *HostState) Reset() {
 	*x = HostState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2201,7 @@ func (x *HostState) String() string {
 func (*HostState) ProtoMessage() {}
 
 func (x *HostState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2214,7 @@ func (x *HostState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostState.ProtoReflect.Descriptor instead.
 func (*HostState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HostState) GetId() string {
@@ -2109,7 +2307,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2319,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2332,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Placement) GetHost() string {
@@ -2243,7 +2441,7 @@ type PackedRejections struct {
 
 func (x *PackedRejections) Reset() {
 	*x = PackedRejections{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2453,7 @@ func (x *PackedRejections) String() string {
 func (*PackedRejections) ProtoMessage() {}
 
 func (x *PackedRejections) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2466,7 @@ func (x *PackedRejections) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackedRejections.ProtoReflect.Descriptor instead.
 func (*PackedRejections) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PackedRejections) GetHostIndex() []int32 {
@@ -2380,7 +2578,7 @@ type HostScore struct {
 
 func (x *HostScore) Reset() {
 	*x = HostScore{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2590,7 @@ func (x *HostScore) String() string {
 func (*HostScore) ProtoMessage() {}
 
 func (x *HostScore) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2603,7 @@ func (x *HostScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostScore.ProtoReflect.Descriptor instead.
 func (*HostScore) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HostScore) GetHost() string {
@@ -2442,7 +2640,7 @@ type FactorEffect struct {
 
 func (x *FactorEffect) Reset() {
 	*x = FactorEffect{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2652,7 @@ func (x *FactorEffect) String() string {
 func (*FactorEffect) ProtoMessage() {}
 
 func (x *FactorEffect) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2665,7 @@ func (x *FactorEffect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactorEffect.ProtoReflect.Descriptor instead.
 func (*FactorEffect) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FactorEffect) GetName() string {
@@ -2516,7 +2714,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2726,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2739,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Rejection) GetHost() string {
@@ -2583,7 +2781,7 @@ type Violation struct {
 
 func (x *Violation) Reset() {
 	*x = Violation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +2793,7 @@ func (x *Violation) String() string {
 func (*Violation) ProtoMessage() {}
 
 func (x *Violation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +2806,7 @@ func (x *Violation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Violation.ProtoReflect.Descriptor instead.
 func (*Violation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Violation) GetConstraint() Constraint {
@@ -2693,7 +2891,7 @@ type NoFeasibleHost struct {
 
 func (x *NoFeasibleHost) Reset() {
 	*x = NoFeasibleHost{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +2903,7 @@ func (x *NoFeasibleHost) String() string {
 func (*NoFeasibleHost) ProtoMessage() {}
 
 func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +2916,7 @@ func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoFeasibleHost.ProtoReflect.Descriptor instead.
 func (*NoFeasibleHost) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *NoFeasibleHost) GetRequest() int32 {
@@ -2750,7 +2948,7 @@ type VersionsRequest struct {
 
 func (x *VersionsRequest) Reset() {
 	*x = VersionsRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +2960,7 @@ func (x *VersionsRequest) String() string {
 func (*VersionsRequest) ProtoMessage() {}
 
 func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +2973,7 @@ func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
 func (*VersionsRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
 }
 
 type VersionsResponse struct {
@@ -2787,7 +2985,7 @@ type VersionsResponse struct {
 
 func (x *VersionsResponse) Reset() {
 	*x = VersionsResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2997,7 @@ func (x *VersionsResponse) String() string {
 func (*VersionsResponse) ProtoMessage() {}
 
 func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +3010,7 @@ func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
 func (*VersionsResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *VersionsResponse) GetVersions() *Versions {
@@ -2831,7 +3029,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +3041,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +3054,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReloadRequest) GetBundleDir() string {
@@ -2875,7 +3073,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3085,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3098,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReloadResponse) GetVersions() *Versions {
@@ -2930,7 +3128,7 @@ type Versions struct {
 
 func (x *Versions) Reset() {
 	*x = Versions{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3140,7 @@ func (x *Versions) String() string {
 func (*Versions) ProtoMessage() {}
 
 func (x *Versions) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3153,7 @@ func (x *Versions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Versions.ProtoReflect.Descriptor instead.
 func (*Versions) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Versions) GetBundle() string {
@@ -3034,7 +3232,7 @@ type SlotInfo struct {
 
 func (x *SlotInfo) Reset() {
 	*x = SlotInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3244,7 @@ func (x *SlotInfo) String() string {
 func (*SlotInfo) ProtoMessage() {}
 
 func (x *SlotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3257,7 @@ func (x *SlotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotInfo.ProtoReflect.Descriptor instead.
 func (*SlotInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SlotInfo) GetSlot() string {
@@ -3114,7 +3312,7 @@ type RolloutState struct {
 
 func (x *RolloutState) Reset() {
 	*x = RolloutState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3126,7 +3324,7 @@ func (x *RolloutState) String() string {
 func (*RolloutState) ProtoMessage() {}
 
 func (x *RolloutState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3139,7 +3337,7 @@ func (x *RolloutState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutState.ProtoReflect.Descriptor instead.
 func (*RolloutState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RolloutState) GetActive() bool {
@@ -3220,7 +3418,7 @@ type RolloutTransition struct {
 
 func (x *RolloutTransition) Reset() {
 	*x = RolloutTransition{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3232,7 +3430,7 @@ func (x *RolloutTransition) String() string {
 func (*RolloutTransition) ProtoMessage() {}
 
 func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3245,7 +3443,7 @@ func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutTransition.ProtoReflect.Descriptor instead.
 func (*RolloutTransition) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RolloutTransition) GetAtUnixNano() int64 {
@@ -3318,7 +3516,7 @@ type RolloutPolicy struct {
 
 func (x *RolloutPolicy) Reset() {
 	*x = RolloutPolicy{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3528,7 @@ func (x *RolloutPolicy) String() string {
 func (*RolloutPolicy) ProtoMessage() {}
 
 func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3541,7 @@ func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutPolicy.ProtoReflect.Descriptor instead.
 func (*RolloutPolicy) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RolloutPolicy) GetSteps() []int32 {
@@ -3443,7 +3641,7 @@ type SetRolloutRequest struct {
 
 func (x *SetRolloutRequest) Reset() {
 	*x = SetRolloutRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3455,7 +3653,7 @@ func (x *SetRolloutRequest) String() string {
 func (*SetRolloutRequest) ProtoMessage() {}
 
 func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3468,7 +3666,7 @@ func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutRequest.ProtoReflect.Descriptor instead.
 func (*SetRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetRolloutRequest) GetAction() RolloutAction {
@@ -3515,7 +3713,7 @@ type SetRolloutResponse struct {
 
 func (x *SetRolloutResponse) Reset() {
 	*x = SetRolloutResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3527,7 +3725,7 @@ func (x *SetRolloutResponse) String() string {
 func (*SetRolloutResponse) ProtoMessage() {}
 
 func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3540,7 +3738,7 @@ func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutResponse.ProtoReflect.Descriptor instead.
 func (*SetRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{43}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetRolloutResponse) GetVersions() *Versions {
@@ -3565,7 +3763,7 @@ type ReportActualRequest struct {
 
 func (x *ReportActualRequest) Reset() {
 	*x = ReportActualRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3577,7 +3775,7 @@ func (x *ReportActualRequest) String() string {
 func (*ReportActualRequest) ProtoMessage() {}
 
 func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3590,7 +3788,7 @@ func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualRequest.ProtoReflect.Descriptor instead.
 func (*ReportActualRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{44}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReportActualRequest) GetKind() ActualKind {
@@ -3630,7 +3828,7 @@ type ReportActualResponse struct {
 
 func (x *ReportActualResponse) Reset() {
 	*x = ReportActualResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3642,7 +3840,7 @@ func (x *ReportActualResponse) String() string {
 func (*ReportActualResponse) ProtoMessage() {}
 
 func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3655,7 +3853,7 @@ func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualResponse.ProtoReflect.Descriptor instead.
 func (*ReportActualResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{45}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReportActualResponse) GetJoined() int32 {
@@ -3684,7 +3882,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3696,7 +3894,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3709,7 +3907,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{46}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -3807,7 +4005,7 @@ type PartitionTaskRequest struct {
 
 func (x *PartitionTaskRequest) Reset() {
 	*x = PartitionTaskRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3819,7 +4017,7 @@ func (x *PartitionTaskRequest) String() string {
 func (*PartitionTaskRequest) ProtoMessage() {}
 
 func (x *PartitionTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3832,7 +4030,7 @@ func (x *PartitionTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionTaskRequest.ProtoReflect.Descriptor instead.
 func (*PartitionTaskRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{47}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PartitionTaskRequest) GetTaskId() string {
@@ -3911,7 +4109,7 @@ type PartitionStream struct {
 
 func (x *PartitionStream) Reset() {
 	*x = PartitionStream{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3923,7 +4121,7 @@ func (x *PartitionStream) String() string {
 func (*PartitionStream) ProtoMessage() {}
 
 func (x *PartitionStream) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3936,7 +4134,7 @@ func (x *PartitionStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStream.ProtoReflect.Descriptor instead.
 func (*PartitionStream) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{48}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PartitionStream) GetId() string {
@@ -3978,7 +4176,7 @@ type PartitionTaskResponse struct {
 
 func (x *PartitionTaskResponse) Reset() {
 	*x = PartitionTaskResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4188,7 @@ func (x *PartitionTaskResponse) String() string {
 func (*PartitionTaskResponse) ProtoMessage() {}
 
 func (x *PartitionTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4201,7 @@ func (x *PartitionTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionTaskResponse.ProtoReflect.Descriptor instead.
 func (*PartitionTaskResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{49}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PartitionTaskResponse) GetTaskId() string {
@@ -4073,7 +4271,7 @@ type ReportOutcomeRequest struct {
 
 func (x *ReportOutcomeRequest) Reset() {
 	*x = ReportOutcomeRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4085,7 +4283,7 @@ func (x *ReportOutcomeRequest) String() string {
 func (*ReportOutcomeRequest) ProtoMessage() {}
 
 func (x *ReportOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4098,7 +4296,7 @@ func (x *ReportOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*ReportOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{50}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReportOutcomeRequest) GetTaskId() string {
@@ -4130,7 +4328,7 @@ type ReportOutcomeResponse struct {
 
 func (x *ReportOutcomeResponse) Reset() {
 	*x = ReportOutcomeResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4142,7 +4340,7 @@ func (x *ReportOutcomeResponse) String() string {
 func (*ReportOutcomeResponse) ProtoMessage() {}
 
 func (x *ReportOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4155,7 +4353,7 @@ func (x *ReportOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*ReportOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{51}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{54}
 }
 
 var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
@@ -4163,7 +4361,23 @@ var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
 const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"\x16dwcpml/v1/engine.proto\x12\n" +
-	"dwcp.ml.v1\"G\n" +
+	"dwcp.ml.v1\"\xb6\x01\n" +
+	"\x0eWindowsRequest\x12\x16\n" +
+	"\x06family\x18\x01 \x01(\tR\x06family\x121\n" +
+	"\bentities\x18\x02 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\x12+\n" +
+	"\x03raw\x18\x03 \x03(\v2\x19.dwcp.ml.v1.EntitySamplesR\x03raw\x12\x16\n" +
+	"\x06values\x18\x04 \x01(\bR\x06values\x12\x14\n" +
+	"\x05route\x18\x05 \x01(\tR\x05route\"?\n" +
+	"\x0fWindowsResponse\x12,\n" +
+	"\awindows\x18\x01 \x03(\v2\x12.dwcp.ml.v1.WindowR\awindows\"\x83\x01\n" +
+	"\x06Window\x12\x19\n" +
+	"\bend_unix\x18\x01 \x01(\x03R\aendUnix\x12\x12\n" +
+	"\x04have\x18\x02 \x01(\x05R\x04have\x12\x12\n" +
+	"\x04need\x18\x03 \x01(\x05R\x04need\x12\x1e\n" +
+	"\n" +
+	"timestamps\x18\x04 \x03(\x03R\n" +
+	"timestamps\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\x01R\x06values\"G\n" +
 	"\tEntityRef\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.dwcp.ml.v1.EntityKindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"E\n" +
@@ -4549,7 +4763,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x15ACTUAL_KIND_BANDWIDTH\x10\x01\x12\x18\n" +
 	"\x14ACTUAL_KIND_CAPACITY\x10\x02\x12\x17\n" +
 	"\x13ACTUAL_KIND_ANOMALY\x10\x03\x12\x14\n" +
-	"\x10ACTUAL_KIND_LINK\x10\x042\x94\b\n" +
+	"\x10ACTUAL_KIND_LINK\x10\x042\xd8\b\n" +
 	"\x06Engine\x12B\n" +
 	"\aPredict\x12\x1a.dwcp.ml.v1.PredictRequest\x1a\x1b.dwcp.ml.v1.PredictResponse\x12`\n" +
 	"\x11ForecastBandwidth\x12$.dwcp.ml.v1.ForecastBandwidthRequest\x1a%.dwcp.ml.v1.ForecastBandwidthResponse\x12Q\n" +
@@ -4564,7 +4778,8 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"SetRollout\x12\x1d.dwcp.ml.v1.SetRolloutRequest\x1a\x1e.dwcp.ml.v1.SetRolloutResponse\x12D\n" +
 	"\aObserve\x12\x1a.dwcp.ml.v1.ObserveRequest\x1a\x1b.dwcp.ml.v1.ObserveResponse(\x01\x12T\n" +
 	"\rPartitionTask\x12 .dwcp.ml.v1.PartitionTaskRequest\x1a!.dwcp.ml.v1.PartitionTaskResponse\x12T\n" +
-	"\rReportOutcome\x12 .dwcp.ml.v1.ReportOutcomeRequest\x1a!.dwcp.ml.v1.ReportOutcomeResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
+	"\rReportOutcome\x12 .dwcp.ml.v1.ReportOutcomeRequest\x1a!.dwcp.ml.v1.ReportOutcomeResponse\x12B\n" +
+	"\aWindows\x12\x1a.dwcp.ml.v1.WindowsRequest\x1a\x1b.dwcp.ml.v1.WindowsResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
 
 var (
 	file_dwcpml_v1_engine_proto_rawDescOnce sync.Once
@@ -4579,148 +4794,156 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(EntityKind)(0),                   // 0: dwcp.ml.v1.EntityKind
 	(Constraint)(0),                   // 1: dwcp.ml.v1.Constraint
 	(RolloutAction)(0),                // 2: dwcp.ml.v1.RolloutAction
 	(ActualKind)(0),                   // 3: dwcp.ml.v1.ActualKind
-	(*EntityRef)(nil),                 // 4: dwcp.ml.v1.EntityRef
-	(*ObserveRequest)(nil),            // 5: dwcp.ml.v1.ObserveRequest
-	(*EntitySamples)(nil),             // 6: dwcp.ml.v1.EntitySamples
-	(*HostInfo)(nil),                  // 7: dwcp.ml.v1.HostInfo
-	(*ObserveResponse)(nil),           // 8: dwcp.ml.v1.ObserveResponse
-	(*PredictRequest)(nil),            // 9: dwcp.ml.v1.PredictRequest
-	(*PredictResponse)(nil),           // 10: dwcp.ml.v1.PredictResponse
-	(*Series)(nil),                    // 11: dwcp.ml.v1.Series
-	(*ModelRef)(nil),                  // 12: dwcp.ml.v1.ModelRef
-	(*ForecastBandwidthRequest)(nil),  // 13: dwcp.ml.v1.ForecastBandwidthRequest
-	(*ForecastBandwidthResponse)(nil), // 14: dwcp.ml.v1.ForecastBandwidthResponse
-	(*BandwidthForecast)(nil),         // 15: dwcp.ml.v1.BandwidthForecast
-	(*AnomalyScoreRequest)(nil),       // 16: dwcp.ml.v1.AnomalyScoreRequest
-	(*AnomalyScoreResponse)(nil),      // 17: dwcp.ml.v1.AnomalyScoreResponse
-	(*AnomalyResult)(nil),             // 18: dwcp.ml.v1.AnomalyResult
-	(*RecommendCapacityRequest)(nil),  // 19: dwcp.ml.v1.RecommendCapacityRequest
-	(*RecommendCapacityResponse)(nil), // 20: dwcp.ml.v1.RecommendCapacityResponse
-	(*CapacityRecommendation)(nil),    // 21: dwcp.ml.v1.CapacityRecommendation
-	(*ForecastLinkRequest)(nil),       // 22: dwcp.ml.v1.ForecastLinkRequest
-	(*ForecastLinkResponse)(nil),      // 23: dwcp.ml.v1.ForecastLinkResponse
-	(*LinkForecast)(nil),              // 24: dwcp.ml.v1.LinkForecast
-	(*PlaceVMRequest)(nil),            // 25: dwcp.ml.v1.PlaceVMRequest
-	(*PlaceVMResponse)(nil),           // 26: dwcp.ml.v1.PlaceVMResponse
-	(*PlacementRequest)(nil),          // 27: dwcp.ml.v1.PlacementRequest
-	(*VMRequest)(nil),                 // 28: dwcp.ml.v1.VMRequest
-	(*HostState)(nil),                 // 29: dwcp.ml.v1.HostState
-	(*Placement)(nil),                 // 30: dwcp.ml.v1.Placement
-	(*PackedRejections)(nil),          // 31: dwcp.ml.v1.PackedRejections
-	(*HostScore)(nil),                 // 32: dwcp.ml.v1.HostScore
-	(*FactorEffect)(nil),              // 33: dwcp.ml.v1.FactorEffect
-	(*Rejection)(nil),                 // 34: dwcp.ml.v1.Rejection
-	(*Violation)(nil),                 // 35: dwcp.ml.v1.Violation
-	(*NoFeasibleHost)(nil),            // 36: dwcp.ml.v1.NoFeasibleHost
-	(*VersionsRequest)(nil),           // 37: dwcp.ml.v1.VersionsRequest
-	(*VersionsResponse)(nil),          // 38: dwcp.ml.v1.VersionsResponse
-	(*ReloadRequest)(nil),             // 39: dwcp.ml.v1.ReloadRequest
-	(*ReloadResponse)(nil),            // 40: dwcp.ml.v1.ReloadResponse
-	(*Versions)(nil),                  // 41: dwcp.ml.v1.Versions
-	(*SlotInfo)(nil),                  // 42: dwcp.ml.v1.SlotInfo
-	(*RolloutState)(nil),              // 43: dwcp.ml.v1.RolloutState
-	(*RolloutTransition)(nil),         // 44: dwcp.ml.v1.RolloutTransition
-	(*RolloutPolicy)(nil),             // 45: dwcp.ml.v1.RolloutPolicy
-	(*SetRolloutRequest)(nil),         // 46: dwcp.ml.v1.SetRolloutRequest
-	(*SetRolloutResponse)(nil),        // 47: dwcp.ml.v1.SetRolloutResponse
-	(*ReportActualRequest)(nil),       // 48: dwcp.ml.v1.ReportActualRequest
-	(*ReportActualResponse)(nil),      // 49: dwcp.ml.v1.ReportActualResponse
-	(*ModelInfo)(nil),                 // 50: dwcp.ml.v1.ModelInfo
-	(*PartitionTaskRequest)(nil),      // 51: dwcp.ml.v1.PartitionTaskRequest
-	(*PartitionStream)(nil),           // 52: dwcp.ml.v1.PartitionStream
-	(*PartitionTaskResponse)(nil),     // 53: dwcp.ml.v1.PartitionTaskResponse
-	(*ReportOutcomeRequest)(nil),      // 54: dwcp.ml.v1.ReportOutcomeRequest
-	(*ReportOutcomeResponse)(nil),     // 55: dwcp.ml.v1.ReportOutcomeResponse
-	nil,                               // 56: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(*WindowsRequest)(nil),            // 4: dwcp.ml.v1.WindowsRequest
+	(*WindowsResponse)(nil),           // 5: dwcp.ml.v1.WindowsResponse
+	(*Window)(nil),                    // 6: dwcp.ml.v1.Window
+	(*EntityRef)(nil),                 // 7: dwcp.ml.v1.EntityRef
+	(*ObserveRequest)(nil),            // 8: dwcp.ml.v1.ObserveRequest
+	(*EntitySamples)(nil),             // 9: dwcp.ml.v1.EntitySamples
+	(*HostInfo)(nil),                  // 10: dwcp.ml.v1.HostInfo
+	(*ObserveResponse)(nil),           // 11: dwcp.ml.v1.ObserveResponse
+	(*PredictRequest)(nil),            // 12: dwcp.ml.v1.PredictRequest
+	(*PredictResponse)(nil),           // 13: dwcp.ml.v1.PredictResponse
+	(*Series)(nil),                    // 14: dwcp.ml.v1.Series
+	(*ModelRef)(nil),                  // 15: dwcp.ml.v1.ModelRef
+	(*ForecastBandwidthRequest)(nil),  // 16: dwcp.ml.v1.ForecastBandwidthRequest
+	(*ForecastBandwidthResponse)(nil), // 17: dwcp.ml.v1.ForecastBandwidthResponse
+	(*BandwidthForecast)(nil),         // 18: dwcp.ml.v1.BandwidthForecast
+	(*AnomalyScoreRequest)(nil),       // 19: dwcp.ml.v1.AnomalyScoreRequest
+	(*AnomalyScoreResponse)(nil),      // 20: dwcp.ml.v1.AnomalyScoreResponse
+	(*AnomalyResult)(nil),             // 21: dwcp.ml.v1.AnomalyResult
+	(*RecommendCapacityRequest)(nil),  // 22: dwcp.ml.v1.RecommendCapacityRequest
+	(*RecommendCapacityResponse)(nil), // 23: dwcp.ml.v1.RecommendCapacityResponse
+	(*CapacityRecommendation)(nil),    // 24: dwcp.ml.v1.CapacityRecommendation
+	(*ForecastLinkRequest)(nil),       // 25: dwcp.ml.v1.ForecastLinkRequest
+	(*ForecastLinkResponse)(nil),      // 26: dwcp.ml.v1.ForecastLinkResponse
+	(*LinkForecast)(nil),              // 27: dwcp.ml.v1.LinkForecast
+	(*PlaceVMRequest)(nil),            // 28: dwcp.ml.v1.PlaceVMRequest
+	(*PlaceVMResponse)(nil),           // 29: dwcp.ml.v1.PlaceVMResponse
+	(*PlacementRequest)(nil),          // 30: dwcp.ml.v1.PlacementRequest
+	(*VMRequest)(nil),                 // 31: dwcp.ml.v1.VMRequest
+	(*HostState)(nil),                 // 32: dwcp.ml.v1.HostState
+	(*Placement)(nil),                 // 33: dwcp.ml.v1.Placement
+	(*PackedRejections)(nil),          // 34: dwcp.ml.v1.PackedRejections
+	(*HostScore)(nil),                 // 35: dwcp.ml.v1.HostScore
+	(*FactorEffect)(nil),              // 36: dwcp.ml.v1.FactorEffect
+	(*Rejection)(nil),                 // 37: dwcp.ml.v1.Rejection
+	(*Violation)(nil),                 // 38: dwcp.ml.v1.Violation
+	(*NoFeasibleHost)(nil),            // 39: dwcp.ml.v1.NoFeasibleHost
+	(*VersionsRequest)(nil),           // 40: dwcp.ml.v1.VersionsRequest
+	(*VersionsResponse)(nil),          // 41: dwcp.ml.v1.VersionsResponse
+	(*ReloadRequest)(nil),             // 42: dwcp.ml.v1.ReloadRequest
+	(*ReloadResponse)(nil),            // 43: dwcp.ml.v1.ReloadResponse
+	(*Versions)(nil),                  // 44: dwcp.ml.v1.Versions
+	(*SlotInfo)(nil),                  // 45: dwcp.ml.v1.SlotInfo
+	(*RolloutState)(nil),              // 46: dwcp.ml.v1.RolloutState
+	(*RolloutTransition)(nil),         // 47: dwcp.ml.v1.RolloutTransition
+	(*RolloutPolicy)(nil),             // 48: dwcp.ml.v1.RolloutPolicy
+	(*SetRolloutRequest)(nil),         // 49: dwcp.ml.v1.SetRolloutRequest
+	(*SetRolloutResponse)(nil),        // 50: dwcp.ml.v1.SetRolloutResponse
+	(*ReportActualRequest)(nil),       // 51: dwcp.ml.v1.ReportActualRequest
+	(*ReportActualResponse)(nil),      // 52: dwcp.ml.v1.ReportActualResponse
+	(*ModelInfo)(nil),                 // 53: dwcp.ml.v1.ModelInfo
+	(*PartitionTaskRequest)(nil),      // 54: dwcp.ml.v1.PartitionTaskRequest
+	(*PartitionStream)(nil),           // 55: dwcp.ml.v1.PartitionStream
+	(*PartitionTaskResponse)(nil),     // 56: dwcp.ml.v1.PartitionTaskResponse
+	(*ReportOutcomeRequest)(nil),      // 57: dwcp.ml.v1.ReportOutcomeRequest
+	(*ReportOutcomeResponse)(nil),     // 58: dwcp.ml.v1.ReportOutcomeResponse
+	nil,                               // 59: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
-	0,  // 0: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
-	6,  // 1: dwcp.ml.v1.ObserveRequest.batches:type_name -> dwcp.ml.v1.EntitySamples
-	4,  // 2: dwcp.ml.v1.EntitySamples.entity:type_name -> dwcp.ml.v1.EntityRef
-	7,  // 3: dwcp.ml.v1.EntitySamples.host:type_name -> dwcp.ml.v1.HostInfo
-	12, // 4: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
-	11, // 5: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
-	4,  // 6: dwcp.ml.v1.ForecastBandwidthRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	15, // 7: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
-	12, // 8: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	11, // 9: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
-	4,  // 10: dwcp.ml.v1.AnomalyScoreRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	18, // 11: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
-	12, // 12: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
-	11, // 13: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
-	4,  // 14: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	21, // 15: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
-	12, // 16: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	11, // 17: dwcp.ml.v1.ForecastLinkRequest.series:type_name -> dwcp.ml.v1.Series
-	4,  // 18: dwcp.ml.v1.ForecastLinkRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	24, // 19: dwcp.ml.v1.ForecastLinkResponse.forecasts:type_name -> dwcp.ml.v1.LinkForecast
-	12, // 20: dwcp.ml.v1.LinkForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	27, // 21: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
-	30, // 22: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
-	28, // 23: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
-	29, // 24: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
-	12, // 25: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	34, // 26: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	32, // 27: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	33, // 28: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	32, // 29: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	31, // 30: dwcp.ml.v1.Placement.rejected_packed:type_name -> dwcp.ml.v1.PackedRejections
-	1,  // 31: dwcp.ml.v1.PackedRejections.constraint:type_name -> dwcp.ml.v1.Constraint
-	35, // 32: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
-	1,  // 33: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	34, // 34: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	41, // 35: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	41, // 36: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	50, // 37: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	42, // 38: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
-	43, // 39: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
-	45, // 40: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	44, // 41: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
-	2,  // 42: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
-	45, // 43: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	41, // 44: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
-	3,  // 45: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	56, // 46: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	52, // 47: dwcp.ml.v1.PartitionTaskRequest.streams:type_name -> dwcp.ml.v1.PartitionStream
-	11, // 48: dwcp.ml.v1.PartitionStream.series:type_name -> dwcp.ml.v1.Series
-	12, // 49: dwcp.ml.v1.PartitionTaskResponse.model:type_name -> dwcp.ml.v1.ModelRef
-	9,  // 50: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	13, // 51: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	16, // 52: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	19, // 53: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	22, // 54: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
-	25, // 55: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	37, // 56: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	39, // 57: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	48, // 58: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	46, // 59: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	5,  // 60: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
-	51, // 61: dwcp.ml.v1.Engine.PartitionTask:input_type -> dwcp.ml.v1.PartitionTaskRequest
-	54, // 62: dwcp.ml.v1.Engine.ReportOutcome:input_type -> dwcp.ml.v1.ReportOutcomeRequest
-	10, // 63: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	14, // 64: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	17, // 65: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	20, // 66: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	23, // 67: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
-	26, // 68: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	38, // 69: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	40, // 70: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	49, // 71: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	47, // 72: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	8,  // 73: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
-	53, // 74: dwcp.ml.v1.Engine.PartitionTask:output_type -> dwcp.ml.v1.PartitionTaskResponse
-	55, // 75: dwcp.ml.v1.Engine.ReportOutcome:output_type -> dwcp.ml.v1.ReportOutcomeResponse
-	63, // [63:76] is the sub-list for method output_type
-	50, // [50:63] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	7,  // 0: dwcp.ml.v1.WindowsRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	9,  // 1: dwcp.ml.v1.WindowsRequest.raw:type_name -> dwcp.ml.v1.EntitySamples
+	6,  // 2: dwcp.ml.v1.WindowsResponse.windows:type_name -> dwcp.ml.v1.Window
+	0,  // 3: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
+	9,  // 4: dwcp.ml.v1.ObserveRequest.batches:type_name -> dwcp.ml.v1.EntitySamples
+	7,  // 5: dwcp.ml.v1.EntitySamples.entity:type_name -> dwcp.ml.v1.EntityRef
+	10, // 6: dwcp.ml.v1.EntitySamples.host:type_name -> dwcp.ml.v1.HostInfo
+	15, // 7: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 8: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 9: dwcp.ml.v1.ForecastBandwidthRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	18, // 10: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
+	15, // 11: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 12: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 13: dwcp.ml.v1.AnomalyScoreRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	21, // 14: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
+	15, // 15: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 16: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 17: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	24, // 18: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
+	15, // 19: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 20: dwcp.ml.v1.ForecastLinkRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 21: dwcp.ml.v1.ForecastLinkRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	27, // 22: dwcp.ml.v1.ForecastLinkResponse.forecasts:type_name -> dwcp.ml.v1.LinkForecast
+	15, // 23: dwcp.ml.v1.LinkForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	30, // 24: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	33, // 25: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	31, // 26: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	32, // 27: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	15, // 28: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	37, // 29: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	35, // 30: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	36, // 31: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	35, // 32: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	34, // 33: dwcp.ml.v1.Placement.rejected_packed:type_name -> dwcp.ml.v1.PackedRejections
+	1,  // 34: dwcp.ml.v1.PackedRejections.constraint:type_name -> dwcp.ml.v1.Constraint
+	38, // 35: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	1,  // 36: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	37, // 37: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	44, // 38: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	44, // 39: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	53, // 40: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	45, // 41: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	46, // 42: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	48, // 43: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	47, // 44: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	2,  // 45: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	48, // 46: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	44, // 47: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	3,  // 48: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	59, // 49: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	55, // 50: dwcp.ml.v1.PartitionTaskRequest.streams:type_name -> dwcp.ml.v1.PartitionStream
+	14, // 51: dwcp.ml.v1.PartitionStream.series:type_name -> dwcp.ml.v1.Series
+	15, // 52: dwcp.ml.v1.PartitionTaskResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	12, // 53: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	16, // 54: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	19, // 55: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	22, // 56: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	25, // 57: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
+	28, // 58: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	40, // 59: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	42, // 60: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	51, // 61: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	49, // 62: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	8,  // 63: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
+	54, // 64: dwcp.ml.v1.Engine.PartitionTask:input_type -> dwcp.ml.v1.PartitionTaskRequest
+	57, // 65: dwcp.ml.v1.Engine.ReportOutcome:input_type -> dwcp.ml.v1.ReportOutcomeRequest
+	4,  // 66: dwcp.ml.v1.Engine.Windows:input_type -> dwcp.ml.v1.WindowsRequest
+	13, // 67: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	17, // 68: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	20, // 69: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	23, // 70: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	26, // 71: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
+	29, // 72: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	41, // 73: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	43, // 74: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	52, // 75: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	50, // 76: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	11, // 77: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
+	56, // 78: dwcp.ml.v1.Engine.PartitionTask:output_type -> dwcp.ml.v1.PartitionTaskResponse
+	58, // 79: dwcp.ml.v1.Engine.ReportOutcome:output_type -> dwcp.ml.v1.ReportOutcomeResponse
+	5,  // 80: dwcp.ml.v1.Engine.Windows:output_type -> dwcp.ml.v1.WindowsResponse
+	67, // [67:81] is the sub-list for method output_type
+	53, // [53:67] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -4734,7 +4957,7 @@ func file_dwcpml_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   53,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,7 @@ const (
 	Engine_Observe_FullMethodName           = "/dwcp.ml.v1.Engine/Observe"
 	Engine_PartitionTask_FullMethodName     = "/dwcp.ml.v1.Engine/PartitionTask"
 	Engine_ReportOutcome_FullMethodName     = "/dwcp.ml.v1.Engine/ReportOutcome"
+	Engine_Windows_FullMethodName           = "/dwcp.ml.v1.Engine/Windows"
 )
 
 // EngineClient is the client API for Engine service.
@@ -91,6 +92,12 @@ type EngineClient interface {
 	// ReportOutcome records how long one stream of a partitioned task took. NotFound when
 	// the serving engine holds no partition of the task or the task was not given the stream.
 	ReportOutcome(ctx context.Context, in *ReportOutcomeRequest, opts ...grpc.CallOption) (*ReportOutcomeResponse, error)
+	// Windows returns the windows a family's model reads of held entities, or of raw
+	// samples sent whole (not held): the feature core resamples them onto the model's grid;
+	// each window says its last bin and how many of the bins the model reads it holds
+	// (engine.Windower). The sidecar/dwcp adapters keep no history of their own: they
+	// Observe, then read their windows here.
+	Windows(ctx context.Context, in *WindowsRequest, opts ...grpc.CallOption) (*WindowsResponse, error)
 }
 
 type engineClient struct {
@@ -234,6 +241,16 @@ func (c *engineClient) ReportOutcome(ctx context.Context, in *ReportOutcomeReque
 	return out, nil
 }
 
+func (c *engineClient) Windows(ctx context.Context, in *WindowsRequest, opts ...grpc.CallOption) (*WindowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WindowsResponse)
+	err := c.cc.Invoke(ctx, Engine_Windows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EngineServer is the server API for Engine service.
 // All implementations must embed UnimplementedEngineServer
 // for forward compatibility.
@@ -277,6 +294,12 @@ type EngineServer interface {
 	// ReportOutcome records how long one stream of a partitioned task took. NotFound when
 	// the serving engine holds no partition of the task or the task was not given the stream.
 	ReportOutcome(context.Context, *ReportOutcomeRequest) (*ReportOutcomeResponse, error)
+	// Windows returns the windows a family's model reads of held entities, or of raw
+	// samples sent whole (not held): the feature core resamples them onto the model's grid;
+	// each window says its last bin and how many of the bins the model reads it holds
+	// (engine.Windower). The sidecar/dwcp adapters keep no history of their own: they
+	// Observe, then read their windows here.
+	Windows(context.Context, *WindowsRequest) (*WindowsResponse, error)
 	mustEmbedUnimplementedEngineServer()
 }
 
@@ -325,6 +348,9 @@ func (UnimplementedEngineServer) PartitionTask(context.Context, *PartitionTaskRe
 }
 func (UnimplementedEngineServer) ReportOutcome(context.Context, *ReportOutcomeRequest) (*ReportOutcomeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportOutcome not implemented")
+}
+func (UnimplementedEngineServer) Windows(context.Context, *WindowsRequest) (*WindowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Windows not implemented")
 }
 func (UnimplementedEngineServer) mustEmbedUnimplementedEngineServer() {}
 func (UnimplementedEngineServer) testEmbeddedByValue()                {}
@@ -570,6 +596,24 @@ func _Engine_ReportOutcome_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_Windows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WindowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Windows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Windows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Windows(ctx, req.(*WindowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Engine_ServiceDesc is the grpc.ServiceDesc for Engine service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -624,6 +668,10 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportOutcome",
 			Handler:    _Engine_ReportOutcome_Handler,
+		},
+		{
+			MethodName: "Windows",
+			Handler:    _Engine_Windows_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
