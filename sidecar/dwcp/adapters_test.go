@@ -14,8 +14,8 @@ import (
 
 	"github.com/dwcp/dwcp-ml/sidecar/dwcp"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
-	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
 // TestDetectorParity runs one sequence (warm-up, a flagged spike, a quiet step, a latency
@@ -25,7 +25,7 @@ func TestDetectorParity(t *testing.T) {
 	ctx := context.Background()
 	eng := openEngine(t)
 	cl := sidecar(t, eng)
-	in, err := dwcp.NewDetector(ctx, eng, dwcp.DetectorConfig{Entity: "link-1"})
+	in, err := dwcp.NewDetector(ctx, online(eng), dwcp.DetectorConfig{Entity: "link-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestScalerParity(t *testing.T) {
 	eng := openEngine(t)
 	cl := sidecar(t, eng)
 	cfg := dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 4 * dwcp.MHzPerCore, "node-1": 64 * dwcp.MHzPerCore}}
-	in, err := dwcp.NewScaler(ctx, eng, cfg)
+	in, err := dwcp.NewScaler(ctx, online(eng), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestPlacerParity(t *testing.T) {
 	eng := openEngine(t)
 	cl := sidecar(t, eng)
 	nodes := exampleNodes()
-	in, err := dwcp.NewPlacer(ctx, eng, dwcp.PlacerConfig{})
+	in, err := dwcp.NewPlacer(ctx, online(eng), dwcp.PlacerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestPlacerParity(t *testing.T) {
 // TestPlacementMapping checks the request the Placer sends, field by field.
 func TestPlacementMapping(t *testing.T) {
 	ctx := context.Background()
-	p, err := dwcp.NewPlacer(ctx, openEngine(t), dwcp.PlacerConfig{ReferenceCostPerHour: 2})
+	p, err := dwcp.NewPlacer(ctx, online(openEngine(t)), dwcp.PlacerConfig{ReferenceCostPerHour: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestPlacementMapping(t *testing.T) {
 func TestErrors(t *testing.T) {
 	ctx := context.Background()
 	eng := openEngine(t)
-	det, err := dwcp.NewDetector(ctx, eng, dwcp.DetectorConfig{})
+	det, err := dwcp.NewDetector(ctx, online(eng), dwcp.DetectorConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,8 @@ func TestErrors(t *testing.T) {
 		{"NaN", mv(func(v *dwcp.MetricVector) { v.Latency = nan }), dwcp.ErrNotFinite, "MetricVector.Latency"},
 		{"Inf", mv(func(v *dwcp.MetricVector) { v.ErrorRate = inf }), dwcp.ErrNotFinite, "MetricVector.ErrorRate"},
 		{"negative", mv(func(v *dwcp.MetricVector) { v.Bandwidth = -1 }), dwcp.ErrNegative, "MetricVector.Bandwidth"},
-		{"older", linkMetrics(4, -1), dwcp.ErrTimeOrder, "MetricVector.Timestamp"},
+		{"older than any window reads", mv(func(v *dwcp.MetricVector) { v.Timestamp = at(5 - 2*det.Window()) }), dwcp.ErrTimeOrder, "MetricVector.Timestamp"},
+		{"before 1970", mv(func(v *dwcp.MetricVector) { v.Timestamp = time.Unix(-600, 0) }), dwcp.ErrTimeRange, "MetricVector.Timestamp"},
 	} {
 		_, err := det.Detect(ctx, tc.in)
 		var ie *dwcp.InputError
@@ -316,7 +317,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("pending %d after refused inputs, want %d", det.Pending(), det.Window()-1)
 	}
 
-	sc, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 10400, "huge": 1e9}})
+	sc, err := dwcp.NewScaler(ctx, online(eng), dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 10400, "huge": 1e9}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +356,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("beyond the engine's bound: %v", err2)
 	}
 
-	pl, err := dwcp.NewPlacer(ctx, eng, dwcp.PlacerConfig{})
+	pl, err := dwcp.NewPlacer(ctx, online(eng), dwcp.PlacerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +413,7 @@ func TestErrors(t *testing.T) {
 	if err := pl.ObserveVM("v", at(0), engine.Resources{1, nan, 0, 0}); !errors.Is(err, dwcp.ErrNotFinite) {
 		t.Errorf("observe NaN: %v", err)
 	}
-	one, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{DefaultCapacityMHz: 10400, MaxTargets: 1})
+	one, err := dwcp.NewScaler(ctx, online(eng), dwcp.ScalerConfig{DefaultCapacityMHz: 10400, MaxTargets: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,84 +430,180 @@ func TestErrors(t *testing.T) {
 	if _, err := one.Predict(m("b"), 0); !errors.Is(err, dwcp.ErrWarmingUp) {
 		t.Errorf("after Forget: %v", err)
 	}
-	if _, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{TrendDeadband: 2}); !errors.Is(err, dwcp.ErrBadConfig) {
+	if _, err := dwcp.NewScaler(ctx, online(eng), dwcp.ScalerConfig{TrendDeadband: 2}); !errors.Is(err, dwcp.ErrBadConfig) {
 		t.Errorf("deadband 2: %v", err)
 	}
 }
 
-// TestGridIsResample: with one sample per step and gaps within the fill limit, the
-// adapters' grid holds the bits fc_resample makes of the same samples.
-func TestGridIsResample(t *testing.T) {
-	ctx := context.Background()
-	eng := openEngine(t)
-	sc, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{DefaultCapacityMHz: 10400})
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := featurecore.DefaultParams(featurecore.SchemaMetric)
-	params.StepSeconds, params.FillLimit = 300, dwcp.DefaultFillLimit
-	var ts []int64
-	var vals []float64
-	var last *dwcp.ResourcePrediction
-	for i, step := 0, 0; i < 40; i, step = i+1, step+1+i%3 { // gaps of 0, 1 and 2 bins
-		tm := at(step).Add(time.Duration(17*i%300) * time.Second) // anywhere in its bin
-		u := 0.1 + 0.013*float64(i)
-		ts, vals = append(ts, tm.Unix()), append(vals, u*10400)
-		p, err := sc.Predict(&dwcp.MetricsData{Timestamp: tm, TargetID: "vm", TargetType: dwcp.TargetVM, CPUUsage: u}, 0)
-		if err == nil {
-			last = p
-		} else if !errors.Is(err, dwcp.ErrWarmingUp) {
-			t.Fatal(err)
+// rawTrace is a trace as collectors report it: gaps of 0, 1 and 2 bins (within the
+// fill limit), samples anywhere in their bin, a second sample in a bin now and then, and
+// a late one into the bin before the newest.
+func rawTrace(n int) []time.Time {
+	var out []time.Time
+	for i, step := 0, 0; i < n; i, step = i+1, step+1+i%3 {
+		out = append(out, at(step).Add(time.Duration(17*i%300)*time.Second))
+		switch {
+		case i%5 == 4:
+			out = append(out, at(step).Add(299*time.Second)) // a duplicate of the bin
+		case i%7 == 6 && step > 0:
+			out = append(out, at(step-1).Add(7*time.Second)) // out of order, late
 		}
 	}
-	t0, n, err := params.Grid(ts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grid := make([]float64, n)
-	if err := params.Resample(t0, n, ts, vals, grid, make([]uint32, n)); err != nil {
-		t.Fatal(err)
-	}
-	w := sc.Window()
-	series := engine.Series{Values: grid[n-w:]}
-	for k := n - w; k < n; k++ {
-		series.Timestamps = append(series.Timestamps, t0+int64(k)*300)
-	}
-	want, err := eng.RecommendCapacity(ctx, series)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last == nil {
-		t.Fatal("no answer")
-	}
-	if err := sameBits(last.Recommendation, want); err != nil {
-		t.Errorf("adapter vs fc_resample's grid: %v", err)
-	}
+	return out
 }
 
-// recording is the in-process engine, keeping the series each typed call received (the
+// offline is the engine's batch path on raw samples: the feature core resamples the
+// whole trace (fc_resample on the family model's grid) and the last window bins are the
+// series.
+func offline(t *testing.T, eng *runtime.Engine, family string, ts []int64, vals []float64) engine.Series {
+	t.Helper()
+	p, info, err := eng.WindowParams(context.Background(), family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0, n, err := p.Grid(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := len(vals) / len(ts)
+	grid := make([]float64, n*ch)
+	if err := p.Resample(t0, n, ts, vals, grid, make([]uint32, n)); err != nil {
+		t.Fatal(err)
+	}
+	w := info.WindowSamples
+	s := engine.Series{Values: grid[(n-w)*ch:]}
+	for k := n - w; k < n; k++ {
+		s.Timestamps = append(s.Timestamps, t0+int64(k)*p.StepSeconds)
+	}
+	return s
+}
+
+// TestWindowIsResample: the adapters' answers on a raw trace (irregular, duplicate, late
+// samples) in-process and through the sidecar equal, bit for bit, the engine's typed call
+// on the feature core's resampling of the whole trace: the store's window is the offline
+// window.
+func TestWindowIsResample(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	cl := sidecar(t, eng)
+	trace := rawTrace(60)
+
+	t.Run("scaler", func(t *testing.T) {
+		var ts []int64
+		var vals []float64
+		var last [2]*dwcp.ResourcePrediction
+		for k, e := range []dwcp.ScalingEngine{online(eng), cl} {
+			sc, err := dwcp.NewScaler(ctx, e, dwcp.ScalerConfig{DefaultCapacityMHz: 10400})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, tm := range trace {
+				u := 0.1 + 0.013*float64(i)
+				if k == 0 {
+					ts, vals = append(ts, tm.Unix()), append(vals, u*10400)
+				}
+				p, err := sc.Predict(&dwcp.MetricsData{Timestamp: tm, TargetID: "vm", TargetType: dwcp.TargetVM, CPUUsage: u}, 0)
+				if err == nil {
+					last[k] = p
+				} else if !errors.Is(err, dwcp.ErrWarmingUp) {
+					t.Fatal(err)
+				}
+			}
+		}
+		s := offline(t, eng, "scaling", ts, vals)
+		s.Entity = "vm"
+		want, err := eng.RecommendCapacity(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last[0] == nil || last[1] == nil {
+			t.Fatal("no answer")
+		}
+		if err := sameBits(last[0].Recommendation, want); err != nil {
+			t.Errorf("in-process adapter vs the offline window: %v", err)
+		}
+		if err := sameBits(last[0], last[1]); err != nil {
+			t.Errorf("in-process vs sidecar: %v", err)
+		}
+		if end := time.Unix(s.Timestamps[len(s.Timestamps)-1], 0); !last[0].PredictionTime.Equal(end) {
+			t.Errorf("prediction time %v, want the window's last bin %v", last[0].PredictionTime, end)
+		}
+	})
+
+	t.Run("bandwidth", func(t *testing.T) {
+		var ts []int64
+		var vals []float64
+		var history []dwcp.NetworkSample
+		var got []*dwcp.BandwidthPrediction
+		for k, e := range []dwcp.LinkForecaster{online(eng), cl} {
+			p, err := dwcp.NewBandwidthPredictor(ctx, e, dwcp.BandwidthConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, tm := range trace {
+				s := linkSample(i)
+				s.Timestamp = tm
+				if k == 0 {
+					history = append(history, s)
+					ts = append(ts, tm.Unix())
+					vals = append(vals, s.BandwidthMbps, s.LatencyMs, s.PacketLoss, s.JitterMs)
+				}
+				if err := p.AddSample(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			held, err := p.PredictBandwidth(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, err := p.Predict(history)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, held, whole)
+		}
+		s := offline(t, eng, "link", ts, vals)
+		s.Entity = got[0].Link
+		want, err := eng.ForecastLink(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, g := range got {
+			if g.PredictedBandwidthMbps != want.PointMbps || g.LowerMbps != want.LowerMbps || g.UpperMbps != want.UpperMbps ||
+				g.PredictedLatencyMs != want.LatencyMs || g.PredictedPacketLoss != want.LossRatio ||
+				g.PredictedJitterMs != want.JitterMs || !g.ValidUntil.Equal(want.ValidUntil) {
+				t.Errorf("answer %d (in-process/sidecar, held/whole) %+v, offline %+v", i, g, want)
+			}
+			if err := sameBits(g, got[0]); err != nil {
+				t.Errorf("answer %d vs 0: %v", i, err)
+			}
+		}
+	})
+}
+
+// recording is an in-process online store, keeping the series each typed call received (the
 // calls still run on the real engine).
 type recording struct {
-	*runtime.Engine
+	*store.Online
 	anomaly  []engine.Series
 	capacity []engine.Series
 }
 
 func (r *recording) AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]engine.AnomalyResult, error) {
 	r.anomaly = s
-	return r.Engine.AnomalyScoreBatch(ctx, s)
+	return r.Online.AnomalyScoreBatch(ctx, s)
 }
 
 func (r *recording) RecommendCapacity(ctx context.Context, s engine.Series) (engine.CapacityRecommendation, error) {
 	r.capacity = append(r.capacity, s)
-	return r.Engine.RecommendCapacity(ctx, s)
+	return r.Online.RecommendCapacity(ctx, s)
 }
 
 // TestDetectorMapping: each MetricVector field becomes its own series, values unchanged,
 // timestamps the grid bins, all under the Detector's entity.
 func TestDetectorMapping(t *testing.T) {
 	ctx := context.Background()
-	rec := &recording{Engine: openEngine(t)}
+	rec := &recording{Online: online(openEngine(t))}
 	d, err := dwcp.NewDetector(ctx, rec, dwcp.DetectorConfig{Entity: "node-9"})
 	if err != nil {
 		t.Fatal(err)
@@ -553,7 +650,7 @@ func TestScalerMapping(t *testing.T) {
 		{"default capacity", dwcp.ScalerConfig{CapacityMHz: map[string]float64{"vm-1": 1}, DefaultCapacityMHz: 4 * dwcp.MHzPerCore}, "vm-2", 4 * 2600},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recording{Engine: openEngine(t)}
+			rec := &recording{Online: online(openEngine(t))}
 			sc, err := dwcp.NewScaler(ctx, rec, tc.cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -585,11 +682,11 @@ func TestScalerMapping(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	ctx := context.Background()
 	eng := openEngine(t)
-	sc, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{DefaultCapacityMHz: 10400})
+	sc, err := dwcp.NewScaler(ctx, online(eng), dwcp.ScalerConfig{DefaultCapacityMHz: 10400})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := dwcp.NewPlacer(ctx, eng, dwcp.PlacerConfig{})
+	pl, err := dwcp.NewPlacer(ctx, online(eng), dwcp.PlacerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

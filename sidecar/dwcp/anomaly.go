@@ -3,15 +3,18 @@ package dwcp
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// AnomalyEngine is what the Detector calls: engine.Engine's anomaly scorer.
+// AnomalyEngine is what the Detector calls: the online store its samples go to and
+// engine.Engine's anomaly scorer. *store.Online and *client.Client implement it.
 type AnomalyEngine interface {
-	Versioner
+	OnlineStore
 	AnomalyScoreBatch(ctx context.Context, s []engine.Series) ([]engine.AnomalyResult, error)
 }
 
@@ -82,34 +85,37 @@ type DetectorConfig struct {
 	// champion, sticky per entity): all seven series of a Detect carry it, so they go to
 	// one slot, one model version, in one batch. "" = the champion, no routing.
 	Entity string
-	// FillLimit is how many empty grid bins are filled by repeating the previous one
-	// (default DefaultFillLimit); a longer gap starts the history over.
-	FillLimit int
 }
 
 // Detector is DWCP's anomaly Detector over the anomaly model, for one monitored entity:
-// Detect feeds each MetricVector into one history per metric on the model's grid and,
-// once the window is full, scores the newest window of all seven metrics in one model
-// call. Safe for concurrent use (calls are serialised: each depends on the history).
+// Detect hands each MetricVector to the online store (one entity per metric, schema
+// metric: see MetricEntity) and, once the store's windows of all seven are full, scores
+// them in one model call. Safe for concurrent use (calls are serialised: each depends on
+// the last).
 type Detector struct {
-	eng AnomalyEngine
-	cfg DetectorConfig
+	eng      AnomalyEngine
+	cfg      DetectorConfig
+	entities [7]engine.EntityRef
 
 	mu        sync.Mutex
 	model     engine.ModelInfo
 	threshold float64
-	hist      *grid
+	have      int // the windows' bins held at the last Detect (the least of the seven)
+}
+
+// detectorIDs numbers the Detectors without an Entity, so their metrics stay apart in
+// one store.
+var detectorIDs atomic.Int64
+
+// MetricEntity is the store's entity of one metric of a monitored entity: kind vm, id
+// entity + "/" + the metric's name (MetricNames), schema metric.
+func MetricEntity(entity, metric string) engine.EntityRef {
+	return engine.EntityRef{Kind: engine.EntityVM, ID: entity + "/" + metric}
 }
 
 // NewDetector reads the anomaly model's window and threshold from eng.
 func NewDetector(ctx context.Context, eng AnomalyEngine, cfg DetectorConfig) (*Detector, error) {
 	const op = "new detector"
-	if cfg.FillLimit == 0 {
-		cfg.FillLimit = DefaultFillLimit
-	}
-	if cfg.FillLimit < 0 {
-		return nil, inputErr(op, "DetectorConfig.FillLimit", cfg.FillLimit, ErrBadConfig)
-	}
 	m, err := modelOf(ctx, eng, op, FamilyAnomaly)
 	if err != nil {
 		return nil, err
@@ -121,8 +127,16 @@ func NewDetector(ctx context.Context, eng AnomalyEngine, cfg DetectorConfig) (*D
 	if !(th > -0.5 && th < 0.5) {
 		return nil, fmt.Errorf("dwcp: %s: model %s: threshold score %v outside (-0.5, 0.5): %w", op, m.Name, th, ErrNoModel)
 	}
-	return &Detector{eng: eng, cfg: cfg, model: m, threshold: th,
-		hist: newGrid(m.StepSeconds, cfg.FillLimit, m.WindowSamples, len(MetricNames))}, nil
+	d := &Detector{eng: eng, cfg: cfg, model: m, threshold: th}
+	name := cfg.Entity
+	if name == "" {
+		// Unrouted: a name of this process's own, so two such Detectors do not share samples.
+		name = fmt.Sprintf("dwcp-detector-%d-%d", os.Getpid(), detectorIDs.Add(1))
+	}
+	for i, metric := range MetricNames {
+		d.entities[i] = MetricEntity(name, metric)
+	}
+	return d, nil
 }
 
 // Name is the detector's name in DWCP's Detector interface.
@@ -132,22 +146,24 @@ func (d *Detector) Name() string { return "dwcp-ml/" + d.model.Name }
 // scores: the model's WindowSamples (577 = two days and 5 minutes for the default bundle).
 func (d *Detector) Window() int { return d.model.WindowSamples }
 
-// Pending is the number of grid samples still needed before Detect scores (0 = ready).
+// Pending is the number of grid samples still needed before Detect scores (0 = ready),
+// as the store counted them at the last Detect.
 func (d *Detector) Pending() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.model.WindowSamples - d.hist.len()
+	return d.model.WindowSamples - d.have
 }
 
 // Detect adds v to the histories and scores the newest window of every metric once the
 // window is full.
 //
-// It answers (nil, nil) while the history is shorter than Window() (warming up: see
-// Pending) and when no metric is flagged (every score below the bundle's threshold), as
-// DWCP's detectors answer nil for "no anomaly" and for "not enough data". A flagged
-// window answers the Anomaly of the metric with the highest score (ties: the first in
-// MetricNames order). A bad v (nil, zero Timestamp, NaN, ±Inf or a negative metric, older
-// than the newest sample kept) is an *InputError and changes nothing.
+// It answers (nil, nil) while the store's windows hold fewer than Window() bins (warming
+// up: see Pending) and when no metric is flagged (every score below the bundle's
+// threshold), as DWCP's detectors answer nil for "no anomaly" and for "not enough data".
+// A flagged window answers the Anomaly of the metric with the highest score (ties: the
+// first in MetricNames order). A bad v (nil, zero Timestamp, NaN, ±Inf or a negative
+// metric) is an *InputError and changes nothing; so is one the store drops (older than
+// any window reads: ErrTimeOrder).
 func (d *Detector) Detect(ctx context.Context, v *MetricVector) (*Anomaly, error) {
 	const op = "detect"
 	if v == nil {
@@ -164,16 +180,28 @@ func (d *Detector) Detect(ctx context.Context, v *MetricVector) (*Anomaly, error
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, err := d.hist.add(v.Timestamp, vals); err != nil {
-		return nil, inputErr(op, "MetricVector.Timestamp", v.Timestamp.UTC().Format(time.RFC3339), err)
+	rows := make([][]float64, len(vals))
+	for i := range vals {
+		rows[i] = vals[i : i+1]
 	}
-	if !d.hist.full() {
+	if err := observe(ctx, d.eng, op, "MetricVector", v.Timestamp, schemaMetric, d.entities[:], rows...); err != nil {
+		return nil, err
+	}
+	ws, err := windows(ctx, d.eng, op, FamilyAnomaly, d.cfg.Entity, true, d.entities[:]...)
+	if err != nil {
+		return nil, err
+	}
+	d.have = d.model.WindowSamples
+	for _, w := range ws {
+		d.have = min(d.have, w.Have)
+	}
+	if d.have < d.model.WindowSamples {
 		return nil, nil
 	}
 	series := make([]engine.Series, len(MetricNames))
-	for i := range MetricNames {
-		ts, vs := d.hist.window(i)
-		series[i] = engine.Series{Timestamps: ts, Values: vs, Entity: d.cfg.Entity}
+	for i, w := range ws {
+		series[i] = w.Series
+		series[i].Entity = d.cfg.Entity
 	}
 	res, err := d.eng.AnomalyScoreBatch(ctx, series)
 	if err != nil {

@@ -9,9 +9,10 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// ScalingEngine is what the Scaler calls: engine.Engine's capacity recommender.
+// ScalingEngine is what the Scaler calls: the online store its samples go to and
+// engine.Engine's capacity recommender. *store.Online and *client.Client implement it.
 type ScalingEngine interface {
-	Versioner
+	OnlineStore
 	RecommendCapacity(ctx context.Context, s engine.Series) (engine.CapacityRecommendation, error)
 }
 
@@ -61,7 +62,7 @@ type MetricsData struct {
 // ResourcePrediction is DWCP's forecast of a target's needs.
 type ResourcePrediction struct {
 	TargetID       string
-	PredictionTime time.Time // the newest sample's Timestamp
+	PredictionTime time.Time // the window's last grid bin (the newest sample's bin start), from the store
 	HorizonMinutes int       // the model's horizon (15 for the default bundle)
 	// PredictedCPU is the model's upper quantile (alpha) of the peak CPU demand over the
 	// horizon, as a fraction of the target's capacity: PredictedPeakMHz / CapacityMHz.
@@ -95,16 +96,14 @@ type ScalerConfig struct {
 	DefaultCapacityMHz float64
 	// TrendDeadband: relative band of TrendStable (default DefaultTrendDeadband).
 	TrendDeadband float64
-	// FillLimit: see DetectorConfig.FillLimit.
-	FillLimit int
-	// MaxTargets bounds the histories kept (default 100,000); a new target beyond it is
+	// MaxTargets bounds the targets served (default 100,000); a new target beyond it is
 	// refused rather than growing without bound.
 	MaxTargets int
 }
 
-// Scaler is DWCP's autoscaling Predictor over the scaling model: Predict feeds
-// MetricsData into the target's history of CPU demand on the model's grid and forecasts
-// once the window is full. Safe for concurrent use.
+// Scaler is DWCP's autoscaling Predictor over the scaling model: Predict hands
+// MetricsData's CPU demand to the online store (entity vm TargetID, schema metric, MHz)
+// and forecasts once the store's window of the target is full. Safe for concurrent use.
 type Scaler struct {
 	eng       ScalingEngine
 	cfg       ScalerConfig
@@ -113,16 +112,13 @@ type Scaler struct {
 	horizon   int // minutes
 	recentLen int // samples of the recent peak: the model's horizon_steps
 
-	mu   sync.Mutex
-	hist map[string]*grid
+	mu      sync.Mutex
+	targets map[string]bool
 }
 
 // NewScaler reads the scaling model's window, horizon and alpha from eng.
 func NewScaler(ctx context.Context, eng ScalingEngine, cfg ScalerConfig) (*Scaler, error) {
 	const op = "new scaler"
-	if cfg.FillLimit == 0 {
-		cfg.FillLimit = DefaultFillLimit
-	}
 	if cfg.TrendDeadband == 0 {
 		cfg.TrendDeadband = DefaultTrendDeadband
 	}
@@ -130,8 +126,6 @@ func NewScaler(ctx context.Context, eng ScalingEngine, cfg ScalerConfig) (*Scale
 		cfg.MaxTargets = 100_000
 	}
 	switch {
-	case cfg.FillLimit < 0:
-		return nil, inputErr(op, "ScalerConfig.FillLimit", cfg.FillLimit, ErrBadConfig)
 	case !(cfg.TrendDeadband > 0 && cfg.TrendDeadband < 1):
 		return nil, inputErr(op, "ScalerConfig.TrendDeadband", cfg.TrendDeadband, ErrBadConfig)
 	case cfg.MaxTargets < 0:
@@ -160,7 +154,7 @@ func NewScaler(ctx context.Context, eng ScalingEngine, cfg ScalerConfig) (*Scale
 		return nil, fmt.Errorf("dwcp: %s: model %s: horizon_steps %v: %w", op, m.Name, steps, ErrNoModel)
 	}
 	return &Scaler{eng: eng, cfg: cfg, model: m, alpha: alpha, recentLen: int(steps),
-		horizon: int(steps) * int(m.StepSeconds) / 60, hist: map[string]*grid{}}, nil
+		horizon: int(steps) * int(m.StepSeconds) / 60, targets: map[string]bool{}}, nil
 }
 
 // HorizonMinutes is the one horizon the model forecasts.
@@ -169,13 +163,14 @@ func (s *Scaler) HorizonMinutes() int { return s.horizon }
 // Window is the number of grid samples a target needs before Predict answers.
 func (s *Scaler) Window() int { return s.model.WindowSamples }
 
-// Forget drops the histories of targets that are gone (a new target beyond MaxTargets is
-// refused until some are forgotten).
+// Forget drops targets that are gone from the ones served (a new target beyond
+// MaxTargets is refused until some are forgotten); the store evicts their samples after
+// its TTL without samples.
 func (s *Scaler) Forget(targetIDs ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range targetIDs {
-		delete(s.hist, id)
+		delete(s.targets, id)
 	}
 }
 
@@ -187,16 +182,16 @@ func (s *Scaler) capacity(id string) (float64, bool) {
 	return s.cfg.DefaultCapacityMHz, s.cfg.DefaultCapacityMHz > 0
 }
 
-// Predict adds current to its target's history and forecasts the target's CPU peak over
+// Predict hands current to the store and forecasts the target's CPU peak over
 // the horizon. horizonMinutes must be the model's horizon (HorizonMinutes; 0 means it):
 // the model forecasts one horizon and the adapter does not stretch it.
 //
-// Before the target's history holds Window() samples on the grid it answers a
+// Before the store's window of the target holds Window() bins it answers a
 // *WarmingUpError (errors.Is ErrWarmingUp) saying how many it has: the sample is kept.
 // A bad input is an *InputError and changes nothing: nil, zero Timestamp, empty TargetID,
 // TargetType not vm / node / cluster, CPUUsage NaN, ±Inf or negative, MemoryUsage NaN or
-// ±Inf, a target without a capacity, an unsupported horizon, a sample older than the
-// newest one kept.
+// ±Inf, a target without a capacity, an unsupported horizon; so is a sample the store
+// drops (older than any window reads: ErrTimeOrder).
 func (s *Scaler) Predict(current *MetricsData, horizonMinutes int) (*ResourcePrediction, error) {
 	return s.PredictContext(context.Background(), current, horizonMinutes)
 }
@@ -235,29 +230,29 @@ func (s *Scaler) PredictContext(ctx context.Context, current *MetricsData, horiz
 	demand := current.CPUUsage * capMHz
 
 	s.mu.Lock()
-	h := s.hist[current.TargetID]
-	if h == nil {
-		if len(s.hist) >= s.cfg.MaxTargets {
-			s.mu.Unlock()
-			return nil, inputErr(op, "MetricsData.TargetID", current.TargetID,
-				fmt.Errorf("%w: %d targets kept already (ScalerConfig.MaxTargets)", ErrBadConfig, len(s.hist)))
-		}
-		h = newGrid(s.model.StepSeconds, s.cfg.FillLimit, s.model.WindowSamples, 1)
-		s.hist[current.TargetID] = h
-	}
-	if _, err := h.add(current.Timestamp, []float64{demand}); err != nil {
+	if !s.targets[current.TargetID] && len(s.targets) >= s.cfg.MaxTargets {
 		s.mu.Unlock()
-		return nil, inputErr(op, "MetricsData.Timestamp", current.Timestamp.UTC().Format(time.RFC3339), err)
+		return nil, inputErr(op, "MetricsData.TargetID", current.TargetID,
+			fmt.Errorf("%w: %d targets served already (ScalerConfig.MaxTargets)", ErrBadConfig, len(s.targets)))
 	}
-	if !h.full() {
-		have := h.len()
-		s.mu.Unlock()
-		return nil, &WarmingUpError{Op: op, Entity: current.TargetID, Have: have, Need: s.model.WindowSamples}
-	}
-	ts, vals := h.window(0)
+	s.targets[current.TargetID] = true
 	s.mu.Unlock()
-
-	rec, err := s.eng.RecommendCapacity(ctx, engine.Series{Timestamps: ts, Values: vals, Entity: current.TargetID})
+	ref := TargetEntity(current.TargetID)
+	if err := observe(ctx, s.eng, op, "MetricsData", current.Timestamp, schemaMetric, []engine.EntityRef{ref}, []float64{demand}); err != nil {
+		return nil, err
+	}
+	ws, err := windows(ctx, s.eng, op, FamilyScaling, current.TargetID, true, ref)
+	if err != nil {
+		return nil, err
+	}
+	w := ws[0]
+	if !w.Ready() {
+		return nil, &WarmingUpError{Op: op, Entity: current.TargetID, Have: w.Have, Need: w.Need}
+	}
+	vals := w.Series.Values
+	series := w.Series
+	series.Entity = current.TargetID
+	rec, err := s.eng.RecommendCapacity(ctx, series)
 	if err != nil {
 		return nil, engineErr(op, err)
 	}
@@ -266,7 +261,7 @@ func (s *Scaler) PredictContext(ctx context.Context, current *MetricsData, horiz
 		recent = max(recent, v)
 	}
 	return &ResourcePrediction{
-		TargetID: current.TargetID, PredictionTime: current.Timestamp, HorizonMinutes: s.horizon,
+		TargetID: current.TargetID, PredictionTime: w.End, HorizonMinutes: s.horizon,
 		PredictedCPU: rec.PredictedPeakMHz / capMHz, PredictedMemory: current.MemoryUsage,
 		PredictedLoad: rec.CapacityMHz / capMHz, Confidence: s.alpha,
 		TrendDirection: Trend(rec.PredictedPeakMHz, recent, s.cfg.TrendDeadband),
@@ -275,6 +270,12 @@ func (s *Scaler) PredictContext(ctx context.Context, current *MetricsData, horiz
 			"model": modelType(rec.Model)},
 		CapacityMHz: capMHz, Recommendation: rec,
 	}, nil
+}
+
+// TargetEntity is the store's entity of a scaling target: kind vm, id TargetID, schema
+// metric (its CPU demand in MHz).
+func TargetEntity(targetID string) engine.EntityRef {
+	return engine.EntityRef{Kind: engine.EntityVM, ID: targetID}
 }
 
 // Trend compares the forecast peak with the recent peak (the largest demand of the

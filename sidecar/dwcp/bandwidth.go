@@ -9,12 +9,13 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// LinkForecaster is what the BandwidthPredictor calls: engine.Engine's link forecast
-// (family link, docs/link-model.md) on one link's window, a series of schema link
-// (bandwidth_mbps, latency_ms, packet_loss_ratio, jitter_ms per sample, on the model's
-// grid). *runtime.Engine and *client.Client implement it.
+// LinkForecaster is what the BandwidthPredictor calls: the online store its samples go
+// to (entity link NodeID->PeerID, schema link: bandwidth_mbps, latency_ms,
+// packet_loss_ratio, jitter_ms) and engine.Engine's link forecast (family link,
+// docs/link-model.md) on the window the store gives back. *store.Online and
+// *client.Client implement it.
 type LinkForecaster interface {
-	Versioner
+	OnlineStore
 	ForecastLink(ctx context.Context, s engine.Series) (engine.LinkForecast, error)
 }
 
@@ -56,7 +57,7 @@ type BandwidthPrediction struct {
 	Confidence     float64
 	ValidUntil     time.Time // PredictionTime + horizon_seconds (15 minutes)
 	ModelVersion   string    // "dwcp-ml/link@1 (bundle ...)"
-	PredictionTime time.Time // the window's last grid bin (the newest sample's bin start)
+	PredictionTime time.Time // the window's last grid bin (the newest sample's bin start), from the store
 
 	LowerMbps, UpperMbps float64 // the interval: LinkLowerMbps, LinkUpperMbps
 	IntervalLevel        float64 // its nominal coverage, quantile_upper - quantile_lower (0.8)
@@ -66,7 +67,6 @@ type BandwidthPrediction struct {
 
 // BandwidthConfig configures a BandwidthPredictor.
 type BandwidthConfig struct {
-	FillLimit int // see DetectorConfig.FillLimit
 	// MaxRecords bounds the predictions kept for UpdateActual (default 1000).
 	MaxRecords int
 }
@@ -86,8 +86,9 @@ type predRecord struct {
 }
 
 // BandwidthPredictor is DWCP's bandwidth predictor (PBA) over the link model for one
-// link: AddSample keeps the link's history on the model's grid, PredictBandwidth
-// forecasts from it, Predict from a history given whole. Safe for concurrent use.
+// link: AddSample hands each sample to the online store (entity link NodeID->PeerID),
+// PredictBandwidth forecasts from the window the store holds, Predict from a history
+// given whole (resampled by the engine, not held). Safe for concurrent use.
 type BandwidthPredictor struct {
 	eng     LinkForecaster
 	cfg     BandwidthConfig
@@ -97,7 +98,6 @@ type BandwidthPredictor struct {
 
 	mu      sync.Mutex
 	link    string
-	hist    *grid
 	records []predRecord
 	acc     BandwidthAccuracy
 	relN    int
@@ -106,13 +106,10 @@ type BandwidthPredictor struct {
 // NewBandwidthPredictor reads the link model's window, horizon and quantiles from eng.
 func NewBandwidthPredictor(ctx context.Context, eng LinkForecaster, cfg BandwidthConfig) (*BandwidthPredictor, error) {
 	const op = "new bandwidth predictor"
-	if cfg.FillLimit == 0 {
-		cfg.FillLimit = DefaultFillLimit
-	}
 	if cfg.MaxRecords == 0 {
 		cfg.MaxRecords = 1000
 	}
-	if cfg.FillLimit < 0 || cfg.MaxRecords < 0 {
+	if cfg.MaxRecords < 0 {
 		return nil, inputErr(op, "BandwidthConfig", fmt.Sprintf("%+v", cfg), ErrBadConfig)
 	}
 	m, err := modelOf(ctx, eng, op, FamilyLink)
@@ -129,8 +126,7 @@ func NewBandwidthPredictor(ctx context.Context, eng LinkForecaster, cfg Bandwidt
 		return nil, fmt.Errorf("dwcp: %s: model %s: quantiles %v, %v and horizon %v s: %w", op, m.Name, q[0], q[1], q[2], ErrNoModel)
 	}
 	return &BandwidthPredictor{eng: eng, cfg: cfg, model: m, level: q[1] - q[0],
-		horizon: time.Duration(q[2] * float64(time.Second)),
-		hist:    newGrid(m.StepSeconds, cfg.FillLimit, m.WindowSamples, 4)}, nil
+		horizon: time.Duration(q[2] * float64(time.Second))}, nil
 }
 
 // Window is the number of grid samples a forecast needs (23 = about 2 hours for the
@@ -157,10 +153,17 @@ func checkSample(op, field string, s NetworkSample) (string, []float64, error) {
 	return s.NodeID + "->" + s.PeerID, v, nil
 }
 
-// AddSample adds s to the link's history. The first sample fixes the link; a sample of
+// AddSample hands s to the online store (AddSampleContext without a deadline of its
+// own: the client's call timeout applies). The first sample fixes the link; a sample of
 // another link is ErrMixedLinks. A bad sample (zero Timestamp, empty NodeID, NaN, ±Inf or
-// negative values, PacketLoss above 1, older than the newest kept) changes nothing.
+// negative values, PacketLoss above 1) changes nothing; one the store drops (older than
+// any window reads, ErrTimeOrder) is an *InputError too.
 func (p *BandwidthPredictor) AddSample(s NetworkSample) error {
+	return p.AddSampleContext(context.Background(), s)
+}
+
+// AddSampleContext is AddSample with a context for the store call.
+func (p *BandwidthPredictor) AddSampleContext(ctx context.Context, s NetworkSample) error {
 	const op = "add sample"
 	link, v, err := checkSample(op, "NetworkSample", s)
 	if err != nil {
@@ -171,48 +174,51 @@ func (p *BandwidthPredictor) AddSample(s NetworkSample) error {
 	if p.link != "" && link != p.link {
 		return inputErr(op, "NetworkSample", link, fmt.Errorf("%w: this predictor serves %s", ErrMixedLinks, p.link))
 	}
-	if _, err := p.hist.add(s.Timestamp, v); err != nil {
-		return inputErr(op, "NetworkSample.Timestamp", s.Timestamp.UTC().Format(time.RFC3339), err)
+	if err := observe(ctx, p.eng, op, "NetworkSample", s.Timestamp, schemaLink, []engine.EntityRef{linkRef(link)}, v); err != nil {
+		return err
 	}
 	p.link = link
 	return nil
 }
 
-// PredictBandwidth forecasts the link from the history AddSample kept. Before it holds
-// Window() samples on the grid it answers a *WarmingUpError.
+// linkRef is the store's entity of a link.
+func linkRef(link string) engine.EntityRef {
+	return engine.EntityRef{Kind: engine.EntityLink, ID: link}
+}
+
+// PredictBandwidth forecasts the link from the window the store holds of it. Before the
+// window holds Window() bins it answers a *WarmingUpError with the store's count.
 func (p *BandwidthPredictor) PredictBandwidth(ctx context.Context) (*BandwidthPrediction, error) {
 	const op = "predict bandwidth"
 	p.mu.Lock()
-	if p.link == "" {
-		p.mu.Unlock()
-		return nil, inputErr(op, "history", nil, ErrEmptyHistory)
-	}
-	if !p.hist.full() {
-		have := p.hist.len()
-		p.mu.Unlock()
-		return nil, &WarmingUpError{Op: op, Entity: p.link, Have: have, Need: p.model.WindowSamples}
-	}
-	ts, vals := p.hist.windowAll()
 	link := p.link
 	p.mu.Unlock()
-	return p.forecast(ctx, op, link, ts, vals)
+	if link == "" {
+		return nil, inputErr(op, "history", nil, ErrEmptyHistory)
+	}
+	ws, err := windows(ctx, p.eng, op, FamilyLink, link, true, linkRef(link))
+	if err != nil {
+		return nil, err
+	}
+	return p.forecast(ctx, op, link, ws[0])
 }
 
-// Predict forecasts from history alone (DWCP's Predict(history)): the samples, oldest
-// first, all of one link, go onto the grid as AddSample would put them, and the newest
-// Window() grid samples are the window. It does not touch the AddSample history.
+// Predict forecasts from history alone (DWCP's Predict(history)): the samples, all of
+// one link, go to the engine whole; its feature core resamples them as the store would
+// hold them (any order), and the newest Window() bins are the window. Nothing is held:
+// the AddSample history is untouched.
 func (p *BandwidthPredictor) Predict(history []NetworkSample) (*BandwidthPrediction, error) {
 	return p.PredictContext(context.Background(), history)
 }
 
-// PredictContext is Predict with a context for the engine call.
+// PredictContext is Predict with a context for the engine calls.
 func (p *BandwidthPredictor) PredictContext(ctx context.Context, history []NetworkSample) (*BandwidthPrediction, error) {
 	const op = "predict"
 	if len(history) == 0 {
 		return nil, inputErr(op, "history", nil, ErrEmptyHistory)
 	}
-	g := newGrid(p.model.StepSeconds, p.cfg.FillLimit, p.model.WindowSamples, 4)
 	var link string
+	raw := engine.Samples{Schema: schemaLink, Timestamps: make([]int64, len(history)), Values: make([]float64, 0, 4*len(history))}
 	for i, s := range history {
 		field := "history[" + fmt.Sprint(i) + "]"
 		l, v, err := checkSample(op, field, s)
@@ -223,19 +229,27 @@ func (p *BandwidthPredictor) PredictContext(ctx context.Context, history []Netwo
 			return nil, inputErr(op, field, l, fmt.Errorf("%w: history[0] is %s", ErrMixedLinks, link))
 		}
 		link = l
-		if _, err := g.add(s.Timestamp, v); err != nil {
-			return nil, inputErr(op, field+".Timestamp", s.Timestamp.UTC().Format(time.RFC3339), err)
-		}
+		raw.Timestamps[i] = s.Timestamp.Unix()
+		raw.Values = append(raw.Values, v...)
 	}
-	if !g.full() {
-		return nil, &WarmingUpError{Op: op, Entity: link, Have: g.len(), Need: p.model.WindowSamples}
+	raw.Entity = linkRef(link)
+	ws, err := p.eng.Windows(ctx, engine.WindowRequest{Family: FamilyLink, Raw: []engine.Samples{raw}, Values: true, Route: link})
+	if err != nil {
+		return nil, engineErr(op, err)
 	}
-	ts, vals := g.windowAll()
-	return p.forecast(ctx, op, link, ts, vals)
+	if len(ws) != 1 {
+		return nil, fmt.Errorf("dwcp: %s: %d windows for 1 history: %w", op, len(ws), engine.ErrInternal)
+	}
+	return p.forecast(ctx, op, link, ws[0])
 }
 
-func (p *BandwidthPredictor) forecast(ctx context.Context, op, link string, ts []int64, vals []float64) (*BandwidthPrediction, error) {
-	f, err := p.eng.ForecastLink(ctx, engine.Series{Timestamps: ts, Values: vals, Entity: link})
+func (p *BandwidthPredictor) forecast(ctx context.Context, op, link string, w engine.Window) (*BandwidthPrediction, error) {
+	if !w.Ready() {
+		return nil, &WarmingUpError{Op: op, Entity: link, Have: w.Have, Need: w.Need}
+	}
+	s := w.Series
+	s.Entity = link
+	f, err := p.eng.ForecastLink(ctx, s)
 	if err != nil {
 		return nil, engineErr(op, err)
 	}
@@ -250,7 +264,7 @@ func (p *BandwidthPredictor) forecast(ctx context.Context, op, link string, ts [
 	if !(lo <= pt && pt <= up) {
 		return nil, fmt.Errorf("dwcp: %s: the link model's quantiles cross (%v, %v, %v): %w", op, lo, pt, up, engine.ErrInternal)
 	}
-	last := time.Unix(ts[len(ts)-1], 0).UTC()
+	last := w.End
 	pr := &BandwidthPrediction{
 		PredictedBandwidthMbps: pt, PredictedLatencyMs: out[LinkLatencyMs], PredictedPacketLoss: out[LinkLossRatio],
 		PredictedJitterMs: out[LinkJitterMs], Confidence: IntervalConfidence(lo, up),

@@ -33,7 +33,7 @@ func TestLinkGolden(t *testing.T) {
 	for _, r := range g.Runs {
 		series = append(series, engine.Series{Timestamps: r.Timestamps, Values: r.Values})
 	}
-	for _, e := range []dwcp.LinkForecaster{eng, sidecar(t, eng)} {
+	for _, e := range []dwcp.LinkForecaster{online(eng), sidecar(t, eng)} {
 		f, err := e.(engine.Engine).ForecastLinkBatch(ctx, series)
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func linkSample(i int) dwcp.NetworkSample {
 func TestBandwidthPredictor(t *testing.T) {
 	ctx := context.Background()
 	eng := openEngine(t)
-	p, err := dwcp.NewBandwidthPredictor(ctx, eng, dwcp.BandwidthConfig{})
+	p, err := dwcp.NewBandwidthPredictor(ctx, online(eng), dwcp.BandwidthConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestBandwidthPredictor(t *testing.T) {
 		{"negative", func(s *dwcp.NetworkSample) { s.LatencyMs = -1 }, dwcp.ErrNegative},
 		{"no node", func(s *dwcp.NetworkSample) { s.NodeID = "" }, dwcp.ErrEmptyID},
 		{"no time", func(s *dwcp.NetworkSample) { s.Timestamp = time.Time{} }, dwcp.ErrNoTimestamp},
-		{"older", func(s *dwcp.NetworkSample) { s.Timestamp = at(0) }, dwcp.ErrTimeOrder},
+		{"older than any window reads", func(s *dwcp.NetworkSample) { s.Timestamp = at(-100) }, dwcp.ErrTimeOrder},
 	} {
 		s := linkSample(w + 5)
 		tc.s(&s)
@@ -166,7 +166,7 @@ func TestBandwidthParity(t *testing.T) {
 	ctx := context.Background()
 	eng := openEngine(t)
 	cl := sidecar(t, eng)
-	in, err := dwcp.NewBandwidthPredictor(ctx, eng, dwcp.BandwidthConfig{})
+	in, err := dwcp.NewBandwidthPredictor(ctx, online(eng), dwcp.BandwidthConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

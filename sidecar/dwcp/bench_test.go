@@ -17,7 +17,7 @@ func BenchmarkDetect(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		eng  dwcp.AnomalyEngine
-	}{{"inprocess", eng}, {"uds", sidecar(b, eng)}} {
+	}{{"inprocess", online(eng)}, {"uds", sidecar(b, eng)}} {
 		b.Run(tc.name, func(b *testing.B) {
 			d, err := dwcp.NewDetector(ctx, tc.eng, dwcp.DetectorConfig{})
 			if err != nil {
@@ -47,7 +47,7 @@ func BenchmarkPlaceVM(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		eng  dwcp.PlacementEngine
-	}{{"inprocess", eng}, {"uds", sidecar(b, eng)}} {
+	}{{"inprocess", online(eng)}, {"uds", sidecar(b, eng)}} {
 		b.Run(tc.name, func(b *testing.B) {
 			p, err := dwcp.NewPlacer(ctx, tc.eng, dwcp.PlacerConfig{})
 			if err != nil {

@@ -10,11 +10,15 @@ import (
 // them with errors.Is. Errors of the engine itself (a bad bundle, an unreachable sidecar)
 // come wrapped with %w, so engine.CodeOf and errors.Is(err, engine.ErrUnavailable) work.
 var (
-	ErrNil            = errors.New("nil input")
-	ErrNotFinite      = errors.New("value is NaN or infinite")
-	ErrNegative       = errors.New("value is negative")
-	ErrNoTimestamp    = errors.New("zero timestamp")
-	ErrTimeOrder      = errors.New("sample older than the newest one kept")
+	ErrNil         = errors.New("nil input")
+	ErrNotFinite   = errors.New("value is NaN or infinite")
+	ErrNegative    = errors.New("value is negative")
+	ErrNoTimestamp = errors.New("zero timestamp")
+	// ErrTimeOrder: a sample older than any window of the entity reads (the store drops
+	// it); a sample out of order inside the window is the feature core's to place.
+	ErrTimeOrder      = errors.New("sample older than the oldest bin any window reads")
+	ErrTimeRange      = errors.New("timestamp outside 1970 .. 9999")
+	ErrEntityFull     = errors.New("the store holds the entity's maximum of samples inside its window span")
 	ErrEmptyHistory   = errors.New("empty history")
 	ErrWarmingUp      = errors.New("history shorter than the model's window")
 	ErrUnknownTarget  = errors.New("unknown target type")
@@ -54,8 +58,9 @@ func inputErr(op, field string, value any, err error) *InputError {
 	return &InputError{Op: op, Field: field, Value: value, Err: err}
 }
 
-// WarmingUpError: the entity's history does not hold a full window yet. Have more
-// samples on the grid are needed before the model can answer (Need - Have of them).
+// WarmingUpError: the entity's window in the store does not hold every bin yet: the
+// feature core's resampling of its held samples gives Have of the Need bins the model
+// reads (engine.Window); Need - Have more samples on the grid are needed.
 type WarmingUpError struct {
 	Op     string
 	Entity string

@@ -12,6 +12,7 @@ import (
 	"github.com/dwcp/dwcp-ml/internal/testbundle"
 	"github.com/dwcp/dwcp-ml/sidecar/dwcp"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
 // linkMetrics is a link's metrics every 5 minutes: a steady pattern, and at step spike a
@@ -35,8 +36,10 @@ func ExampleDetector() {
 		log.Fatal(err)
 	}
 	defer eng.Close()
+	// The adapter's samples live in an online store; its feature core resamples them.
+	held := store.NewOnline(ctx, store.New(store.Config{}), eng)
 
-	det, err := dwcp.NewDetector(ctx, eng, dwcp.DetectorConfig{Entity: "link-a-b"})
+	det, err := dwcp.NewDetector(ctx, held, dwcp.DetectorConfig{Entity: "link-a-b"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -71,8 +74,10 @@ func ExampleScaler() {
 		log.Fatal(err)
 	}
 	defer eng.Close()
+	// The adapter's samples live in an online store; its feature core resamples them.
+	held := store.NewOnline(ctx, store.New(store.Config{}), eng)
 
-	sc, err := dwcp.NewScaler(ctx, eng, dwcp.ScalerConfig{DefaultCapacityMHz: 4 * dwcp.MHzPerCore})
+	sc, err := dwcp.NewScaler(ctx, held, dwcp.ScalerConfig{DefaultCapacityMHz: 4 * dwcp.MHzPerCore})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -108,8 +113,10 @@ func ExamplePlacer() {
 		log.Fatal(err)
 	}
 	defer eng.Close()
+	// The adapter's samples live in an online store; its feature core resamples them.
+	held := store.NewOnline(ctx, store.New(store.Config{}), eng)
 
-	pl, err := dwcp.NewPlacer(ctx, eng, dwcp.PlacerConfig{})
+	pl, err := dwcp.NewPlacer(ctx, held, dwcp.PlacerConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -167,8 +174,10 @@ func ExampleBandwidthPredictor() {
 		log.Fatal(err)
 	}
 	defer eng.Close()
+	// The adapter's samples live in an online store; its feature core resamples them.
+	held := store.NewOnline(ctx, store.New(store.Config{}), eng)
 
-	p, err := dwcp.NewBandwidthPredictor(ctx, eng, dwcp.BandwidthConfig{})
+	p, err := dwcp.NewBandwidthPredictor(ctx, held, dwcp.BandwidthConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/client"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
 	"github.com/dwcp/dwcp-ml/sidecar/server"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
 // The tests run the adapters over the in-process engine on the committed bundle and over
@@ -56,6 +57,12 @@ func openEngine(t testing.TB) *runtime.Engine {
 		t.Fatal(err)
 	}
 	return eng
+}
+
+// online is a fresh in-process online store over eng: what the adapters keep their
+// histories in without a sidecar.
+func online(eng *runtime.Engine) *store.Online {
+	return store.NewOnline(context.Background(), store.New(store.Config{}), eng)
 }
 
 // sidecar serves eng with sidecar/server on a Unix socket in a test directory and returns

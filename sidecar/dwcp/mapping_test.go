@@ -1,7 +1,6 @@
 package dwcp
 
 import (
-	"errors"
 	"math"
 	"testing"
 	"time"
@@ -12,55 +11,6 @@ import (
 var t0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC) // a Monday, on the 300 s grid
 
 func at(step int) time.Time { return t0.Add(time.Duration(step) * 5 * time.Minute) }
-
-func TestGrid(t *testing.T) {
-	type sample struct {
-		t time.Time
-		v float64
-	}
-	tests := []struct {
-		name      string
-		in        []sample
-		wantTS    []int64 // offsets from t0 in steps
-		wantV     []float64
-		restarted bool
-		err       error
-	}{
-		{"one per step", []sample{{at(0), 1}, {at(1), 2}, {at(2), 3}}, []int64{0, 1, 2}, []float64{1, 2, 3}, false, nil},
-		{"off-grid times go to their bin", []sample{{at(0).Add(299 * time.Second), 1}, {at(1).Add(time.Second), 2}},
-			[]int64{0, 1}, []float64{1, 2}, false, nil},
-		{"the newest sample of a bin wins", []sample{{at(0), 1}, {at(0).Add(time.Minute), 7}}, []int64{0}, []float64{7}, false, nil},
-		{"gap within the fill limit repeats", []sample{{at(0), 1}, {at(3), 4}}, []int64{1, 2, 3}, []float64{1, 1, 4}, false, nil},
-		{"longer gap starts over", []sample{{at(0), 1}, {at(1), 2}, {at(5), 6}}, []int64{5}, []float64{6}, true, nil},
-		{"older sample refused", []sample{{at(2), 1}, {at(1), 2}}, []int64{2}, []float64{1}, false, ErrTimeOrder},
-		{"keeps the newest", []sample{{at(0), 1}, {at(1), 2}, {at(2), 3}, {at(3), 4}, {at(4), 5}, {at(5), 6}, {at(6), 7}},
-			[]int64{4, 5, 6}, []float64{5, 6, 7}, false, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			g := newGrid(300, 2, 3, 1)
-			var restarted bool
-			var err error
-			for _, s := range tc.in {
-				var r bool
-				if r, err = g.add(s.t, []float64{s.v}); err != nil {
-					break
-				}
-				restarted = restarted || r
-			}
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("err %v, want %v", err, tc.err)
-			}
-			ts, v := g.window(0)
-			for i := range ts {
-				ts[i] = (ts[i] - t0.Unix()) / 300
-			}
-			if !equalInts(ts, tc.wantTS) || !equalFloats(v, tc.wantV) || restarted != tc.restarted {
-				t.Errorf("grid %v %v restarted %v, want %v %v %v", ts, v, restarted, tc.wantTS, tc.wantV, tc.restarted)
-			}
-		})
-	}
-}
 
 func TestSizeClassAndPercentile(t *testing.T) {
 	for _, tc := range []struct{ x, want float64 }{
@@ -149,30 +99,6 @@ func TestTrend(t *testing.T) {
 			t.Errorf("Trend(%v, %v) = %v, want %v", tc.forecast, tc.recent, got, tc.want)
 		}
 	}
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFloats(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func TestIntervalConfidence(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// PartitionEngine is what the Partitioner calls: engine.Partitioner and Versions.
-// *runtime.Engine and *client.Client implement it.
+// PartitionEngine is what the Partitioner calls: the online store its samples go to and
+// engine.Partitioner. *store.Online and *client.Client implement it.
 type PartitionEngine interface {
-	Versioner
+	OnlineStore
 	engine.Partitioner
 }
 
@@ -45,33 +45,29 @@ type TaskPartitionDecision struct {
 // PartitionerConfig: Forecast is the forecast source (engine.ForecastLastValue by default,
 // what the evaluation in docs/partition.md supports; engine.ForecastLinkModel for the
 // link model); FECOverhead the extra wire bytes per payload byte of a task that requires
-// FEC (0 .. 8); FillLimit as BandwidthConfig's (0 = DefaultFillLimit).
+// FEC (0 .. 8).
 type PartitionerConfig struct {
 	Forecast    engine.ForecastSource
 	FECOverhead float64
-	FillLimit   int
 }
 
-// Partitioner cuts DWCP tasks over the streams it holds samples of: AddSample keeps each
-// stream's link measurements on the link model's grid (as BandwidthPredictor does), and
-// PartitionTask sends the window of every stream to the engine's PartitionTask. Safe for
-// concurrent use.
+// Partitioner cuts DWCP tasks over the streams it was given samples of: AddSample hands
+// each stream's link measurements to the online store (entity link, id the stream's id,
+// schema link, as BandwidthPredictor does), and PartitionTask sends the store's window of
+// every stream to the engine's PartitionTask. Safe for concurrent use.
 type Partitioner struct {
 	eng   PartitionEngine
 	cfg   PartitionerConfig
 	model engine.ModelInfo
 
 	mu      sync.Mutex
-	streams map[string]*grid
+	streams map[string]bool
 }
 
 // NewPartitioner reads the link model's grid from the engine's bundle.
 func NewPartitioner(ctx context.Context, eng PartitionEngine, cfg PartitionerConfig) (*Partitioner, error) {
 	const op = "new partitioner"
-	if cfg.FillLimit == 0 {
-		cfg.FillLimit = DefaultFillLimit
-	}
-	if cfg.FillLimit < 0 || cfg.Forecast != engine.ForecastLastValue && cfg.Forecast != engine.ForecastLinkModel ||
+	if cfg.Forecast != engine.ForecastLastValue && cfg.Forecast != engine.ForecastLinkModel ||
 		!(cfg.FECOverhead >= 0 && cfg.FECOverhead <= 8) {
 		return nil, inputErr(op, "PartitionerConfig", fmt.Sprintf("%+v", cfg), ErrBadConfig)
 	}
@@ -79,15 +75,20 @@ func NewPartitioner(ctx context.Context, eng PartitionEngine, cfg PartitionerCon
 	if err != nil {
 		return nil, err
 	}
-	return &Partitioner{eng: eng, cfg: cfg, model: m, streams: map[string]*grid{}}, nil
+	return &Partitioner{eng: eng, cfg: cfg, model: m, streams: map[string]bool{}}, nil
 }
 
 // Window is the number of grid samples a link_model forecast needs per stream.
 func (p *Partitioner) Window() int { return p.model.WindowSamples }
 
-// AddSample adds s to the history of stream id (created on its first sample). A bad sample
-// (see BandwidthPredictor.AddSample) changes nothing.
+// AddSample hands s to the store as a sample of stream id (a stream of the Partitioner
+// from its first sample). A bad sample (see BandwidthPredictor.AddSample) changes nothing.
 func (p *Partitioner) AddSample(id string, s NetworkSample) error {
+	return p.AddSampleContext(context.Background(), id, s)
+}
+
+// AddSampleContext is AddSample with a context for the store call.
+func (p *Partitioner) AddSampleContext(ctx context.Context, id string, s NetworkSample) error {
 	const op = "add sample"
 	if id == "" {
 		return inputErr(op, "stream", nil, ErrEmptyID)
@@ -98,18 +99,15 @@ func (p *Partitioner) AddSample(id string, s NetworkSample) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	g, ok := p.streams[id]
-	if !ok {
-		g = newGrid(p.model.StepSeconds, p.cfg.FillLimit, p.model.WindowSamples, 4)
+	if err := observe(ctx, p.eng, op, "sample", s.Timestamp, schemaLink, []engine.EntityRef{linkRef(id)}, v); err != nil {
+		return err
 	}
-	if _, err := g.add(s.Timestamp, v); err != nil {
-		return inputErr(op, "sample.Timestamp", s.Timestamp.UTC().Format(time.RFC3339), err)
-	}
-	p.streams[id] = g
+	p.streams[id] = true
 	return nil
 }
 
-// RemoveStream forgets a stream (a path DWCP closed).
+// RemoveStream drops a stream (a path DWCP closed) from the ones tasks are cut over; the
+// store evicts its samples after its TTL without samples.
 func (p *Partitioner) RemoveStream(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -141,19 +139,24 @@ func (p *Partitioner) PartitionTask(ctx context.Context, task *Task) (*TaskParti
 	for id := range p.streams {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		g := p.streams[id]
-		if p.cfg.Forecast == engine.ForecastLinkModel && !g.full() {
-			p.mu.Unlock()
-			return nil, &WarmingUpError{Op: op, Entity: id, Have: g.len(), Need: p.model.WindowSamples}
-		}
-		ts, vals := g.windowAll()
-		req.Streams = append(req.Streams, engine.StreamState{ID: id, Series: engine.Series{Timestamps: ts, Values: vals, Entity: id}})
-	}
 	p.mu.Unlock()
-	if len(req.Streams) == 0 {
+	if len(ids) == 0 {
 		return nil, inputErr(op, "streams", nil, ErrEmptyHistory)
+	}
+	slices.Sort(ids)
+	refs := make([]engine.EntityRef, len(ids))
+	for i, id := range ids {
+		refs[i] = linkRef(id)
+	}
+	ws, err := windows(ctx, p.eng, op, FamilyLink, "", true, refs...)
+	if err != nil {
+		return nil, err
+	}
+	for i, w := range ws {
+		if w.Have == 0 || p.cfg.Forecast == engine.ForecastLinkModel && !w.Ready() {
+			return nil, &WarmingUpError{Op: op, Entity: ids[i], Have: w.Have, Need: w.Need}
+		}
+		req.Streams = append(req.Streams, engine.StreamState{ID: ids[i], Series: w.Series})
 	}
 	d, err := p.eng.PartitionTask(ctx, req)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/dwcp"
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 	"github.com/dwcp/dwcp-ml/sidecar/runtime"
+	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
 // streamSample is stream k's measurement at step i: its own capacity, a daily-ish wobble.
@@ -26,13 +28,20 @@ func streamSample(k, i int) dwcp.NetworkSample {
 
 func newPartitioner(t *testing.T, eng dwcp.PartitionEngine, cfg dwcp.PartitionerConfig, streams, samples int) *dwcp.Partitioner {
 	t.Helper()
+	return namedPartitioner(t, eng, cfg, "s", streams, samples)
+}
+
+// namedPartitioner is newPartitioner with streams prefix0, prefix1, ...: the store holds
+// a stream's samples across Partitioners, so each case names its own.
+func namedPartitioner(t *testing.T, eng dwcp.PartitionEngine, cfg dwcp.PartitionerConfig, prefix string, streams, samples int) *dwcp.Partitioner {
+	t.Helper()
 	p, err := dwcp.NewPartitioner(context.Background(), eng, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k := range streams {
 		for i := range samples {
-			if err := p.AddSample(fmt.Sprint("s", k), streamSample(k, i)); err != nil {
+			if err := p.AddSample(fmt.Sprint(prefix, k), streamSample(k, i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -53,8 +62,8 @@ func TestPartitioner(t *testing.T) {
 			{ID: "min-" + cfg.Forecast.String(), Size: 1 << 20, MinBandwidth: 300},
 		} {
 			var got [2]*dwcp.TaskPartitionDecision
-			for j, e := range []dwcp.PartitionEngine{eng, c} {
-				p := newPartitioner(t, e, cfg, 3, 30)
+			for j, e := range []dwcp.PartitionEngine{online(eng), c} {
+				p := namedPartitioner(t, e, cfg, fmt.Sprintf("%s-%g/s", task.ID, cfg.FECOverhead), 3, 30)
 				d, err := p.PartitionTask(ctx, &task)
 				if err != nil {
 					t.Fatalf("%+v %s: %v", cfg, task.ID, err)
@@ -76,7 +85,7 @@ func TestPartitioner(t *testing.T) {
 				t.Fatalf("%s: %+v (sum %d)", task.ID, d, sum)
 			}
 			if task.MinBandwidth > 0 {
-				if len(d.StreamIDs) != 2 || d.StreamIDs[0] != "s1" { // s0 runs at 200 .. 304 Mbit/s
+				if len(d.StreamIDs) != 2 || !strings.HasSuffix(d.StreamIDs[0], "/s1") { // s0 runs at 200 .. 304 Mbit/s
 					t.Fatalf("%s: MinBandwidth kept %v", task.ID, d.StreamIDs)
 				}
 			} else if len(d.StreamIDs) != 3 || !(d.ChunkSizes[0] < d.ChunkSizes[1] && d.ChunkSizes[1] < d.ChunkSizes[2]) {
@@ -84,7 +93,7 @@ func TestPartitioner(t *testing.T) {
 			}
 		}
 	}
-	if o, ok := eng.PartitionOutcome("t-last_value"); !ok || o.Seconds["s0"] != 1.5 {
+	if o, ok := eng.PartitionOutcome("t-last_value"); !ok || o.Seconds["t-last_value-0.25/s0"] != 1.5 { // the last partition of the task id
 		t.Fatalf("outcome %+v %v", o, ok)
 	}
 }
@@ -92,15 +101,15 @@ func TestPartitioner(t *testing.T) {
 func TestPartitionerErrors(t *testing.T) {
 	ctx := context.Background()
 	eng := openEngine(t)
-	if _, err := dwcp.NewPartitioner(ctx, eng, dwcp.PartitionerConfig{Forecast: 5}); !errors.Is(err, dwcp.ErrBadConfig) {
+	if _, err := dwcp.NewPartitioner(ctx, online(eng), dwcp.PartitionerConfig{Forecast: 5}); !errors.Is(err, dwcp.ErrBadConfig) {
 		t.Fatalf("bad source: %v", err)
 	}
-	if _, err := dwcp.NewPartitioner(ctx, eng, dwcp.PartitionerConfig{FECOverhead: math.NaN()}); !errors.Is(err, dwcp.ErrBadConfig) {
+	if _, err := dwcp.NewPartitioner(ctx, online(eng), dwcp.PartitionerConfig{FECOverhead: math.NaN()}); !errors.Is(err, dwcp.ErrBadConfig) {
 		t.Fatalf("NaN overhead: %v", err)
 	}
-	p := newPartitioner(t, eng, dwcp.PartitionerConfig{}, 2, 3)
-	warm := newPartitioner(t, eng, dwcp.PartitionerConfig{Forecast: engine.ForecastLinkModel}, 2, 3)
-	empty := newPartitioner(t, eng, dwcp.PartitionerConfig{}, 0, 0)
+	p := newPartitioner(t, online(eng), dwcp.PartitionerConfig{}, 2, 3)
+	warm := newPartitioner(t, online(eng), dwcp.PartitionerConfig{Forecast: engine.ForecastLinkModel}, 2, 3)
+	empty := newPartitioner(t, online(eng), dwcp.PartitionerConfig{}, 0, 0)
 	cases := []struct {
 		name string
 		p    *dwcp.Partitioner
@@ -124,7 +133,9 @@ func TestPartitionerErrors(t *testing.T) {
 	if err := p.AddSample("", streamSample(0, 9)); !errors.Is(err, dwcp.ErrEmptyID) {
 		t.Errorf("empty stream id: %v", err)
 	}
-	if err := p.AddSample("s0", streamSample(0, 0)); !errors.Is(err, dwcp.ErrTimeOrder) {
+	old := streamSample(0, 0)
+	old.Timestamp = old.Timestamp.Add(-100 * 5 * time.Minute)
+	if err := p.AddSample("s0", old); !errors.Is(err, dwcp.ErrTimeOrder) {
 		t.Errorf("old sample: %v", err)
 	}
 	if err := p.ReportOutcome(ctx, "never", "s0", 1); !errors.Is(err, engine.ErrNotFound) {
@@ -144,8 +155,10 @@ func ExamplePartitioner() {
 		log.Fatal(err)
 	}
 	defer eng.Close()
+	// The adapter's samples live in an online store; its feature core resamples them.
+	held := store.NewOnline(ctx, store.New(store.Config{}), eng)
 
-	p, err := dwcp.NewPartitioner(ctx, eng, dwcp.PartitionerConfig{})
+	p, err := dwcp.NewPartitioner(ctx, held, dwcp.PartitionerConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,9 +13,10 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/engine"
 )
 
-// PlacementEngine is what the Placer calls: engine.Engine's placement calls.
+// PlacementEngine is what the Placer calls: the online store the demand samples go to
+// and engine.Engine's placement calls. *store.Online and *client.Client implement it.
 type PlacementEngine interface {
-	Versioner
+	OnlineStore
 	PlaceVM(ctx context.Context, req engine.PlacementRequest) (engine.Placement, error)
 	PlaceVMBatch(ctx context.Context, reqs []engine.PlacementRequest) ([]engine.Placement, error)
 }
@@ -124,13 +125,12 @@ type PlacerConfig struct {
 	// DWCP's own rule, Available >= Requested. (The engine's zero would be the bundle's
 	// defaults, CPU 4.)
 	Overcommit engine.Resources
-	// FillLimit: see DetectorConfig.FillLimit.
-	FillLimit int
 }
 
 // Placer is DWCP's ITPv3 PlaceVM / PlaceVMBatch over the placement model, on the nodes
 // given to SetNodes (the caller's pointers: it reads them at every call) and the demand
-// histories fed to ObserveVM and ObserveNode. Safe for concurrent use.
+// histories the online store holds from ObserveVM and ObserveNode (the placement
+// model's history H of each, resampled by the feature core). Safe for concurrent use.
 type Placer struct {
 	eng   PlacementEngine
 	cfg   PlacerConfig
@@ -138,9 +138,11 @@ type Placer struct {
 
 	mu    sync.RWMutex
 	nodes []*Node
-	vmH   map[string]*grid
-	nodeH map[string]*grid
 }
+
+// windowChunk bounds the entities of one Windows call (the sidecar's batch limit is
+// 4,096 by default).
+const windowChunk = 1024
 
 // NewPlacer reads the placement model's history length and step from eng.
 func NewPlacer(ctx context.Context, eng PlacementEngine, cfg PlacerConfig) (*Placer, error) {
@@ -170,17 +172,11 @@ func NewPlacer(ctx context.Context, eng PlacementEngine, cfg PlacerConfig) (*Pla
 			return nil, inputErr(op, "PlacerConfig.Overcommit["+engine.ResourceNames[r]+"]", o, ErrBadConfig)
 		}
 	}
-	if cfg.FillLimit == 0 {
-		cfg.FillLimit = DefaultFillLimit
-	}
-	if cfg.FillLimit < 0 {
-		return nil, inputErr(op, "PlacerConfig.FillLimit", cfg.FillLimit, ErrBadConfig)
-	}
 	m, err := modelOf(ctx, eng, op, FamilyPlacement)
 	if err != nil {
 		return nil, err
 	}
-	return &Placer{eng: eng, cfg: cfg, model: m, vmH: map[string]*grid{}, nodeH: map[string]*grid{}}, nil
+	return &Placer{eng: eng, cfg: cfg, model: m}, nil
 }
 
 // History is the number of samples H of a VM's or node's demand history the model reads.
@@ -208,29 +204,30 @@ func (p *Placer) SetNodes(nodes []*Node) error {
 	return nil
 }
 
-// ObserveVM records one sample of a VM's observed demand in the model's units (cpu_mhz,
-// mem_mb, disk_kbs, net_kbs) on the model's grid (see grid rules in DetectorConfig).
+// ObserveVM hands one sample of a VM's observed demand in the model's units (cpu_mhz,
+// mem_mb, disk_kbs, net_kbs) to the store: entity VMEntity(id), schema host.
 func (p *Placer) ObserveVM(id string, t time.Time, demand engine.Resources) error {
-	return p.observe("observe vm", p.vmH, id, t, demand)
+	return p.observe(context.Background(), "observe vm", VMEntity(id), id, t, demand)
 }
 
-// ObserveNode records one sample of a node's observed demand (its resident VMs' demand
-// summed), in the model's units.
+// ObserveNode hands one sample of a node's observed demand (its resident VMs' demand
+// summed), in the model's units, to the store: entity NodeEntity(id), schema host (the
+// usage history PlaceVM on held host state reads too).
 func (p *Placer) ObserveNode(id string, t time.Time, usage engine.Resources) error {
-	return p.observe("observe node", p.nodeH, id, t, usage)
+	return p.observe(context.Background(), "observe node", NodeEntity(id), id, t, usage)
 }
 
-// Forget drops the demand histories of VMs and nodes that are gone.
-func (p *Placer) Forget(ids ...string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, id := range ids {
-		delete(p.vmH, id)
-		delete(p.nodeH, id)
-	}
-}
+// VMEntity is the store's entity of a VM's demand history: kind vm, schema host.
+func VMEntity(id string) engine.EntityRef { return engine.EntityRef{Kind: engine.EntityVM, ID: id} }
 
-func (p *Placer) observe(op string, hs map[string]*grid, id string, t time.Time, v engine.Resources) error {
+// NodeEntity is the store's entity of a node's usage history: kind host, schema host.
+func NodeEntity(id string) engine.EntityRef { return engine.EntityRef{Kind: engine.EntityHost, ID: id} }
+
+// Forget is kept for DWCP's callers: the Placer holds no history of its own, and the
+// store evicts the samples of VMs and nodes gone after its TTL without samples.
+func (p *Placer) Forget(ids ...string) {}
+
+func (p *Placer) observe(ctx context.Context, op string, ref engine.EntityRef, id string, t time.Time, v engine.Resources) error {
 	if id == "" {
 		return inputErr(op, "id", nil, ErrEmptyID)
 	}
@@ -242,17 +239,59 @@ func (p *Placer) observe(op string, hs map[string]*grid, id string, t time.Time,
 			return err
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	h := hs[id]
-	if h == nil {
-		h = newGrid(p.model.StepSeconds, p.cfg.FillLimit, p.model.WindowSamples, engine.NumResources)
-		hs[id] = h
+	return observe(ctx, p.eng, op, "sample", t, engine.SchemaHost, []engine.EntityRef{ref}, v[:])
+}
+
+// histories are the store's placement windows of nodes and VMs that hold all H bins.
+type histories struct{ node, vm map[string][]float64 }
+
+// histories reads the windows of every node and of every VM of vms or resident on a
+// node from the store (p.mu held for reading).
+func (p *Placer) histories(ctx context.Context, op string, vms []*VM) (histories, error) {
+	h := histories{node: map[string][]float64{}, vm: map[string][]float64{}}
+	var refs []engine.EntityRef
+	seen := map[engine.EntityRef]bool{}
+	add := func(r engine.EntityRef) {
+		if r.ID != "" && !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
 	}
-	if _, err := h.add(t, v[:]); err != nil {
-		return inputErr(op, "t", t.UTC().Format(time.RFC3339), err)
+	for _, n := range p.nodes {
+		if n == nil {
+			continue
+		}
+		add(NodeEntity(n.ID))
+		for _, vm := range n.VMs {
+			if vm != nil {
+				add(VMEntity(vm.ID))
+			}
+		}
 	}
-	return nil
+	for _, vm := range vms {
+		if vm != nil {
+			add(VMEntity(vm.ID))
+		}
+	}
+	for len(refs) > 0 {
+		chunk := refs[:min(len(refs), windowChunk)]
+		refs = refs[len(chunk):]
+		ws, err := windows(ctx, p.eng, op, FamilyPlacement, "", true, chunk...)
+		if err != nil {
+			return histories{}, err
+		}
+		for i, w := range ws {
+			if !w.Ready() {
+				continue
+			}
+			if chunk[i].Kind == engine.EntityHost {
+				h.node[chunk[i].ID] = w.Series.Values
+			} else {
+				h.vm[chunk[i].ID] = w.Series.Values
+			}
+		}
+	}
+	return h, nil
 }
 
 // Exclusion is a node the adapter's own constraints removed before the model (GPU,
@@ -334,15 +373,20 @@ func (p *Placer) DecideBatch(ctx context.Context, vms []*VM, c *Constraints) ([]
 // Requests returns the engine requests PlaceVMBatch sends for vms (the adapter's
 // exclusions are the hosts whose Maintenance the node itself does not set).
 func (p *Placer) Requests(vms []*VM, c *Constraints) ([]engine.PlacementRequest, error) {
+	return p.RequestsContext(context.Background(), vms, c)
+}
+
+// RequestsContext is Requests with a context for the store call.
+func (p *Placer) RequestsContext(ctx context.Context, vms []*VM, c *Constraints) ([]engine.PlacementRequest, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	reqs, _, err := p.requests("place vm batch", vms, c)
+	reqs, _, err := p.requests(ctx, "place vm batch", vms, c)
 	return reqs, err
 }
 
 func (p *Placer) decide(ctx context.Context, op string, vms []*VM, c *Constraints) ([]Decision, error) {
 	p.mu.RLock()
-	reqs, excl, err := p.requests(op, vms, c)
+	reqs, excl, err := p.requests(ctx, op, vms, c)
 	nodes := slices.Clone(p.nodes)
 	p.mu.RUnlock()
 	if err != nil {
@@ -377,7 +421,7 @@ func (p *Placer) decide(ctx context.Context, op string, vms []*VM, c *Constraint
 }
 
 // requests maps vms on the current nodes; p.mu is held for reading.
-func (p *Placer) requests(op string, vms []*VM, c *Constraints) ([]engine.PlacementRequest, [][]Exclusion, error) {
+func (p *Placer) requests(ctx context.Context, op string, vms []*VM, c *Constraints) ([]engine.PlacementRequest, [][]Exclusion, error) {
 	if len(vms) == 0 {
 		return nil, nil, inputErr(op, "vms", nil, ErrNil)
 	}
@@ -390,7 +434,16 @@ func (p *Placer) requests(op string, vms []*VM, c *Constraints) ([]engine.Placem
 	if err := checkConstraints(op, c); err != nil {
 		return nil, nil, err
 	}
-	hosts, err := p.hosts(op)
+	for _, n := range p.nodes {
+		if err := checkNodeID(op, n); err != nil {
+			return nil, nil, err
+		}
+	}
+	hist, err := p.histories(ctx, op, vms)
+	if err != nil {
+		return nil, nil, err
+	}
+	hosts, err := p.hosts(op, hist)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -409,14 +462,14 @@ func (p *Placer) requests(op string, vms []*VM, c *Constraints) ([]engine.Placem
 			return nil, nil, inputErr(op, field+".ID", vm.ID, ErrDuplicateID)
 		}
 		seen[vm.ID] = true
-		reqs[i], excl[i] = p.request(vm, c, hosts)
+		reqs[i], excl[i] = p.request(vm, c, hosts, hist)
 	}
 	return reqs, excl, nil
 }
 
 // hosts maps every node to an engine host without the VM-specific parts (Maintenance is
 // the node's own flag here).
-func (p *Placer) hosts(op string) ([]engine.HostState, error) {
+func (p *Placer) hosts(op string, hist histories) ([]engine.HostState, error) {
 	H := p.model.WindowSamples
 	out := make([]engine.HostState, len(p.nodes))
 	for i, n := range p.nodes {
@@ -447,12 +500,12 @@ func (p *Placer) hosts(op string) ([]engine.HostState, error) {
 			if vm == nil {
 				continue
 			}
-			io := ioRequests(p.vmHistory(vm, H))
+			io := ioRequests(p.vmHistory(vm, H, hist))
 			h.Allocated[engine.ResourceDisk] += io[0]
 			h.Allocated[engine.ResourceNet] += io[1]
 		}
-		if g := p.nodeH[n.ID]; g != nil && g.full() {
-			_, h.Usage = g.windowAll()
+		if u, ok := hist.node[n.ID]; ok {
+			h.Usage = u
 		} else {
 			// Without H observed samples the node is assumed to use what is reserved on it
 			// (CPU and memory) and no disk or network throughput.
@@ -465,9 +518,9 @@ func (p *Placer) hosts(op string) ([]engine.HostState, error) {
 }
 
 // request maps vm against hosts (copied: Maintenance carries the adapter's exclusions).
-func (p *Placer) request(vm *VM, c *Constraints, hosts []engine.HostState) (engine.PlacementRequest, []Exclusion) {
+func (p *Placer) request(vm *VM, c *Constraints, hosts []engine.HostState, hs histories) (engine.PlacementRequest, []Exclusion) {
 	H := p.model.WindowSamples
-	hist := p.vmHistory(vm, H)
+	hist := p.vmHistory(vm, H, hs)
 	io := ioRequests(hist)
 	req := engine.PlacementRequest{Hosts: slices.Clone(hosts), Overcommit: p.cfg.Overcommit,
 		VM: engine.VMRequest{ID: vm.ID, History: hist, Group: vm.AntiAffinityGroup,
@@ -542,11 +595,11 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// vmHistory is the VM's H observed samples, or, without them, its request for CPU and
-// memory and no disk or network demand, H times (it is assumed to use what it reserves).
-func (p *Placer) vmHistory(vm *VM, H int) []float64 {
-	if g := p.vmH[vm.ID]; g != nil && g.full() {
-		_, v := g.windowAll()
+// vmHistory is the store's window of the VM's H bins, or, without all of them, its
+// request for CPU and memory and no disk or network demand, H times (it is assumed to use
+// what it reserves).
+func (p *Placer) vmHistory(vm *VM, H int, hs histories) []float64 {
+	if v, ok := hs.vm[vm.ID]; ok {
 		return v
 	}
 	u := engine.Resources{float64(vm.RequestedCPU) * p.cfg.MHzPerCore, float64(vm.RequestedMemory) / bytesPerMB, 0, 0}
@@ -639,6 +692,18 @@ func checkVM(op, field string, vm *VM) error {
 		return inputErr(op, field+".RequestedDisk", vm.RequestedDisk, ErrNegative)
 	case vm.RequestedGPU < 0:
 		return inputErr(op, field+".RequestedGPU", vm.RequestedGPU, ErrNegative)
+	}
+	return nil
+}
+
+// checkNodeID refuses a nil node or one without an ID before the store is asked (SetNodes
+// refused them; the caller owns the pointers).
+func checkNodeID(op string, n *Node) error {
+	switch {
+	case n == nil:
+		return inputErr(op, "nodes", nil, ErrNil)
+	case n.ID == "":
+		return inputErr(op, "nodes.ID", nil, ErrEmptyID)
 	}
 	return nil
 }

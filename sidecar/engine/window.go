@@ -41,8 +41,8 @@ type Window struct {
 func (w Window) Ready() bool { return w.Need > 0 && w.Have >= w.Need }
 
 // Windower returns the windows of WindowRequest, in order: Entities' then Raw's. An
-// entity without samples is CodeNotFound naming it; a malformed raw batch
-// CodeInvalidInput, as Observe would refuse it. sidecar/store implements it in-process,
+// entity without samples (never observed, or evicted) has Have 0 and a zero End; a
+// malformed raw batch is CodeInvalidInput, as Observe would refuse it. sidecar/store implements it in-process,
 // sidecar/client over the sidecar (RPC Windows).
 type Windower interface {
 	Windows(ctx context.Context, req WindowRequest) ([]Window, error)

@@ -13,7 +13,8 @@ import (
 // Window is the window of (ref, p.Schema) the typed calls read, with what it holds: the
 // feature core resamples the entity's samples onto p's grid ending at the bin of its
 // newest sample (as Series does) and Have counts the newest bins the core did not leave
-// missing, at most window. With values, Series holds those Have bins.
+// missing, at most window. With values, Series holds those Have bins. An entity without
+// samples has Have 0 and a zero End.
 func (s *Store) Window(ref engine.EntityRef, p featurecore.Params, window int, values bool) (engine.Window, error) {
 	const op = "windows"
 	k := key{kind: ref.Kind, id: ref.ID, schema: p.Schema.Name()}
@@ -22,7 +23,7 @@ func (s *Store) Window(ref engine.EntityRef, p featurecore.Params, window int, v
 	defer sh.mu.Unlock()
 	e := sh.m[k]
 	if e == nil || e.n() == 0 {
-		return engine.Window{}, notHeld(op, k)
+		return engine.Window{Entity: ref, Need: window}, nil // nothing held: nothing of the window
 	}
 	step := p.StepSeconds
 	if step <= 0 || window <= 0 {
@@ -51,7 +52,7 @@ func (s *Store) HostWindow(ref engine.EntityRef, h int, step int64, fill int, va
 	defer sh.mu.Unlock()
 	e := sh.m[k]
 	if e == nil || e.n() == 0 {
-		return engine.Window{}, notHeld(op, k)
+		return engine.Window{Entity: ref, Need: h}, nil // nothing held: nothing of the window
 	}
 	if step <= 0 || h <= 0 {
 		return engine.Window{}, engine.Errorf(engine.CodeInternal, op, "", "grid of %d s and history %d", step, h)
