@@ -11,13 +11,15 @@
 //   - Partitioner: AddSample per stream, PartitionTask(ctx, *Task) (*TaskPartitionDecision,
 //     error) and ReportOutcome over the engine's PartitionTask (docs/partition.md).
 //
-// Every adapter runs over an interface that both engines implement: the in-process
-// *runtime.Engine (cgo) and the pure-Go *client.Client of a dwcp-sidecar; pick the engine
-// at start-up and get the same answers, bit for bit, either way. The package is pure Go
-// (builds with CGO_ENABLED=0).
+// Every adapter runs over an interface that both engines implement: the in-process online
+// store over the engine (*store.Online over a *runtime.Engine, cgo) and the pure-Go
+// *client.Client of a dwcp-sidecar; pick one at start-up and get the same answers, bit for
+// bit, either way. The package is pure Go (builds with CGO_ENABLED=0).
 //
-// DWCP hands over one sample at a time, the models read windows: each adapter keeps the
-// per-entity history on the model's step grid (see History) and answers once the window is
-// full. Field mappings, units and the formulas of Severity, Confidence and TrendDirection
-// are in docs/dwcp-adapters.md and on each type.
+// DWCP hands over one sample at a time, the models read windows. The adapters keep no
+// history: each sample goes to the engine's online store (Observe, see OnlineStore), and
+// each answer reads back the window the model needs (Windows), resampled by the feature
+// core, with its last grid bin and how many of its bins are held; the typed call runs on
+// that window. Field mappings, units, the store entities of each adapter and the formulas
+// of Severity, Confidence and TrendDirection are in docs/dwcp-adapters.md and on each type.
 package dwcp

@@ -223,10 +223,6 @@ func VMEntity(id string) engine.EntityRef { return engine.EntityRef{Kind: engine
 // NodeEntity is the store's entity of a node's usage history: kind host, schema host.
 func NodeEntity(id string) engine.EntityRef { return engine.EntityRef{Kind: engine.EntityHost, ID: id} }
 
-// Forget is kept for DWCP's callers: the Placer holds no history of its own, and the
-// store evicts the samples of VMs and nodes gone after its TTL without samples.
-func (p *Placer) Forget(ids ...string) {}
-
 func (p *Placer) observe(ctx context.Context, op string, ref engine.EntityRef, id string, t time.Time, v engine.Resources) error {
 	if id == "" {
 		return inputErr(op, "id", nil, ErrEmptyID)
