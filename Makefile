@@ -146,12 +146,14 @@ demo: all
 	if [ $$status -ne 0 ]; then echo "dwcp-sidecar exited with status $$status" >&2; exit 1; fi
 
 # Regenerates the committed default bundle (golden/bundle) from the default data.
+# Built beside and moved into place, so golden/bundle is never half written.
 default-bundle: venv
-	rm -rf $(BUILD)/default golden/bundle
+	rm -rf $(BUILD)/default $(BUILD)/default-bundle
 	$(DWCP) train --work $(BUILD)/default --quiet
 	$(DWCP) export --work $(BUILD)/default --quiet
-	$(DWCP) bundle --work $(BUILD)/default --out golden/bundle --version default-1
-	$(DWCP) drift attach golden/bundle
+	$(DWCP) bundle --work $(BUILD)/default --out $(BUILD)/default-bundle --version default-1
+	$(DWCP) drift attach $(BUILD)/default-bundle
+	rm -rf golden/bundle && mv $(BUILD)/default-bundle golden/bundle
 
 test: test-c test-py test-go
 

@@ -22,8 +22,9 @@ import numpy as np
 from dwcp_ml import __version__
 from dwcp_ml import feature_core as fc
 from dwcp_ml.spec import runtime
-from dwcp_ml.spec.model import (INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA, DriftSample,
-                                ExportedModel, TensorSpec, model_input, schema_hash, schema_label)
+from dwcp_ml.spec.model import (DRIFT_MAX_ROWS, INPUT, ML_OPSET, OPSET, PLACEMENT_SCHEMA,
+                                DriftSample, ExportedModel, TensorSpec, evenly_spaced, model_input,
+                                schema_hash, schema_label)
 
 from . import metadata, spec_checks
 from .golden_checks import (DRIFT_FORMAT, GOLDEN_FORMAT, DriftData, GoldenData, bits64,
@@ -128,7 +129,6 @@ def golden_predictions(model: ExportedModel, onnx_bytes: bytes) -> dict[str, obj
 
 # ---- drift references ------------------------------------------------------------------
 
-DRIFT_MAX_ROWS = 20_000  # reference sample size cap (rows of the model input)
 DRIFT_BATCH = 4096  # ONNX Runtime batch of the reference outputs (fixed: the same bits)
 SAMPLE_RULE = (f"at most {DRIFT_MAX_ROWS} rows of the candidate rows in their stated order: "
                f"all of them when there are fewer, else row floor(k * n / {DRIFT_MAX_ROWS}) for "
@@ -138,11 +138,6 @@ SAMPLE_RULE = (f"at most {DRIFT_MAX_ROWS} rows of the candidate rows in their st
 BINS_RULE = ("quantile edges of the reference sample (fc_drift_quantile_edges: lower quantiles, "
              "ties collapsed), counts by fc_drift_histogram; a column with one distinct value "
              "is recorded as constant and excluded from PSI and KS")
-
-
-def _subsample(n: int, cap: int = DRIFT_MAX_ROWS) -> np.ndarray:
-    return (np.arange(n, dtype=np.int64) if n <= cap
-            else (np.arange(cap, dtype=np.int64) * n) // cap)
 
 
 def _outputs(session: Any, x: np.ndarray) -> np.ndarray:
@@ -175,7 +170,7 @@ def drift_reference(name: str, params: fc.Params | fc.PlacementParams, inputs: T
     if rows.ndim < 2 or tuple(rows.shape[1:]) != tuple(inputs.shape[1:]):
         raise BundleError(f"{name}: drift sample rows of shape {rows.shape}, the model takes "
                           f"{list(inputs.shape)}")
-    x = rows[_subsample(len(rows))]
+    x = rows[evenly_spaced(len(rows))]
     matrix = drift_matrix(params, x, _outputs(session, x))
     finite = np.isfinite(matrix).all(axis=1)
     matrix = matrix[finite]

@@ -15,7 +15,8 @@ from typing import Any
 
 from dwcp_ml import feature_core as fc
 from dwcp_ml.spec.model import OUTPUT, ExportedModel, TensorSpec
-from dwcp_ml.training.itp.scorer import TrainedItp
+from dwcp_ml.training.itp.evaluate import TRAIN_SEED_BASE
+from dwcp_ml.training.itp.scorer import ItpConfig, TrainedItp, recipe_of
 
 from .metadata import check_rules
 from .trees import lightgbm_to_onnx, sklearn_gb_to_onnx
@@ -35,17 +36,30 @@ def _thresholds(trained: TrainedItp) -> dict[str, float]:
     return {f"overcommit_{r}": float(v) for r, v in zip(names, SimConfig().overcommit)}
 
 
-def _notes(kind: str) -> dict[str, str]:
+def _notes(kind: str, config: ItpConfig) -> dict[str, str]:
+    horizon = ("the label horizon" if config.label_horizon is not None
+               else "the VM's remaining life")
+    peak = (f", plus {config.peak_weight} x its projected peak utilisation"
+            if config.peak_weight else "")
+    scaled = (", divided by the decision's label range (scores in [-1, 0])"
+              if config.target == "scaled" else "")
     return {
         "output": ("placement score of the VM on this host, higher is better: minus the "
-                   "predicted regret (work lost over the label horizon with the VM there, minus "
-                   "the best host's, per unit of the VM's CPU request); 0 = the best host"),
+                   f"predicted regret (work lost over {horizon} with the VM there, minus "
+                   f"the best host's, per unit of the VM's CPU request{peak}){scaled}; "
+                   "0 = the best host"),
         "input": "one row per feasible candidate host: the 154 placement factors "
                  "(docs/placement-factors.md), unnormalised",
         "constraints": "hard constraints (capacity x overcommit_*, anti-affinity, failure-domain "
                        "spread, maintenance) are applied before scoring, never by the model",
         "model": kind,
     }
+
+
+def _training_data(config: ItpConfig) -> dict[str, object]:
+    """Simulator decisions: the recipe's name lets lifecycle/drift.py regenerate them."""
+    return {"kind": "synthetic", "seed": TRAIN_SEED_BASE,
+            "generator": f"dwcp-ml ITP simulator (training/itp), recipe {recipe_of(config)}"}
 
 
 def export(trained: TrainedItp) -> list[ExportedModel]:
@@ -72,5 +86,6 @@ def export(trained: TrainedItp) -> list[ExportedModel]:
             feature_params=trained.params, verification=verification,
             golden_ts=None, golden_values=None, golden_requests=trained.golden_requests,
             training_data_digest=trained.training_data_digest,
-            thresholds=_thresholds(trained), metrics=metrics, notes=_notes(kind)))
+            thresholds=_thresholds(trained), metrics=metrics, notes=_notes(kind, trained.config),
+            training_data=_training_data(trained.config), drift_sample=trained.drift_sample))
     return out

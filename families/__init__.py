@@ -90,7 +90,7 @@ FAMILIES: dict[str, Family] = {
         _family("pba", "pba", "PbaConfig.shipped", sources.vm_traces, board="pba_board"),
         _family("anomaly", "anomaly", "AnomalyConfig", sources.metric_traces),
         _family("scaling", "scaling", "ScalingConfig", sources.cpu_traces),
-        _family("itp", "itp.scorer", "ItpConfig", sources.no_traces),
+        _family("itp", "itp.scorer", "ItpConfig.shipped", sources.no_traces),
         _family("link", "link", "LinkConfig", link_traces),
     )
 }

@@ -214,9 +214,9 @@ class Steps:
 
 def _write_bundle(exported: list[Any], out: Path, version: str,
                   source: families.Source) -> Path:
-    """Writes the bundle with its drift references (from the training data of ``source``)
-    next to ``out`` and renames it into place, so a crash never leaves a half bundle that a
-    resumed run would refuse as "not empty"."""
+    """Writes the bundle with its drift references (from the training data of ``source``
+    where the trainer gave no sample) next to ``out`` and renames it into place, so a crash
+    never leaves a half bundle that a resumed run would refuse as "not empty"."""
     from dwcp_ml.export import bundle
     from dwcp_ml.lifecycle import drift
 
@@ -224,8 +224,11 @@ def _write_bundle(exported: list[Any], out: Path, version: str,
         raise pipeline.PipelineError(f"{out} is not empty; choose a new bundle directory")
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    bundle.write(partial, exported, version)
-    drift.attach(partial, source, progress=lambda _: None)
+    written = bundle.write(partial, exported, version)
+    # Models whose trainer handed over its drift sample (link, itp) have their reference.
+    missing = [name for name, m in written.models.items() if m.drift is None]
+    if missing:
+        drift.attach(partial, source, models=missing, progress=lambda _: None)
     if out.exists():
         out.rmdir()
     partial.rename(out)

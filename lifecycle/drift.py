@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from dwcp_ml import feature_core as fc
 from dwcp_ml import families
+from dwcp_ml import feature_core as fc
 from dwcp_ml.export import bundle as bundle_mod
 from dwcp_ml.export.bundle import Bundle, BundleModel
 from dwcp_ml.export.golden_checks import DriftData, column_stats, drift_matrix
-from dwcp_ml.spec.model import DriftSample, model_input
+from dwcp_ml.spec.model import DriftSample, evenly_spaced, model_input
 from dwcp_ml.training import prepare, selection
 from dwcp_ml.training.data import DataNotFoundError, Trace, TraceFormatError, traces_digest
 
@@ -87,31 +87,26 @@ _ITP = _ItpCache()
 
 
 def _placement_sample(model: BundleModel) -> DriftSample:
-    """ITP trains on simulator decisions, not traces: regenerate them with the committed
-    configuration (default, then tiny) until the digest is the model's."""
+    """ITP trains on simulator decisions, not traces: regenerate them with the recipe the
+    manifest names (training_data.generator; every recipe when it names none) until the
+    digest is the model's."""
     from dwcp_ml.training.itp import scorer
-    from dwcp_ml.training.itp.labels import LabelConfig, generate
-    from dwcp_ml.training.itp.policies import RandomPolicy
 
     want = str(model.entry["training_data_digest"])
     if want in _ITP.by_digest:
         return _ITP.by_digest[want]
-    for label, config in (("default", scorer.ItpConfig()), ("tiny", scorer.ItpConfig.tiny())):
-        data = generate(scorer.training_scenarios(config), RandomPolicy,
-                        LabelConfig(sample=config.sample))
-        if scorer._digest(data) != want:  # noqa: SLF001 - the digest the trainer records
+    generator = str((model.entry.get("training_data") or {}).get("generator", ""))
+    recipes = scorer.recipes()
+    named = [n for n in recipes if generator.endswith(f"recipe {n}")]
+    for name in named or list(recipes):
+        config = recipes[name]
+        data = scorer.training_data(scorer.training_scenarios(config), config)
+        if scorer._digest(data.data) != want:  # noqa: SLF001 - the digest the trainer records
             continue
-        assert isinstance(model.params, fc.PlacementParams)
-        x = scorer.factors(model.params, data)
-        held = np.random.default_rng([config.seed, 0x17B]).random(data.n_decisions) < config.holdout
-        fit = ~held[data.decision]
-        text = (f"ITP simulator decisions of the {label} ItpConfig training scenarios "
-                f"({config.scenarios} scenarios, loads {list(config.loads)}), the factor rows "
-                "of the decisions not held out (the scorers' fit rows), decision after decision")
-        _ITP.by_digest[want] = DriftSample(np.ascontiguousarray(x[fit]), text)
+        _ITP.by_digest[want] = data.drift_sample(config)
         return _ITP.by_digest[want]
-    raise DriftError(f"{model.name}: neither the default nor the tiny ITP configuration "
-                     f"regenerates the training data {want}")
+    raise DriftError(f"{model.name}: the ITP recipe{'s' if not named else ''} "
+                     f"{', '.join(named or recipes)} do not regenerate the training data {want}")
 
 
 def training_sample(model: BundleModel, traces: Sequence[Trace]) -> DriftSample:
@@ -234,7 +229,7 @@ def _live_loader(family: str) -> Callable[[selection.Selection, Path], list[Trac
 
 def _live_matrix(model: BundleModel, traces: list[Trace]) -> tuple[np.ndarray, int]:
     x = _window_rows(model, traces)
-    keep = bundle_mod._subsample(len(x), LIVE_MAX_ROWS)  # noqa: SLF001 - the same rule
+    keep = evenly_spaced(len(x), LIVE_MAX_ROWS)  # the reference's rule
     x = x[keep]
     matrix = drift_matrix(model.params, x, bundle_mod._outputs(model.session, x))  # noqa: SLF001
     return matrix[np.isfinite(matrix).all(axis=1)], len(keep)

@@ -17,6 +17,13 @@ OPSET = 18  # ai.onnx
 ML_OPSET = 3  # ai.onnx.ml (TreeEnsembleRegressor)
 INPUT = "input"
 OUTPUT = "output"
+DRIFT_MAX_ROWS = 20_000  # drift reference sample size cap (rows of the model input)
+
+
+def evenly_spaced(n: int, cap: int = DRIFT_MAX_ROWS) -> np.ndarray:
+    """Row indices of at most ``cap`` of ``n`` rows: all of them, else floor(k * n / cap)."""
+    return (np.arange(n, dtype=np.int64) if n <= cap
+            else (np.arange(cap, dtype=np.int64) * n) // cap)
 
 
 @dataclass(frozen=True)

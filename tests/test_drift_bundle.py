@@ -284,7 +284,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_sample_rule_is_evenly_spaced() -> None:
-    assert bundle._subsample(5).tolist() == [0, 1, 2, 3, 4]  # noqa: SLF001
-    idx = bundle._subsample(100_001)  # noqa: SLF001
+    assert bundle.evenly_spaced(5).tolist() == [0, 1, 2, 3, 4]
+    idx = bundle.evenly_spaced(100_001)
     assert len(idx) == bundle.DRIFT_MAX_ROWS and idx[0] == 0 and idx[-1] == 99_995
     assert np.all(np.diff(idx) >= 5)

@@ -137,7 +137,7 @@ func ExamplePlacer() {
 	// Output:
 	// node: n4
 	// excluded: n2 [cost 3 per hour > 2]
-	// n4 (score -0.000479943); 2 of 6 hosts feasible (anti-affinity removed 1, spread removed 2, maintenance removed 2); vs n5 (-0.020869): usage_util_std_after -0.0105, mean_util_after_cpu -0.009886
+	// n4 (score -0.118936); 2 of 6 hosts feasible (anti-affinity removed 1, spread removed 2, maintenance removed 2); vs n5 (-0.188415): usage_util_std_after -0.0486, host_util_mem -0.008862, mean_util_after_cpu -0.007654, host_util_cpu -0.001902, host_allocated_ratio_mem -0.001703
 }
 
 const gib = 1 << 30

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from sklearn.ensemble import GradientBoostingRegressor
 
 from dwcp_ml import feature_core as fc
+from dwcp_ml.spec.model import DRIFT_MAX_ROWS, DriftSample, evenly_spaced
 from dwcp_ml.training.data import Trace
 
 from .cluster import ClusterConfig
@@ -100,10 +101,26 @@ class ItpConfig:
                    dagger_scenarios=2)
 
     @classmethod
+    def shipped(cls, tiny: bool = False) -> ItpConfig:
+        """What the default bundle ships: recipe 2 (``tiny``: the seconds-long form)."""
+        return cls.tiny() if tiny else cls.dagger()
+
+    @classmethod
     def tiny(cls) -> ItpConfig:
         """Seconds, for tests and the tiny pipeline."""
         return cls(scenarios=1, loads=(0.8,), sample=0.1, lgbm_trees=20, gb_trees=20,
                    gb_rows=5_000, golden_requests=3)
+
+
+def recipes() -> dict[str, ItpConfig]:
+    """The named training configurations; the manifest names the one a model was trained
+    with (training_data.generator), so its training data can be regenerated."""
+    return {"dagger": ItpConfig.dagger(), "default": ItpConfig(), "tiny": ItpConfig.tiny()}
+
+
+def recipe_of(config: ItpConfig) -> str:
+    """The name of ``config`` in recipes(), or "custom"."""
+    return next((name for name, c in recipes().items() if c == config), "custom")
 
 
 @dataclass
@@ -116,6 +133,7 @@ class TrainedItp:
     golden_requests: list[dict[str, Any]]
     metrics: dict[str, dict[str, float]]
     training_data_digest: str
+    drift_sample: DriftSample
 
 
 def factors(params: fc.PlacementParams, data: LabeledDecisions) -> NDArray[np.float32]:
@@ -248,42 +266,91 @@ def _lgbm(config: ItpConfig) -> lgb.LGBMRegressor:
                              force_row_wise=True, verbose=-1)
 
 
-def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bool = False,
-        base: ScenarioConfig | None = None) -> TrainedItp:
-    """Labels decisions of ``scenarios`` (random behaviour policy), fits both scorers, then
-    runs ``config.dagger_rounds`` DAgger rounds on new training-seed scenarios built from
-    ``base`` (default: synthetic on config.cluster), refitting on all the data each round."""
+@dataclass
+class TrainingData:
+    """The labelled decisions a scorer fits (all DAgger rounds), their factor rows and the
+    held-out split: ``held`` per decision, ``fit`` per row."""
+
+    data: LabeledDecisions
+    x: NDArray[np.float32]
+    params: fc.PlacementParams
+    held: NDArray[np.bool_]
+    fit: NDArray[np.bool_]
+
+    def drift_sample(self, config: ItpConfig) -> DriftSample:
+        """The fit rows, at most DRIFT_MAX_ROWS of them evenly spaced (decision after
+        decision), as the bundle's drift reference sample: the bundle writer and a later
+        regeneration (lifecycle/drift.py) cut the same rows."""
+        rows = self.x[self.fit]
+        rounds = (f", then {config.dagger_rounds} DAgger rounds of {config.dagger_scenarios} "
+                  "scenarios placed by the round's own scorer" if config.dagger_rounds else "")
+        horizon = (f"{config.label_horizon} steps" if config.label_horizon is not None
+                   else "the VM's remaining life")
+        text = (f"ITP simulator decisions of the training scenarios ({config.scenarios} "
+                f"scenarios of the random placer, loads {list(config.loads)}{rounds}; labels: "
+                f"horizon {horizon}, peak weight "
+                f"{config.peak_weight}, target {config.target}), the factor rows of the "
+                f"decisions not held out (the scorers' fit rows), decision after decision, "
+                f"{min(len(rows), DRIFT_MAX_ROWS)} of {len(rows)} evenly spaced")
+        return DriftSample(np.ascontiguousarray(rows[evenly_spaced(len(rows))]), text)
+
+
+def _split(parts: list[LabeledDecisions], x_parts: list[NDArray[np.float32]],
+           params: fc.PlacementParams, config: ItpConfig) -> TrainingData:
+    data = _concat(parts)
+    # The same stream every round: a decision held out once stays held out.
+    held = np.random.default_rng([config.seed, 0x17B]).random(data.n_decisions) < config.holdout
+    return TrainingData(data, np.concatenate(x_parts), params, held, ~held[data.decision])
+
+
+def _fit_lgbm(td: TrainingData, config: ItpConfig) -> lgb.LGBMRegressor:
+    lgbm = _lgbm(config)
+    lgbm.fit(td.x[td.fit], regret_target(td.data, config.target)[td.fit])
+    return lgbm
+
+
+def training_data(scenarios: list[Scenario], config: ItpConfig, progress: bool = False,
+                  base: ScenarioConfig | None = None) -> TrainingData:
+    """Labels decisions of ``scenarios`` (random behaviour policy), then runs
+    ``config.dagger_rounds`` DAgger rounds on new training-seed scenarios built from ``base``
+    (default: synthetic on config.cluster), each placed by a LightGBM scorer fitted on all the
+    data so far and labelled by the oracle's rule. Deterministic: the same arguments give the
+    same data (its digest is the model's training_data_digest)."""
     started = time.perf_counter()
     labels = config.label_config()
     data = generate(scenarios, RandomPolicy, labels)
     params = fc.PlacementParams(history=int(data.vm_history.shape[1]))
-    parts = [data]
-    X_parts = [factors(params, data)]
-    lgbm = _lgbm(config)
+    parts, x_parts = [data], [factors(params, data)]
     base = base or ScenarioConfig(cluster=config.cluster)
-    for round_ in range(config.dagger_rounds + 1):
-        data = _concat(parts)
-        X = np.concatenate(X_parts)
-        y = regret_target(data, config.target)
-        # The same stream every round: a decision held out once stays held out.
-        rng = np.random.default_rng([config.seed, 0x17B])
-        held = rng.random(data.n_decisions) < config.holdout
-        fit_rows = ~held[data.decision]
+    for round_ in range(config.dagger_rounds):
+        td = _split(parts, x_parts, params, config)
         if progress:
-            print(f"itp: round {round_}: {data.n_decisions} decisions, {len(y)} rows "
+            print(f"itp: round {round_}: {td.data.n_decisions} decisions, {len(td.x)} rows "
                   f"({time.perf_counter() - started:.1f} s)")
-        lgbm = _lgbm(config)
-        lgbm.fit(X[fit_rows], y[fit_rows])
-        if round_ == config.dagger_rounds:
-            break
+        lgbm = _fit_lgbm(td, config)
         new = [make_scenario(replace(base, load=config.loads[i % len(config.loads)],
                                      seed=TRAIN_SEED_BASE + 100 * (round_ + 1) + i))
                for i in range(config.dagger_scenarios)]
         behaviour = functools.partial(ScorerPolicy, lgbm, params, f"dagger{round_}")
         more = generate(new, behaviour, labels)
         parts.append(more)
-        X_parts.append(factors(params, more))
+        x_parts.append(factors(params, more))
+    return _split(parts, x_parts, params, config)
 
+
+def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bool = False,
+        base: ScenarioConfig | None = None) -> TrainedItp:
+    """Both scorers on ``training_data(scenarios, config, progress, base)``."""
+    started = time.perf_counter()
+    td = training_data(scenarios, config, progress, base)
+    data, X, params, held, fit_rows = td.data, td.x, td.params, td.held, td.fit
+    y = regret_target(data, config.target)
+    if progress:
+        print(f"itp: final fit: {data.n_decisions} decisions, {len(y)} rows "
+              f"({time.perf_counter() - started:.1f} s)")
+    lgbm = _fit_lgbm(td, config)
+    rng = np.random.default_rng([config.seed, 0x17B])
+    rng.random(data.n_decisions)  # the held-out draw (_split): the stream continues after it
     fit_idx = np.flatnonzero(fit_rows)
     gb_idx = np.sort(rng.choice(fit_idx, size=min(config.gb_rows, len(fit_idx)), replace=False))
     gb = GradientBoostingRegressor(n_estimators=config.gb_trees, max_depth=config.gb_depth,
@@ -305,8 +372,9 @@ def fit(scenarios: list[Scenario], config: ItpConfig = ItpConfig(), progress: bo
     return TrainedItp(lgbm=lgbm, gb=gb, params=params, config=config,
                       heldout_rows=np.ascontiguousarray(heldout_rows),
                       golden_requests=golden_requests(config), metrics=metrics,
-                      training_data_digest=_digest(data))
+                      training_data_digest=_digest(data), drift_sample=td.drift_sample(config))
 
 
-__all__ = ["ItpConfig", "TrainedItp", "ScorerPolicy", "train", "fit", "training_scenarios",
+__all__ = ["ItpConfig", "TrainedItp", "TrainingData", "ScorerPolicy", "train", "fit",
+           "training_data", "training_scenarios", "recipes", "recipe_of",
            "factors", "regret_target", "choice_metrics", "golden_requests"]
