@@ -262,6 +262,7 @@ func (s *Store) ReadSnapshot(path string) (int, error) {
 	for i := range s.shards {
 		s.shards[i].m = maps[i]
 	}
+	s.gen.Add(1)
 	s.entities.Store(int64(count))
 	s.held.Store(held)
 	s.capacity.Store(slots)

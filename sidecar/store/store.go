@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,6 +104,10 @@ type Store struct {
 	shards [nShards]shard
 
 	entities atomic.Int64
+	// gen changes whenever a buffer is created or removed (new entity, eviction, restore):
+	// a host list resolved at one gen names the same buffers while it lasts.
+	gen      atomic.Uint64
+	resolved resolvedHosts
 	held     atomic.Int64 // samples held over all buffers
 	capacity atomic.Int64 // sample slots allocated over all buffers
 
@@ -253,6 +258,7 @@ func (s *Store) observe(b *engine.Samples) (engine.ObserveResult, *engine.Error)
 		c := min(need.Bins+2, s.cfg.MaxSamples)
 		e = &buf{ch: ch, ts: make([]int64, c), vals: make([]float64, c*ch), maxTs: math.MinInt64, minTs: math.MaxInt64}
 		sh.m[k] = e
+		s.gen.Add(1)
 		s.capacity.Add(int64(c))
 		res.Created++
 	}
@@ -381,6 +387,7 @@ func (s *Store) Evict() int {
 		for k, e := range sh.m {
 			if e.seen < cut {
 				delete(sh.m, k)
+				s.gen.Add(1)
 				s.entities.Add(-1)
 				s.held.Add(-int64(e.n()))
 				s.capacity.Add(-int64(len(e.ts)))
@@ -438,6 +445,47 @@ func (s *Store) Stats() Stats {
 		sh.mu.Unlock()
 	}
 	return st
+}
+
+// resolvedHosts remembers the buffers of the last few host lists Hosts resolved, each at
+// the store's gen: valid while gen is unchanged (no buffer created or removed since).
+type resolvedHosts struct {
+	mu      sync.Mutex
+	entries [4]resolvedList
+	next    int
+}
+
+type resolvedList struct {
+	gen    uint64
+	ids    []string // a copy: the caller's slice may change
+	bufs   []*buf
+	shards []*shard
+}
+
+// get returns the buffers and shards of ids resolved at gen (read-only), or nil.
+func (r *resolvedHosts) get(gen uint64, ids []string) ([]*buf, []*shard) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.entries {
+		if e := &r.entries[i]; e.bufs != nil && e.gen == gen && slices.Equal(e.ids, ids) {
+			return e.bufs, e.shards
+		}
+	}
+	return nil, nil
+}
+
+// put remembers ids' buffers at gen, replacing the oldest entry.
+func (r *resolvedHosts) put(gen uint64, ids []string, bufs []*buf, shards []*shard) {
+	l := resolvedList{gen: gen, ids: slices.Clone(ids), bufs: slices.Clone(bufs), shards: slices.Clone(shards)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.entries {
+		if e := &r.entries[i]; e.gen != gen && e.bufs != nil {
+			*e = resolvedList{} // stale: let its buffers go
+		}
+	}
+	r.entries[r.next] = l
+	r.next = (r.next + 1) % len(r.entries)
 }
 
 // hostScratch is Hosts' per-call working memory.
@@ -507,15 +555,26 @@ func (s *Store) Hosts(ids []string, h int, step int64, fill int, dst []engine.Ho
 		dst = make([]engine.HostState, 0, len(ids))
 	}
 	dst = dst[:0]
+	// The buffers of a host list asked for before (a scheduler sends its cluster's ids
+	// call after call), while no buffer came or went: no hashing and no map lookups.
+	gen := s.gen.Load()
+	known, knownShards := s.resolved.get(gen, ids)
 	// One pass takes every host's state and its cached usage, valid for the newest bin it
 	// was computed at; a second touches only the hosts whose cache is not for the common
 	// end bin (after new samples: one in steady state).
 	end := int64(math.MinInt64)
 	for i, id := range ids {
 		k := key{kind: engine.EntityHost, id: id, schema: engine.SchemaHost}
-		sh := s.shard(k)
-		sh.mu.Lock()
-		e := sh.m[k]
+		var sh *shard
+		var e *buf
+		if known != nil {
+			sh, e = knownShards[i], known[i]
+			sh.mu.Lock()
+		} else {
+			sh = s.shard(k)
+			sh.mu.Lock()
+			e = sh.m[k]
+		}
 		switch {
 		case e == nil:
 			sh.mu.Unlock()
@@ -539,6 +598,9 @@ func (s *Store) Hosts(ids []string, h int, step int64, fill int, dst []engine.Ho
 		end = max(end, e.maxTs-e.maxTs%step)
 		sh.mu.Unlock()
 		bufs, shards, ends = append(bufs, e), append(shards, sh), append(ends, cachedEnd)
+	}
+	if known == nil {
+		s.resolved.put(gen, ids, bufs, shards)
 	}
 	var p featurecore.Params
 	var col, out []float64
