@@ -14,6 +14,7 @@
  * Placement factors (fc_place_*): docs/placement-contract.md is the interface shared with
  * the ITP simulator; docs/placement-factors.md defines every factor. Drift statistics
  * (fc_drift_*): docs/drift.md. Task partitioning (fc_partition_*): docs/partition.md.
+ * Tree ensembles (fc_trees_*): docs/feature-core.md "Tree ensembles".
  */
 #ifndef DWCP_FEATURE_CORE_H
 #define DWCP_FEATURE_CORE_H
@@ -65,10 +66,12 @@ typedef enum fc_status {
     FC_ERR_ZERO_CAPACITY = 13, /* a host capacity is 0 (fc_place_factors) */
     FC_ERR_EDGE_ORDER = 14,    /* drift bin edges not strictly ascending, or fewer than 2 */
     FC_ERR_EMPTY = 15,         /* drift: no values to bin, or every count is 0 */
-    FC_ERR_CONSTANT = 16       /* drift: the reference sample has one distinct value */
+    FC_ERR_CONSTANT = 16,      /* drift: the reference sample has one distinct value */
+    FC_ERR_TREE_UNSUPPORTED = 17, /* trees: a mode, aggregate, transform or size not evaluated */
+    FC_ERR_TREE_SHAPE = 18     /* trees: the node/weight arrays do not describe trees */
 } fc_status;
 
-#define FC_STATUS_COUNT 17
+#define FC_STATUS_COUNT 19
 #define FC_TS_MAX 253402300799LL /* 9999-12-31T23:59:59Z; timestamps are 0 .. FC_TS_MAX */
 
 /* Stable upper-case name of a status ("FC_ERR_TIME_GAP"); "FC_ERR_UNKNOWN_STATUS" for
@@ -417,6 +420,131 @@ FC_API fc_status fc_partition_chunks(const fc_partition_params *params,
                                      uint64_t *out_chunk_bytes, size_t chunk_len,
                                      uint8_t *out_stream_used, size_t used_len,
                                      double *out_expected_seconds, fc_error *err);
+
+/* ---- tree ensembles (docs/feature-core.md "Tree ensembles") ------------------- */
+
+/* An ONNX TreeEnsembleRegressor (ai.onnx.ml) evaluated with ONNX Runtime's bits: one
+ * target, aggregate SUM, post_transform NONE, nodes BRANCH_LEQ or LEAF. A row goes to a
+ * node's true child when x[feature] <= threshold, or when x[feature] is NaN and the node's
+ * missing_value_tracks_true is 1; its score is the leaf weights summed in float32 in tree
+ * order (the order in which the trees first appear in nodes_treeids), starting from 0,
+ * then + the base value (0 without one). Only comparisons and float32 +.
+ *
+ * Memory: fc_trees_size says how many bytes an ensemble of n_nodes nodes needs (including
+ * the scratch of the build); fc_trees_init builds it into the caller's buffer, which must
+ * be aligned to 8 bytes and then holds no pointer (it may be copied or moved as bytes) and
+ * is only read by fc_trees_score, so one ensemble serves any number of threads.
+ *
+ * FC_TREES_VERSION numbers the evaluation rule above and the buffer layout. */
+#define FC_TREES_VERSION 1
+#define FC_TREES_MAX_NODES 16777215u      /* nodes of one ensemble */
+#define FC_TREES_MAX_TREE_NODES 65535u    /* nodes of one tree */
+#define FC_TREES_MAX_FEATURE 65534        /* largest feature id (input column) */
+
+/* nodes_modes, as numbers (bindings map ONNX's strings; an unknown string is
+ * FC_TREE_MODE_OTHER). Only BRANCH_LEQ and LEAF are evaluated. */
+typedef enum fc_tree_mode {
+    FC_TREE_BRANCH_LEQ = 0,
+    FC_TREE_BRANCH_LT = 1,
+    FC_TREE_BRANCH_GTE = 2,
+    FC_TREE_BRANCH_GT = 3,
+    FC_TREE_BRANCH_EQ = 4,
+    FC_TREE_BRANCH_NEQ = 5,
+    FC_TREE_BRANCH_MEMBER = 6,
+    FC_TREE_LEAF = 7,
+    FC_TREE_MODE_OTHER = 8
+} fc_tree_mode;
+
+/* aggregate_function and post_transform, as numbers (FC_TREES_*_OTHER for any other
+ * string). Only FC_TREES_SUM and FC_TREES_NONE are evaluated. */
+typedef enum fc_trees_aggregate {
+    FC_TREES_SUM = 0,
+    FC_TREES_AVERAGE = 1,
+    FC_TREES_MIN = 2,
+    FC_TREES_MAX = 3,
+    FC_TREES_AGGREGATE_OTHER = 4
+} fc_trees_aggregate;
+
+typedef enum fc_trees_post_transform {
+    FC_TREES_NONE = 0,
+    FC_TREES_SOFTMAX = 1,
+    FC_TREES_LOGISTIC = 2,
+    FC_TREES_SOFTMAX_ZERO = 3,
+    FC_TREES_PROBIT = 4,
+    FC_TREES_POST_OTHER = 5
+} fc_trees_post_transform;
+
+/* fc_error.channel of fc_trees_init: the attribute a bad value is in (index = its
+ * position in that array, -1 for a scalar). */
+#define FC_TREES_ARG_NODES 0      /* the nodes_* arrays (index = node) */
+#define FC_TREES_ARG_WEIGHTS 1    /* the target_* arrays (index = weight) */
+#define FC_TREES_ARG_BASE 2       /* base_values */
+#define FC_TREES_ARG_MODEL 3      /* n_targets, aggregate_function, post_transform */
+#define FC_TREES_ARG_BUFFER 4     /* buf / buf_len */
+#define FC_TREES_ARG_ROWS 5       /* fc_trees_score: rows / n_cols */
+#define FC_TREES_ARG_OUT 6        /* fc_trees_score: out */
+
+/* Kernels of fc_trees_score: every one gives the same bits; they differ in speed.
+ * BRANCHY walks one row through every tree with branches (fastest when rows repeat, so
+ * branches are predictable); INTERLEAVED walks 16 rows at once through one tree without
+ * data-dependent branches per node (fastest on distinct rows) when the model reads at
+ * most FC_TREES_INTERLEAVE_MAX_COLS columns (else it is BRANCHY); AUTO is INTERLEAVED for
+ * 16 rows or more, else BRANCHY. */
+#define FC_TREES_KERNEL_AUTO 0
+#define FC_TREES_KERNEL_BRANCHY 1
+#define FC_TREES_KERNEL_INTERLEAVED 2
+#define FC_TREES_INTERLEAVE_MAX_COLS 512
+
+typedef struct fc_trees fc_trees; /* opaque: the caller's buffer after fc_trees_init */
+
+/* Bytes fc_trees_init needs for n_nodes nodes (1 .. FC_TREES_MAX_NODES, else
+ * FC_ERR_TREE_UNSUPPORTED; 0 -> FC_ERR_EMPTY). */
+FC_API fc_status fc_trees_size(size_t n_nodes, size_t *bytes);
+
+/* Builds the ensemble from the TreeEnsembleRegressor attributes (the nodes_* arrays of
+ * n_nodes entries, nodes_missing_value_tracks_true may be NULL for all 0; the target_*
+ * arrays of n_weights entries; n_base base_values) into buf (buf_len bytes, 8-aligned) and
+ * sets *out to it. Statuses, in this order: NULL pointers; n_targets != 1, aggregate !=
+ * SUM, post_transform != NONE (FC_ERR_TREE_UNSUPPORTED, channel FC_TREES_ARG_MODEL);
+ * n_base > 1 (FC_ERR_LENGTH, FC_TREES_ARG_BASE); n_nodes 0 (FC_ERR_EMPTY) or above
+ * FC_TREES_MAX_NODES (FC_ERR_TREE_UNSUPPORTED); buf_len below fc_trees_size
+ * (FC_ERR_OUTPUT_SIZE) or buf not 8-aligned (FC_ERR_BAD_PARAMS, FC_TREES_ARG_BUFFER);
+ * then node by node: a mode other than BRANCH_LEQ / LEAF (FC_ERR_TREE_UNSUPPORTED), a
+ * branch's feature id < 0 (FC_ERR_TREE_SHAPE) or above FC_TREES_MAX_FEATURE
+ * (FC_ERR_TREE_UNSUPPORTED), missing_value_tracks_true not 0 / 1 (FC_ERR_TREE_SHAPE); a tree
+ * above FC_TREES_MAX_TREE_NODES nodes (FC_ERR_TREE_UNSUPPORTED); FC_ERR_TREE_SHAPE for a
+ * tree id that reappears after another tree, a (tree, node) id twice, a child id not in
+ * its tree, a node reached twice or never from its tree's root (its first node); weights:
+ * target id not 0, (tree, node) not a leaf, a leaf with no weight or more than one
+ * (FC_ERR_TREE_SHAPE, FC_TREES_ARG_WEIGHTS; a leaf without weight has index = its node,
+ * channel FC_TREES_ARG_NODES). */
+FC_API fc_status fc_trees_init(size_t n_nodes,
+                               const int64_t *nodes_treeids, const int64_t *nodes_nodeids,
+                               const int64_t *nodes_featureids, const int32_t *nodes_modes,
+                               const float *nodes_values, const int64_t *nodes_truenodeids,
+                               const int64_t *nodes_falsenodeids,
+                               const int64_t *nodes_missing_value_tracks_true,
+                               size_t n_weights,
+                               const int64_t *target_treeids, const int64_t *target_nodeids,
+                               const int64_t *target_ids, const float *target_weights,
+                               const float *base_values, size_t n_base,
+                               int64_t n_targets, int32_t aggregate, int32_t post_transform,
+                               void *buf, size_t buf_len, fc_trees **out, fc_error *err);
+
+/* Trees, packed nodes, and the columns a row must have (the largest feature id + 1) of a
+ * built ensemble (any pointer may be NULL); FC_ERR_BAD_PARAMS if trees is not one. */
+FC_API fc_status fc_trees_info(const fc_trees *trees, size_t *n_trees, size_t *n_nodes,
+                               size_t *n_cols);
+
+/* Scores n_rows rows of n_cols float32 (row-major, rows[r * n_cols + c]) into out[0 ..
+ * n_rows-1] with the rule above. Statuses: trees NULL or not built (FC_ERR_NULL_POINTER /
+ * FC_ERR_BAD_PARAMS), rows / out NULL with n_rows > 0 (FC_ERR_NULL_POINTER), n_cols below
+ * fc_trees_info's n_cols (FC_ERR_LENGTH, FC_TREES_ARG_ROWS), out_len < n_rows
+ * (FC_ERR_OUTPUT_SIZE), kernel not an FC_TREES_KERNEL_* (FC_ERR_BAD_PARAMS). Any float is
+ * a valid input (NaN, +-Inf: as the rule says). n_rows = 0 is valid. */
+FC_API fc_status fc_trees_score(const fc_trees *trees, const float *rows, size_t n_rows,
+                                size_t n_cols, int32_t kernel, float *out, size_t out_len,
+                                fc_error *err);
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,12 @@ __all__ = [
     "PartitionParams",
     "Partition",
     "partition_chunks",
+    "TreeUnsupportedError",
+    "TreeShapeError",
+    "TREES_VERSION",
+    "TREES_KERNELS",
+    "TreeEnsembleAttributes",
+    "Trees",
 ]
 
 VERSION: str = ffi.string(lib.fc_version_string()).decode()
@@ -253,6 +259,14 @@ class ConstantError(FeatureCoreError):
     status = "FC_ERR_CONSTANT"
 
 
+class TreeUnsupportedError(FeatureCoreError):
+    status = "FC_ERR_TREE_UNSUPPORTED"
+
+
+class TreeShapeError(FeatureCoreError):
+    status = "FC_ERR_TREE_SHAPE"
+
+
 # Keyed by fc_status_name, so the binding never assumes the enum's numeric values.
 _ERRORS: dict[str, type[FeatureCoreError]] = {
     cls.status: cls
@@ -260,7 +274,7 @@ _ERRORS: dict[str, type[FeatureCoreError]] = {
         NullPointerError, UnknownSchemaError, BadParamsError, LengthError, OutputSizeError,
         MissingValueError, InfiniteValueError, NegativeValueError, TimeOrderError,
         TimeGapError, RangeError, TimeRangeError, ZeroCapacityError, EdgeOrderError,
-        EmptyError, ConstantError,
+        EmptyError, ConstantError, TreeUnsupportedError, TreeShapeError,
     )
 }
 
@@ -768,3 +782,205 @@ def partition_chunks(forecast_mbps: ArrayLike, size_bytes: int, *,
         secs, err)
     _check_partition(status, err, "partition")
     return Partition(chunks=chunks, used=used.astype(bool), expected_seconds=float(secs[0]))
+
+
+# ---- tree ensembles (fc_trees_*, docs/feature-core.md "Tree ensembles") -----------------
+
+TREES_VERSION: int = lib.FC_TREES_VERSION
+# Kernels of fc_trees_score by name; every one gives the same bits.
+TREES_KERNELS: dict[str, int] = {
+    "auto": lib.FC_TREES_KERNEL_AUTO,
+    "branchy": lib.FC_TREES_KERNEL_BRANCHY,
+    "interleaved": lib.FC_TREES_KERNEL_INTERLEAVED,
+}
+_TREE_MODES: dict[str, int] = {
+    "BRANCH_LEQ": lib.FC_TREE_BRANCH_LEQ, "BRANCH_LT": lib.FC_TREE_BRANCH_LT,
+    "BRANCH_GTE": lib.FC_TREE_BRANCH_GTE, "BRANCH_GT": lib.FC_TREE_BRANCH_GT,
+    "BRANCH_EQ": lib.FC_TREE_BRANCH_EQ, "BRANCH_NEQ": lib.FC_TREE_BRANCH_NEQ,
+    "BRANCH_MEMBER": lib.FC_TREE_BRANCH_MEMBER, "LEAF": lib.FC_TREE_LEAF,
+}
+_TREE_AGGREGATES: dict[str, int] = {
+    "SUM": lib.FC_TREES_SUM, "AVERAGE": lib.FC_TREES_AVERAGE, "MIN": lib.FC_TREES_MIN,
+    "MAX": lib.FC_TREES_MAX,
+}
+_TREE_POSTS: dict[str, int] = {
+    "NONE": lib.FC_TREES_NONE, "SOFTMAX": lib.FC_TREES_SOFTMAX,
+    "LOGISTIC": lib.FC_TREES_LOGISTIC, "SOFTMAX_ZERO": lib.FC_TREES_SOFTMAX_ZERO,
+    "PROBIT": lib.FC_TREES_PROBIT,
+}
+_TREES_ARGS: dict[int, str] = {
+    lib.FC_TREES_ARG_NODES: "nodes", lib.FC_TREES_ARG_WEIGHTS: "target weights",
+    lib.FC_TREES_ARG_BASE: "base_values", lib.FC_TREES_ARG_MODEL: "model attributes",
+    lib.FC_TREES_ARG_BUFFER: "buffer", lib.FC_TREES_ARG_ROWS: "rows",
+    lib.FC_TREES_ARG_OUT: "out",
+}
+
+
+def tree_mode(name: str) -> int:
+    """fc_tree_mode of an ONNX nodes_modes string (FC_TREE_MODE_OTHER when unknown)."""
+    return _TREE_MODES.get(name, lib.FC_TREE_MODE_OTHER)
+
+
+def _text(value: object, default: str) -> str:
+    if value is None:
+        return default
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ints(value: object) -> NDArray[np.int64]:
+    return np.ascontiguousarray(np.asarray(value if value is not None else [], np.int64))
+
+
+def _floats(value: object) -> NDArray[np.float32]:
+    return np.ascontiguousarray(np.asarray(value if value is not None else [], np.float32))
+
+
+@dataclass(frozen=True)
+class TreeEnsembleAttributes:
+    """The attributes of an ONNX TreeEnsembleRegressor that fc_trees_init reads, as arrays
+    (modes as fc_tree_mode numbers, aggregate and post_transform as their numbers)."""
+
+    nodes_treeids: NDArray[np.int64]
+    nodes_nodeids: NDArray[np.int64]
+    nodes_featureids: NDArray[np.int64]
+    nodes_modes: NDArray[np.int32]
+    nodes_values: NDArray[np.float32]
+    nodes_truenodeids: NDArray[np.int64]
+    nodes_falsenodeids: NDArray[np.int64]
+    nodes_missing_value_tracks_true: NDArray[np.int64] | None
+    target_treeids: NDArray[np.int64]
+    target_nodeids: NDArray[np.int64]
+    target_ids: NDArray[np.int64]
+    target_weights: NDArray[np.float32]
+    base_values: NDArray[np.float32]
+    n_targets: int = 1
+    aggregate: int = lib.FC_TREES_SUM
+    post_transform: int = lib.FC_TREES_NONE
+
+    @classmethod
+    def from_attributes(cls, attrs: dict[str, object]) -> TreeEnsembleAttributes:
+        """From a name -> value mapping of the node's attributes (``onnx.helper.
+        get_attribute_value`` of each): ONNX's strings become the core's numbers, defaults
+        are ONNX's (aggregate SUM, post_transform NONE, n_targets 1, no base values)."""
+        for name in ("nodes_values_as_tensor", "target_weights_as_tensor",
+                     "base_values_as_tensor"):
+            if attrs.get(name) is not None:
+                raise TreeUnsupportedError(f"trees: attribute {name} (double thresholds or "
+                                           "weights) is not evaluated by the core")
+        mt = attrs.get("nodes_missing_value_tracks_true")
+        return cls(
+            nodes_treeids=_ints(attrs.get("nodes_treeids")),
+            nodes_nodeids=_ints(attrs.get("nodes_nodeids")),
+            nodes_featureids=_ints(attrs.get("nodes_featureids")),
+            nodes_modes=np.ascontiguousarray(np.array(
+                [tree_mode(_text(m, "")) for m in attrs.get("nodes_modes") or []], np.int32)),
+            nodes_values=_floats(attrs.get("nodes_values")),
+            nodes_truenodeids=_ints(attrs.get("nodes_truenodeids")),
+            nodes_falsenodeids=_ints(attrs.get("nodes_falsenodeids")),
+            nodes_missing_value_tracks_true=None if mt is None or len(mt) == 0 else _ints(mt),
+            target_treeids=_ints(attrs.get("target_treeids")),
+            target_nodeids=_ints(attrs.get("target_nodeids")),
+            target_ids=_ints(attrs.get("target_ids")),
+            target_weights=_floats(attrs.get("target_weights")),
+            base_values=_floats(attrs.get("base_values")),
+            n_targets=int(attrs.get("n_targets", 1) or 1),  # type: ignore[call-overload]
+            aggregate=_TREE_AGGREGATES.get(_text(attrs.get("aggregate_function"), "SUM"),
+                                           lib.FC_TREES_AGGREGATE_OTHER),
+            post_transform=_TREE_POSTS.get(_text(attrs.get("post_transform"), "NONE"),
+                                           lib.FC_TREES_POST_OTHER),
+        )
+
+    @classmethod
+    def from_onnx(cls, model: object) -> TreeEnsembleAttributes:
+        """From the one TreeEnsembleRegressor of an ONNX model (an ``onnx.ModelProto``, or
+        the bytes or path of one)."""
+        import onnx  # only this constructor needs it
+        from onnx import helper
+
+        if isinstance(model, (bytes, bytearray)):
+            proto = onnx.load_from_string(bytes(model))
+        elif isinstance(model, onnx.ModelProto):
+            proto = model
+        else:
+            proto = onnx.load(str(model))
+        nodes = [n for n in proto.graph.node if n.op_type == "TreeEnsembleRegressor"]
+        if len(nodes) != 1:
+            raise TreeUnsupportedError(
+                f"trees: the model has {len(nodes)} TreeEnsembleRegressor nodes, not 1")
+        return cls.from_attributes(
+            {a.name: helper.get_attribute_value(a) for a in nodes[0].attribute})
+
+
+def _check_trees(status: int, err, op: str) -> None:  # noqa: ANN001 - cdata
+    _raise_status(status, err, op, "element",
+                  ("in", lambda c: _TREES_ARGS.get(c, str(c))), ("feature", str))
+
+
+class Trees:
+    """A TreeEnsembleRegressor built by the core (fc_trees_init into a buffer this object
+    owns), scoring float32 rows with ONNX Runtime's bits (fc_trees_score). Immutable after
+    construction, so one instance may score from several threads."""
+
+    def __init__(self, attrs: TreeEnsembleAttributes) -> None:
+        a = attrs
+        n = a.nodes_treeids.size
+        for name in ("nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
+                     "nodes_truenodeids", "nodes_falsenodeids"):
+            if getattr(a, name).size != n:
+                raise LengthError(f"trees: {name} has {getattr(a, name).size} entries, "
+                                  f"nodes_treeids {n}")
+        mt = a.nodes_missing_value_tracks_true
+        if mt is not None and mt.size != n:
+            raise LengthError(f"trees: nodes_missing_value_tracks_true has {mt.size} entries, "
+                              f"nodes_treeids {n}")
+        w = a.target_treeids.size
+        for name in ("target_nodeids", "target_ids", "target_weights"):
+            if getattr(a, name).size != w:
+                raise LengthError(f"trees: {name} has {getattr(a, name).size} entries, "
+                                  f"target_treeids {w}")
+        size = ffi.new("size_t *")
+        _check_trees(lib.fc_trees_size(n, size), None, "trees")
+        # 8-aligned: a uint64 array's memory (numpy aligns at least to the item size).
+        self._buf = np.zeros((int(size[0]) + 7) // 8, np.uint64)
+        self._attrs = a  # the arrays stay alive while the object does
+        out = ffi.new("fc_trees **")
+        err = ffi.new("fc_error *")
+        status = lib.fc_trees_init(
+            n, _buf("int64_t[]", a.nodes_treeids), _buf("int64_t[]", a.nodes_nodeids),
+            _buf("int64_t[]", a.nodes_featureids), _buf("int32_t[]", a.nodes_modes),
+            _buf("float[]", a.nodes_values), _buf("int64_t[]", a.nodes_truenodeids),
+            _buf("int64_t[]", a.nodes_falsenodeids),
+            ffi.NULL if mt is None else _buf("int64_t[]", mt),
+            w, _buf("int64_t[]", a.target_treeids), _buf("int64_t[]", a.target_nodeids),
+            _buf("int64_t[]", a.target_ids), _buf("float[]", a.target_weights),
+            _buf("float[]", a.base_values), a.base_values.size,
+            int(a.n_targets), int(a.aggregate), int(a.post_transform),
+            ffi.from_buffer(self._buf, require_writable=True), self._buf.nbytes, out, err)
+        _check_trees(status, err, "trees")
+        self._trees = out[0]
+        counts = ffi.new("size_t[3]")
+        lib.fc_trees_info(self._trees, counts, counts + 1, counts + 2)
+        self.n_trees, self.n_nodes, self.n_cols = int(counts[0]), int(counts[1]), int(counts[2])
+
+    @classmethod
+    def from_onnx(cls, model: object) -> Trees:
+        """The ensemble of an ONNX model's TreeEnsembleRegressor (ModelProto, bytes or
+        path)."""
+        return cls(TreeEnsembleAttributes.from_onnx(model))
+
+    def score(self, rows: ArrayLike, kernel: str = "auto") -> NDArray[np.float32]:
+        """Scores of rows (n, k) float32, k >= n_cols: one float32 per row, the bits ONNX
+        Runtime's TreeEnsembleRegressor gives (shape (n,))."""
+        x = np.asarray(rows, dtype=np.float32)
+        if x.ndim != 2:
+            raise LengthError(f"trees: rows must be 2-d (rows, columns), got shape {x.shape}")
+        if kernel not in TREES_KERNELS:
+            raise BadParamsError(f"trees: kernel {kernel!r}, not one of {sorted(TREES_KERNELS)}")
+        x = np.ascontiguousarray(x)
+        out = np.empty(x.shape[0], np.float32)
+        err = ffi.new("fc_error *")
+        status = lib.fc_trees_score(self._trees, _buf("float[]", x), x.shape[0], x.shape[1],
+                                    TREES_KERNELS[kernel], _buf("float[]", out, writable=True),
+                                    out.size, err)
+        _check_trees(status, err, "trees score")
+        return out

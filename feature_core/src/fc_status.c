@@ -25,6 +25,8 @@ static const char *const status_names[FC_STATUS_COUNT] = {
     "FC_ERR_EDGE_ORDER",
     "FC_ERR_EMPTY",
     "FC_ERR_CONSTANT",
+    "FC_ERR_TREE_UNSUPPORTED",
+    "FC_ERR_TREE_SHAPE",
 };
 
 static const char *const status_messages[FC_STATUS_COUNT] = {
@@ -65,6 +67,12 @@ static const char *const status_messages[FC_STATUS_COUNT] = {
     "forecast > 0 and >= min_bandwidth)",
     "the reference sample has a single distinct value, so it has no quantile bins: give "
     "the edges by hand or leave the feature out of drift monitoring",
+    "a tree ensemble the core does not evaluate: it takes one target, aggregate SUM, "
+    "post_transform NONE, nodes BRANCH_LEQ or LEAF, feature ids <= 65534, trees of at most "
+    "65535 and ensembles of at most 16777215 nodes (score other models with ONNX Runtime)",
+    "the tree arrays do not describe trees: every tree's nodes must be contiguous with unique "
+    "node ids, every child id must be a node of the same tree, every node reached exactly "
+    "once from its tree's first node, every leaf given exactly one weight of target 0",
 };
 
 const char *fc_status_name(fc_status status)

@@ -2,12 +2,12 @@
 # fuzz.sh [WORK_DIR] [SECONDS]
 #
 # Builds the libFuzzer targets fuzz_api.c (windows, resampling, names), fuzz_place.c
-# (placement factors), fuzz_drift.c (drift statistics) and fuzz_partition.c (task
-# partitioning) with the feature core sources
+# (placement factors), fuzz_drift.c (drift statistics), fuzz_partition.c (task
+# partitioning) and fuzz_trees.c (tree ensembles) with the feature core sources
 # (clang -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all) and runs
 # them at the same time for SECONDS (default 30), each from its committed seed corpus
-# (feature_core/tests/fuzz_corpus/, fuzz_corpus_place/, fuzz_corpus_drift/ and
-# fuzz_corpus_partition/, read only:
+# (feature_core/tests/fuzz_corpus/, fuzz_corpus_place/, fuzz_corpus_drift/,
+# fuzz_corpus_partition/ and fuzz_corpus_trees/, read only:
 # new inputs go to WORK_DIR/<target>/corpus). A crash, sanitizer report or broken invariant fails the run and
 # leaves the input in WORK_DIR/<target> (reproduce with: WORK_DIR/<target>/<target>
 # WORK_DIR/<target>/crash-...).
@@ -29,9 +29,10 @@ esac
 use_work_dir
 mkdir -p "$work"
 
-targets=(fuzz_api fuzz_place fuzz_drift fuzz_partition)
+targets=(fuzz_api fuzz_place fuzz_drift fuzz_partition fuzz_trees)
 declare -A seeds=([fuzz_api]="$here/fuzz_corpus" [fuzz_place]="$here/fuzz_corpus_place"
-    [fuzz_drift]="$here/fuzz_corpus_drift" [fuzz_partition]="$here/fuzz_corpus_partition")
+    [fuzz_drift]="$here/fuzz_corpus_drift" [fuzz_partition]="$here/fuzz_corpus_partition"
+    [fuzz_trees]="$here/fuzz_corpus_trees")
 
 build() {
     local t="$1" dir="$work/$1"

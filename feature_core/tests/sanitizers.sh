@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sanitizers.sh GOLDEN_FILE [WORK_DIR [MORE_GOLDEN_FILES...]]
 #
-# Builds test_api, test_drift, test_partition and fc_golden together with the feature core
+# Builds test_api, test_drift, test_partition, test_trees, fc_golden and fc_golden_trees
+# (the tree vectors of $DWCP_FC_TREES_GOLDEN, default golden/trees_v1.txt) with the feature core
 # sources under AddressSanitizer + UndefinedBehaviorSanitizer (-fsanitize=address,undefined
 # -fno-sanitize-recover=all -g), with clang and with gcc, and runs both: the unit tests and
 # `fc_golden check GOLDEN_FILE MORE_GOLDEN_FILES...` (window features and placement
@@ -23,6 +24,8 @@ for extra in "${@:3}"; do
     goldens+=("$extra")
 done
 require_clang "the sanitizer build needs clang"
+trees_golden="${DWCP_FC_TREES_GOLDEN:-$here/../../golden/trees_v1.txt}"
+[ -f "$trees_golden" ] || fail "tree golden file not found: $trees_golden"
 
 use_work_dir
 rm -rf "$work"
@@ -47,7 +50,7 @@ fi
 for cc_name in "${compilers[@]}"; do
     cc="$clang_bin"
     [ "$cc_name" = gcc ] && cc="$gcc_bin"
-    for prog in test_api test_drift test_partition fc_golden; do
+    for prog in test_api test_drift test_partition test_trees fc_golden fc_golden_trees; do
         exe="$work/$cc_name-$prog"
         if ! "$cc" "${flags[@]}" "${san[@]}" "$here/$prog.c" "$core"/src/*.c -lm -o "$exe" \
             2>"$exe.build.log"; then
@@ -55,13 +58,15 @@ for cc_name in "${compilers[@]}"; do
             fail "$cc_name: building $prog failed"
         fi
     done
-    for run in test_api test_drift test_partition fc_golden; do
+    for run in test_api test_drift test_partition test_trees fc_golden fc_golden_trees; do
         exe="$work/$cc_name-$run"
         log="$exe.log"
-        if [ "$run" != fc_golden ]; then
-            "$exe" >"$log" 2>&1
-        else
+        if [ "$run" = fc_golden ]; then
             "$exe" check "${goldens[@]}" >"$log" 2>&1
+        elif [ "$run" = fc_golden_trees ]; then
+            "$exe" check "$trees_golden" >"$log" 2>&1
+        else
+            "$exe" >"$log" 2>&1
         fi
         rc=$?
         summary="$(tail -n 1 "$log")"
@@ -81,4 +86,4 @@ for cc_name in "${compilers[@]}"; do
 done
 
 [ "$status" -eq 0 ] || fail "see above"
-echo "sanitizers: all clean (${compilers[*]}: test_api, test_drift, fc_golden check)"
+echo "sanitizers: all clean (${compilers[*]}: test_api, test_drift, test_partition, test_trees, fc_golden check, fc_golden_trees check)"

@@ -1070,10 +1070,12 @@ static void test_status_strings(void)
         "FC_ERR_EDGE_ORDER",
         "FC_ERR_EMPTY",
         "FC_ERR_CONSTANT",
+        "FC_ERR_TREE_UNSUPPORTED",
+        "FC_ERR_TREE_SHAPE",
     };
     int s, s2;
     current = "status strings";
-    CHECK(FC_STATUS_COUNT == FC_ERR_CONSTANT + 1);
+    CHECK(FC_STATUS_COUNT == FC_ERR_TREE_SHAPE + 1);
     for (s = 0; s < FC_STATUS_COUNT; s++) {
         const char *m = fc_status_message((fc_status)s);
         CHECK(str_eq(fc_status_name((fc_status)s), names[s]));

@@ -59,6 +59,14 @@ package featurecore
 #cgo nocallback fc_partition_params_init
 #cgo noescape fc_partition_chunks
 #cgo nocallback fc_partition_chunks
+#cgo noescape fc_trees_size
+#cgo nocallback fc_trees_size
+#cgo noescape fc_trees_init
+#cgo nocallback fc_trees_init
+#cgo noescape fc_trees_info
+#cgo nocallback fc_trees_info
+#cgo noescape fc_trees_score
+#cgo nocallback fc_trees_score
 
 #if defined(__FAST_MATH__)
 #error "featurecore: -ffast-math (or -Ofast) changes feature bits; remove it from CGO_CFLAGS"

@@ -13,23 +13,25 @@ type Status int32
 
 // The statuses of fc_status, with the C values.
 const (
-	StatusOK            Status = C.FC_OK
-	StatusNullPointer   Status = C.FC_ERR_NULL_POINTER
-	StatusUnknownSchema Status = C.FC_ERR_UNKNOWN_SCHEMA
-	StatusBadParams     Status = C.FC_ERR_BAD_PARAMS
-	StatusLength        Status = C.FC_ERR_LENGTH
-	StatusOutputSize    Status = C.FC_ERR_OUTPUT_SIZE
-	StatusMissing       Status = C.FC_ERR_MISSING
-	StatusInfinite      Status = C.FC_ERR_INFINITE
-	StatusNegative      Status = C.FC_ERR_NEGATIVE
-	StatusTimeOrder     Status = C.FC_ERR_TIME_ORDER
-	StatusTimeGap       Status = C.FC_ERR_TIME_GAP
-	StatusRange         Status = C.FC_ERR_RANGE
-	StatusTimeRange     Status = C.FC_ERR_TIME_RANGE
-	StatusZeroCapacity  Status = C.FC_ERR_ZERO_CAPACITY
-	StatusEdgeOrder     Status = C.FC_ERR_EDGE_ORDER
-	StatusEmpty         Status = C.FC_ERR_EMPTY
-	StatusConstant      Status = C.FC_ERR_CONSTANT
+	StatusOK              Status = C.FC_OK
+	StatusNullPointer     Status = C.FC_ERR_NULL_POINTER
+	StatusUnknownSchema   Status = C.FC_ERR_UNKNOWN_SCHEMA
+	StatusBadParams       Status = C.FC_ERR_BAD_PARAMS
+	StatusLength          Status = C.FC_ERR_LENGTH
+	StatusOutputSize      Status = C.FC_ERR_OUTPUT_SIZE
+	StatusMissing         Status = C.FC_ERR_MISSING
+	StatusInfinite        Status = C.FC_ERR_INFINITE
+	StatusNegative        Status = C.FC_ERR_NEGATIVE
+	StatusTimeOrder       Status = C.FC_ERR_TIME_ORDER
+	StatusTimeGap         Status = C.FC_ERR_TIME_GAP
+	StatusRange           Status = C.FC_ERR_RANGE
+	StatusTimeRange       Status = C.FC_ERR_TIME_RANGE
+	StatusZeroCapacity    Status = C.FC_ERR_ZERO_CAPACITY
+	StatusEdgeOrder       Status = C.FC_ERR_EDGE_ORDER
+	StatusEmpty           Status = C.FC_ERR_EMPTY
+	StatusConstant        Status = C.FC_ERR_CONSTANT
+	StatusTreeUnsupported Status = C.FC_ERR_TREE_UNSUPPORTED
+	StatusTreeShape       Status = C.FC_ERR_TREE_SHAPE
 )
 
 const statusCount = C.FC_STATUS_COUNT
@@ -97,25 +99,30 @@ var (
 	ErrEdgeOrder     error = &statusError{StatusEdgeOrder}
 	ErrEmpty         error = &statusError{StatusEmpty}
 	ErrConstant      error = &statusError{StatusConstant}
+	// ErrTreeUnsupported and ErrTreeShape come only from NewTrees.
+	ErrTreeUnsupported error = &statusError{StatusTreeUnsupported}
+	ErrTreeShape       error = &statusError{StatusTreeShape}
 )
 
 var sentinels = [statusCount]error{
-	StatusNullPointer:   ErrNullPointer,
-	StatusUnknownSchema: ErrUnknownSchema,
-	StatusBadParams:     ErrBadParams,
-	StatusLength:        ErrLength,
-	StatusOutputSize:    ErrOutputSize,
-	StatusMissing:       ErrMissing,
-	StatusInfinite:      ErrInfinite,
-	StatusNegative:      ErrNegative,
-	StatusTimeOrder:     ErrTimeOrder,
-	StatusTimeGap:       ErrTimeGap,
-	StatusRange:         ErrRange,
-	StatusTimeRange:     ErrTimeRange,
-	StatusZeroCapacity:  ErrZeroCapacity,
-	StatusEdgeOrder:     ErrEdgeOrder,
-	StatusEmpty:         ErrEmpty,
-	StatusConstant:      ErrConstant,
+	StatusNullPointer:     ErrNullPointer,
+	StatusUnknownSchema:   ErrUnknownSchema,
+	StatusBadParams:       ErrBadParams,
+	StatusLength:          ErrLength,
+	StatusOutputSize:      ErrOutputSize,
+	StatusMissing:         ErrMissing,
+	StatusInfinite:        ErrInfinite,
+	StatusNegative:        ErrNegative,
+	StatusTimeOrder:       ErrTimeOrder,
+	StatusTimeGap:         ErrTimeGap,
+	StatusRange:           ErrRange,
+	StatusTimeRange:       ErrTimeRange,
+	StatusZeroCapacity:    ErrZeroCapacity,
+	StatusEdgeOrder:       ErrEdgeOrder,
+	StatusEmpty:           ErrEmpty,
+	StatusConstant:        ErrConstant,
+	StatusTreeUnsupported: ErrTreeUnsupported,
+	StatusTreeShape:       ErrTreeShape,
 }
 
 // Error is the error every call of this package returns: the C status and where the
@@ -163,6 +170,7 @@ func (e *Error) Error() string {
 	place := e.Op == "place"
 	drift := isDriftOp(e.Op)
 	partition := e.Op == opPartition
+	drift = drift || e.Op == opTrees || e.Op == opTreesScore // element of an array, like drift
 	if e.Index >= 0 {
 		sep()
 		switch {

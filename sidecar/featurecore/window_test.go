@@ -474,6 +474,8 @@ func TestStatus(t *testing.T) {
 		{featurecore.StatusEdgeOrder, "FC_ERR_EDGE_ORDER", featurecore.ErrEdgeOrder},
 		{featurecore.StatusEmpty, "FC_ERR_EMPTY", featurecore.ErrEmpty},
 		{featurecore.StatusConstant, "FC_ERR_CONSTANT", featurecore.ErrConstant},
+		{featurecore.StatusTreeUnsupported, "FC_ERR_TREE_UNSUPPORTED", featurecore.ErrTreeUnsupported},
+		{featurecore.StatusTreeShape, "FC_ERR_TREE_SHAPE", featurecore.ErrTreeShape},
 	}
 	seen := map[error]bool{}
 	for i, tc := range tests {
@@ -509,7 +511,7 @@ func TestStatus(t *testing.T) {
 			t.Errorf("%s: Unwrap = %v", tc.name, errors.Unwrap(e))
 		}
 	}
-	for _, s := range []featurecore.Status{-1, featurecore.StatusConstant + 1, 1000} {
+	for _, s := range []featurecore.Status{-1, featurecore.StatusTreeShape + 1, 1000} {
 		if s.String() != "FC_ERR_UNKNOWN_STATUS" || s.Message() != "unknown status code" || s.Err() == nil {
 			t.Errorf("Status(%d): %q %q %v", int(s), s.String(), s.Message(), s.Err())
 		}

@@ -1,0 +1,1 @@
+#include "../../feature_core/src/fc_trees.c"
