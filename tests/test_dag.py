@@ -18,6 +18,7 @@ import pytest
 
 from dwcp_ml.export import bundle
 from dwcp_ml.lifecycle import dag
+from services import free_port, stop
 
 TIMEOUT_S = 600
 STEPS = ["data scaling", "train scaling", "export scaling", "bundle", "verify", "eval"]
@@ -131,14 +132,6 @@ def test_refused_input_is_one_line(tmp_path: Path) -> None:
                                    "scaling, itp, link")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(check, deadline: float, what: str, procs: list[subprocess.Popen]) -> None:  # noqa: ANN001
     while not check():
         for p in procs:
@@ -147,12 +140,18 @@ def _wait(check, deadline: float, what: str, procs: list[subprocess.Popen]) -> N
         time.sleep(0.5)
 
 
+def _bundles(root: Path) -> list[Path]:
+    """The bundles a run has moved into place (not the hidden .<version>.partial it writes)."""
+    return sorted(p.parent for p in root.glob("*/manifest.json")
+                  if not p.parent.name.startswith("."))
+
+
 def test_one_scheduled_run(tmp_path: Path) -> None:
     """A Prefect server on a loopback port (the long-lived API a schedule needs), the pipeline
     served on a 5-second interval schedule, and the bundle of its first scheduled run."""
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "server"),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
@@ -178,18 +177,11 @@ def test_one_scheduled_run(tmp_path: Path) -> None:
              str(tmp_path / "work"), "--out-root", str(out_root), "--models", "scaling",
              "--tiny", "--interval", "5"], env={**env, "PREFECT_HOME": str(tmp_path / "runner")},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        _wait(lambda: any(out_root.glob("*/manifest.json")), deadline, "scheduled run", procs)
+        _wait(lambda: bool(_bundles(out_root)), deadline, "scheduled run", procs)
     finally:
         for p in reversed(procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=30)
-    first = sorted(out_root.glob("*/manifest.json"))[0].parent
+            stop(p, group=True)
+    first = _bundles(out_root)[0]
     assert bundle.load(first).version == first.name  # the version is the run's UTC time
 
 

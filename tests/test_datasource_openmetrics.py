@@ -10,16 +10,17 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from prom_server import free_port, stop
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
 from dwcp_ml.datasource import exporter, naming, openmetrics
 from dwcp_ml.training import scaling, synthetic
 from dwcp_ml.training.data import BITBRAINS_VM_CHANNELS, Trace
+from services import free_port, stop
 
 WAIT_S = 60.0
 
@@ -146,21 +147,23 @@ def test_replay_exporter_scraped_on_loopback() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "dwcp_ml.cli", "replay-exporter",
                              "--listen", f"127.0.0.1:{port}", "--speed", "600"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    traces = {t.name: t for t in synthetic.traces()}
+    # The VMs' first samples are 8 trace seconds apart (13 ms of wall time at --speed 600):
+    # a scrape that early shows only the VMs the replay clock has reached.
+    first = max(float(t.ts[0]) for t in traces.values())
     try:
         deadline = time.monotonic() + WAIT_S
-        text = None
-        while text is None:
+        fams: dict[str, Any] = {}
+        while not fams or fams["dwcp_replay_clock_seconds"].samples[0].value < first:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "the exporter did not answer within 60 s"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    text = r.read().decode()
+                    fams = {f.name: f for f in text_families(r.read().decode())}
             except OSError:
                 time.sleep(0.2)
     finally:
         stop(proc)
-    fams = {f.name: f for f in text_families(text)}
-    traces = {t.name: t for t in synthetic.traces()}
     stamps = {naming.name_of(s.labels): s.value
               for s in fams["dwcp_replay_sample_timestamp_seconds"].samples}
     assert set(stamps) == set(traces)

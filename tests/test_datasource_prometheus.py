@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prom_server import free_port, prometheus, stop
+from prom_server import prometheus
+from services import free_port, stop
 
 from dwcp_ml.datasource import naming, openmetrics
 from dwcp_ml.datasource import prometheus as source

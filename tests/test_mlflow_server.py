@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ import pytest
 
 from dwcp_ml import cli
 from dwcp_ml.lifecycle import tracking
+from services import free_port, stop
 from test_registry import _template_db, registry_flow
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
@@ -40,12 +39,6 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
@@ -54,21 +47,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's own process group (uvicorn and its worker), then SIGKILL."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = root / "server.log"
     env = {**os.environ, **tracking.QUIET_DEFAULTS}
@@ -96,7 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         print(f"\nmlflow server on {url} healthy after {seconds:.1f} s")
         yield Server(url, root / "artifacts", seconds, log)
     finally:
-        _stop(proc)
+        stop(proc, group=True, timeout=15)
     assert proc.returncode is not None
 
 

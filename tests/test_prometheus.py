@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from prom_server import free_port, stop
+from services import free_port, stop
 from test_deploy import DEPLOY, JOB, REPO, RULES, families, go_build, load_dashboard, tool
 
 # Metric families the running sidecar may not expose; panels reading them are listed.
