@@ -117,6 +117,12 @@ func (c *Client) Observe(ctx context.Context, batch []engine.Samples) (engine.Ob
 
 // observeFail maps an Observe error; a full store comes back as CodeStoreFull.
 func (c *Client) observeFail(ctx context.Context, err error) error {
+	return c.storeFail(ctx, err, "observe")
+}
+
+// storeFail maps the error of a call that observes (op); a full store comes back as
+// CodeStoreFull.
+func (c *Client) storeFail(ctx context.Context, err error, op string) error {
 	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted {
 		for _, d := range st.Details() {
 			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == wire.Domain && info.GetReason() == reasonStoreFull {
@@ -129,7 +135,7 @@ func (c *Client) observeFail(ctx context.Context, err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return c.fail(ctx, err, "observe", "")
+	return c.fail(ctx, err, op, "")
 }
 
 // ForecastBandwidthEntity forecasts from the samples the sidecar holds for e.

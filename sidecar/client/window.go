@@ -13,22 +13,25 @@ var _ engine.Windower = (*Client)(nil)
 // Windows returns the windows of req from the sidecar's online store (RPC Windows): the
 // feature core there resamples the held entities' samples, and req.Raw's, onto the
 // family model's grid.
-func (c *Client) Windows(ctx context.Context, req engine.WindowRequest) ([]engine.Window, error) {
+func (c *Client) Windows(ctx context.Context, req engine.WindowRequest) (engine.WindowsResult, error) {
 	const op = "windows"
 	ctx, cancel := c.callCtx(ctx, c.timeout)
 	defer cancel()
 	in := &pb.WindowsRequest{Family: req.Family, Values: req.Values, Route: req.Route,
 		Entities: make([]*pb.EntityRef, len(req.Entities)), Raw: SamplesToProto(req.Raw)}
+	if len(req.Observe) > 0 {
+		in.Observe = SamplesToProto(req.Observe)
+	}
 	for i, e := range req.Entities {
 		in.Entities[i] = entityToProto(e)
 	}
 	resp, err := c.rpc.Windows(ctx, in)
 	if err != nil {
-		return nil, c.fail(ctx, err, op, "")
+		return engine.WindowsResult{}, c.storeFail(ctx, err, op) // a full store as Observe's
 	}
 	n := len(req.Entities) + len(req.Raw)
 	if got := len(resp.GetWindows()); got != n {
-		return nil, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s answered %d of %d windows", c.target, got, n)
+		return engine.WindowsResult{}, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s answered %d of %d windows", c.target, got, n)
 	}
 	out := make([]engine.Window, n)
 	for i, w := range resp.GetWindows() {
@@ -40,5 +43,9 @@ func (c *Client) Windows(ctx context.Context, req engine.WindowRequest) ([]engin
 		}
 		out[i] = wire.WindowFromProto(w, e)
 	}
-	return out, nil
+	var obs engine.ObserveResult
+	if r := resp.GetObserved(); r != nil {
+		obs = observeResult(r)
+	}
+	return engine.WindowsResult{Windows: out, Observed: obs}, nil
 }

@@ -184,10 +184,7 @@ func (d *Detector) Detect(ctx context.Context, v *MetricVector) (*Anomaly, error
 	for i := range vals {
 		rows[i] = vals[i : i+1]
 	}
-	if err := observe(ctx, d.eng, op, "MetricVector", v.Timestamp, schemaMetric, d.entities[:], rows...); err != nil {
-		return nil, err
-	}
-	ws, err := windows(ctx, d.eng, op, FamilyAnomaly, d.cfg.Entity, true, d.entities[:]...)
+	ws, err := observeWindows(ctx, d.eng, op, "MetricVector", v.Timestamp, schemaMetric, d.entities[:], rows, FamilyAnomaly, d.cfg.Entity)
 	if err != nil {
 		return nil, err
 	}

@@ -238,10 +238,8 @@ func (s *Scaler) PredictContext(ctx context.Context, current *MetricsData, horiz
 	s.targets[current.TargetID] = true
 	s.mu.Unlock()
 	ref := TargetEntity(current.TargetID)
-	if err := observe(ctx, s.eng, op, "MetricsData", current.Timestamp, schemaMetric, []engine.EntityRef{ref}, []float64{demand}); err != nil {
-		return nil, err
-	}
-	ws, err := windows(ctx, s.eng, op, FamilyScaling, current.TargetID, true, ref)
+	ws, err := observeWindows(ctx, s.eng, op, "MetricsData", current.Timestamp, schemaMetric, []engine.EntityRef{ref},
+		[][]float64{{demand}}, FamilyScaling, current.TargetID)
 	if err != nil {
 		return nil, err
 	}

@@ -233,12 +233,13 @@ func (p *BandwidthPredictor) PredictContext(ctx context.Context, history []Netwo
 		raw.Values = append(raw.Values, v...)
 	}
 	raw.Entity = linkRef(link)
-	ws, err := p.eng.Windows(ctx, engine.WindowRequest{Family: FamilyLink, Raw: []engine.Samples{raw}, Values: true, Route: link})
+	res, err := p.eng.Windows(ctx, engine.WindowRequest{Family: FamilyLink, Raw: []engine.Samples{raw}, Values: true, Route: link})
 	if err != nil {
 		return nil, engineErr(op, err)
 	}
-	if len(ws) != 1 {
-		return nil, fmt.Errorf("dwcp: %s: %d windows for 1 history: %w", op, len(ws), engine.ErrInternal)
+	ws, err := checkWindows(op, res.Windows, 1)
+	if err != nil {
+		return nil, err
 	}
 	return p.forecast(ctx, op, link, ws[0])
 }

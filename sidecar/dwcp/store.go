@@ -32,17 +32,43 @@ const (
 // the store and maps what it did not hold to an *InputError of field.
 func observe(ctx context.Context, st OnlineStore, op, field string, t time.Time, schema string,
 	entities []engine.EntityRef, values ...[]float64) error {
-	batch := make([]engine.Samples, len(entities))
-	for i, e := range entities {
-		batch[i] = engine.Samples{Entity: e, Schema: schema, Timestamps: []int64{t.Unix()}, Values: values[i]}
-	}
+	batch := samples(t, schema, entities, values)
 	res, err := st.Observe(ctx, batch)
 	if err != nil {
 		return engineErr(op, err)
 	}
+	return held(op, field, t, res, len(batch))
+}
+
+// observeWindows is observe and windows in one call (one round trip to a sidecar): the
+// samples are held, then the windows are cut, values included.
+func observeWindows(ctx context.Context, st OnlineStore, op, field string, t time.Time, schema string,
+	entities []engine.EntityRef, values [][]float64, family, route string) ([]engine.Window, error) {
+	batch := samples(t, schema, entities, values)
+	res, err := st.Windows(ctx, engine.WindowRequest{Family: family, Entities: entities, Values: true, Route: route, Observe: batch})
+	if err != nil {
+		return nil, engineErr(op, err)
+	}
+	if err := held(op, field, t, res.Observed, len(batch)); err != nil {
+		return nil, err
+	}
+	return checkWindows(op, res.Windows, len(entities))
+}
+
+// samples is one sample of each entity at t, values row i for entities[i].
+func samples(t time.Time, schema string, entities []engine.EntityRef, values [][]float64) []engine.Samples {
+	batch := make([]engine.Samples, len(entities))
+	for i, e := range entities {
+		batch[i] = engine.Samples{Entity: e, Schema: schema, Timestamps: []int64{t.Unix()}, Values: values[i]}
+	}
+	return batch
+}
+
+// held maps what the store did not hold of n samples to an *InputError of field.
+func held(op, field string, t time.Time, res engine.ObserveResult, n int) error {
 	ts := t.UTC().Format(time.RFC3339)
 	switch {
-	case res.Accepted == len(batch):
+	case res.Accepted == n:
 		return nil
 	case res.Late > 0:
 		return inputErr(op, field+".Timestamp", ts, ErrTimeOrder)
@@ -51,18 +77,23 @@ func observe(ctx context.Context, st OnlineStore, op, field string, t time.Time,
 	case res.EntityFull > 0:
 		return inputErr(op, field, ts, ErrEntityFull)
 	}
-	return fmt.Errorf("dwcp: %s: the store held %d of %d samples: %w", op, res.Accepted, len(batch), engine.ErrInternal)
+	return fmt.Errorf("dwcp: %s: the store held %d of %d samples: %w", op, res.Accepted, n, engine.ErrInternal)
 }
 
 // windows reads the windows of family's model for entities from the store, with their
 // bins when values.
 func windows(ctx context.Context, st OnlineStore, op, family, route string, values bool, entities ...engine.EntityRef) ([]engine.Window, error) {
-	ws, err := st.Windows(ctx, engine.WindowRequest{Family: family, Entities: entities, Values: values, Route: route})
+	res, err := st.Windows(ctx, engine.WindowRequest{Family: family, Entities: entities, Values: values, Route: route})
 	if err != nil {
 		return nil, engineErr(op, err)
 	}
-	if len(ws) != len(entities) {
-		return nil, fmt.Errorf("dwcp: %s: %d windows for %d entities: %w", op, len(ws), len(entities), engine.ErrInternal)
+	return checkWindows(op, res.Windows, len(entities))
+}
+
+// checkWindows refuses an answer without one window per entity.
+func checkWindows(op string, ws []engine.Window, n int) ([]engine.Window, error) {
+	if len(ws) != n {
+		return nil, fmt.Errorf("dwcp: %s: %d windows for %d entities: %w", op, len(ws), n, engine.ErrInternal)
 	}
 	return ws, nil
 }

@@ -7,17 +7,27 @@ import (
 
 // WindowRequest asks for the windows a family's model reads (engine.Windower): of
 // entities the online store holds (Entities) and of raw samples given whole and not held
-// (Raw: each batch is resampled on its own, as an entity of one call). Family is the
+// (Raw: each batch is resampled as if observed into an empty store). Family is the
 // manifest family ("pba", "anomaly", "scaling", "link" on their schemas; "itp" on schema
 // host, the placement history). Values asks for the windows' bins; without it only End,
 // Have and Need come back. Route names the entity the sidecar routes the request as
 // (whose slot's model sets the grid); "" = each entity's own id (Raw: the champion).
+// Observe, if any, goes into the store first, exactly as an Observe call would put it:
+// one round trip for an adapter that hands over a sample and reads its window back.
 type WindowRequest struct {
 	Family   string
 	Entities []EntityRef
 	Raw      []Samples
 	Values   bool
 	Route    string
+	Observe  []Samples
+}
+
+// WindowsResult is a Windows answer: the windows, Entities' then Raw's, and what the
+// store did with the request's Observe samples.
+type WindowsResult struct {
+	Windows  []Window
+	Observed ObserveResult
 }
 
 // Window is one entity's window on a model's grid as the feature core resampled it
@@ -40,10 +50,12 @@ type Window struct {
 // Ready reports whether the window holds all the bins the model reads.
 func (w Window) Ready() bool { return w.Need > 0 && w.Have >= w.Need }
 
-// Windower returns the windows of WindowRequest, in order: Entities' then Raw's. An
-// entity without samples (never observed, or evicted) has Have 0 and a zero End; a
-// malformed raw batch is CodeInvalidInput, as Observe would refuse it. sidecar/store implements it in-process,
-// sidecar/client over the sidecar (RPC Windows).
+// Windower observes the request's Observe samples, then returns the windows of
+// WindowRequest, in order: Entities' then Raw's. An entity without samples (never
+// observed, or evicted) has Have 0 and a zero End; a malformed raw or Observe batch is
+// CodeInvalidInput and a full store CodeStoreFull, as Observe refuses them (the Observe
+// batches before it stay applied). sidecar/store implements it in-process, sidecar/client
+// over the sidecar (RPC Windows).
 type Windower interface {
-	Windows(ctx context.Context, req WindowRequest) ([]Window, error)
+	Windows(ctx context.Context, req WindowRequest) (WindowsResult, error)
 }

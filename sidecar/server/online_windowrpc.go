@@ -21,6 +21,16 @@ func (h service) Windows(ctx context.Context, req *pb.WindowsRequest) (*pb.Windo
 	if err != nil {
 		return nil, wire.Status(ctx, err)
 	}
+	obs, err := SamplesFromProto(req.GetObserve())
+	if err != nil {
+		return nil, wire.Status(ctx, err)
+	}
+	var observed engine.ObserveResult
+	if len(obs) > 0 {
+		if observed, err = h.store.Observe(ctx, obs); err != nil {
+			return nil, observeStatus(ctx, err, observed)
+		}
+	}
 	st, err := h.acquire()
 	if err != nil {
 		return nil, wire.Status(ctx, err)
@@ -37,7 +47,7 @@ func (h service) Windows(ctx context.Context, req *pb.WindowsRequest) (*pb.Windo
 		}
 		return src, nil
 	}
-	out := &pb.WindowsResponse{Windows: make([]*pb.Window, 0, n)}
+	out := &pb.WindowsResponse{Windows: make([]*pb.Window, 0, n), Observed: ObserveResultToProto(observed)}
 	for i, r := range req.GetEntities() {
 		ref, err := entityRef(op, r)
 		if err == nil {

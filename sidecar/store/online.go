@@ -61,7 +61,7 @@ var (
 )
 
 // Windows returns the windows of req (engine.Windower) from the store.
-func (o *Online) Windows(ctx context.Context, req engine.WindowRequest) ([]engine.Window, error) {
+func (o *Online) Windows(ctx context.Context, req engine.WindowRequest) (engine.WindowsResult, error) {
 	return WindowsFor(ctx, o.Store, o.Source, req)
 }
 

@@ -132,25 +132,34 @@ func RawWindowOf(ctx context.Context, st *Store, src Source, family string, b en
 	return WindowOf(ctx, tmp, src, family, b.Entity, values)
 }
 
-// WindowsFor answers req from st with src's models (engine.Windower): every entity's
-// window, then every raw batch's. An error names the entity or batch it is about.
-func WindowsFor(ctx context.Context, st *Store, src Source, req engine.WindowRequest) ([]engine.Window, error) {
+// WindowsFor answers req from st with src's models (engine.Windower): req.Observe into
+// st, then every entity's window, then every raw batch's. An error names the entity or
+// batch it is about.
+func WindowsFor(ctx context.Context, st *Store, src Source, req engine.WindowRequest) (engine.WindowsResult, error) {
+	var res engine.WindowsResult
+	if len(req.Observe) > 0 {
+		var err error
+		if res.Observed, err = st.Observe(ctx, req.Observe); err != nil {
+			return res, err
+		}
+	}
 	out := make([]engine.Window, 0, len(req.Entities)+len(req.Raw))
 	for i, e := range req.Entities {
 		w, err := WindowOf(ctx, st, src, req.Family, e, req.Values)
 		if err != nil {
-			return nil, ItemErr(err, len(req.Entities)+len(req.Raw), "entity", i)
+			return res, ItemErr(err, len(req.Entities)+len(req.Raw), "entity", i)
 		}
 		out = append(out, w)
 	}
 	for i, b := range req.Raw {
 		w, err := RawWindowOf(ctx, st, src, req.Family, b, req.Values)
 		if err != nil {
-			return nil, ItemErr(err, len(req.Entities)+len(req.Raw), "raw batch", i)
+			return res, ItemErr(err, len(req.Entities)+len(req.Raw), "raw batch", i)
 		}
 		out = append(out, w)
 	}
-	return out, nil
+	res.Windows = out
+	return res, nil
 }
 
 // ItemErr prefixes an engine error's message with the item it is about, in a request of

@@ -58,8 +58,9 @@ func TestWindows(t *testing.T) {
 			}
 			done = tc.upTo
 		}
-		ws, err := on.Windows(ctx, engine.WindowRequest{Family: store.FamilyCapacity, Entities: []engine.EntityRef{vm}, Values: true,
+		res, err := on.Windows(ctx, engine.WindowRequest{Family: store.FamilyCapacity, Entities: []engine.EntityRef{vm}, Values: true,
 			Raw: []engine.Samples{{Entity: vm, Schema: "metric", Timestamps: ts[:done], Values: vals[:done]}}})
+		ws := res.Windows
 		if tc.upTo == 0 {
 			// No raw samples either: an empty raw batch holds nothing.
 			if err != nil || len(ws) != 2 || ws[0].Have != 0 || !ws[0].End.IsZero() || ws[0].Need != need {
@@ -90,7 +91,7 @@ func TestWindows(t *testing.T) {
 			}
 		}
 		noValues, err := on.Windows(ctx, engine.WindowRequest{Family: store.FamilyCapacity, Entities: []engine.EntityRef{vm}})
-		if err != nil || noValues[0].Have != w.Have || noValues[0].Series.Timestamps != nil {
+		if err != nil || noValues.Windows[0].Have != w.Have || noValues.Windows[0].Series.Timestamps != nil {
 			t.Errorf("%s: without values %+v %v", tc.name, noValues, err)
 		}
 	}
@@ -111,10 +112,11 @@ func TestWindows(t *testing.T) {
 		Host: &engine.HostInfo{Capacity: engine.Resources{1e4, 1e4, 1e4, 1e4}}}}); err != nil {
 		t.Fatal(err)
 	}
-	ws, err := on.Windows(ctx, engine.WindowRequest{Family: store.FamilyPlacement, Entities: []engine.EntityRef{h}, Values: true})
+	res, err := on.Windows(ctx, engine.WindowRequest{Family: store.FamilyPlacement, Entities: []engine.EntityRef{h}, Values: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws := res.Windows
 	hosts, err := on.Store.Hosts([]string{h.ID}, pinfo.WindowSamples, pinfo.StepSeconds, store.HostFillLimit, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +130,23 @@ func TestWindows(t *testing.T) {
 		Raw: []engine.Samples{{Entity: vm, Schema: "metric", Timestamps: []int64{1}, Values: []float64{1, 2}}}})
 	if engine.CodeOf(err) != engine.CodeInvalidInput {
 		t.Errorf("malformed raw batch: %v", err)
+	}
+
+	// Observe in the request is held first, as Observe holds it, and counted.
+	other := engine.EntityRef{Kind: engine.EntityVM, ID: "vm-o"}
+	res, err = on.Windows(ctx, engine.WindowRequest{Family: store.FamilyCapacity, Entities: []engine.EntityRef{other, vm}, Values: true,
+		Observe: []engine.Samples{{Entity: other, Schema: "metric", Timestamps: ts, Values: vals}, {Entity: vm, Schema: "metric",
+			Timestamps: []int64{1}, Values: []float64{1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := on.Windows(ctx, engine.WindowRequest{Family: store.FamilyCapacity, Entities: []engine.EntityRef{vm}, Values: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Observed.Accepted != len(ts) || res.Observed.Late != 1 || res.Observed.Created != 1 ||
+		!sameFloats(res.Windows[0].Series.Values, want.Windows[0].Series.Values) || !reflect.DeepEqual(res.Windows[1], want.Windows[0]) {
+		t.Errorf("observe and windows: %+v", res)
 	}
 }
 

@@ -263,12 +263,15 @@ func (ActualKind) EnumDescriptor() ([]byte, []int) {
 }
 
 type WindowsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Family        string                 `protobuf:"bytes,1,opt,name=family,proto3" json:"family,omitempty"`     // pba, anomaly, scaling, link, or itp (schema host: the placement history)
-	Entities      []*EntityRef           `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"` // held by the store
-	Raw           []*EntitySamples       `protobuf:"bytes,3,rep,name=raw,proto3" json:"raw,omitempty"`           // resampled, not held; answered after the entities
-	Values        bool                   `protobuf:"varint,4,opt,name=values,proto3" json:"values,omitempty"`    // send the windows' bins (else end, have and need only)
-	Route         string                 `protobuf:"bytes,5,opt,name=route,proto3" json:"route,omitempty"`       // the entity the request routes as ("" = each item's own id)
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Family   string                 `protobuf:"bytes,1,opt,name=family,proto3" json:"family,omitempty"`     // pba, anomaly, scaling, link, or itp (schema host: the placement history)
+	Entities []*EntityRef           `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"` // held by the store
+	Raw      []*EntitySamples       `protobuf:"bytes,3,rep,name=raw,proto3" json:"raw,omitempty"`           // resampled, not held; answered after the entities
+	Values   bool                   `protobuf:"varint,4,opt,name=values,proto3" json:"values,omitempty"`    // send the windows' bins (else end, have and need only)
+	Route    string                 `protobuf:"bytes,5,opt,name=route,proto3" json:"route,omitempty"`       // the entity the request routes as ("" = each item's own id)
+	// Held first, exactly as by Observe (one round trip to hand over samples and read the
+	// windows back); a malformed batch or a full store fails the call as it fails Observe.
+	Observe       []*EntitySamples `protobuf:"bytes,6,rep,name=observe,proto3" json:"observe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,9 +341,17 @@ func (x *WindowsRequest) GetRoute() string {
 	return ""
 }
 
+func (x *WindowsRequest) GetObserve() []*EntitySamples {
+	if x != nil {
+		return x.Observe
+	}
+	return nil
+}
+
 type WindowsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Windows       []*Window              `protobuf:"bytes,1,rep,name=windows,proto3" json:"windows,omitempty"`
+	Observed      *ObserveResponse       `protobuf:"bytes,2,opt,name=observed,proto3" json:"observed,omitempty"` // what the store did with the request's observe samples
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -378,6 +389,13 @@ func (*WindowsResponse) Descriptor() ([]byte, []int) {
 func (x *WindowsResponse) GetWindows() []*Window {
 	if x != nil {
 		return x.Windows
+	}
+	return nil
+}
+
+func (x *WindowsResponse) GetObserved() *ObserveResponse {
+	if x != nil {
+		return x.Observed
 	}
 	return nil
 }
@@ -4361,15 +4379,17 @@ var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
 const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"\x16dwcpml/v1/engine.proto\x12\n" +
-	"dwcp.ml.v1\"\xb6\x01\n" +
+	"dwcp.ml.v1\"\xeb\x01\n" +
 	"\x0eWindowsRequest\x12\x16\n" +
 	"\x06family\x18\x01 \x01(\tR\x06family\x121\n" +
 	"\bentities\x18\x02 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\x12+\n" +
 	"\x03raw\x18\x03 \x03(\v2\x19.dwcp.ml.v1.EntitySamplesR\x03raw\x12\x16\n" +
 	"\x06values\x18\x04 \x01(\bR\x06values\x12\x14\n" +
-	"\x05route\x18\x05 \x01(\tR\x05route\"?\n" +
+	"\x05route\x18\x05 \x01(\tR\x05route\x123\n" +
+	"\aobserve\x18\x06 \x03(\v2\x19.dwcp.ml.v1.EntitySamplesR\aobserve\"x\n" +
 	"\x0fWindowsResponse\x12,\n" +
-	"\awindows\x18\x01 \x03(\v2\x12.dwcp.ml.v1.WindowR\awindows\"\x83\x01\n" +
+	"\awindows\x18\x01 \x03(\v2\x12.dwcp.ml.v1.WindowR\awindows\x127\n" +
+	"\bobserved\x18\x02 \x01(\v2\x1b.dwcp.ml.v1.ObserveResponseR\bobserved\"\x83\x01\n" +
 	"\x06Window\x12\x19\n" +
 	"\bend_unix\x18\x01 \x01(\x03R\aendUnix\x12\x12\n" +
 	"\x04have\x18\x02 \x01(\x05R\x04have\x12\x12\n" +
@@ -4860,90 +4880,92 @@ var file_dwcpml_v1_engine_proto_goTypes = []any{
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
 	7,  // 0: dwcp.ml.v1.WindowsRequest.entities:type_name -> dwcp.ml.v1.EntityRef
 	9,  // 1: dwcp.ml.v1.WindowsRequest.raw:type_name -> dwcp.ml.v1.EntitySamples
-	6,  // 2: dwcp.ml.v1.WindowsResponse.windows:type_name -> dwcp.ml.v1.Window
-	0,  // 3: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
-	9,  // 4: dwcp.ml.v1.ObserveRequest.batches:type_name -> dwcp.ml.v1.EntitySamples
-	7,  // 5: dwcp.ml.v1.EntitySamples.entity:type_name -> dwcp.ml.v1.EntityRef
-	10, // 6: dwcp.ml.v1.EntitySamples.host:type_name -> dwcp.ml.v1.HostInfo
-	15, // 7: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 8: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 9: dwcp.ml.v1.ForecastBandwidthRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	18, // 10: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
-	15, // 11: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 12: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 13: dwcp.ml.v1.AnomalyScoreRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	21, // 14: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
-	15, // 15: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 16: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 17: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	24, // 18: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
-	15, // 19: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 20: dwcp.ml.v1.ForecastLinkRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 21: dwcp.ml.v1.ForecastLinkRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	27, // 22: dwcp.ml.v1.ForecastLinkResponse.forecasts:type_name -> dwcp.ml.v1.LinkForecast
-	15, // 23: dwcp.ml.v1.LinkForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	30, // 24: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
-	33, // 25: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
-	31, // 26: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
-	32, // 27: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
-	15, // 28: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	37, // 29: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	35, // 30: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	36, // 31: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	35, // 32: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	34, // 33: dwcp.ml.v1.Placement.rejected_packed:type_name -> dwcp.ml.v1.PackedRejections
-	1,  // 34: dwcp.ml.v1.PackedRejections.constraint:type_name -> dwcp.ml.v1.Constraint
-	38, // 35: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
-	1,  // 36: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	37, // 37: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	44, // 38: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	44, // 39: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	53, // 40: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	45, // 41: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
-	46, // 42: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
-	48, // 43: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	47, // 44: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
-	2,  // 45: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
-	48, // 46: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	44, // 47: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
-	3,  // 48: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	59, // 49: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	55, // 50: dwcp.ml.v1.PartitionTaskRequest.streams:type_name -> dwcp.ml.v1.PartitionStream
-	14, // 51: dwcp.ml.v1.PartitionStream.series:type_name -> dwcp.ml.v1.Series
-	15, // 52: dwcp.ml.v1.PartitionTaskResponse.model:type_name -> dwcp.ml.v1.ModelRef
-	12, // 53: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	16, // 54: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	19, // 55: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	22, // 56: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	25, // 57: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
-	28, // 58: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	40, // 59: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	42, // 60: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	51, // 61: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	49, // 62: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	8,  // 63: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
-	54, // 64: dwcp.ml.v1.Engine.PartitionTask:input_type -> dwcp.ml.v1.PartitionTaskRequest
-	57, // 65: dwcp.ml.v1.Engine.ReportOutcome:input_type -> dwcp.ml.v1.ReportOutcomeRequest
-	4,  // 66: dwcp.ml.v1.Engine.Windows:input_type -> dwcp.ml.v1.WindowsRequest
-	13, // 67: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	17, // 68: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	20, // 69: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	23, // 70: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	26, // 71: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
-	29, // 72: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	41, // 73: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	43, // 74: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	52, // 75: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	50, // 76: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	11, // 77: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
-	56, // 78: dwcp.ml.v1.Engine.PartitionTask:output_type -> dwcp.ml.v1.PartitionTaskResponse
-	58, // 79: dwcp.ml.v1.Engine.ReportOutcome:output_type -> dwcp.ml.v1.ReportOutcomeResponse
-	5,  // 80: dwcp.ml.v1.Engine.Windows:output_type -> dwcp.ml.v1.WindowsResponse
-	67, // [67:81] is the sub-list for method output_type
-	53, // [53:67] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	9,  // 2: dwcp.ml.v1.WindowsRequest.observe:type_name -> dwcp.ml.v1.EntitySamples
+	6,  // 3: dwcp.ml.v1.WindowsResponse.windows:type_name -> dwcp.ml.v1.Window
+	11, // 4: dwcp.ml.v1.WindowsResponse.observed:type_name -> dwcp.ml.v1.ObserveResponse
+	0,  // 5: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
+	9,  // 6: dwcp.ml.v1.ObserveRequest.batches:type_name -> dwcp.ml.v1.EntitySamples
+	7,  // 7: dwcp.ml.v1.EntitySamples.entity:type_name -> dwcp.ml.v1.EntityRef
+	10, // 8: dwcp.ml.v1.EntitySamples.host:type_name -> dwcp.ml.v1.HostInfo
+	15, // 9: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 10: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 11: dwcp.ml.v1.ForecastBandwidthRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	18, // 12: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
+	15, // 13: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 14: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 15: dwcp.ml.v1.AnomalyScoreRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	21, // 16: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
+	15, // 17: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 18: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 19: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	24, // 20: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
+	15, // 21: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 22: dwcp.ml.v1.ForecastLinkRequest.series:type_name -> dwcp.ml.v1.Series
+	7,  // 23: dwcp.ml.v1.ForecastLinkRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	27, // 24: dwcp.ml.v1.ForecastLinkResponse.forecasts:type_name -> dwcp.ml.v1.LinkForecast
+	15, // 25: dwcp.ml.v1.LinkForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	30, // 26: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	33, // 27: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	31, // 28: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	32, // 29: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	15, // 30: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	37, // 31: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	35, // 32: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	36, // 33: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	35, // 34: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	34, // 35: dwcp.ml.v1.Placement.rejected_packed:type_name -> dwcp.ml.v1.PackedRejections
+	1,  // 36: dwcp.ml.v1.PackedRejections.constraint:type_name -> dwcp.ml.v1.Constraint
+	38, // 37: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	1,  // 38: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	37, // 39: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	44, // 40: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	44, // 41: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	53, // 42: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	45, // 43: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	46, // 44: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	48, // 45: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	47, // 46: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	2,  // 47: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	48, // 48: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	44, // 49: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	3,  // 50: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	59, // 51: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	55, // 52: dwcp.ml.v1.PartitionTaskRequest.streams:type_name -> dwcp.ml.v1.PartitionStream
+	14, // 53: dwcp.ml.v1.PartitionStream.series:type_name -> dwcp.ml.v1.Series
+	15, // 54: dwcp.ml.v1.PartitionTaskResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	12, // 55: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	16, // 56: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	19, // 57: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	22, // 58: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	25, // 59: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
+	28, // 60: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	40, // 61: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	42, // 62: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	51, // 63: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	49, // 64: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	8,  // 65: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
+	54, // 66: dwcp.ml.v1.Engine.PartitionTask:input_type -> dwcp.ml.v1.PartitionTaskRequest
+	57, // 67: dwcp.ml.v1.Engine.ReportOutcome:input_type -> dwcp.ml.v1.ReportOutcomeRequest
+	4,  // 68: dwcp.ml.v1.Engine.Windows:input_type -> dwcp.ml.v1.WindowsRequest
+	13, // 69: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	17, // 70: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	20, // 71: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	23, // 72: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	26, // 73: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
+	29, // 74: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	41, // 75: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	43, // 76: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	52, // 77: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	50, // 78: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	11, // 79: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
+	56, // 80: dwcp.ml.v1.Engine.PartitionTask:output_type -> dwcp.ml.v1.PartitionTaskResponse
+	58, // 81: dwcp.ml.v1.Engine.ReportOutcome:output_type -> dwcp.ml.v1.ReportOutcomeResponse
+	5,  // 82: dwcp.ml.v1.Engine.Windows:output_type -> dwcp.ml.v1.WindowsResponse
+	69, // [69:83] is the sub-list for method output_type
+	55, // [55:69] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
