@@ -28,6 +28,10 @@ type model struct {
 	place       bool
 	placeParams featurecore.PlaceParams
 	overcommit  engine.Resources // default reservation limits (thresholds overcommit_*)
+	// trees scores the placement model instead of the session once attachTrees proved it
+	// on the golden rows (nil: ONNX Runtime scores); set at load, read-only after.
+	trees       *featurecore.Trees
+	treesKernel featurecore.TreesKernel
 }
 
 func newModel(m *bundle.Model, bundleVersion string) (*model, error) {

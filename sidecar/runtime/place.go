@@ -108,7 +108,7 @@ func (e *Engine) PlaceVMBatch(ctx context.Context, reqs []engine.PlacementReques
 	}
 	rows := len(sc.feasible)
 	sc.scores = grow(sc.scores, rows)
-	if err := m.run(sc.factors[:rows*m.inLen], rows, sc.scores); err != nil {
+	if err := m.score(sc.factors[:rows*m.inLen], rows, sc.scores); err != nil {
 		return nil, err
 	}
 	e.observe(ctx, m, rows, sc.factors[:rows*m.inLen], sc.scores[:rows])

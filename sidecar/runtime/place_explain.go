@@ -80,7 +80,7 @@ func (m *model) explain(jobs []placeJob, sc *placeScratch, out []engine.Placemen
 		return nil
 	}
 	sc.occlOut = grow(sc.occlOut, rows)
-	if err := m.run(sc.occl, rows, sc.occlOut); err != nil {
+	if err := m.score(sc.occl, rows, sc.occlOut); err != nil {
 		return err
 	}
 	for i := range jobs {

@@ -17,7 +17,7 @@ import (
 // phase's median per call: checks (validation, the host and domain index, the hard
 // constraints), assemble (the contract inputs of the feasible hosts, without the core),
 // factors (the feature core's one call), model (the ONNX Runtime run over the feasible
-// rows), choose (argmax, ranking, the reference), explain (the occlusion rows and their
+// rows, or the feature core's tree evaluator: sub-benchmarks onnxruntime/ and core-trees/), choose (argmax, ranking, the reference), explain (the occlusion rows and their
 // model run). Phase medians need not add up to the whole call's median exactly.
 func BenchmarkPlaceSplit1000(b *testing.B) {
 	e, err := Open(context.Background(), testbundle.Dir(), Config{})
@@ -27,14 +27,20 @@ func BenchmarkPlaceSplit1000(b *testing.B) {
 	b.Cleanup(func() { e.Close() })
 	m := e.current.Load().byFamily[FamilyPlacement]
 	_, g := testbundle.Placement(b)
-	for _, bc := range []struct {
-		name string
-		r    engine.PlacementRequest
-	}{
-		{"golden", testbundle.ScaleHosts(g.Placements[0].Request, 1000)},
-		{"fits", fitsAll(testbundle.ScaleHosts(g.Placements[0].Request, 1000))},
-	} {
-		b.Run(bc.name, func(b *testing.B) { benchSplit(b, m, bc.r) })
+	for _, scorer := range []string{"onnxruntime", "core-trees"} {
+		if scorer == "core-trees" {
+			withTrees(b, e)
+			b.Cleanup(func() { m.trees = nil })
+		}
+		for _, bc := range []struct {
+			name string
+			r    engine.PlacementRequest
+		}{
+			{"golden", testbundle.ScaleHosts(g.Placements[0].Request, 1000)},
+			{"fits", fitsAll(testbundle.ScaleHosts(g.Placements[0].Request, 1000))},
+		} {
+			b.Run(scorer+"/"+bc.name, func(b *testing.B) { benchSplit(b, m, bc.r) })
+		}
 	}
 }
 
@@ -86,7 +92,7 @@ func benchSplit(b *testing.B, m *model, r engine.PlacementRequest) {
 		t[3] = time.Now()
 		rows := len(sc.feasible)
 		sc.scores = grow(sc.scores, rows)
-		if err := m.run(sc.factors[:rows*F], rows, sc.scores); err != nil {
+		if err := m.score(sc.factors[:rows*F], rows, sc.scores); err != nil {
 			b.Fatal(err)
 		}
 		t[4] = time.Now()
