@@ -12,7 +12,8 @@
 # instruction fails the run. A ninth, deliberately contracting build (-std=gnu11) must give
 # a different digest for EACH golden file, proving every file's vectors can see FMA.
 # With DWCP_FC_PARTITION_GOLDEN set (ctest sets it to golden/partition_v1.txt), each of the
-# 8 builds also runs `fc_golden_partition check` on it. No negative control: a contracting
+# 8 builds also runs `fc_golden_partition check` on it (and, with DWCP_FC_TREES_GOLDEN,
+# `fc_golden_trees check`: golden/trees_v1.txt). No negative control: a contracting
 # gcc -std=gnu11 -O3 -march=x86-64-v3 build still matches all 156 vectors (checked), since
 # the rule's one contractible expression, the fraction q - floor(q), only orders the
 # remainder bytes and no vector has two fractions within an FMA's rounding of each other.
@@ -101,6 +102,26 @@ partition_check() {
         { cat "$dir/partition/check.txt" >&2; fail "build $name: partition golden vectors differ"; }
 }
 
+# trees_check NAME: the same for fc_golden_trees and $DWCP_FC_TREES_GOLDEN (tree ensembles
+# scored with ONNX Runtime's bits by every kernel).
+trees_check() {
+    local name="$1" cc="$2" opt="$3" march="$4"
+    shift 4
+    [ -n "${DWCP_FC_TREES_GOLDEN:-}" ] || return 0
+    local dir="$work/$name" core_objs=() o
+    mkdir -p "$dir/trees"
+    for o in "$dir"/*.o; do
+        [ "$(basename "$o")" = fc_golden.o ] || core_objs+=("$o")
+    done
+    "$cc" "${common[@]}" "$opt" "-march=$march" "$@" -c "$here/fc_golden_trees.c" \
+        -o "$dir/trees/fc_golden_trees.o" 2>>"$dir/build.log" &&
+        "$cc" "$opt" "-march=$march" "$dir/trees/fc_golden_trees.o" "${core_objs[@]}" -lm \
+            -o "$dir/trees/fc_golden_trees" 2>>"$dir/build.log" ||
+        { cat "$dir/build.log" >&2; fail "build $name: fc_golden_trees failed"; }
+    "$dir/trees/fc_golden_trees" check "$DWCP_FC_TREES_GOLDEN" >"$dir/trees/check.txt" 2>&1 ||
+        { cat "$dir/trees/check.txt" >&2; fail "build $name: tree golden vectors differ"; }
+}
+
 # fma_count NAME: FMA instructions in the core objects of a build
 fma_count() {
     local dir="$work/$1" n=0 o c
@@ -137,6 +158,7 @@ for cc_name in gcc clang; do
             name="${cc_name}${opt}-${march}"
             build "$name" "$cc" "$opt" "$march"
             partition_check "$name" "$cc" "$opt" "$march"
+            trees_check "$name" "$cc" "$opt" "$march"
             if ! "$work/$name/fc_golden" dump "${goldens[@]}" >"$work/$name/dump.txt" 2>"$work/$name/dump.err"; then
                 cat "$work/$name/dump.err" >&2
                 fail "build $name: fc_golden dump failed"
@@ -214,4 +236,7 @@ fi
 echo "determinism_matrix: all 8 builds print the same dump of ${#goldens[@]} golden file(s) ($(wc -l <"$expected_txt") vectors); digest $expected_digest; no FMA in the x86-64-v3 core objects"
 if [ -n "${DWCP_FC_PARTITION_GOLDEN:-}" ]; then
     echo "determinism_matrix: all 8 builds match $(basename "$DWCP_FC_PARTITION_GOLDEN") bit for bit ($(cat "$work/gcc-O0-x86-64/partition/check.txt"))"
+fi
+if [ -n "${DWCP_FC_TREES_GOLDEN:-}" ]; then
+    echo "determinism_matrix: all 8 builds match $(basename "$DWCP_FC_TREES_GOLDEN") bit for bit ($(tail -n 1 "$work/gcc-O0-x86-64/trees/check.txt"))"
 fi
