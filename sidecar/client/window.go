@@ -8,7 +8,25 @@ import (
 	pb "github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1"
 )
 
-var _ engine.Windower = (*Client)(nil)
+var (
+	_ engine.Windower  = (*Client)(nil)
+	_ engine.Forgetter = (*Client)(nil)
+)
+
+// Forget drops entities from the sidecar's online store (RPC Forget).
+func (c *Client) Forget(ctx context.Context, entities []engine.EntityRef) (int, error) {
+	ctx, cancel := c.callCtx(ctx, c.timeout)
+	defer cancel()
+	in := &pb.ForgetRequest{Entities: make([]*pb.EntityRef, len(entities))}
+	for i, e := range entities {
+		in.Entities[i] = entityToProto(e)
+	}
+	resp, err := c.rpc.Forget(ctx, in)
+	if err != nil {
+		return 0, c.fail(ctx, err, "forget", "")
+	}
+	return int(resp.GetForgotten()), nil
+}
 
 // Windows returns the windows of req from the sidecar's online store (RPC Windows): the
 // feature core there resamples the held entities' samples, and req.Raw's, onto the

@@ -426,12 +426,48 @@ func TestErrors(t *testing.T) {
 	if _, err := one.Predict(m("b"), 0); !errors.Is(err, dwcp.ErrBadConfig) {
 		t.Errorf("a target beyond MaxTargets: %v", err)
 	}
-	one.Forget("a")
+	if err := one.Forget("a"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := one.Predict(m("b"), 0); !errors.Is(err, dwcp.ErrWarmingUp) {
 		t.Errorf("after Forget: %v", err)
 	}
 	if _, err := dwcp.NewScaler(ctx, online(eng), dwcp.ScalerConfig{TrendDeadband: 2}); !errors.Is(err, dwcp.ErrBadConfig) {
 		t.Errorf("deadband 2: %v", err)
+	}
+}
+
+// TestForget: a forgotten target, stream or node starts a new history in the store, in
+// process and through the sidecar.
+func TestForget(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t)
+	for _, e := range []dwcp.ScalingEngine{online(eng), sidecar(t, eng)} {
+		sc, err := dwcp.NewScaler(ctx, e, dwcp.ScalerConfig{DefaultCapacityMHz: 10400})
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := func(step int) int {
+			_, err := sc.Predict(&dwcp.MetricsData{Timestamp: at(step), TargetID: "gone", TargetType: dwcp.TargetVM, CPUUsage: 0.5}, 0)
+			var w *dwcp.WarmingUpError
+			if !errors.As(err, &w) {
+				t.Fatalf("step %d: %v, want warming up", step, err)
+			}
+			return w.Have
+		}
+		if h0, h1 := have(0), have(1); h0 != 1 || h1 != 2 {
+			t.Fatalf("have %d, %d, want 1, 2", h0, h1)
+		}
+		if err := sc.Forget("gone"); err != nil {
+			t.Fatal(err)
+		}
+		if h := have(2); h != 1 {
+			t.Errorf("after Forget: %d bins held, want 1 (a new history)", h)
+		}
+		n, err := e.Forget(ctx, []engine.EntityRef{dwcp.TargetEntity("gone"), dwcp.TargetEntity("never")})
+		if err != nil || n != 1 {
+			t.Errorf("Forget: %d buffers, %v; want 1", n, err)
+		}
 	}
 }
 

@@ -163,15 +163,18 @@ func (s *Scaler) HorizonMinutes() int { return s.horizon }
 // Window is the number of grid samples a target needs before Predict answers.
 func (s *Scaler) Window() int { return s.model.WindowSamples }
 
-// Forget drops targets that are gone from the ones served (a new target beyond
-// MaxTargets is refused until some are forgotten); the store evicts their samples after
-// its TTL without samples.
-func (s *Scaler) Forget(targetIDs ...string) {
+// Forget drops targets that are gone: from the ones served (a new target beyond
+// MaxTargets is refused until some are forgotten) and their samples from the store, so a
+// target that comes back starts a new history.
+func (s *Scaler) Forget(targetIDs ...string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, id := range targetIDs {
+	refs := make([]engine.EntityRef, len(targetIDs))
+	for i, id := range targetIDs {
 		delete(s.targets, id)
+		refs[i] = TargetEntity(id)
 	}
+	s.mu.Unlock()
+	return forget(context.Background(), s.eng, "forget", refs...)
 }
 
 // capacity returns the target's capacity in MHz.

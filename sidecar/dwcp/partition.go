@@ -106,12 +106,13 @@ func (p *Partitioner) AddSampleContext(ctx context.Context, id string, s Network
 	return nil
 }
 
-// RemoveStream drops a stream (a path DWCP closed) from the ones tasks are cut over; the
-// store evicts its samples after its TTL without samples.
-func (p *Partitioner) RemoveStream(id string) {
+// RemoveStream drops a stream (a path DWCP closed) from the ones tasks are cut over and
+// its samples from the store.
+func (p *Partitioner) RemoveStream(id string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	delete(p.streams, id)
+	p.mu.Unlock()
+	return forget(context.Background(), p.eng, "remove stream", linkRef(id))
 }
 
 // PartitionTask cuts task over every stream held, in stream id order. With the link

@@ -223,6 +223,16 @@ func VMEntity(id string) engine.EntityRef { return engine.EntityRef{Kind: engine
 // NodeEntity is the store's entity of a node's usage history: kind host, schema host.
 func NodeEntity(id string) engine.EntityRef { return engine.EntityRef{Kind: engine.EntityHost, ID: id} }
 
+// Forget drops the demand histories of VMs and nodes that are gone from the store (ids
+// name either), so one that comes back starts a new history.
+func (p *Placer) Forget(ids ...string) error {
+	refs := make([]engine.EntityRef, 0, 2*len(ids))
+	for _, id := range ids {
+		refs = append(refs, VMEntity(id), NodeEntity(id))
+	}
+	return forget(context.Background(), p.eng, "forget", refs...)
+}
+
 func (p *Placer) observe(ctx context.Context, op string, ref engine.EntityRef, id string, t time.Time, v engine.Resources) error {
 	if id == "" {
 		return inputErr(op, "id", nil, ErrEmptyID)

@@ -13,12 +13,25 @@ import (
 // store. Observe hands it each sample as DWCP reports it; Windows reads back the window a
 // model needs, resampled by the feature core (binning, late, duplicate and out-of-order
 // samples, the fill limit: fc_resample's rule, the same bits as training), with how many
-// of its bins are held. In-process that is a *store.Online over the *runtime.Engine,
-// over a dwcp-sidecar the *client.Client; both implement the adapters' interfaces.
+// of its bins are held; Forget drops the samples of what is gone. In-process that is a
+// *store.Online over the *runtime.Engine, over a dwcp-sidecar the *client.Client; both
+// implement the adapters' interfaces.
 type OnlineStore interface {
 	Versioner
 	Observe(ctx context.Context, batch []engine.Samples) (engine.ObserveResult, error)
 	engine.Windower
+	engine.Forgetter
+}
+
+// forget drops entities from the store.
+func forget(ctx context.Context, st OnlineStore, op string, entities ...engine.EntityRef) error {
+	if len(entities) == 0 {
+		return nil
+	}
+	if _, err := st.Forget(ctx, entities); err != nil {
+		return engineErr(op, err)
+	}
+	return nil
 }
 
 // Schemas of the samples the adapters observe (the feature core's, and the store's host

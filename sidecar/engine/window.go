@@ -59,3 +59,11 @@ func (w Window) Ready() bool { return w.Need > 0 && w.Have >= w.Need }
 type Windower interface {
 	Windows(ctx context.Context, req WindowRequest) (WindowsResult, error)
 }
+
+// Forgetter drops entities from the online store: every schema's samples of each (kind,
+// id) and a host's state, as if evicted. It returns how many buffers went; an entity the
+// store does not hold is no error. For the adapters' Forget: a target or stream that is
+// gone and may come back must not resume its old history.
+type Forgetter interface {
+	Forget(ctx context.Context, entities []EntityRef) (int, error)
+}

@@ -9,6 +9,20 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/store"
 )
 
+// Forget drops entities from the store (engine.Forgetter).
+func (h service) Forget(ctx context.Context, req *pb.ForgetRequest) (*pb.ForgetResponse, error) {
+	const op = "forget"
+	refs := make([]engine.EntityRef, len(req.GetEntities()))
+	for i, r := range req.GetEntities() {
+		ref, err := entityRef(op, r)
+		if err != nil {
+			return nil, wire.Status(ctx, store.ItemErr(err, len(refs), "entity", i))
+		}
+		refs[i] = ref
+	}
+	return &pb.ForgetResponse{Forgotten: int64(h.store.Forget(refs))}, nil
+}
+
 // Windows returns the windows of held entities and of raw samples (engine.Windower):
 // each on the grid of the model of the slot it routes to (req.route, else its own id).
 func (h service) Windows(ctx context.Context, req *pb.WindowsRequest) (*pb.WindowsResponse, error) {

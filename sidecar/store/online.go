@@ -55,14 +55,23 @@ type Online struct {
 }
 
 var (
-	_ engine.Online   = (*Online)(nil)
-	_ engine.Windower = (*Online)(nil)
-	_ engine.Engine   = (*Online)(nil)
+	_ engine.Online    = (*Online)(nil)
+	_ engine.Windower  = (*Online)(nil)
+	_ engine.Forgetter = (*Online)(nil)
+	_ engine.Engine    = (*Online)(nil)
 )
 
 // Windows returns the windows of req (engine.Windower) from the store.
 func (o *Online) Windows(ctx context.Context, req engine.WindowRequest) (engine.WindowsResult, error) {
 	return WindowsFor(ctx, o.Store, o.Source, req)
+}
+
+// Forget drops the entities' buffers from the store (engine.Forgetter).
+func (o *Online) Forget(ctx context.Context, entities []engine.EntityRef) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, engine.Errorf(engine.CodeCanceled, "forget", "", "%w", err)
+	}
+	return o.Store.Forget(entities), nil
 }
 
 // PartitionTask passes to the engine's (engine.Partitioner); an engine without it is

@@ -400,6 +400,29 @@ func (s *Store) Evict() int {
 	return n
 }
 
+// Forget removes every schema's buffer of each entity (engine.Forgetter) and returns
+// how many went; an entity not held is skipped.
+func (s *Store) Forget(refs []engine.EntityRef) int {
+	n := 0
+	for _, r := range refs {
+		for _, schema := range []string{"vm", "link", "metric", engine.SchemaHost} {
+			k := key{kind: r.Kind, id: r.ID, schema: schema}
+			sh := s.shard(k)
+			sh.mu.Lock()
+			if e := sh.m[k]; e != nil {
+				delete(sh.m, k)
+				s.gen.Add(1)
+				s.entities.Add(-1)
+				s.held.Add(-int64(e.n()))
+				s.capacity.Add(-int64(len(e.ts)))
+				n++
+			}
+			sh.mu.Unlock()
+		}
+	}
+	return n
+}
+
 // RunEviction calls Evict every interval (0 = TTL/4, at most a minute) until ctx ends.
 func (s *Store) RunEviction(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {

@@ -262,6 +262,94 @@ func (ActualKind) EnumDescriptor() ([]byte, []int) {
 	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
+type ForgetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entities      []*EntityRef           `protobuf:"bytes,1,rep,name=entities,proto3" json:"entities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetRequest) Reset() {
+	*x = ForgetRequest{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetRequest) ProtoMessage() {}
+
+func (x *ForgetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetRequest.ProtoReflect.Descriptor instead.
+func (*ForgetRequest) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ForgetRequest) GetEntities() []*EntityRef {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+type ForgetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Forgotten     int64                  `protobuf:"varint,1,opt,name=forgotten,proto3" json:"forgotten,omitempty"` // buffers ((kind, id, schema)) removed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetResponse) Reset() {
+	*x = ForgetResponse{}
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetResponse) ProtoMessage() {}
+
+func (x *ForgetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetResponse.ProtoReflect.Descriptor instead.
+func (*ForgetResponse) Descriptor() ([]byte, []int) {
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ForgetResponse) GetForgotten() int64 {
+	if x != nil {
+		return x.Forgotten
+	}
+	return 0
+}
+
 type WindowsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Family   string                 `protobuf:"bytes,1,opt,name=family,proto3" json:"family,omitempty"`     // pba, anomaly, scaling, link, or itp (schema host: the placement history)
@@ -278,7 +366,7 @@ type WindowsRequest struct {
 
 func (x *WindowsRequest) Reset() {
 	*x = WindowsRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +378,7 @@ func (x *WindowsRequest) String() string {
 func (*WindowsRequest) ProtoMessage() {}
 
 func (x *WindowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[0]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +391,7 @@ func (x *WindowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowsRequest.ProtoReflect.Descriptor instead.
 func (*WindowsRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{0}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WindowsRequest) GetFamily() string {
@@ -358,7 +446,7 @@ type WindowsResponse struct {
 
 func (x *WindowsResponse) Reset() {
 	*x = WindowsResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +458,7 @@ func (x *WindowsResponse) String() string {
 func (*WindowsResponse) ProtoMessage() {}
 
 func (x *WindowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[1]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +471,7 @@ func (x *WindowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowsResponse.ProtoReflect.Descriptor instead.
 func (*WindowsResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WindowsResponse) GetWindows() []*Window {
@@ -415,7 +503,7 @@ type Window struct {
 
 func (x *Window) Reset() {
 	*x = Window{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +515,7 @@ func (x *Window) String() string {
 func (*Window) ProtoMessage() {}
 
 func (x *Window) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[2]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +528,7 @@ func (x *Window) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Window.ProtoReflect.Descriptor instead.
 func (*Window) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Window) GetEndUnix() int64 {
@@ -490,7 +578,7 @@ type EntityRef struct {
 
 func (x *EntityRef) Reset() {
 	*x = EntityRef{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +590,7 @@ func (x *EntityRef) String() string {
 func (*EntityRef) ProtoMessage() {}
 
 func (x *EntityRef) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[3]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +603,7 @@ func (x *EntityRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityRef.ProtoReflect.Descriptor instead.
 func (*EntityRef) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EntityRef) GetKind() EntityKind {
@@ -541,7 +629,7 @@ type ObserveRequest struct {
 
 func (x *ObserveRequest) Reset() {
 	*x = ObserveRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +641,7 @@ func (x *ObserveRequest) String() string {
 func (*ObserveRequest) ProtoMessage() {}
 
 func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[4]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +654,7 @@ func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserveRequest.ProtoReflect.Descriptor instead.
 func (*ObserveRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ObserveRequest) GetBatches() []*EntitySamples {
@@ -593,7 +681,7 @@ type EntitySamples struct {
 
 func (x *EntitySamples) Reset() {
 	*x = EntitySamples{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +693,7 @@ func (x *EntitySamples) String() string {
 func (*EntitySamples) ProtoMessage() {}
 
 func (x *EntitySamples) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[5]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +706,7 @@ func (x *EntitySamples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntitySamples.ProtoReflect.Descriptor instead.
 func (*EntitySamples) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EntitySamples) GetEntity() *EntityRef {
@@ -673,7 +761,7 @@ type HostInfo struct {
 
 func (x *HostInfo) Reset() {
 	*x = HostInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +773,7 @@ func (x *HostInfo) String() string {
 func (*HostInfo) ProtoMessage() {}
 
 func (x *HostInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[6]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +786,7 @@ func (x *HostInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostInfo.ProtoReflect.Descriptor instead.
 func (*HostInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HostInfo) GetDomain() string {
@@ -771,7 +859,7 @@ type ObserveResponse struct {
 
 func (x *ObserveResponse) Reset() {
 	*x = ObserveResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +871,7 @@ func (x *ObserveResponse) String() string {
 func (*ObserveResponse) ProtoMessage() {}
 
 func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[7]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +884,7 @@ func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserveResponse.ProtoReflect.Descriptor instead.
 func (*ObserveResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ObserveResponse) GetAccepted() int64 {
@@ -856,7 +944,7 @@ type PredictRequest struct {
 
 func (x *PredictRequest) Reset() {
 	*x = PredictRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +956,7 @@ func (x *PredictRequest) String() string {
 func (*PredictRequest) ProtoMessage() {}
 
 func (x *PredictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[8]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +969,7 @@ func (x *PredictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictRequest.ProtoReflect.Descriptor instead.
 func (*PredictRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PredictRequest) GetModel() string {
@@ -930,7 +1018,7 @@ type PredictResponse struct {
 
 func (x *PredictResponse) Reset() {
 	*x = PredictResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1030,7 @@ func (x *PredictResponse) String() string {
 func (*PredictResponse) ProtoMessage() {}
 
 func (x *PredictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[9]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1043,7 @@ func (x *PredictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictResponse.ProtoReflect.Descriptor instead.
 func (*PredictResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PredictResponse) GetOutputs() []float64 {
@@ -995,7 +1083,7 @@ type Series struct {
 
 func (x *Series) Reset() {
 	*x = Series{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1095,7 @@ func (x *Series) String() string {
 func (*Series) ProtoMessage() {}
 
 func (x *Series) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[10]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1108,7 @@ func (x *Series) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Series.ProtoReflect.Descriptor instead.
 func (*Series) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Series) GetTimestamps() []int64 {
@@ -1058,7 +1146,7 @@ type ModelRef struct {
 
 func (x *ModelRef) Reset() {
 	*x = ModelRef{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1158,7 @@ func (x *ModelRef) String() string {
 func (*ModelRef) ProtoMessage() {}
 
 func (x *ModelRef) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[11]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1171,7 @@ func (x *ModelRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelRef.ProtoReflect.Descriptor instead.
 func (*ModelRef) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ModelRef) GetName() string {
@@ -1125,7 +1213,7 @@ type ForecastBandwidthRequest struct {
 
 func (x *ForecastBandwidthRequest) Reset() {
 	*x = ForecastBandwidthRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1225,7 @@ func (x *ForecastBandwidthRequest) String() string {
 func (*ForecastBandwidthRequest) ProtoMessage() {}
 
 func (x *ForecastBandwidthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[12]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1238,7 @@ func (x *ForecastBandwidthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastBandwidthRequest.ProtoReflect.Descriptor instead.
 func (*ForecastBandwidthRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ForecastBandwidthRequest) GetSeries() []*Series {
@@ -1176,7 +1264,7 @@ type ForecastBandwidthResponse struct {
 
 func (x *ForecastBandwidthResponse) Reset() {
 	*x = ForecastBandwidthResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1276,7 @@ func (x *ForecastBandwidthResponse) String() string {
 func (*ForecastBandwidthResponse) ProtoMessage() {}
 
 func (x *ForecastBandwidthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[13]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1289,7 @@ func (x *ForecastBandwidthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastBandwidthResponse.ProtoReflect.Descriptor instead.
 func (*ForecastBandwidthResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ForecastBandwidthResponse) GetForecasts() []*BandwidthForecast {
@@ -1228,7 +1316,7 @@ type BandwidthForecast struct {
 
 func (x *BandwidthForecast) Reset() {
 	*x = BandwidthForecast{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1328,7 @@ func (x *BandwidthForecast) String() string {
 func (*BandwidthForecast) ProtoMessage() {}
 
 func (x *BandwidthForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[14]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1341,7 @@ func (x *BandwidthForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BandwidthForecast.ProtoReflect.Descriptor instead.
 func (*BandwidthForecast) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BandwidthForecast) GetLower() float64 {
@@ -1323,7 +1411,7 @@ type AnomalyScoreRequest struct {
 
 func (x *AnomalyScoreRequest) Reset() {
 	*x = AnomalyScoreRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1423,7 @@ func (x *AnomalyScoreRequest) String() string {
 func (*AnomalyScoreRequest) ProtoMessage() {}
 
 func (x *AnomalyScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[15]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1436,7 @@ func (x *AnomalyScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyScoreRequest.ProtoReflect.Descriptor instead.
 func (*AnomalyScoreRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AnomalyScoreRequest) GetSeries() []*Series {
@@ -1374,7 +1462,7 @@ type AnomalyScoreResponse struct {
 
 func (x *AnomalyScoreResponse) Reset() {
 	*x = AnomalyScoreResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1474,7 @@ func (x *AnomalyScoreResponse) String() string {
 func (*AnomalyScoreResponse) ProtoMessage() {}
 
 func (x *AnomalyScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[16]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1487,7 @@ func (x *AnomalyScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyScoreResponse.ProtoReflect.Descriptor instead.
 func (*AnomalyScoreResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AnomalyScoreResponse) GetResults() []*AnomalyResult {
@@ -1421,7 +1509,7 @@ type AnomalyResult struct {
 
 func (x *AnomalyResult) Reset() {
 	*x = AnomalyResult{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1521,7 @@ func (x *AnomalyResult) String() string {
 func (*AnomalyResult) ProtoMessage() {}
 
 func (x *AnomalyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[17]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1534,7 @@ func (x *AnomalyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyResult.ProtoReflect.Descriptor instead.
 func (*AnomalyResult) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AnomalyResult) GetScore() float64 {
@@ -1488,7 +1576,7 @@ type RecommendCapacityRequest struct {
 
 func (x *RecommendCapacityRequest) Reset() {
 	*x = RecommendCapacityRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1588,7 @@ func (x *RecommendCapacityRequest) String() string {
 func (*RecommendCapacityRequest) ProtoMessage() {}
 
 func (x *RecommendCapacityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[18]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1601,7 @@ func (x *RecommendCapacityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendCapacityRequest.ProtoReflect.Descriptor instead.
 func (*RecommendCapacityRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecommendCapacityRequest) GetSeries() []*Series {
@@ -1539,7 +1627,7 @@ type RecommendCapacityResponse struct {
 
 func (x *RecommendCapacityResponse) Reset() {
 	*x = RecommendCapacityResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1639,7 @@ func (x *RecommendCapacityResponse) String() string {
 func (*RecommendCapacityResponse) ProtoMessage() {}
 
 func (x *RecommendCapacityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[19]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1652,7 @@ func (x *RecommendCapacityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendCapacityResponse.ProtoReflect.Descriptor instead.
 func (*RecommendCapacityResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecommendCapacityResponse) GetRecommendations() []*CapacityRecommendation {
@@ -1589,7 +1677,7 @@ type CapacityRecommendation struct {
 
 func (x *CapacityRecommendation) Reset() {
 	*x = CapacityRecommendation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1689,7 @@ func (x *CapacityRecommendation) String() string {
 func (*CapacityRecommendation) ProtoMessage() {}
 
 func (x *CapacityRecommendation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[20]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1702,7 @@ func (x *CapacityRecommendation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityRecommendation.ProtoReflect.Descriptor instead.
 func (*CapacityRecommendation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CapacityRecommendation) GetPredictedPeakMhz() float64 {
@@ -1678,7 +1766,7 @@ type ForecastLinkRequest struct {
 
 func (x *ForecastLinkRequest) Reset() {
 	*x = ForecastLinkRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1778,7 @@ func (x *ForecastLinkRequest) String() string {
 func (*ForecastLinkRequest) ProtoMessage() {}
 
 func (x *ForecastLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[21]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1791,7 @@ func (x *ForecastLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastLinkRequest.ProtoReflect.Descriptor instead.
 func (*ForecastLinkRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ForecastLinkRequest) GetSeries() []*Series {
@@ -1729,7 +1817,7 @@ type ForecastLinkResponse struct {
 
 func (x *ForecastLinkResponse) Reset() {
 	*x = ForecastLinkResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1829,7 @@ func (x *ForecastLinkResponse) String() string {
 func (*ForecastLinkResponse) ProtoMessage() {}
 
 func (x *ForecastLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[22]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1842,7 @@ func (x *ForecastLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastLinkResponse.ProtoReflect.Descriptor instead.
 func (*ForecastLinkResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ForecastLinkResponse) GetForecasts() []*LinkForecast {
@@ -1785,7 +1873,7 @@ type LinkForecast struct {
 
 func (x *LinkForecast) Reset() {
 	*x = LinkForecast{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +1885,7 @@ func (x *LinkForecast) String() string {
 func (*LinkForecast) ProtoMessage() {}
 
 func (x *LinkForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[23]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +1898,7 @@ func (x *LinkForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkForecast.ProtoReflect.Descriptor instead.
 func (*LinkForecast) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LinkForecast) GetLowerMbps() float64 {
@@ -1906,7 +1994,7 @@ type PlaceVMRequest struct {
 
 func (x *PlaceVMRequest) Reset() {
 	*x = PlaceVMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2006,7 @@ func (x *PlaceVMRequest) String() string {
 func (*PlaceVMRequest) ProtoMessage() {}
 
 func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[24]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2019,7 @@ func (x *PlaceVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMRequest.ProtoReflect.Descriptor instead.
 func (*PlaceVMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{24}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PlaceVMRequest) GetRequests() []*PlacementRequest {
@@ -1959,7 +2047,7 @@ type PlaceVMResponse struct {
 
 func (x *PlaceVMResponse) Reset() {
 	*x = PlaceVMResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2059,7 @@ func (x *PlaceVMResponse) String() string {
 func (*PlaceVMResponse) ProtoMessage() {}
 
 func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[25]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2072,7 @@ func (x *PlaceVMResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceVMResponse.ProtoReflect.Descriptor instead.
 func (*PlaceVMResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{25}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PlaceVMResponse) GetPlacements() []*Placement {
@@ -2020,7 +2108,7 @@ type PlacementRequest struct {
 
 func (x *PlacementRequest) Reset() {
 	*x = PlacementRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2120,7 @@ func (x *PlacementRequest) String() string {
 func (*PlacementRequest) ProtoMessage() {}
 
 func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[26]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2133,7 @@ func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
 func (*PlacementRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{26}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PlacementRequest) GetVm() *VMRequest {
@@ -2112,7 +2200,7 @@ type VMRequest struct {
 
 func (x *VMRequest) Reset() {
 	*x = VMRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2212,7 @@ func (x *VMRequest) String() string {
 func (*VMRequest) ProtoMessage() {}
 
 func (x *VMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[27]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2225,7 @@ func (x *VMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMRequest.ProtoReflect.Descriptor instead.
 func (*VMRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{27}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VMRequest) GetId() string {
@@ -2207,7 +2295,7 @@ type HostState struct {
 
 func (x *HostState) Reset() {
 	*x = HostState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2307,7 @@ func (x *HostState) String() string {
 func (*HostState) ProtoMessage() {}
 
 func (x *HostState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[28]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2320,7 @@ func (x *HostState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostState.ProtoReflect.Descriptor instead.
 func (*HostState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{28}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HostState) GetId() string {
@@ -2325,7 +2413,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2425,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[29]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2438,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{29}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Placement) GetHost() string {
@@ -2459,7 +2547,7 @@ type PackedRejections struct {
 
 func (x *PackedRejections) Reset() {
 	*x = PackedRejections{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2471,7 +2559,7 @@ func (x *PackedRejections) String() string {
 func (*PackedRejections) ProtoMessage() {}
 
 func (x *PackedRejections) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[30]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2484,7 +2572,7 @@ func (x *PackedRejections) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackedRejections.ProtoReflect.Descriptor instead.
 func (*PackedRejections) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{30}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PackedRejections) GetHostIndex() []int32 {
@@ -2596,7 +2684,7 @@ type HostScore struct {
 
 func (x *HostScore) Reset() {
 	*x = HostScore{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2696,7 @@ func (x *HostScore) String() string {
 func (*HostScore) ProtoMessage() {}
 
 func (x *HostScore) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[31]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2709,7 @@ func (x *HostScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostScore.ProtoReflect.Descriptor instead.
 func (*HostScore) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{31}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HostScore) GetHost() string {
@@ -2658,7 +2746,7 @@ type FactorEffect struct {
 
 func (x *FactorEffect) Reset() {
 	*x = FactorEffect{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2670,7 +2758,7 @@ func (x *FactorEffect) String() string {
 func (*FactorEffect) ProtoMessage() {}
 
 func (x *FactorEffect) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[32]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2683,7 +2771,7 @@ func (x *FactorEffect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactorEffect.ProtoReflect.Descriptor instead.
 func (*FactorEffect) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{32}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FactorEffect) GetName() string {
@@ -2732,7 +2820,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +2832,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[33]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +2845,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{33}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Rejection) GetHost() string {
@@ -2799,7 +2887,7 @@ type Violation struct {
 
 func (x *Violation) Reset() {
 	*x = Violation{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +2899,7 @@ func (x *Violation) String() string {
 func (*Violation) ProtoMessage() {}
 
 func (x *Violation) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[34]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +2912,7 @@ func (x *Violation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Violation.ProtoReflect.Descriptor instead.
 func (*Violation) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{34}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Violation) GetConstraint() Constraint {
@@ -2909,7 +2997,7 @@ type NoFeasibleHost struct {
 
 func (x *NoFeasibleHost) Reset() {
 	*x = NoFeasibleHost{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3009,7 @@ func (x *NoFeasibleHost) String() string {
 func (*NoFeasibleHost) ProtoMessage() {}
 
 func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[35]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3022,7 @@ func (x *NoFeasibleHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoFeasibleHost.ProtoReflect.Descriptor instead.
 func (*NoFeasibleHost) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{35}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *NoFeasibleHost) GetRequest() int32 {
@@ -2966,7 +3054,7 @@ type VersionsRequest struct {
 
 func (x *VersionsRequest) Reset() {
 	*x = VersionsRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2978,7 +3066,7 @@ func (x *VersionsRequest) String() string {
 func (*VersionsRequest) ProtoMessage() {}
 
 func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[36]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2991,7 +3079,7 @@ func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
 func (*VersionsRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{36}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
 }
 
 type VersionsResponse struct {
@@ -3003,7 +3091,7 @@ type VersionsResponse struct {
 
 func (x *VersionsResponse) Reset() {
 	*x = VersionsResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3103,7 @@ func (x *VersionsResponse) String() string {
 func (*VersionsResponse) ProtoMessage() {}
 
 func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[37]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3116,7 @@ func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
 func (*VersionsResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{37}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *VersionsResponse) GetVersions() *Versions {
@@ -3047,7 +3135,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3059,7 +3147,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[38]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3072,7 +3160,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{38}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReloadRequest) GetBundleDir() string {
@@ -3091,7 +3179,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3103,7 +3191,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[39]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3116,7 +3204,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{39}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReloadResponse) GetVersions() *Versions {
@@ -3146,7 +3234,7 @@ type Versions struct {
 
 func (x *Versions) Reset() {
 	*x = Versions{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3246,7 @@ func (x *Versions) String() string {
 func (*Versions) ProtoMessage() {}
 
 func (x *Versions) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[40]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3259,7 @@ func (x *Versions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Versions.ProtoReflect.Descriptor instead.
 func (*Versions) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{40}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Versions) GetBundle() string {
@@ -3250,7 +3338,7 @@ type SlotInfo struct {
 
 func (x *SlotInfo) Reset() {
 	*x = SlotInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3350,7 @@ func (x *SlotInfo) String() string {
 func (*SlotInfo) ProtoMessage() {}
 
 func (x *SlotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[41]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3363,7 @@ func (x *SlotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotInfo.ProtoReflect.Descriptor instead.
 func (*SlotInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{41}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SlotInfo) GetSlot() string {
@@ -3330,7 +3418,7 @@ type RolloutState struct {
 
 func (x *RolloutState) Reset() {
 	*x = RolloutState{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3342,7 +3430,7 @@ func (x *RolloutState) String() string {
 func (*RolloutState) ProtoMessage() {}
 
 func (x *RolloutState) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[42]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3355,7 +3443,7 @@ func (x *RolloutState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutState.ProtoReflect.Descriptor instead.
 func (*RolloutState) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{42}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RolloutState) GetActive() bool {
@@ -3436,7 +3524,7 @@ type RolloutTransition struct {
 
 func (x *RolloutTransition) Reset() {
 	*x = RolloutTransition{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3448,7 +3536,7 @@ func (x *RolloutTransition) String() string {
 func (*RolloutTransition) ProtoMessage() {}
 
 func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[43]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +3549,7 @@ func (x *RolloutTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutTransition.ProtoReflect.Descriptor instead.
 func (*RolloutTransition) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{43}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RolloutTransition) GetAtUnixNano() int64 {
@@ -3534,7 +3622,7 @@ type RolloutPolicy struct {
 
 func (x *RolloutPolicy) Reset() {
 	*x = RolloutPolicy{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +3634,7 @@ func (x *RolloutPolicy) String() string {
 func (*RolloutPolicy) ProtoMessage() {}
 
 func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[44]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +3647,7 @@ func (x *RolloutPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutPolicy.ProtoReflect.Descriptor instead.
 func (*RolloutPolicy) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{44}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RolloutPolicy) GetSteps() []int32 {
@@ -3659,7 +3747,7 @@ type SetRolloutRequest struct {
 
 func (x *SetRolloutRequest) Reset() {
 	*x = SetRolloutRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3671,7 +3759,7 @@ func (x *SetRolloutRequest) String() string {
 func (*SetRolloutRequest) ProtoMessage() {}
 
 func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[45]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3684,7 +3772,7 @@ func (x *SetRolloutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutRequest.ProtoReflect.Descriptor instead.
 func (*SetRolloutRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{45}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetRolloutRequest) GetAction() RolloutAction {
@@ -3731,7 +3819,7 @@ type SetRolloutResponse struct {
 
 func (x *SetRolloutResponse) Reset() {
 	*x = SetRolloutResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3743,7 +3831,7 @@ func (x *SetRolloutResponse) String() string {
 func (*SetRolloutResponse) ProtoMessage() {}
 
 func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[46]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3756,7 +3844,7 @@ func (x *SetRolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolloutResponse.ProtoReflect.Descriptor instead.
 func (*SetRolloutResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{46}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SetRolloutResponse) GetVersions() *Versions {
@@ -3781,7 +3869,7 @@ type ReportActualRequest struct {
 
 func (x *ReportActualRequest) Reset() {
 	*x = ReportActualRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3793,7 +3881,7 @@ func (x *ReportActualRequest) String() string {
 func (*ReportActualRequest) ProtoMessage() {}
 
 func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[47]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3806,7 +3894,7 @@ func (x *ReportActualRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualRequest.ProtoReflect.Descriptor instead.
 func (*ReportActualRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{47}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReportActualRequest) GetKind() ActualKind {
@@ -3846,7 +3934,7 @@ type ReportActualResponse struct {
 
 func (x *ReportActualResponse) Reset() {
 	*x = ReportActualResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3858,7 +3946,7 @@ func (x *ReportActualResponse) String() string {
 func (*ReportActualResponse) ProtoMessage() {}
 
 func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[48]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3871,7 +3959,7 @@ func (x *ReportActualResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportActualResponse.ProtoReflect.Descriptor instead.
 func (*ReportActualResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{48}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ReportActualResponse) GetJoined() int32 {
@@ -3900,7 +3988,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3912,7 +4000,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[49]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3925,7 +4013,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{49}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -4023,7 +4111,7 @@ type PartitionTaskRequest struct {
 
 func (x *PartitionTaskRequest) Reset() {
 	*x = PartitionTaskRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4035,7 +4123,7 @@ func (x *PartitionTaskRequest) String() string {
 func (*PartitionTaskRequest) ProtoMessage() {}
 
 func (x *PartitionTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[50]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4048,7 +4136,7 @@ func (x *PartitionTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionTaskRequest.ProtoReflect.Descriptor instead.
 func (*PartitionTaskRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{50}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PartitionTaskRequest) GetTaskId() string {
@@ -4127,7 +4215,7 @@ type PartitionStream struct {
 
 func (x *PartitionStream) Reset() {
 	*x = PartitionStream{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4139,7 +4227,7 @@ func (x *PartitionStream) String() string {
 func (*PartitionStream) ProtoMessage() {}
 
 func (x *PartitionStream) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[51]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4152,7 +4240,7 @@ func (x *PartitionStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStream.ProtoReflect.Descriptor instead.
 func (*PartitionStream) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{51}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PartitionStream) GetId() string {
@@ -4194,7 +4282,7 @@ type PartitionTaskResponse struct {
 
 func (x *PartitionTaskResponse) Reset() {
 	*x = PartitionTaskResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[52]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4206,7 +4294,7 @@ func (x *PartitionTaskResponse) String() string {
 func (*PartitionTaskResponse) ProtoMessage() {}
 
 func (x *PartitionTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[52]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4219,7 +4307,7 @@ func (x *PartitionTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionTaskResponse.ProtoReflect.Descriptor instead.
 func (*PartitionTaskResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{52}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PartitionTaskResponse) GetTaskId() string {
@@ -4289,7 +4377,7 @@ type ReportOutcomeRequest struct {
 
 func (x *ReportOutcomeRequest) Reset() {
 	*x = ReportOutcomeRequest{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[53]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4301,7 +4389,7 @@ func (x *ReportOutcomeRequest) String() string {
 func (*ReportOutcomeRequest) ProtoMessage() {}
 
 func (x *ReportOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[53]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4314,7 +4402,7 @@ func (x *ReportOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*ReportOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{53}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReportOutcomeRequest) GetTaskId() string {
@@ -4346,7 +4434,7 @@ type ReportOutcomeResponse struct {
 
 func (x *ReportOutcomeResponse) Reset() {
 	*x = ReportOutcomeResponse{}
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[54]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4358,7 +4446,7 @@ func (x *ReportOutcomeResponse) String() string {
 func (*ReportOutcomeResponse) ProtoMessage() {}
 
 func (x *ReportOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dwcpml_v1_engine_proto_msgTypes[54]
+	mi := &file_dwcpml_v1_engine_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4371,7 +4459,7 @@ func (x *ReportOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*ReportOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{54}
+	return file_dwcpml_v1_engine_proto_rawDescGZIP(), []int{56}
 }
 
 var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
@@ -4379,7 +4467,11 @@ var File_dwcpml_v1_engine_proto protoreflect.FileDescriptor
 const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"\x16dwcpml/v1/engine.proto\x12\n" +
-	"dwcp.ml.v1\"\xeb\x01\n" +
+	"dwcp.ml.v1\"B\n" +
+	"\rForgetRequest\x121\n" +
+	"\bentities\x18\x01 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\".\n" +
+	"\x0eForgetResponse\x12\x1c\n" +
+	"\tforgotten\x18\x01 \x01(\x03R\tforgotten\"\xeb\x01\n" +
 	"\x0eWindowsRequest\x12\x16\n" +
 	"\x06family\x18\x01 \x01(\tR\x06family\x121\n" +
 	"\bentities\x18\x02 \x03(\v2\x15.dwcp.ml.v1.EntityRefR\bentities\x12+\n" +
@@ -4783,7 +4875,7 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\x15ACTUAL_KIND_BANDWIDTH\x10\x01\x12\x18\n" +
 	"\x14ACTUAL_KIND_CAPACITY\x10\x02\x12\x17\n" +
 	"\x13ACTUAL_KIND_ANOMALY\x10\x03\x12\x14\n" +
-	"\x10ACTUAL_KIND_LINK\x10\x042\xd8\b\n" +
+	"\x10ACTUAL_KIND_LINK\x10\x042\x99\t\n" +
 	"\x06Engine\x12B\n" +
 	"\aPredict\x12\x1a.dwcp.ml.v1.PredictRequest\x1a\x1b.dwcp.ml.v1.PredictResponse\x12`\n" +
 	"\x11ForecastBandwidth\x12$.dwcp.ml.v1.ForecastBandwidthRequest\x1a%.dwcp.ml.v1.ForecastBandwidthResponse\x12Q\n" +
@@ -4799,7 +4891,8 @@ const file_dwcpml_v1_engine_proto_rawDesc = "" +
 	"\aObserve\x12\x1a.dwcp.ml.v1.ObserveRequest\x1a\x1b.dwcp.ml.v1.ObserveResponse(\x01\x12T\n" +
 	"\rPartitionTask\x12 .dwcp.ml.v1.PartitionTaskRequest\x1a!.dwcp.ml.v1.PartitionTaskResponse\x12T\n" +
 	"\rReportOutcome\x12 .dwcp.ml.v1.ReportOutcomeRequest\x1a!.dwcp.ml.v1.ReportOutcomeResponse\x12B\n" +
-	"\aWindows\x12\x1a.dwcp.ml.v1.WindowsRequest\x1a\x1b.dwcp.ml.v1.WindowsResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
+	"\aWindows\x12\x1a.dwcp.ml.v1.WindowsRequest\x1a\x1b.dwcp.ml.v1.WindowsResponse\x12?\n" +
+	"\x06Forget\x12\x19.dwcp.ml.v1.ForgetRequest\x1a\x1a.dwcp.ml.v1.ForgetResponseB:Z8github.com/dwcp/dwcp-ml/sidecar/proto/dwcpml/v1;dwcpmlv1b\x06proto3"
 
 var (
 	file_dwcpml_v1_engine_proto_rawDescOnce sync.Once
@@ -4814,158 +4907,163 @@ func file_dwcpml_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_dwcpml_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_dwcpml_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_dwcpml_v1_engine_proto_goTypes = []any{
 	(EntityKind)(0),                   // 0: dwcp.ml.v1.EntityKind
 	(Constraint)(0),                   // 1: dwcp.ml.v1.Constraint
 	(RolloutAction)(0),                // 2: dwcp.ml.v1.RolloutAction
 	(ActualKind)(0),                   // 3: dwcp.ml.v1.ActualKind
-	(*WindowsRequest)(nil),            // 4: dwcp.ml.v1.WindowsRequest
-	(*WindowsResponse)(nil),           // 5: dwcp.ml.v1.WindowsResponse
-	(*Window)(nil),                    // 6: dwcp.ml.v1.Window
-	(*EntityRef)(nil),                 // 7: dwcp.ml.v1.EntityRef
-	(*ObserveRequest)(nil),            // 8: dwcp.ml.v1.ObserveRequest
-	(*EntitySamples)(nil),             // 9: dwcp.ml.v1.EntitySamples
-	(*HostInfo)(nil),                  // 10: dwcp.ml.v1.HostInfo
-	(*ObserveResponse)(nil),           // 11: dwcp.ml.v1.ObserveResponse
-	(*PredictRequest)(nil),            // 12: dwcp.ml.v1.PredictRequest
-	(*PredictResponse)(nil),           // 13: dwcp.ml.v1.PredictResponse
-	(*Series)(nil),                    // 14: dwcp.ml.v1.Series
-	(*ModelRef)(nil),                  // 15: dwcp.ml.v1.ModelRef
-	(*ForecastBandwidthRequest)(nil),  // 16: dwcp.ml.v1.ForecastBandwidthRequest
-	(*ForecastBandwidthResponse)(nil), // 17: dwcp.ml.v1.ForecastBandwidthResponse
-	(*BandwidthForecast)(nil),         // 18: dwcp.ml.v1.BandwidthForecast
-	(*AnomalyScoreRequest)(nil),       // 19: dwcp.ml.v1.AnomalyScoreRequest
-	(*AnomalyScoreResponse)(nil),      // 20: dwcp.ml.v1.AnomalyScoreResponse
-	(*AnomalyResult)(nil),             // 21: dwcp.ml.v1.AnomalyResult
-	(*RecommendCapacityRequest)(nil),  // 22: dwcp.ml.v1.RecommendCapacityRequest
-	(*RecommendCapacityResponse)(nil), // 23: dwcp.ml.v1.RecommendCapacityResponse
-	(*CapacityRecommendation)(nil),    // 24: dwcp.ml.v1.CapacityRecommendation
-	(*ForecastLinkRequest)(nil),       // 25: dwcp.ml.v1.ForecastLinkRequest
-	(*ForecastLinkResponse)(nil),      // 26: dwcp.ml.v1.ForecastLinkResponse
-	(*LinkForecast)(nil),              // 27: dwcp.ml.v1.LinkForecast
-	(*PlaceVMRequest)(nil),            // 28: dwcp.ml.v1.PlaceVMRequest
-	(*PlaceVMResponse)(nil),           // 29: dwcp.ml.v1.PlaceVMResponse
-	(*PlacementRequest)(nil),          // 30: dwcp.ml.v1.PlacementRequest
-	(*VMRequest)(nil),                 // 31: dwcp.ml.v1.VMRequest
-	(*HostState)(nil),                 // 32: dwcp.ml.v1.HostState
-	(*Placement)(nil),                 // 33: dwcp.ml.v1.Placement
-	(*PackedRejections)(nil),          // 34: dwcp.ml.v1.PackedRejections
-	(*HostScore)(nil),                 // 35: dwcp.ml.v1.HostScore
-	(*FactorEffect)(nil),              // 36: dwcp.ml.v1.FactorEffect
-	(*Rejection)(nil),                 // 37: dwcp.ml.v1.Rejection
-	(*Violation)(nil),                 // 38: dwcp.ml.v1.Violation
-	(*NoFeasibleHost)(nil),            // 39: dwcp.ml.v1.NoFeasibleHost
-	(*VersionsRequest)(nil),           // 40: dwcp.ml.v1.VersionsRequest
-	(*VersionsResponse)(nil),          // 41: dwcp.ml.v1.VersionsResponse
-	(*ReloadRequest)(nil),             // 42: dwcp.ml.v1.ReloadRequest
-	(*ReloadResponse)(nil),            // 43: dwcp.ml.v1.ReloadResponse
-	(*Versions)(nil),                  // 44: dwcp.ml.v1.Versions
-	(*SlotInfo)(nil),                  // 45: dwcp.ml.v1.SlotInfo
-	(*RolloutState)(nil),              // 46: dwcp.ml.v1.RolloutState
-	(*RolloutTransition)(nil),         // 47: dwcp.ml.v1.RolloutTransition
-	(*RolloutPolicy)(nil),             // 48: dwcp.ml.v1.RolloutPolicy
-	(*SetRolloutRequest)(nil),         // 49: dwcp.ml.v1.SetRolloutRequest
-	(*SetRolloutResponse)(nil),        // 50: dwcp.ml.v1.SetRolloutResponse
-	(*ReportActualRequest)(nil),       // 51: dwcp.ml.v1.ReportActualRequest
-	(*ReportActualResponse)(nil),      // 52: dwcp.ml.v1.ReportActualResponse
-	(*ModelInfo)(nil),                 // 53: dwcp.ml.v1.ModelInfo
-	(*PartitionTaskRequest)(nil),      // 54: dwcp.ml.v1.PartitionTaskRequest
-	(*PartitionStream)(nil),           // 55: dwcp.ml.v1.PartitionStream
-	(*PartitionTaskResponse)(nil),     // 56: dwcp.ml.v1.PartitionTaskResponse
-	(*ReportOutcomeRequest)(nil),      // 57: dwcp.ml.v1.ReportOutcomeRequest
-	(*ReportOutcomeResponse)(nil),     // 58: dwcp.ml.v1.ReportOutcomeResponse
-	nil,                               // 59: dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	(*ForgetRequest)(nil),             // 4: dwcp.ml.v1.ForgetRequest
+	(*ForgetResponse)(nil),            // 5: dwcp.ml.v1.ForgetResponse
+	(*WindowsRequest)(nil),            // 6: dwcp.ml.v1.WindowsRequest
+	(*WindowsResponse)(nil),           // 7: dwcp.ml.v1.WindowsResponse
+	(*Window)(nil),                    // 8: dwcp.ml.v1.Window
+	(*EntityRef)(nil),                 // 9: dwcp.ml.v1.EntityRef
+	(*ObserveRequest)(nil),            // 10: dwcp.ml.v1.ObserveRequest
+	(*EntitySamples)(nil),             // 11: dwcp.ml.v1.EntitySamples
+	(*HostInfo)(nil),                  // 12: dwcp.ml.v1.HostInfo
+	(*ObserveResponse)(nil),           // 13: dwcp.ml.v1.ObserveResponse
+	(*PredictRequest)(nil),            // 14: dwcp.ml.v1.PredictRequest
+	(*PredictResponse)(nil),           // 15: dwcp.ml.v1.PredictResponse
+	(*Series)(nil),                    // 16: dwcp.ml.v1.Series
+	(*ModelRef)(nil),                  // 17: dwcp.ml.v1.ModelRef
+	(*ForecastBandwidthRequest)(nil),  // 18: dwcp.ml.v1.ForecastBandwidthRequest
+	(*ForecastBandwidthResponse)(nil), // 19: dwcp.ml.v1.ForecastBandwidthResponse
+	(*BandwidthForecast)(nil),         // 20: dwcp.ml.v1.BandwidthForecast
+	(*AnomalyScoreRequest)(nil),       // 21: dwcp.ml.v1.AnomalyScoreRequest
+	(*AnomalyScoreResponse)(nil),      // 22: dwcp.ml.v1.AnomalyScoreResponse
+	(*AnomalyResult)(nil),             // 23: dwcp.ml.v1.AnomalyResult
+	(*RecommendCapacityRequest)(nil),  // 24: dwcp.ml.v1.RecommendCapacityRequest
+	(*RecommendCapacityResponse)(nil), // 25: dwcp.ml.v1.RecommendCapacityResponse
+	(*CapacityRecommendation)(nil),    // 26: dwcp.ml.v1.CapacityRecommendation
+	(*ForecastLinkRequest)(nil),       // 27: dwcp.ml.v1.ForecastLinkRequest
+	(*ForecastLinkResponse)(nil),      // 28: dwcp.ml.v1.ForecastLinkResponse
+	(*LinkForecast)(nil),              // 29: dwcp.ml.v1.LinkForecast
+	(*PlaceVMRequest)(nil),            // 30: dwcp.ml.v1.PlaceVMRequest
+	(*PlaceVMResponse)(nil),           // 31: dwcp.ml.v1.PlaceVMResponse
+	(*PlacementRequest)(nil),          // 32: dwcp.ml.v1.PlacementRequest
+	(*VMRequest)(nil),                 // 33: dwcp.ml.v1.VMRequest
+	(*HostState)(nil),                 // 34: dwcp.ml.v1.HostState
+	(*Placement)(nil),                 // 35: dwcp.ml.v1.Placement
+	(*PackedRejections)(nil),          // 36: dwcp.ml.v1.PackedRejections
+	(*HostScore)(nil),                 // 37: dwcp.ml.v1.HostScore
+	(*FactorEffect)(nil),              // 38: dwcp.ml.v1.FactorEffect
+	(*Rejection)(nil),                 // 39: dwcp.ml.v1.Rejection
+	(*Violation)(nil),                 // 40: dwcp.ml.v1.Violation
+	(*NoFeasibleHost)(nil),            // 41: dwcp.ml.v1.NoFeasibleHost
+	(*VersionsRequest)(nil),           // 42: dwcp.ml.v1.VersionsRequest
+	(*VersionsResponse)(nil),          // 43: dwcp.ml.v1.VersionsResponse
+	(*ReloadRequest)(nil),             // 44: dwcp.ml.v1.ReloadRequest
+	(*ReloadResponse)(nil),            // 45: dwcp.ml.v1.ReloadResponse
+	(*Versions)(nil),                  // 46: dwcp.ml.v1.Versions
+	(*SlotInfo)(nil),                  // 47: dwcp.ml.v1.SlotInfo
+	(*RolloutState)(nil),              // 48: dwcp.ml.v1.RolloutState
+	(*RolloutTransition)(nil),         // 49: dwcp.ml.v1.RolloutTransition
+	(*RolloutPolicy)(nil),             // 50: dwcp.ml.v1.RolloutPolicy
+	(*SetRolloutRequest)(nil),         // 51: dwcp.ml.v1.SetRolloutRequest
+	(*SetRolloutResponse)(nil),        // 52: dwcp.ml.v1.SetRolloutResponse
+	(*ReportActualRequest)(nil),       // 53: dwcp.ml.v1.ReportActualRequest
+	(*ReportActualResponse)(nil),      // 54: dwcp.ml.v1.ReportActualResponse
+	(*ModelInfo)(nil),                 // 55: dwcp.ml.v1.ModelInfo
+	(*PartitionTaskRequest)(nil),      // 56: dwcp.ml.v1.PartitionTaskRequest
+	(*PartitionStream)(nil),           // 57: dwcp.ml.v1.PartitionStream
+	(*PartitionTaskResponse)(nil),     // 58: dwcp.ml.v1.PartitionTaskResponse
+	(*ReportOutcomeRequest)(nil),      // 59: dwcp.ml.v1.ReportOutcomeRequest
+	(*ReportOutcomeResponse)(nil),     // 60: dwcp.ml.v1.ReportOutcomeResponse
+	nil,                               // 61: dwcp.ml.v1.ModelInfo.ThresholdsEntry
 }
 var file_dwcpml_v1_engine_proto_depIdxs = []int32{
-	7,  // 0: dwcp.ml.v1.WindowsRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	9,  // 1: dwcp.ml.v1.WindowsRequest.raw:type_name -> dwcp.ml.v1.EntitySamples
-	9,  // 2: dwcp.ml.v1.WindowsRequest.observe:type_name -> dwcp.ml.v1.EntitySamples
-	6,  // 3: dwcp.ml.v1.WindowsResponse.windows:type_name -> dwcp.ml.v1.Window
-	11, // 4: dwcp.ml.v1.WindowsResponse.observed:type_name -> dwcp.ml.v1.ObserveResponse
-	0,  // 5: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
-	9,  // 6: dwcp.ml.v1.ObserveRequest.batches:type_name -> dwcp.ml.v1.EntitySamples
-	7,  // 7: dwcp.ml.v1.EntitySamples.entity:type_name -> dwcp.ml.v1.EntityRef
-	10, // 8: dwcp.ml.v1.EntitySamples.host:type_name -> dwcp.ml.v1.HostInfo
-	15, // 9: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 10: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 11: dwcp.ml.v1.ForecastBandwidthRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	18, // 12: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
-	15, // 13: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 14: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 15: dwcp.ml.v1.AnomalyScoreRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	21, // 16: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
-	15, // 17: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 18: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 19: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	24, // 20: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
-	15, // 21: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
-	14, // 22: dwcp.ml.v1.ForecastLinkRequest.series:type_name -> dwcp.ml.v1.Series
-	7,  // 23: dwcp.ml.v1.ForecastLinkRequest.entities:type_name -> dwcp.ml.v1.EntityRef
-	27, // 24: dwcp.ml.v1.ForecastLinkResponse.forecasts:type_name -> dwcp.ml.v1.LinkForecast
-	15, // 25: dwcp.ml.v1.LinkForecast.model:type_name -> dwcp.ml.v1.ModelRef
-	30, // 26: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
-	33, // 27: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
-	31, // 28: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
-	32, // 29: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
-	15, // 30: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
-	37, // 31: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
-	35, // 32: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
-	36, // 33: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
-	35, // 34: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
-	34, // 35: dwcp.ml.v1.Placement.rejected_packed:type_name -> dwcp.ml.v1.PackedRejections
-	1,  // 36: dwcp.ml.v1.PackedRejections.constraint:type_name -> dwcp.ml.v1.Constraint
-	38, // 37: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
-	1,  // 38: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
-	37, // 39: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
-	44, // 40: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
-	44, // 41: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
-	53, // 42: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
-	45, // 43: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
-	46, // 44: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
-	48, // 45: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	47, // 46: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
-	2,  // 47: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
-	48, // 48: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
-	44, // 49: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
-	3,  // 50: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
-	59, // 51: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
-	55, // 52: dwcp.ml.v1.PartitionTaskRequest.streams:type_name -> dwcp.ml.v1.PartitionStream
-	14, // 53: dwcp.ml.v1.PartitionStream.series:type_name -> dwcp.ml.v1.Series
-	15, // 54: dwcp.ml.v1.PartitionTaskResponse.model:type_name -> dwcp.ml.v1.ModelRef
-	12, // 55: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
-	16, // 56: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
-	19, // 57: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
-	22, // 58: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
-	25, // 59: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
-	28, // 60: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
-	40, // 61: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
-	42, // 62: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
-	51, // 63: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
-	49, // 64: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
-	8,  // 65: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
-	54, // 66: dwcp.ml.v1.Engine.PartitionTask:input_type -> dwcp.ml.v1.PartitionTaskRequest
-	57, // 67: dwcp.ml.v1.Engine.ReportOutcome:input_type -> dwcp.ml.v1.ReportOutcomeRequest
-	4,  // 68: dwcp.ml.v1.Engine.Windows:input_type -> dwcp.ml.v1.WindowsRequest
-	13, // 69: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
-	17, // 70: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
-	20, // 71: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
-	23, // 72: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
-	26, // 73: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
-	29, // 74: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
-	41, // 75: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
-	43, // 76: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
-	52, // 77: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
-	50, // 78: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
-	11, // 79: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
-	56, // 80: dwcp.ml.v1.Engine.PartitionTask:output_type -> dwcp.ml.v1.PartitionTaskResponse
-	58, // 81: dwcp.ml.v1.Engine.ReportOutcome:output_type -> dwcp.ml.v1.ReportOutcomeResponse
-	5,  // 82: dwcp.ml.v1.Engine.Windows:output_type -> dwcp.ml.v1.WindowsResponse
-	69, // [69:83] is the sub-list for method output_type
-	55, // [55:69] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	9,  // 0: dwcp.ml.v1.ForgetRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	9,  // 1: dwcp.ml.v1.WindowsRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	11, // 2: dwcp.ml.v1.WindowsRequest.raw:type_name -> dwcp.ml.v1.EntitySamples
+	11, // 3: dwcp.ml.v1.WindowsRequest.observe:type_name -> dwcp.ml.v1.EntitySamples
+	8,  // 4: dwcp.ml.v1.WindowsResponse.windows:type_name -> dwcp.ml.v1.Window
+	13, // 5: dwcp.ml.v1.WindowsResponse.observed:type_name -> dwcp.ml.v1.ObserveResponse
+	0,  // 6: dwcp.ml.v1.EntityRef.kind:type_name -> dwcp.ml.v1.EntityKind
+	11, // 7: dwcp.ml.v1.ObserveRequest.batches:type_name -> dwcp.ml.v1.EntitySamples
+	9,  // 8: dwcp.ml.v1.EntitySamples.entity:type_name -> dwcp.ml.v1.EntityRef
+	12, // 9: dwcp.ml.v1.EntitySamples.host:type_name -> dwcp.ml.v1.HostInfo
+	17, // 10: dwcp.ml.v1.PredictResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	16, // 11: dwcp.ml.v1.ForecastBandwidthRequest.series:type_name -> dwcp.ml.v1.Series
+	9,  // 12: dwcp.ml.v1.ForecastBandwidthRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	20, // 13: dwcp.ml.v1.ForecastBandwidthResponse.forecasts:type_name -> dwcp.ml.v1.BandwidthForecast
+	17, // 14: dwcp.ml.v1.BandwidthForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	16, // 15: dwcp.ml.v1.AnomalyScoreRequest.series:type_name -> dwcp.ml.v1.Series
+	9,  // 16: dwcp.ml.v1.AnomalyScoreRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	23, // 17: dwcp.ml.v1.AnomalyScoreResponse.results:type_name -> dwcp.ml.v1.AnomalyResult
+	17, // 18: dwcp.ml.v1.AnomalyResult.model:type_name -> dwcp.ml.v1.ModelRef
+	16, // 19: dwcp.ml.v1.RecommendCapacityRequest.series:type_name -> dwcp.ml.v1.Series
+	9,  // 20: dwcp.ml.v1.RecommendCapacityRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	26, // 21: dwcp.ml.v1.RecommendCapacityResponse.recommendations:type_name -> dwcp.ml.v1.CapacityRecommendation
+	17, // 22: dwcp.ml.v1.CapacityRecommendation.model:type_name -> dwcp.ml.v1.ModelRef
+	16, // 23: dwcp.ml.v1.ForecastLinkRequest.series:type_name -> dwcp.ml.v1.Series
+	9,  // 24: dwcp.ml.v1.ForecastLinkRequest.entities:type_name -> dwcp.ml.v1.EntityRef
+	29, // 25: dwcp.ml.v1.ForecastLinkResponse.forecasts:type_name -> dwcp.ml.v1.LinkForecast
+	17, // 26: dwcp.ml.v1.LinkForecast.model:type_name -> dwcp.ml.v1.ModelRef
+	32, // 27: dwcp.ml.v1.PlaceVMRequest.requests:type_name -> dwcp.ml.v1.PlacementRequest
+	35, // 28: dwcp.ml.v1.PlaceVMResponse.placements:type_name -> dwcp.ml.v1.Placement
+	33, // 29: dwcp.ml.v1.PlacementRequest.vm:type_name -> dwcp.ml.v1.VMRequest
+	34, // 30: dwcp.ml.v1.PlacementRequest.hosts:type_name -> dwcp.ml.v1.HostState
+	17, // 31: dwcp.ml.v1.Placement.model:type_name -> dwcp.ml.v1.ModelRef
+	39, // 32: dwcp.ml.v1.Placement.rejected:type_name -> dwcp.ml.v1.Rejection
+	37, // 33: dwcp.ml.v1.Placement.ranking:type_name -> dwcp.ml.v1.HostScore
+	38, // 34: dwcp.ml.v1.Placement.top_factors:type_name -> dwcp.ml.v1.FactorEffect
+	37, // 35: dwcp.ml.v1.Placement.reference:type_name -> dwcp.ml.v1.HostScore
+	36, // 36: dwcp.ml.v1.Placement.rejected_packed:type_name -> dwcp.ml.v1.PackedRejections
+	1,  // 37: dwcp.ml.v1.PackedRejections.constraint:type_name -> dwcp.ml.v1.Constraint
+	40, // 38: dwcp.ml.v1.Rejection.violations:type_name -> dwcp.ml.v1.Violation
+	1,  // 39: dwcp.ml.v1.Violation.constraint:type_name -> dwcp.ml.v1.Constraint
+	39, // 40: dwcp.ml.v1.NoFeasibleHost.rejected:type_name -> dwcp.ml.v1.Rejection
+	46, // 41: dwcp.ml.v1.VersionsResponse.versions:type_name -> dwcp.ml.v1.Versions
+	46, // 42: dwcp.ml.v1.ReloadResponse.versions:type_name -> dwcp.ml.v1.Versions
+	55, // 43: dwcp.ml.v1.Versions.models:type_name -> dwcp.ml.v1.ModelInfo
+	47, // 44: dwcp.ml.v1.Versions.slots:type_name -> dwcp.ml.v1.SlotInfo
+	48, // 45: dwcp.ml.v1.Versions.rollout:type_name -> dwcp.ml.v1.RolloutState
+	50, // 46: dwcp.ml.v1.RolloutState.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	49, // 47: dwcp.ml.v1.RolloutState.transitions:type_name -> dwcp.ml.v1.RolloutTransition
+	2,  // 48: dwcp.ml.v1.SetRolloutRequest.action:type_name -> dwcp.ml.v1.RolloutAction
+	50, // 49: dwcp.ml.v1.SetRolloutRequest.policy:type_name -> dwcp.ml.v1.RolloutPolicy
+	46, // 50: dwcp.ml.v1.SetRolloutResponse.versions:type_name -> dwcp.ml.v1.Versions
+	3,  // 51: dwcp.ml.v1.ReportActualRequest.kind:type_name -> dwcp.ml.v1.ActualKind
+	61, // 52: dwcp.ml.v1.ModelInfo.thresholds:type_name -> dwcp.ml.v1.ModelInfo.ThresholdsEntry
+	57, // 53: dwcp.ml.v1.PartitionTaskRequest.streams:type_name -> dwcp.ml.v1.PartitionStream
+	16, // 54: dwcp.ml.v1.PartitionStream.series:type_name -> dwcp.ml.v1.Series
+	17, // 55: dwcp.ml.v1.PartitionTaskResponse.model:type_name -> dwcp.ml.v1.ModelRef
+	14, // 56: dwcp.ml.v1.Engine.Predict:input_type -> dwcp.ml.v1.PredictRequest
+	18, // 57: dwcp.ml.v1.Engine.ForecastBandwidth:input_type -> dwcp.ml.v1.ForecastBandwidthRequest
+	21, // 58: dwcp.ml.v1.Engine.AnomalyScore:input_type -> dwcp.ml.v1.AnomalyScoreRequest
+	24, // 59: dwcp.ml.v1.Engine.RecommendCapacity:input_type -> dwcp.ml.v1.RecommendCapacityRequest
+	27, // 60: dwcp.ml.v1.Engine.ForecastLink:input_type -> dwcp.ml.v1.ForecastLinkRequest
+	30, // 61: dwcp.ml.v1.Engine.PlaceVM:input_type -> dwcp.ml.v1.PlaceVMRequest
+	42, // 62: dwcp.ml.v1.Engine.Versions:input_type -> dwcp.ml.v1.VersionsRequest
+	44, // 63: dwcp.ml.v1.Engine.Reload:input_type -> dwcp.ml.v1.ReloadRequest
+	53, // 64: dwcp.ml.v1.Engine.ReportActual:input_type -> dwcp.ml.v1.ReportActualRequest
+	51, // 65: dwcp.ml.v1.Engine.SetRollout:input_type -> dwcp.ml.v1.SetRolloutRequest
+	10, // 66: dwcp.ml.v1.Engine.Observe:input_type -> dwcp.ml.v1.ObserveRequest
+	56, // 67: dwcp.ml.v1.Engine.PartitionTask:input_type -> dwcp.ml.v1.PartitionTaskRequest
+	59, // 68: dwcp.ml.v1.Engine.ReportOutcome:input_type -> dwcp.ml.v1.ReportOutcomeRequest
+	6,  // 69: dwcp.ml.v1.Engine.Windows:input_type -> dwcp.ml.v1.WindowsRequest
+	4,  // 70: dwcp.ml.v1.Engine.Forget:input_type -> dwcp.ml.v1.ForgetRequest
+	15, // 71: dwcp.ml.v1.Engine.Predict:output_type -> dwcp.ml.v1.PredictResponse
+	19, // 72: dwcp.ml.v1.Engine.ForecastBandwidth:output_type -> dwcp.ml.v1.ForecastBandwidthResponse
+	22, // 73: dwcp.ml.v1.Engine.AnomalyScore:output_type -> dwcp.ml.v1.AnomalyScoreResponse
+	25, // 74: dwcp.ml.v1.Engine.RecommendCapacity:output_type -> dwcp.ml.v1.RecommendCapacityResponse
+	28, // 75: dwcp.ml.v1.Engine.ForecastLink:output_type -> dwcp.ml.v1.ForecastLinkResponse
+	31, // 76: dwcp.ml.v1.Engine.PlaceVM:output_type -> dwcp.ml.v1.PlaceVMResponse
+	43, // 77: dwcp.ml.v1.Engine.Versions:output_type -> dwcp.ml.v1.VersionsResponse
+	45, // 78: dwcp.ml.v1.Engine.Reload:output_type -> dwcp.ml.v1.ReloadResponse
+	54, // 79: dwcp.ml.v1.Engine.ReportActual:output_type -> dwcp.ml.v1.ReportActualResponse
+	52, // 80: dwcp.ml.v1.Engine.SetRollout:output_type -> dwcp.ml.v1.SetRolloutResponse
+	13, // 81: dwcp.ml.v1.Engine.Observe:output_type -> dwcp.ml.v1.ObserveResponse
+	58, // 82: dwcp.ml.v1.Engine.PartitionTask:output_type -> dwcp.ml.v1.PartitionTaskResponse
+	60, // 83: dwcp.ml.v1.Engine.ReportOutcome:output_type -> dwcp.ml.v1.ReportOutcomeResponse
+	7,  // 84: dwcp.ml.v1.Engine.Windows:output_type -> dwcp.ml.v1.WindowsResponse
+	5,  // 85: dwcp.ml.v1.Engine.Forget:output_type -> dwcp.ml.v1.ForgetResponse
+	71, // [71:86] is the sub-list for method output_type
+	56, // [56:71] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_dwcpml_v1_engine_proto_init() }
@@ -4979,7 +5077,7 @@ func file_dwcpml_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dwcpml_v1_engine_proto_rawDesc), len(file_dwcpml_v1_engine_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   56,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,7 @@ const (
 	Engine_PartitionTask_FullMethodName     = "/dwcp.ml.v1.Engine/PartitionTask"
 	Engine_ReportOutcome_FullMethodName     = "/dwcp.ml.v1.Engine/ReportOutcome"
 	Engine_Windows_FullMethodName           = "/dwcp.ml.v1.Engine/Windows"
+	Engine_Forget_FullMethodName            = "/dwcp.ml.v1.Engine/Forget"
 )
 
 // EngineClient is the client API for Engine service.
@@ -98,6 +99,10 @@ type EngineClient interface {
 	// (engine.Windower). The sidecar/dwcp adapters keep no history of their own: they
 	// Observe, then read their windows here.
 	Windows(ctx context.Context, in *WindowsRequest, opts ...grpc.CallOption) (*WindowsResponse, error)
+	// Forget drops entities from the online store (every schema's samples, a host's state),
+	// as if evicted: an adapter's target or stream that is gone (engine.Forgetter). Any
+	// peer may call it, as any peer may Observe.
+	Forget(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error)
 }
 
 type engineClient struct {
@@ -251,6 +256,16 @@ func (c *engineClient) Windows(ctx context.Context, in *WindowsRequest, opts ...
 	return out, nil
 }
 
+func (c *engineClient) Forget(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetResponse)
+	err := c.cc.Invoke(ctx, Engine_Forget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EngineServer is the server API for Engine service.
 // All implementations must embed UnimplementedEngineServer
 // for forward compatibility.
@@ -300,6 +315,10 @@ type EngineServer interface {
 	// (engine.Windower). The sidecar/dwcp adapters keep no history of their own: they
 	// Observe, then read their windows here.
 	Windows(context.Context, *WindowsRequest) (*WindowsResponse, error)
+	// Forget drops entities from the online store (every schema's samples, a host's state),
+	// as if evicted: an adapter's target or stream that is gone (engine.Forgetter). Any
+	// peer may call it, as any peer may Observe.
+	Forget(context.Context, *ForgetRequest) (*ForgetResponse, error)
 	mustEmbedUnimplementedEngineServer()
 }
 
@@ -351,6 +370,9 @@ func (UnimplementedEngineServer) ReportOutcome(context.Context, *ReportOutcomeRe
 }
 func (UnimplementedEngineServer) Windows(context.Context, *WindowsRequest) (*WindowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Windows not implemented")
+}
+func (UnimplementedEngineServer) Forget(context.Context, *ForgetRequest) (*ForgetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Forget not implemented")
 }
 func (UnimplementedEngineServer) mustEmbedUnimplementedEngineServer() {}
 func (UnimplementedEngineServer) testEmbeddedByValue()                {}
@@ -614,6 +636,24 @@ func _Engine_Windows_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_Forget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Forget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Forget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Forget(ctx, req.(*ForgetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Engine_ServiceDesc is the grpc.ServiceDesc for Engine service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -672,6 +712,10 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Windows",
 			Handler:    _Engine_Windows_Handler,
+		},
+		{
+			MethodName: "Forget",
+			Handler:    _Engine_Forget_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
