@@ -10,7 +10,7 @@ missing_value_tracks_true decides), +-Inf, a value equal to a threshold and the 
 either side of it, rows of all NaN / +Inf / -Inf / 0 / -0. C (``fc_golden_trees check``),
 Python (tests/test_trees.py) and Go (sidecar/featurecore and sidecar/runtime tests) score
 every row with the core's evaluator and require every bit. The format is
-docs/golden-format.md ("Tree vectors").
+docs/feature-core.md ("Tree ensembles").
 
 Regenerate with ``python -m dwcp_ml.golden.trees`` (or ``python -m golden.trees`` from the
 repository root; ``--check`` compares instead) after the bundle's tree models change.

@@ -1,6 +1,6 @@
 /*
  * fc_golden_trees.c — `fc_golden_trees check FILE...`: reads tree-ensemble golden vectors
- * (golden/trees_v1.txt, written by golden/trees.py; docs/golden-format.md "Tree vectors"),
+ * (golden/trees_v1.txt, written by golden/trees.py; docs/feature-core.md "Tree ensembles"),
  * builds each model with fc_trees_init from the arrays in the file, scores every row with
  * every kernel and requires ONNX Runtime's bits. A mismatch names the vector, the row and
  * its label, the kernel, both bit patterns and the distance in ULPs.

@@ -20,7 +20,7 @@ func treesGoldenPath() string {
 	return "../../golden/trees_v1.txt"
 }
 
-// treesVector is one model of golden/trees_v1.txt (docs/golden-format.md, "Tree vectors"):
+// treesVector is one model of golden/trees_v1.txt (docs/feature-core.md, "Tree ensembles"):
 // its attributes, rows (with labels) and ONNX Runtime's scores.
 type treesVector struct {
 	name   string
