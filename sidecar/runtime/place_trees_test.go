@@ -21,8 +21,9 @@ import (
 // the shipped itp TreeEnsembleRegressor scores PlaceVM's rows, and whether it gives ONNX
 // Runtime's bits (ORT's TreeEnsemble semantics: BRANCH_LEQ, NaN to the true branch where
 // missing_value_tracks_true, leaf weights summed in float32 in tree order, then + the base
-// value). Serving keeps ONNX Runtime: a second evaluator must be used alike by Python and
-// Go and proved by the goldens first (docs/serving.md, "PlaceVM speed").
+// value). It was not faster than ONNX Runtime; what serves is the feature core's evaluator
+// (fc_trees_*, place_trees.go), used alike by Python and Go and proved by golden/trees_v1.txt
+// (docs/serving.md, "PlaceVM speed").
 
 // treeEnsemble is one TreeEnsembleRegressor (one target, SUM, post_transform NONE) as
 // flat arrays; node k of the ensemble is a branch when !leaf[k].
