@@ -233,3 +233,21 @@ def test_score_errors() -> None:
         trees.score(np.zeros((3, 2), np.float32), kernel="fast")
     with pytest.raises(fc.TreeUnsupportedError):
         fc.Trees.from_onnx(BUNDLE / "pba.onnx")
+
+
+def test_from_onnx_refuses_a_graph_beyond_the_ensemble() -> None:
+    model = _random_model(np.random.default_rng(9), 3, 4, None)
+    graph = model.graph
+    graph.node[0].output[0] = "trees"
+    graph.node.append(helper.make_node("Neg", ["trees"], ["output"]))
+    with pytest.raises(fc.TreeUnsupportedError, match="Neg"):
+        fc.Trees.from_onnx(model)
+
+
+def test_learned_placer_scores_with_the_core() -> None:
+    from dwcp_ml.training.itp.learned import LearnedPolicy
+
+    policy = LearnedPolicy((BUNDLE / "itp.onnx").read_bytes())
+    policy.reset(None)  # type: ignore[arg-type]
+    assert policy._trees is not None and policy._session is None
+    assert "_trees" in policy.__getstate__() and policy.__getstate__()["_trees"] is None

@@ -893,7 +893,8 @@ class TreeEnsembleAttributes:
     @classmethod
     def from_onnx(cls, model: object) -> TreeEnsembleAttributes:
         """From the one TreeEnsembleRegressor of an ONNX model (an ``onnx.ModelProto``, or
-        the bytes or path of one)."""
+        the bytes or path of one) whose other nodes are only Identity, so the ensemble is the
+        whole model (else TreeUnsupportedError)."""
         import onnx  # only this constructor needs it
         from onnx import helper
 
@@ -907,6 +908,10 @@ class TreeEnsembleAttributes:
         if len(nodes) != 1:
             raise TreeUnsupportedError(
                 f"trees: the model has {len(nodes)} TreeEnsembleRegressor nodes, not 1")
+        others = sorted({n.op_type for n in proto.graph.node} - {"TreeEnsembleRegressor",
+                                                                  "Identity"})
+        if others:  # the ensemble would not be the whole model
+            raise TreeUnsupportedError(f"trees: the model also has {', '.join(others)} nodes")
         return cls.from_attributes(
             {a.name: helper.get_attribute_value(a) for a in nodes[0].attribute})
 
