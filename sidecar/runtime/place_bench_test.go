@@ -23,6 +23,8 @@ func BenchmarkPlaceVM1000(b *testing.B) {
 		b.Run(scorer, func(b *testing.B) {
 			if scorer == "core-trees" {
 				b.Cleanup(runtime.AttachCoreTreesForTest(b, e))
+			} else {
+				b.Cleanup(runtime.DetachCoreTreesForTest(e))
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ReportAllocs()

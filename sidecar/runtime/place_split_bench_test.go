@@ -27,10 +27,10 @@ func BenchmarkPlaceSplit1000(b *testing.B) {
 	b.Cleanup(func() { e.Close() })
 	m := e.current.Load().byFamily[FamilyPlacement]
 	_, g := testbundle.Placement(b)
+	m.trees = nil // ONNX Runtime first, whatever the load attached
 	for _, scorer := range []string{"onnxruntime", "core-trees"} {
 		if scorer == "core-trees" {
 			withTrees(b, e)
-			b.Cleanup(func() { m.trees = nil })
 		}
 		for _, bc := range []struct {
 			name string
