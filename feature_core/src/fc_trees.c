@@ -539,8 +539,7 @@ FC_TREES_INLINE void group_trees(const view *v, const float *xt, float *acc)
 #if defined(__GNUC__) && defined(__x86_64__)
 /* The same, compiled for AVX2 and for AVX-512 (8 and 16 lanes per compare instead of
  * SSE2's 4) and chosen at run time by what the CPU has: compares, ANDs and float adds give
- * the same bits in every variant (the determinism matrix and the goldens run all of them
- * that the machine has). */
+ * the same bits in every variant (ctest pins each one on the unit tests and the goldens). */
 #define FC_TREES_SIMD 1
 #if defined(__clang__)
 #define FC_TREES_TARGET_512 __attribute__((target("avx512f"), min_vector_width(512)))
