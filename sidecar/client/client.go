@@ -78,6 +78,7 @@ type Client struct {
 	health  healthpb.HealthClient
 	// packedIDs: the sidecar said it reads packed host ids (PlaceVMResponse.reads_packed_host_ids).
 	packedIDs atomic.Bool
+	lastIDs   atomic.Pointer[lastHostIDs] // the last packed host list (packHostIDs)
 }
 
 var _ engine.Engine = (*Client)(nil)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -179,7 +180,7 @@ func (c *Client) PlaceVMHeld(ctx context.Context, req engine.HeldPlacementReques
 	full := wire.PlacementRequestsToProto([]engine.PlacementRequest{{VM: req.VM, Overcommit: req.Overcommit, Domains: req.Domains}})
 	// The ids in one piece once the sidecar said it reads them (the first call, and any
 	// call to an older sidecar, sends the repeated form).
-	packed := c.packedIDs.Load() && wire.PackHostIDs(full[0], req.HostIDs)
+	packed := c.packedIDs.Load() && c.packHostIDs(full[0], req.HostIDs)
 	if !packed {
 		full[0].HostIds = req.HostIDs
 	}
@@ -203,6 +204,29 @@ func (c *Client) PlaceVMHeld(ctx context.Context, req engine.HeldPlacementReques
 		return engine.Placement{}, engine.Errorf(engine.CodeInternal, op, "", "sidecar %s: %s", c.target, err)
 	}
 	return p, nil
+}
+
+// lastHostIDs is the host list a held call last packed, with its packed form (read-only:
+// concurrent calls marshal the same string and offsets).
+type lastHostIDs struct {
+	ids    []string // a copy, so a caller reusing its slice cannot change it
+	concat string
+	ends   []uint32
+}
+
+// packHostIDs is wire.PackHostIDs, reusing the last call's packed form when ids equal the
+// ids it packed: a scheduler sends its cluster's ids call after call, and comparing them
+// costs less than copying them (no allocation either).
+func (c *Client) packHostIDs(r *pb.PlacementRequest, ids []string) bool {
+	if l := c.lastIDs.Load(); l != nil && slices.Equal(l.ids, ids) {
+		r.HostIdsConcat, r.HostIdEnds = l.concat, l.ends
+		return true
+	}
+	if !wire.PackHostIDs(r, ids) {
+		return false
+	}
+	c.lastIDs.Store(&lastHostIDs{ids: slices.Clone(ids), concat: r.HostIdsConcat, ends: r.HostIdEnds})
+	return true
 }
 
 // olderSidecar reports the refusal a sidecar that reads no packed host ids gives a held

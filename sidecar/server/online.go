@@ -95,9 +95,20 @@ func (s *Server) heldHosts(ctx context.Context, st *slots, reqs []*pb.PlacementR
 		if len(reqs) > 1 {
 			prefix = fmt.Sprintf("request %d: ", i)
 		}
-		ids, err := wire.HeldHostIDs(r)
+		idp := hostIDSlices.Get().(*[]string)
+		ids, err := wire.HeldHostIDsTo(r, *idp)
 		if err != nil {
+			hostIDSlices.Put(idp)
 			return engine.Errorf(engine.CodeInvalidInput, op, "", "%s%s", prefix, err)
+		}
+		if len(r.GetHostIdEnds()) > 0 { // split into the pooled slice: give it back after the lookup
+			defer func() {
+				clear(ids) // hold no strings of this request
+				*idp = ids[:0]
+				hostIDSlices.Put(idp)
+			}()
+		} else {
+			hostIDSlices.Put(idp)
 		}
 		if len(ids) == 0 {
 			continue
@@ -134,6 +145,10 @@ func (s *Server) heldHosts(ctx context.Context, st *slots, reqs []*pb.PlacementR
 	}
 	return nil
 }
+
+// hostIDSlices recycles the id lists that packed host ids are split into (the store
+// keeps its own copy of a list it remembers).
+var hostIDSlices = sync.Pool{New: func() any { return new([]string) }}
 
 // hostSlices recycles the host lists of held placements (not when a shadow keeps the
 // request after the call).

@@ -111,6 +111,81 @@ func TestPlaceVMPackedRejections(t *testing.T) {
 	}
 }
 
+// TestPlaceVMHeldChangedIDs: the client reuses the packed form of the host list it sent
+// last only while the list is the same; a list changed in place, a shorter one, and lists
+// alternating between concurrent calls each get the in-process held answer bit for bit.
+func TestPlaceVMHeldChangedIDs(t *testing.T) {
+	ctx := context.Background()
+	eng := openEngine(t, testbundle.Dir(), 0)
+	_, target := serveEngine(t, "unix", eng, eng, server.Config{})
+	c := dial(t, target, client.WithTimeout(10*time.Second))
+	_, g := testbundle.Placement(t)
+	r := testbundle.ScaleHosts(g.Placements[0].Request, 200)
+	// No group or peers: any sub-list of the hosts is a valid request (rejections remain).
+	r.VM.Group, r.VM.GroupSize, r.VM.GroupHosts, r.VM.PeerHosts = "", 0, nil, nil
+	ids := observeHosts(t, ctx, c, r, 1_700_000_100)
+	local := store.NewOnline(ctx, store.New(store.Config{}), eng)
+	observeHosts(t, ctx, local, r, 1_700_000_100)
+	held := func(ids []string) engine.HeldPlacementRequest {
+		return engine.HeldPlacementRequest{VM: r.VM, HostIDs: ids, Overcommit: r.Overcommit, Domains: r.Domains}
+	}
+	check := func(name string, ids []string) {
+		t.Helper()
+		want, err := local.PlaceVMHeld(ctx, held(slices.Clone(ids)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.PlaceVMHeld(ctx, held(ids))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := sameBits(got, want); err != nil {
+			t.Fatalf("%s: answer differs from in-process held: %v", name, err)
+		}
+	}
+	list := slices.Clone(ids)
+	check("first (repeated ids)", list)
+	check("same list (packed)", list)
+	check("same list again (reused packed form)", list)
+	slices.Reverse(list) // the caller's slice, changed in place
+	check("reversed in place", list)
+	check("a prefix", list[:len(list)/2])
+	check("the whole list again", list)
+	a, b := slices.Clone(ids), slices.Clone(ids[:len(ids)/3])
+	wantA, errA := local.PlaceVMHeld(ctx, held(a))
+	wantB, errB := local.PlaceVMHeld(ctx, held(b))
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				ids, want := a, wantA
+				if (i+w)%2 == 1 {
+					ids, want = b, wantB
+				}
+				got, err := c.PlaceVMHeld(ctx, held(ids))
+				if err == nil {
+					err = sameBits(got, want)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("worker %d call %d (%d ids): %w", w, i, len(ids), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 // olderSidecar answers PlaceVM like a sidecar that reads no packed host ids, after
 // answering the first call like one that does (a sidecar replaced by an older one).
 type olderSidecar struct {
@@ -168,9 +243,10 @@ func TestPlaceVMHeldOlderSidecar(t *testing.T) {
 }
 
 // BenchmarkPlaceVMRatio1000 prints the ratio, PlaceVM on held state over the Unix
-// socket vs in-process with the full state (1,000 hosts), with the two calls alternating
-// in one loop so that load from other processes falls on both alike; the golden request
-// (332 rejected hosts) and the no-rejection one of BenchmarkPlaceVMHeld1000.
+// socket vs in-process with the full state (1,000 hosts), and vs in-process on held state,
+// with the four calls (in-process full and held, UDS held and full) alternating in one
+// loop so that load from other processes falls on all alike; the golden request (332
+// rejected hosts) and the no-rejection one of BenchmarkPlaceVMHeld1000.
 func BenchmarkPlaceVMRatio1000(b *testing.B) {
 	ctx := context.Background()
 	eng := openEngine(b, testbundle.Dir(), 0)
@@ -195,38 +271,47 @@ func BenchmarkPlaceVMRatio1000(b *testing.B) {
 		local := store.NewOnline(ctx, store.New(store.Config{}), eng)
 		observeHosts(b, ctx, local, r, 1_700_000_100)
 		b.Run(sc.name, func(b *testing.B) {
-			var in, inHeld, uds []time.Duration
+			var in, inHeld, uds, udsFull []time.Duration
 			rejected := 0
 			for b.Loop() {
-				start := time.Now()
+				t0 := time.Now()
 				if _, err := eng.PlaceVM(ctx, r); err != nil {
 					b.Fatal(err)
 				}
-				mid := time.Now()
+				t1 := time.Now()
 				if _, err := local.PlaceVMHeld(ctx, held); err != nil {
 					b.Fatal(err)
 				}
-				mid2 := time.Now()
+				t2 := time.Now()
 				p, err := c.PlaceVMHeld(ctx, held)
 				if err != nil {
 					b.Fatal(err)
 				}
-				end := time.Now()
-				in, inHeld, uds = append(in, mid.Sub(start)), append(inHeld, mid2.Sub(mid)), append(uds, end.Sub(mid2))
+				t3 := time.Now()
+				if _, err := c.PlaceVM(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				t4 := time.Now()
+				in, inHeld = append(in, t1.Sub(t0)), append(inHeld, t2.Sub(t1))
+				uds, udsFull = append(uds, t3.Sub(t2)), append(udsFull, t4.Sub(t3))
 				rejected = len(p.Rejected)
 			}
 			p50 := func(l []time.Duration) time.Duration { slices.Sort(l); return l[len(l)/2] }
-			a, h, u := p50(in), p50(inHeld), p50(uds)
+			a, h, u, f := p50(in), p50(inHeld), p50(uds), p50(udsFull)
 			b.ReportMetric(float64(a.Microseconds()), "inprocess-p50-µs")
+			b.ReportMetric(float64(h.Microseconds()), "inprocess-held-p50-µs")
 			b.ReportMetric(float64(u.Microseconds()), "uds-held-p50-µs")
+			b.ReportMetric(float64(f.Microseconds()), "uds-full-p50-µs")
 			b.ReportMetric(float64(u)/float64(a), "ratio")
+			b.ReportMetric(float64(u)/float64(h), "ratio-held")
 			verdict := "met"
 			if float64(u)/float64(a) > 1.3 {
 				verdict = "NOT met"
 			}
 			b.Log(fmt.Sprintf("PlaceVM 1,000 hosts (%s, %d rejected), %d calls each, alternating, p50: in-process full %v, "+
-				"in-process held %v, UDS held %v: ratio %.2fx (target 1.3x: %s)", sc.name, rejected, len(in), a, h, u,
-				float64(u)/float64(a), verdict))
+				"in-process held %v, UDS held %v, UDS full %v: UDS held / in-process full %.2fx (target 1.3x: %s), "+
+				"UDS held / in-process held %.2fx", sc.name, rejected, len(in), a, h, u, f,
+				float64(u)/float64(a), verdict, float64(u)/float64(h)))
 		})
 	}
 }

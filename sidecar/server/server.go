@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,6 +149,10 @@ func New(cfg Config) *Server {
 		grpc.MaxRecvMsgSize(msg), grpc.MaxSendMsgSize(msg),
 		grpc.ChainUnaryInterceptor(s.observe, s.authorizeUnary, s.recoverPanic),
 		grpc.ChainStreamInterceptor(s.authorizeStream),
+		// Calls run on long-lived workers (a new goroutine only when all are busy) whose
+		// stacks have grown already: ~20 µs less per held PlaceVM over the socket
+		// (docs/serving.md, "Over the socket").
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}, limitOptions(positive(cfg.MaxStreams, DefaultMaxStreams),
 		cmp.Or(max(cfg.IdleTimeout, 0), DefaultIdleTimeout), cmp.Or(max(cfg.HandshakeTimeout, 0), DefaultHandshakeTimeout))...)
 	s.grpc = grpc.NewServer(opts...)

@@ -32,7 +32,11 @@ func PackHostIDs(r *pb.PlacementRequest, ids []string) bool {
 // HeldHostIDs returns the host ids of a held request in either form; the packed form's
 // ids share one string. Offsets that do not rise within the string, or both forms at
 // once, are an error naming the fault.
-func HeldHostIDs(r *pb.PlacementRequest) ([]string, error) {
+func HeldHostIDs(r *pb.PlacementRequest) ([]string, error) { return HeldHostIDsTo(r, nil) }
+
+// HeldHostIDsTo is HeldHostIDs splitting the packed form into dst's memory when it has the
+// room (dst's contents are overwritten); the repeated form is returned as it is in r.
+func HeldHostIDsTo(r *pb.PlacementRequest, dst []string) ([]string, error) {
 	ends, all := r.GetHostIdEnds(), r.GetHostIdsConcat()
 	if len(ends) == 0 && all == "" {
 		return r.GetHostIds(), nil
@@ -40,7 +44,11 @@ func HeldHostIDs(r *pb.PlacementRequest) ([]string, error) {
 	if len(r.GetHostIds()) > 0 {
 		return nil, fmt.Errorf("%d host_ids and %d packed host ids: one form only", len(r.GetHostIds()), len(ends))
 	}
-	ids := make([]string, len(ends))
+	ids := dst[:0]
+	if cap(ids) < len(ends) {
+		ids = make([]string, 0, len(ends))
+	}
+	ids = ids[:len(ends)]
 	start := uint32(0)
 	for i, end := range ends {
 		if end < start || int(end) > len(all) {
