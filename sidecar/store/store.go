@@ -542,24 +542,37 @@ func (s *Store) Series(ref engine.EntityRef, p featurecore.Params, window int) (
 	if e == nil || e.n() == 0 {
 		return engine.Series{}, notHeld(op, k)
 	}
+	end, t0, out, err := e.resample(op, k, p, window)
+	if err != nil {
+		return engine.Series{}, err
+	}
 	step := p.StepSeconds
-	if step <= 0 || window <= 0 {
-		return engine.Series{}, engine.Errorf(engine.CodeInternal, op, "", "grid of %d s and window %d", step, window)
-	}
-	end := e.maxTs - e.maxTs%step
-	t0 := max(end-int64(window-1+p.FillLimit)*step, e.minTs-e.minTs%step)
 	nb := int((end-t0)/step) + 1
-	out := make([]float64, nb*e.ch)
-	counts := make([]uint32, nb)
-	if err := p.Resample(t0, nb, e.ts[e.start:e.end], e.vals[e.start*e.ch:e.end*e.ch], out, counts); err != nil {
-		return engine.Series{}, engine.Errorf(engine.CodeInternal, op, "", "%s: %w", k, err)
-	}
 	first := max(nb-window, 0)
 	ts := make([]int64, nb-first)
 	for i := range ts {
 		ts[i] = t0 + int64(first+i)*step
 	}
 	return engine.Series{Timestamps: ts, Values: out[first*e.ch:], Entity: ref.ID}, nil
+}
+
+// resample puts e's samples onto p's grid with the feature core: the bins t0..end, end the
+// bin of the newest sample, t0 window-1+FillLimit bins before it (the bins the core may
+// fill from) or the first sample's bin when that is later. Series and Window read it.
+func (e *buf) resample(op string, k key, p featurecore.Params, window int) (end, t0 int64, out []float64, err error) {
+	step := p.StepSeconds
+	if step <= 0 || window <= 0 {
+		return 0, 0, nil, engine.Errorf(engine.CodeInternal, op, "", "grid of %d s and window %d", step, window)
+	}
+	end = e.maxTs - e.maxTs%step
+	t0 = max(end-int64(window-1+p.FillLimit)*step, e.minTs-e.minTs%step)
+	nb := int((end-t0)/step) + 1
+	out = make([]float64, nb*e.ch)
+	counts := make([]uint32, nb)
+	if err := p.Resample(t0, nb, e.ts[e.start:e.end], e.vals[e.start*e.ch:e.end*e.ch], out, counts); err != nil {
+		return 0, 0, nil, engine.Errorf(engine.CodeInternal, op, "", "%s: %w", k, err)
+	}
+	return end, t0, out, nil
 }
 
 // Hosts builds the placement state of the hosts named by ids, in that order: each

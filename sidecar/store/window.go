@@ -25,19 +25,11 @@ func (s *Store) Window(ref engine.EntityRef, p featurecore.Params, window int, v
 	if e == nil || e.n() == 0 {
 		return engine.Window{Entity: ref, Need: window}, nil // nothing held: nothing of the window
 	}
-	step := p.StepSeconds
-	if step <= 0 || window <= 0 {
-		return engine.Window{}, engine.Errorf(engine.CodeInternal, op, "", "grid of %d s and window %d", step, window)
+	end, t0, out, err := e.resample(op, k, p, window)
+	if err != nil {
+		return engine.Window{}, err
 	}
-	end := e.maxTs - e.maxTs%step
-	t0 := max(end-int64(window-1+p.FillLimit)*step, e.minTs-e.minTs%step)
-	nb := int((end-t0)/step) + 1
-	out := make([]float64, nb*e.ch)
-	counts := make([]uint32, nb)
-	if err := p.Resample(t0, nb, e.ts[e.start:e.end], e.vals[e.start*e.ch:e.end*e.ch], out, counts); err != nil {
-		return engine.Window{}, engine.Errorf(engine.CodeInternal, op, "", "%s: %w", k, err)
-	}
-	return cut(ref, end, t0, step, window, e.ch, out, values), nil
+	return cut(ref, end, t0, p.StepSeconds, window, e.ch, out, values), nil
 }
 
 // HostWindow is the placement history of ref (schema host: a host's usage or a VM's
