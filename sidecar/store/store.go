@@ -377,6 +377,15 @@ func (e *buf) compact() {
 	e.start, e.end = 0, n
 }
 
+// drop removes entity k (buffer e) of shard sh, whose lock the caller holds, and its counts.
+func (s *Store) drop(sh *shard, k key, e *buf) {
+	delete(sh.m, k)
+	s.gen.Add(1)
+	s.entities.Add(-1)
+	s.held.Add(-int64(e.n()))
+	s.capacity.Add(-int64(len(e.ts)))
+}
+
 // Evict removes every entity not observed for the TTL and returns how many.
 func (s *Store) Evict() int {
 	cut := s.cfg.Now().Add(-s.cfg.TTL).UnixNano()
@@ -386,11 +395,7 @@ func (s *Store) Evict() int {
 		sh.mu.Lock()
 		for k, e := range sh.m {
 			if e.seen < cut {
-				delete(sh.m, k)
-				s.gen.Add(1)
-				s.entities.Add(-1)
-				s.held.Add(-int64(e.n()))
-				s.capacity.Add(-int64(len(e.ts)))
+				s.drop(sh, k, e)
 				n++
 			}
 		}
@@ -410,11 +415,7 @@ func (s *Store) Forget(refs []engine.EntityRef) int {
 			sh := s.shard(k)
 			sh.mu.Lock()
 			if e := sh.m[k]; e != nil {
-				delete(sh.m, k)
-				s.gen.Add(1)
-				s.entities.Add(-1)
-				s.held.Add(-int64(e.n()))
-				s.capacity.Add(-int64(len(e.ts)))
+				s.drop(sh, k, e)
 				n++
 			}
 			sh.mu.Unlock()
