@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -20,12 +19,7 @@ import (
 // rows, or the feature core's tree evaluator: sub-benchmarks onnxruntime/ and core-trees/), choose (argmax, ranking, the reference), explain (the occlusion rows and their
 // model run). Phase medians need not add up to the whole call's median exactly.
 func BenchmarkPlaceSplit1000(b *testing.B) {
-	e, err := Open(context.Background(), testbundle.Dir(), Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { e.Close() })
-	m := e.current.Load().byFamily[FamilyPlacement]
+	e, m := openPlacement(b)
 	_, g := testbundle.Placement(b)
 	m.trees = nil // ONNX Runtime first, whatever the load attached
 	for _, scorer := range []string{"onnxruntime", "core-trees"} {
