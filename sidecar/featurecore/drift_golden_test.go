@@ -13,15 +13,6 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
-// driftGoldenPath is the committed drift golden file; FEATURECORE_DRIFT_GOLDEN overrides
-// it (to try a freshly generated file before committing it).
-func driftGoldenPath() string {
-	if p := os.Getenv("FEATURECORE_DRIFT_GOLDEN"); p != "" {
-		return p
-	}
-	return "../../golden/drift_v1.txt"
-}
-
 // driftVector is one record of golden/drift_v1.txt (docs/golden-format.md, "Drift
 // vectors").
 type driftVector struct {
@@ -195,7 +186,7 @@ func runDrift(v *driftVector) ([]float64, error) {
 // TestDriftGolden runs every drift golden vector through the Go binding and requires the
 // same status, error location and every output bit. A missing file is a failure.
 func TestDriftGolden(t *testing.T) {
-	path := driftGoldenPath()
+	path := goldenFilePath("FEATURECORE_DRIFT_GOLDEN", "drift_v1.txt")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("drift golden vectors: %v (the file is committed; regenerate it with `python -m dwcp_ml.golden.drift`)", err)

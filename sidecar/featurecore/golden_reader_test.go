@@ -8,9 +8,19 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 )
+
+// goldenFilePath is the committed golden/<name>; the environment variable env overrides it
+// (to try a freshly generated file before committing it).
+func goldenFilePath(env, name string) string {
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	return "../../golden/" + name
+}
 
 type goldenFile struct {
 	version   string            // fc_version

@@ -11,15 +11,6 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
-// goldenPath is the committed golden feature file; FEATURECORE_GOLDEN overrides it (to try
-// a freshly generated file before committing it).
-func goldenPath() string {
-	if p := os.Getenv("FEATURECORE_GOLDEN"); p != "" {
-		return p
-	}
-	return "../../golden/features_v1.txt"
-}
-
 // maxReported bounds the mismatches reported per vector (the count is always reported).
 const maxReported = 20
 
@@ -27,7 +18,7 @@ const maxReported = 20
 // error location, window count, counts and every output bit. A missing file is a failure:
 // the golden vectors are the proof that Go serves the features Python trained on.
 func TestGolden(t *testing.T) {
-	path := goldenPath()
+	path := goldenFilePath("FEATURECORE_GOLDEN", "features_v1.txt")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("golden vectors: %v (the file is committed; regenerate it with `dwcp-ml golden`)", err)

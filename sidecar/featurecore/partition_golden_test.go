@@ -12,15 +12,6 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
-// partitionGoldenPath is the committed partition golden file; FEATURECORE_PARTITION_GOLDEN
-// overrides it (to try a freshly generated file before committing it).
-func partitionGoldenPath() string {
-	if p := os.Getenv("FEATURECORE_PARTITION_GOLDEN"); p != "" {
-		return p
-	}
-	return "../../golden/partition_v1.txt"
-}
-
 // partitionVector is one record of golden/partition_v1.txt (docs/golden-format.md,
 // "Partition vectors").
 type partitionVector struct {
@@ -167,14 +158,14 @@ func readPartitionGolden(r io.Reader) (header map[string]string, vectors []*part
 // requires the status, the error position, the chunks, the usable marks and the bits of
 // the expected time that Python wrote and C checks.
 func TestPartitionGolden(t *testing.T) {
-	f, err := os.Open(partitionGoldenPath())
+	f, err := os.Open(goldenFilePath("FEATURECORE_PARTITION_GOLDEN", "partition_v1.txt"))
 	if err != nil {
 		t.Fatalf("open partition golden file: %v", err)
 	}
 	defer f.Close()
 	header, vectors, err := readPartitionGolden(f)
 	if err != nil {
-		t.Fatalf("read %s: %v", partitionGoldenPath(), err)
+		t.Fatalf("read %s: %v", goldenFilePath("FEATURECORE_PARTITION_GOLDEN", "partition_v1.txt"), err)
 	}
 	if header["fc_version"] != featurecore.Version() {
 		t.Fatalf("golden fc_version %q, linked core %q", header["fc_version"], featurecore.Version())

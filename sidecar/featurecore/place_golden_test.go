@@ -11,19 +11,10 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
-// placeGoldenPath is the committed placement golden file; FEATURECORE_PLACE_GOLDEN
-// overrides it (to try a freshly generated file before committing it).
-func placeGoldenPath() string {
-	if p := os.Getenv("FEATURECORE_PLACE_GOLDEN"); p != "" {
-		return p
-	}
-	return "../../golden/placement_v1.txt"
-}
-
 // TestPlaceGolden runs every placement golden vector through PlaceFactors and requires the
 // same status, error location and every output bit. A missing file is a failure.
 func TestPlaceGolden(t *testing.T) {
-	path := placeGoldenPath()
+	path := goldenFilePath("FEATURECORE_PLACE_GOLDEN", "placement_v1.txt")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("placement golden vectors: %v (the file is committed; regenerate it with `dwcp-ml golden`)", err)

@@ -12,14 +12,6 @@ import (
 	"github.com/dwcp/dwcp-ml/sidecar/featurecore"
 )
 
-// treesGoldenPath is the committed tree golden file; FEATURECORE_TREES_GOLDEN overrides it.
-func treesGoldenPath() string {
-	if p := os.Getenv("FEATURECORE_TREES_GOLDEN"); p != "" {
-		return p
-	}
-	return "../../golden/trees_v1.txt"
-}
-
 // treesVector is one model of golden/trees_v1.txt (docs/feature-core.md, "Tree ensembles"):
 // its attributes, rows (with labels) and ONNX Runtime's scores.
 type treesVector struct {
@@ -60,7 +52,7 @@ var modeNames = map[int64]string{0: "BRANCH_LEQ", 1: "BRANCH_LT", 2: "BRANCH_GTE
 
 func readTreesGolden(t *testing.T) []treesVector {
 	t.Helper()
-	f, err := os.Open(treesGoldenPath())
+	f, err := os.Open(goldenFilePath("FEATURECORE_TREES_GOLDEN", "trees_v1.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
