@@ -86,19 +86,9 @@ func readDriftGolden(r io.Reader) (header map[string]string, vectors []*driftVec
 				cur.epsilon = e[0]
 			}
 		case "status":
-			if len(toks) != 1 {
-				perr = errors.New("want one status name")
-			} else {
-				cur.status = toks[0]
-			}
+			cur.status, perr = oneStatus(toks)
 		case "error":
-			var e []int64
-			if e, perr = ints(toks); perr == nil && len(e) != 3 {
-				perr = errors.New("want <index> <channel> <feature>")
-			}
-			if perr == nil {
-				copy(cur.err[:], e)
-			}
+			cur.err, perr = errorLine(toks)
 		case "out":
 			cur.out, perr = hexes64(toks)
 			cur.hasOut = true

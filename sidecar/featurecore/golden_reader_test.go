@@ -5,6 +5,7 @@ package featurecore_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -214,13 +215,9 @@ func readGolden(r io.Reader) (*goldenFile, error) {
 		case "ts":
 			cur.ts, err = ints(toks)
 		case "error":
-			var e []int64
-			if e, err = ints(toks); err == nil && len(e) != 3 {
-				err = fmt.Errorf("want <index> <channel> <feature>")
-			}
-			if err == nil {
-				cur.errIndex, cur.errChan, cur.errFeat = e[0], e[1], e[2]
-			}
+			var e [3]int64
+			e, err = errorLine(toks)
+			cur.errIndex, cur.errChan, cur.errFeat = e[0], e[1], e[2]
 		case "out":
 			if cur.call == "resample" {
 				cur.out64, err = hexes64(toks)
@@ -331,6 +328,27 @@ func (v *goldenVector) completePlace() error {
 		}
 	}
 	return nil
+}
+
+// oneStatus reads a "status" line: one fc_status name.
+func oneStatus(toks []string) (string, error) {
+	if len(toks) != 1 {
+		return "", errors.New("want one status name")
+	}
+	return toks[0], nil
+}
+
+// errorLine reads an "error" line: the fc_error's index, channel and feature.
+func errorLine(toks []string) ([3]int64, error) {
+	var e [3]int64
+	v, err := ints(toks)
+	if err == nil && len(v) != len(e) {
+		err = errors.New("want <index> <channel> <feature>")
+	}
+	if err == nil {
+		copy(e[:], v)
+	}
+	return e, err
 }
 
 func oneInt(toks []string) (int64, error) {

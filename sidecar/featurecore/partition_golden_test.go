@@ -116,19 +116,9 @@ func readPartitionGolden(r io.Reader) (header map[string]string, vectors []*part
 		case "max_streams":
 			cur.maxStreams, perr = oneInt(toks)
 		case "status":
-			if len(toks) != 1 {
-				perr = errors.New("want one status name")
-			} else {
-				cur.status = toks[0]
-			}
+			cur.status, perr = oneStatus(toks)
 		case "error":
-			var e []int64
-			if e, perr = ints(toks); perr == nil && len(e) != 3 {
-				perr = errors.New("want <index> <channel> <feature>")
-			}
-			if perr == nil {
-				copy(cur.err[:], e)
-			}
+			cur.err, perr = errorLine(toks)
 		case "chunks":
 			cur.chunks, perr = uints(toks)
 		case "used":
