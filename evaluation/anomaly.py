@@ -486,33 +486,6 @@ def _describe(config: AnomalyConfig) -> str:
     return f"iforest T={config.seq_len} W={config.stat_window} trees={config.n_estimators}"
 
 
-def _latency(trained_onnx: bytes, width: int, path: Path) -> tuple[float, float, str]:
-    """(p50, p99) microseconds of one row: Go in-process ONNX Runtime (dwcp-bench) if it
-    builds here, else ONNX Runtime from Python (the third value says which)."""
-    path.write_bytes(trained_onnx)
-    try:
-        from dwcp_ml.export.go_latency import GoLatencyError, go_latency_us
-        try:
-            p50, p99 = go_latency_us(path, (1, width), calls=2000)
-            return p50, p99, "Go"
-        except GoLatencyError:
-            pass
-    except ImportError:
-        pass
-    import time
-
-    from dwcp_ml.spec.runtime import session
-
-    sess = session(trained_onnx)
-    x = np.zeros((1, width), np.float32)
-    times = []
-    for _ in range(1000):
-        t0 = time.perf_counter()
-        sess.run(None, {"input": x})
-        times.append((time.perf_counter() - t0) * 1e6)
-    return float(np.median(times)), float(np.quantile(times, 0.99)), "Python ORT"
-
-
 @dataclass(frozen=True)
 class Exported:
     config: AnomalyConfig
@@ -527,12 +500,14 @@ def export_check(config: AnomalyConfig, out: Path) -> Exported:
     """Trains ``config`` on the default training data (the NAB series shipped in
     training/nab, what the default bundle trains on), exports, verifies against the native
     model, and times one row."""
-    from dwcp_ml.export import onnx_anomaly
+    from dwcp_ml.export import go_latency, onnx_anomaly
 
     trained = train(shipped_traces(), config)
     exported = onnx_anomaly.export(trained)
     width = int(trained.input_spec.shape[1])
-    p50, p99, by = _latency(exported.onnx_bytes, width, out / f"anomaly_{config.detector}.onnx")
+    path = out / f"anomaly_{config.detector}.onnx"
+    path.write_bytes(exported.onnx_bytes)
+    p50, p99, by = go_latency.one_row_latency_us(path, (1, width), calls=2000)
     return Exported(config, len(exported.onnx_bytes), p50, p99, by,
                     exported.verification.max_abs_error)
 
@@ -663,7 +638,7 @@ def _cross_validation_report(request: EvalRequest, root: Path, out: Path,
             extra = f"- | - | {_describe(BASELINE)}, threshold per fold"
         else:
             e = exports[n]
-            extra = (f"{e.onnx_bytes:,} | {e.p50_us:.1f} / {e.p99_us:.1f} ({e.timed_by}) | "
+            extra = (f"{e.onnx_bytes:,} | {e.p50_us:.1f} / {e.p99_us:.1f}, {e.timed_by} | "
                      f"{_describe(finals[n][0])}, threshold {finals[n][0].threshold:.4f}")
         lines.append(f"| {'**' + n + '**' if n == winner else n} | " + " | ".join(cells)
                      + f" | {extra} |")

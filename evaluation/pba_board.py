@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dwcp_ml.evaluation import board
 from dwcp_ml.evaluation import pba as eval_pba
 from dwcp_ml.training import cv, pba
@@ -90,8 +88,6 @@ def _fitter(c: Candidate, config: pba.PbaConfig,
 def _export(model: Any, out: Path, name: str) -> dict[str, float | str]:
     """ONNX bytes, verification and latency of the last fold's model."""
     from dwcp_ml.export import go_latency, metadata, onnx_candidates, onnx_pba, verify
-    from dwcp_ml.spec.model import INPUT
-    from dwcp_ml.spec.runtime import session
 
     if isinstance(model, pba.TrainedPba):
         exported = onnx_pba.export(model)  # verifies against torch, raises on a mismatch
@@ -108,18 +104,8 @@ def _export(model: Any, out: Path, name: str) -> dict[str, float | str]:
     info: dict[str, float | str] = {"onnx_bytes": float(len(onnx_bytes)),
                                     "verified_rows": float(v.rows),
                                     "max_abs_error_kbs": v.max_abs_error}
-    try:
-        p50, p99 = go_latency.go_latency_us(path, shape, LATENCY_CALLS)
-        info.update(p50_us=p50, p99_us=p99, latency="Go in-process (dwcp-bench)")
-    except go_latency.GoLatencyError as exc:
-        sess, x = session(onnx_bytes), np.zeros(shape, np.float32)
-        times = []
-        for _ in range(LATENCY_CALLS):
-            t = time.perf_counter()
-            sess.run(None, {INPUT: x})
-            times.append((time.perf_counter() - t) * 1e6)
-        info.update(p50_us=float(np.percentile(times, 50)), p99_us=float(np.percentile(times, 99)),
-                    latency=f"Python ONNX Runtime (Go unavailable: {exc})")
+    p50, p99, where = go_latency.one_row_latency_us(path, shape, LATENCY_CALLS)
+    info.update(p50_us=p50, p99_us=p99, latency=where)
     return info
 
 

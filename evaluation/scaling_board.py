@@ -131,8 +131,6 @@ def _export(model: Any, parts: Parts, n_inputs: int, out: Path, name: str
             ) -> dict[str, float | str]:
     """ONNX bytes, verification against the native model and latency (batch 1)."""
     from dwcp_ml.export import go_latency, metadata, onnx_candidates, onnx_scaling, trees, verify
-    from dwcp_ml.spec.model import INPUT
-    from dwcp_ml.spec.runtime import session
 
     loose = getattr(model, "kind", "lightgbm") in LOOSE_KINDS
     if isinstance(model, scaling_tabular.LinearForecaster | scaling_tabular.MlpForecaster
@@ -152,18 +150,8 @@ def _export(model: Any, parts: Parts, n_inputs: int, out: Path, name: str
                                     "verified_rows": float(v.rows),
                                     "max_abs_error_mhz": v.max_abs_error,
                                     "atol_mhz": atol, "rtol": rtol}
-    try:
-        p50, p99 = go_latency.go_latency_us(path, shape, LATENCY_CALLS)
-        info.update(p50_us=p50, p99_us=p99, latency="Go in-process (dwcp-bench)")
-    except go_latency.GoLatencyError as exc:
-        sess, x = session(onnx_bytes), np.zeros(shape, np.float32)
-        times = []
-        for _ in range(LATENCY_CALLS):
-            t = time.perf_counter()
-            sess.run(None, {INPUT: x})
-            times.append((time.perf_counter() - t) * 1e6)
-        info.update(p50_us=float(np.percentile(times, 50)), p99_us=float(np.percentile(times, 99)),
-                    latency=f"Python ONNX Runtime (Go unavailable: {exc})")
+    p50, p99, where = go_latency.one_row_latency_us(path, shape, LATENCY_CALLS)
+    info.update(p50_us=p50, p99_us=p99, latency=where)
     return info
 
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,28 @@ def go_latency_us(onnx_path: Path | str, input_shape: tuple[int, ...] | list[int
     r = _run(["-onnx", str(Path(onnx_path).resolve()), "-shape", _shape_arg(input_shape),
               "-calls", str(calls)])
     return float(r["p50_us"]), float(r["p99_us"])  # type: ignore[arg-type]
+
+
+def one_row_latency_us(onnx_path: Path | str, input_shape: tuple[int, ...],
+                       calls: int) -> tuple[float, float, str]:
+    """(p50, p99, where) in microseconds of one call on ``input_shape``: Go in-process ONNX
+    Runtime (:func:`go_latency_us`) when dwcp-bench builds here, else ONNX Runtime from
+    Python in the runtime's session options, with the reason in ``where``."""
+    try:
+        p50, p99 = go_latency_us(onnx_path, input_shape, calls)
+        return p50, p99, "Go in-process (dwcp-bench)"
+    except GoLatencyError as exc:
+        from dwcp_ml.spec.runtime import session
+
+        sess = session(Path(onnx_path).read_bytes())
+        feed = {sess.get_inputs()[0].name: np.zeros(input_shape, np.float32)}
+        times = np.empty(calls)
+        for i in range(calls):
+            t0 = time.perf_counter_ns()
+            sess.run(None, feed)
+            times[i] = time.perf_counter_ns() - t0
+        p50, p99 = np.percentile(times, [50, 99]) / 1e3
+        return float(p50), float(p99), f"Python ONNX Runtime (Go unavailable: {exc})"
 
 
 def go_outputs(onnx_path: Path | str, x: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytest
 
 from dwcp_ml.evaluation import anomaly as ea
 from dwcp_ml.evaluation.request import EvalRequest
+from dwcp_ml.export import go_latency
 from dwcp_ml.training import anomaly, cv
 from dwcp_ml.training.data import Trace
 from dwcp_ml.training.selection import SelectionError, parse
@@ -109,7 +110,8 @@ TINY_CANDIDATES = {
 
 
 def test_evaluate_reports_train_test_and_selection(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(ea, "_latency", lambda onnx, width, path: (1.0, 2.0, "stub"))
+    monkeypatch.setattr(go_latency, "one_row_latency_us",
+                        lambda path, shape, calls: (1.0, 2.0, "stub"))
     names = [t.name for t in anomaly.shipped_traces()]
     req = EvalRequest(data_root=ea.SHIPPED_ROOT, out_dir=tmp_path, n_folds=3,
                       train=parse("nab:series=" + ",".join(names[:2])),
