@@ -148,18 +148,6 @@ def windows(params: fc.Params, grids: list[prepare.GridTrace], horizon: int,
     return Windows(x, y, t, e)
 
 
-def robust_constants(rows: NDArray[np.float32]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """center = median, scale = IQR / 1.349 per feature, falling back to the std and then 1
-    for features that barely vary (PBA's rule), so the core never divides by ~0."""
-    r = rows.astype(np.float64)
-    center = np.median(r, axis=0)
-    q75, q25 = np.percentile(r, [75, 25], axis=0)
-    scale = (q75 - q25) / 1.349
-    std = r.std(axis=0)
-    scale = np.where(scale > 1e-6, scale, np.where(std > 1e-6, std, 1.0))
-    return tuple(float(v) for v in center), tuple(float(v) for v in scale)
-
-
 def base_columns(params: fc.Params) -> list[int]:
     """Flattened-row column of each output's base: the last step's BASE_FEATURES."""
     last = (params.seq_len - 1) * params.n_features
@@ -223,21 +211,6 @@ class TrainedLink:
 
     def predict(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         return self.model.predict(x)
-
-
-def _step_rows(params: fc.Params, grids: list[prepare.GridTrace], cut: int) -> NDArray[np.float32]:
-    """Un-normalised feature rows (seq_len 1) of every training-side step, from the core."""
-    one = replace(params, seq_len=1, center=(), scale=())
-    parts = []
-    for g in grids:
-        for a, b in prepare.complete_runs(g, one.input_len):
-            n = int((g.ts[a:b] < cut).sum())
-            if n >= one.input_len:
-                parts.append(fc.windows(one, g.ts[a:a + n], g.values[a:a + n]))
-    if not parts:
-        raise LinkInputError("no complete training window before the time cut; give longer "
-                             "traces or a smaller val_fraction")
-    return np.concatenate(parts).reshape(-1, params.n_features)
 
 
 def fit(config: LinkConfig, params: fc.Params, train: Windows) -> LinkForecaster:
@@ -329,7 +302,11 @@ def train(traces: list[Trace], config: LinkConfig = LinkConfig(),
     raw.to_c()  # reject bad window parameters before any work
     grids = [prepare.to_grid(raw, t) for t in traces]
     cut = prepare.time_cut(grids, config.val_fraction)
-    params = config.params(*robust_constants(_step_rows(raw, grids, cut)))
+    rows = prepare.step_rows(raw, grids, cut)
+    if not len(rows):
+        raise LinkInputError("no complete training window before the time cut; give longer "
+                             "traces or a smaller val_fraction")
+    params = config.params(*prepare.robust_constants(rows))
     L, h = params.input_len, config.horizon
     train_w = windows(params, grids, h, lambda g, e: g.ts[e + h] < cut)
     val_w = windows(params, grids, h, lambda g, e: g.ts[e - L + 1] >= cut)

@@ -315,34 +315,6 @@ def run_windows(params: fc.Params, grid: prepare.GridTrace, horizon: int,
     return out
 
 
-def _robust_constants(rows: NDArray[np.float32]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """center = median, scale = IQR / 1.349 (the std of a normal) per feature, falling back to
-    the std and then 1 for features that barely vary, so the core never divides by ~0."""
-    r = rows.astype(np.float64)
-    center = np.median(r, axis=0)
-    q75, q25 = np.percentile(r, [75, 25], axis=0)
-    scale = (q75 - q25) / 1.349
-    std = r.std(axis=0)
-    scale = np.where(scale > 1e-6, scale, np.where(std > 1e-6, std, 1.0))
-    return tuple(float(v) for v in center), tuple(float(v) for v in scale)
-
-
-def _step_rows(params: fc.Params, grids: list[prepare.GridTrace], cut: int) -> NDArray[np.float32]:
-    """Un-normalised feature rows (seq_len 1) of every training-split step, from the core."""
-    one = replace(params, seq_len=1, center=(), scale=())
-    parts = []
-    for g in grids:
-        for a, b in prepare.complete_runs(g, one.input_len):
-            keep = g.ts[a:b] < cut
-            n = int(keep.sum())
-            if n >= one.input_len:
-                parts.append(fc.windows(one, g.ts[a:a + n], g.values[a:a + n]))
-    if not parts:
-        raise PbaInputError("no complete training window before the time cut; "
-                            "give longer traces or a smaller val_fraction")
-    return np.concatenate(parts).reshape(-1, params.n_features)
-
-
 def _splits(params: fc.Params, grids: list[prepare.GridTrace], config: PbaConfig,
             cut: int) -> tuple[Split, Split]:
     """Train: windows whose label ends before the cut (stride train_stride).
@@ -456,7 +428,11 @@ def fit_data(traces: list[Trace], config: PbaConfig) -> FitData:
     raw.to_c()  # reject bad window parameters before any work
     grids = [prepare.to_grid(raw, t) for t in traces]
     cut = prepare.time_cut(grids, config.val_fraction)
-    center, scale = _robust_constants(_step_rows(raw, grids, cut))
+    rows = prepare.step_rows(raw, grids, cut)
+    if not len(rows):
+        raise PbaInputError("no complete training window before the time cut; "
+                            "give longer traces or a smaller val_fraction")
+    center, scale = prepare.robust_constants(rows)
     params = config.params(center, scale)
     train_split, val_split = _splits(params, grids, config, cut)
     return FitData(params, grids, cut, train_split, val_split)

@@ -6,7 +6,7 @@ missing; windows are taken only from runs of bins without a missing one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,3 +92,30 @@ def edge_windows(params: fc.Params, t0: int, cases: dict[str, NDArray[np.float64
         if v.shape != (n, c):
             raise ValueError(f"edge window {name}: shape {v.shape}, need ({n}, {c})")
     return np.stack([ts] * len(values)), np.stack(values), tuple(cases)
+
+
+def step_rows(params: fc.Params, grids: list[GridTrace], cut: int) -> NDArray[np.float32]:
+    """Un-normalised feature rows (seq_len 1) of every step before ``cut`` in a complete run,
+    from the core: what the normalisation constants are fitted on. Empty (0 rows) when no
+    run has a complete window before the cut."""
+    one = replace(params, seq_len=1, center=(), scale=())
+    parts = [np.empty((0, one.n_features), np.float32)]
+    for g in grids:
+        for a, b in complete_runs(g, one.input_len):
+            n = int((g.ts[a:b] < cut).sum())
+            if n >= one.input_len:
+                parts.append(fc.windows(one, g.ts[a:a + n], g.values[a:a + n]).reshape(
+                    -1, one.n_features))
+    return np.concatenate(parts)
+
+
+def robust_constants(rows: NDArray[np.float32]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """center = median, scale = IQR / 1.349 (the std of a normal) per feature, falling back to
+    the std and then 1 for features that barely vary, so the core never divides by ~0."""
+    r = rows.astype(np.float64)
+    center = np.median(r, axis=0)
+    q75, q25 = np.percentile(r, [75, 25], axis=0)
+    scale = (q75 - q25) / 1.349
+    std = r.std(axis=0)
+    scale = np.where(scale > 1e-6, scale, np.where(std > 1e-6, std, 1.0))
+    return tuple(float(v) for v in center), tuple(float(v) for v in scale)
