@@ -148,14 +148,15 @@ func readPartitionGolden(r io.Reader) (header map[string]string, vectors []*part
 // requires the status, the error position, the chunks, the usable marks and the bits of
 // the expected time that Python wrote and C checks.
 func TestPartitionGolden(t *testing.T) {
-	f, err := os.Open(goldenFilePath("FEATURECORE_PARTITION_GOLDEN", "partition_v1.txt"))
+	path := goldenFilePath("FEATURECORE_PARTITION_GOLDEN", "partition_v1.txt")
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("open partition golden file: %v", err)
 	}
 	defer f.Close()
 	header, vectors, err := readPartitionGolden(f)
 	if err != nil {
-		t.Fatalf("read %s: %v", goldenFilePath("FEATURECORE_PARTITION_GOLDEN", "partition_v1.txt"), err)
+		t.Fatalf("read %s: %v", path, err)
 	}
 	if header["fc_version"] != featurecore.Version() {
 		t.Fatalf("golden fc_version %q, linked core %q", header["fc_version"], featurecore.Version())

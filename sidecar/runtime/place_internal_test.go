@@ -18,11 +18,7 @@ import (
 // placeModels opens the default bundle and returns its placement models with their goldens.
 func placeModels(t *testing.T) (*Engine, []*model, map[string]*bundle.Golden) {
 	t.Helper()
-	e, err := Open(context.Background(), testbundle.Dir(), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e, _ := openPlacement(t)
 	b, err := bundle.Load(testbundle.Dir())
 	if err != nil {
 		t.Fatal(err)

@@ -235,11 +235,7 @@ func distinctRows(t testing.TB, m *model, n int) []float32 {
 // feasible rows, replicated hosts) and over 668 distinct rows: ONNX Runtime and the core's
 // kernels, p50 per call.
 func BenchmarkCoreTrees(b *testing.B) {
-	e, err := Open(context.Background(), testbundle.Dir(), Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { e.Close() })
+	e, _ := openPlacement(b)
 	m := withTrees(b, e)
 	_, g := testbundle.Placement(b)
 	replicated := placeRows(b, m, testbundle.ScaleHosts(g.Placements[0].Request, 1000))
